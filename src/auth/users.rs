@@ -1,0 +1,88 @@
+//! Creating accounts: the rules a username and a password must meet.
+
+use super::password::{PasswordHasher, check_rules};
+use crate::store::{self, StoreError, users::{NewUser, User}};
+use rusqlite::Connection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("the username must be 1 to 64 characters with no spaces or control characters")]
+    Username,
+    #[error("the password is not acceptable: {0}")]
+    Password(#[from] super::password::PasswordRuleError),
+    #[error("the e-mail address {0:?} is not valid")]
+    Email(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for UserError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => Self::Conflict(m),
+            other => Self::Store(other),
+        }
+    }
+}
+
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub is_admin: bool,
+    pub must_change_password: bool,
+}
+
+pub fn check_username(u: &str) -> Result<(), UserError> {
+    let n = u.chars().count();
+    if n == 0 || n > 64 || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(UserError::Username);
+    }
+    Ok(())
+}
+
+pub fn create(conn: &Connection, hasher: &PasswordHasher, a: &NewAccount<'_>, now: i64) -> Result<User, UserError> {
+    check_username(a.username)?;
+    check_rules(a.password)?;
+    if let Some(e) = a.email {
+        let valid = e.len() <= 254 && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !e.contains(char::is_whitespace));
+        if !valid {
+            return Err(UserError::Email(e.to_string()));
+        }
+    }
+    if store::users::by_username(conn, a.username)?.is_some() {
+        return Err(UserError::Conflict(format!("a user named {:?} already exists", a.username)));
+    }
+    let hash = hasher.hash(a.password);
+    let new = NewUser {
+        username: a.username,
+        email: a.email,
+        name: a.name,
+        password_hash: &hash,
+        is_admin: a.is_admin,
+        must_change_password: a.must_change_password,
+    };
+    Ok(store::users::insert(conn, &new, now)?)
+}
+
+/// On first start, creates the first administrator with a random one-time password that
+/// must be changed at first sign-in. Returns the password to print, once.
+pub fn bootstrap_admin(conn: &Connection, hasher: &PasswordHasher, now: i64) -> Result<Option<String>, UserError> {
+    if store::users::count(conn)? > 0 {
+        return Ok(None);
+    }
+    let password = crate::crypto::random_token()[..20].to_string();
+    let account = NewAccount {
+        username: "admin",
+        password: &password,
+        email: None,
+        name: Some("Administrator"),
+        is_admin: true,
+        must_change_password: true,
+    };
+    create(conn, hasher, &account, now)?;
+    Ok(Some(password))
+}

@@ -1,0 +1,70 @@
+//! latchkey: an OpenID Connect identity provider for SaaS single sign-on.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod oidc;
+pub mod store;
+pub mod web;
+
+use actix_web::{App, HttpServer, dev::Server, web as aw};
+use auth::password::PasswordHasher;
+use clock::Clock;
+use config::Config;
+use oidc::keys::KeyRing;
+use std::net::TcpListener;
+
+/// Everything a request handler needs, shared by all workers.
+pub struct AppState {
+    pub config: Config,
+    pub pool: store::Pool,
+    pub keys: KeyRing,
+    pub clock: Clock,
+    pub passwords: PasswordHasher,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Keys(#[from] oidc::keys::KeyError),
+    #[error("invalid password hashing parameters: {0}")]
+    Password(String),
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+impl AppState {
+    /// Opens the database (running migrations) and the signing keys, generating the first key.
+    pub fn open(config: Config, clock: Clock) -> Result<Self, StartError> {
+        let pool = store::open(&config.server.data_dir)?;
+        let secret = config.keys.encryption_secret.expose().map(str::to_string);
+        let keys = KeyRing::open(pool.clone(), secret, config.max_jwt_ttl(), clock.now())?;
+        let passwords = PasswordHasher::new(&config.password).map_err(StartError::Password)?;
+        Ok(Self { config, pool, keys, clock, passwords })
+    }
+}
+
+/// Builds the HTTP server on an already-bound listener; the caller runs the returned future.
+pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, StartError> {
+    let workers = match state.config.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let state = aw::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(aw::FormConfig::default().limit(64 * 1024))
+            .wrap(web::security_headers())
+            .configure(oidc::configure)
+            .configure(auth::configure)
+            .configure(web::assets::configure)
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

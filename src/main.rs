@@ -1,0 +1,223 @@
+//! The `latchkey` command: serve, and the admin commands of shared/DESIGN.md.
+
+use clap::{Args, Parser, Subcommand};
+use latchkey::auth::users::{self, NewAccount};
+use latchkey::clock::Clock;
+use latchkey::config::Config;
+use latchkey::oidc::clients::{self, Registration};
+use latchkey::{AppState, build_app};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "latchkey", version, about = "An OpenID Connect identity provider for SaaS single sign-on")]
+struct Cli {
+    /// TOML configuration file (defaults are built in; see config/latchkey.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Directory holding the SQLite database (overrides server.data_dir).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Print results as JSON for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the identity provider.
+    Serve {
+        /// Address to listen on (overrides server.bind).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Public issuer URL (overrides server.issuer).
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage applications (OIDC clients).
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Add(UserAdd),
+}
+
+#[derive(Args)]
+struct UserAdd {
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    password: String,
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
+    /// Make the user an administrator.
+    #[arg(long)]
+    admin: bool,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register an application; prints its client_id and (confidential clients) its secret, once.
+    Add(ClientAdd),
+}
+
+#[derive(Args)]
+struct ClientAdd {
+    #[arg(long)]
+    name: String,
+    /// An exact redirect URI; repeat for several.
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// An exact post-logout redirect URI; repeat for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// A public client (single-page or native app): no secret, PKCE required.
+    #[arg(long)]
+    public: bool,
+    /// Allowed grant: authorization_code, refresh_token, client_credentials; repeat for several.
+    /// Default: authorization_code and refresh_token.
+    #[arg(long = "grant-type")]
+    grant_types: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a new signing key and make it active; the old one stays published until its tokens expire.
+    Rotate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(dir) = &cli.data_dir {
+        config.server.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+fn print(json_mode: bool, value: serde_json::Value, human: String) {
+    if json_mode {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = load_config(&cli)?;
+    let clock = Clock::system();
+    match cli.command {
+        Command::Serve { bind, issuer } => {
+            if let Some(b) = bind {
+                config.server.bind = b;
+            }
+            if let Some(i) = issuer {
+                config.server.issuer = i;
+            }
+            serve(config, clock, cli.json)
+        }
+        Command::User { command: UserCommand::Add(a) } => {
+            let state = AppState::open(config, clock)?;
+            let account = NewAccount {
+                username: &a.username,
+                password: &a.password,
+                email: a.email.as_deref(),
+                name: a.name.as_deref(),
+                is_admin: a.admin,
+                must_change_password: false,
+            };
+            let user = users::create(&*state.pool.get()?, &state.passwords, &account, state.clock.now())?;
+            print(
+                cli.json,
+                json!({ "id": user.id, "username": user.username, "admin": user.is_admin }),
+                format!("created user {} (sub {})", user.username, user.id),
+            );
+            Ok(())
+        }
+        Command::Client { command: ClientCommand::Add(c) } => {
+            let state = AppState::open(config, clock)?;
+            let reg = Registration {
+                name: &c.name,
+                redirect_uris: &c.redirect_uris,
+                post_logout_redirect_uris: &c.post_logout_redirect_uris,
+                grant_types: &c.grant_types,
+                public: c.public,
+            };
+            let out = clients::register(&*state.pool.get()?, &reg, state.clock.now())?;
+            let issuer = state.config.issuer();
+            let mut human = format!("registered {}\nclient_id:     {}\n", c.name.trim(), out.client_id);
+            if let Some(s) = &out.client_secret {
+                human.push_str(&format!("client_secret: {s}\n(shown once: store it now)\n"));
+            }
+            human.push_str(&format!("issuer:        {issuer}\ndiscovery:     {issuer}/.well-known/openid-configuration"));
+            print(
+                cli.json,
+                json!({ "client_id": out.client_id, "client_secret": out.client_secret, "issuer": issuer }),
+                human,
+            );
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Rotate } => {
+            let state = AppState::open(config, clock)?;
+            let secret = state.config.keys.encryption_secret.expose();
+            let kid = latchkey::oidc::keys::rotate(&state.pool, secret, state.clock.now())?;
+            print(cli.json, json!({ "kid": kid }), format!("new active signing key: {kid}"));
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
+    let level: tracing::Level = config.log.level.parse().map_err(|_| anyhow::anyhow!("log.level {:?} is not a level", config.log.level))?;
+    tracing_subscriber::fmt().with_max_level(level).with_target(false).init();
+    let listener = std::net::TcpListener::bind(&config.server.bind)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.bind))?;
+    let state = AppState::open(config, clock)?;
+    if let Some(password) = users::bootstrap_admin(&*state.pool.get()?, &state.passwords, state.clock.now())? {
+        print(
+            json_mode,
+            json!({ "first_admin": { "username": "admin", "one_time_password": password } }),
+            format!(
+                "\n  First administrator created.\n    username: admin\n    password: {password}\n  \
+                 This password works once: you will be asked to choose a new one at first sign-in.\n"
+            ),
+        );
+    }
+    let issuer = state.config.issuer().to_string();
+    let bind = listener.local_addr()?;
+    let data = state.config.server.data_dir.display().to_string();
+    let server = build_app(state, listener)?;
+    tracing::info!(%bind, %issuer, data_dir = %data, "latchkey is serving");
+    actix_web::rt::System::new().block_on(server)?;
+    Ok(())
+}

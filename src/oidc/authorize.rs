@@ -1,0 +1,243 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2), GET and POST.
+//! Until the client and redirect_uri are proven genuine, errors are pages for the person and
+//! never redirects (RFC 6749 §4.1.2.1); after that they go back to the client.
+
+use super::error::{ErrorCode, OAuthError};
+use crate::AppState;
+use crate::auth::{login, session};
+use crate::store::{self, StoreError, clients::Client, sessions::Session};
+use crate::web::params::Params;
+use crate::web::{ErrorPage, PageError, see_other};
+use actix_web::{HttpRequest, HttpResponse, web};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+/// A validated authorization request, kept server-side while the person signs in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Space-separated, deduplicated, in the order asked.
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+impl AuthRequest {
+    fn prompts(&self, p: &str) -> bool {
+        self.prompt.iter().any(|x| x == p)
+    }
+
+    /// Whether an existing session is good enough, or the person must sign in again.
+    pub fn needs_fresh_login(&self, session: &Session, now: i64) -> bool {
+        self.prompts("login") || self.prompts("select_account") || self.max_age.is_some_and(|m| now - session.auth_time > m)
+    }
+}
+
+pub enum Rejection {
+    Page(ErrorPage),
+    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError },
+}
+
+impl From<StoreError> for Rejection {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure in the authorization endpoint");
+        Rejection::Page(ErrorPage {
+            status: actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            title: "Something went wrong".into(),
+            message: "latchkey could not process this sign-in request. Please try again.".into(),
+        })
+    }
+}
+
+const MAX_PARAM_LEN: usize = 2048;
+
+pub fn validate(params: &Params, conn: &Connection) -> Result<(AuthRequest, Client), Rejection> {
+    let page = |title: &str, msg: &str| Rejection::Page(ErrorPage::bad_request(title, msg));
+    let client_id = params.get("client_id").ok_or_else(|| page("Invalid sign-in request", "The application did not say who it is (client_id is missing)."))?;
+    let client = store::clients::by_id(conn, client_id)?
+        .filter(|c| c.enabled)
+        .ok_or_else(|| page("Unknown application", "This application is not registered with latchkey, or it has been disabled. Contact the application's administrator."))?;
+    let redirect_uri = params.get("redirect_uri").ok_or_else(|| page("Invalid sign-in request", "The application did not say where to return to (redirect_uri is missing)."))?;
+    // Exact string match against the registered URIs (RFC 9700 §4.1.3).
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(page(
+            "Invalid redirect address",
+            "The application asked latchkey to send you to an address it has not registered. For your safety, you were not sent there.",
+        ));
+    }
+    let state = params.get("state").map(str::to_string);
+    let fail = |code: ErrorCode, d: &str| Rejection::Redirect {
+        redirect_uri: redirect_uri.to_string(),
+        state: state.clone(),
+        error: OAuthError::new(code, d),
+    };
+    if params.get("request").is_some() {
+        return Err(fail(ErrorCode::RequestNotSupported, "request objects are not supported"));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+    }
+    if params.get("registration").is_some() {
+        return Err(fail(ErrorCode::RegistrationNotSupported, "the registration parameter is not supported"));
+    }
+    if params.value_lengths().any(|len| len > MAX_PARAM_LEN) {
+        return Err(fail(ErrorCode::InvalidRequest, "a parameter is too long"));
+    }
+    match params.get("response_type") {
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is missing")),
+        Some("code") => {}
+        Some(_) => return Err(fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")),
+    }
+    if params.get("response_mode").is_some_and(|m| m != "query") {
+        return Err(fail(ErrorCode::InvalidRequest, "only response_mode=query is supported"));
+    }
+    let mut scope: Vec<&str> = vec![];
+    for s in params.get("scope").unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        if !super::discovery::SCOPES.contains(&s) {
+            return Err(fail(ErrorCode::InvalidScope, &format!("scope {s:?} is not supported")));
+        }
+        if !scope.contains(&s) {
+            scope.push(s);
+        }
+    }
+    if !scope.contains(&"openid") {
+        return Err(fail(ErrorCode::InvalidScope, "the openid scope is required"));
+    }
+    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        (None, None) => None,
+        (Some(c), Some("S256")) => {
+            // A base64url SHA-256 digest is exactly 43 characters.
+            if c.len() != 43 || crate::crypto::b64url_decode(c).is_none() {
+                return Err(fail(ErrorCode::InvalidRequest, "code_challenge must be a base64url SHA-256 digest"));
+            }
+            Some(c.to_string())
+        }
+        (Some(_), None) | (Some(_), Some(_)) => {
+            return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method must be S256 (plain is not allowed)"));
+        }
+        (None, Some(_)) => return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method given without code_challenge")),
+    };
+    if client.is_public && code_challenge.is_none() {
+        return Err(fail(ErrorCode::InvalidRequest, "public clients must use PKCE (code_challenge with S256)"));
+    }
+    let prompt: Vec<String> = params.get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(String::from).collect();
+    if let Some(p) = prompt.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account")) {
+        return Err(fail(ErrorCode::InvalidRequest, &format!("prompt value {p:?} is not supported")));
+    }
+    if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
+        return Err(fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(m) => Some(m.parse::<i64>().ok().filter(|m| *m >= 0).ok_or_else(|| {
+            fail(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds")
+        })?),
+    };
+    let request = AuthRequest {
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.to_string(),
+        scope: scope.join(" "),
+        state,
+        nonce: params.get("nonce").map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(str::to_string),
+    };
+    Ok((request, client))
+}
+
+/// Sends the person back to the client with `params` appended, plus `iss` (RFC 9207).
+fn back_to_client(iss: &str, redirect_uri: &str, state: Option<&str>, params: &[(&str, &str)]) -> HttpResponse {
+    let mut url = url::Url::parse(redirect_uri).expect("registered redirect URIs are absolute URLs");
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", iss);
+    }
+    see_other(url.as_str())
+}
+
+pub fn error_redirect(iss: &str, redirect_uri: &str, state: Option<&str>, error: &OAuthError) -> HttpResponse {
+    back_to_client(
+        iss,
+        redirect_uri,
+        state,
+        &[("error", error.code.as_str()), ("error_description", &error.description)],
+    )
+}
+
+/// Issues a one-time code for `request` on behalf of the signed-in `session` and redirects.
+pub fn issue_code(state: &AppState, conn: &Connection, request: &AuthRequest, session: &Session, now: i64) -> Result<HttpResponse, StoreError> {
+    let code = crate::crypto::random_token();
+    let row = store::codes::Code {
+        client_id: request.client_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        user_id: session.user_id.clone(),
+        session_id: session.id.clone(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        auth_time: session.auth_time,
+        amr: session.amr.clone(),
+        expires_at: now + state.config.tokens.code_ttl_secs,
+        grant_id: None,
+    };
+    store::codes::insert_code(conn, &crate::crypto::secret_hash(&code), &row, now)?;
+    Ok(back_to_client(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &[("code", &code)]))
+}
+
+async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let (request, _client) = match validate(&params, &conn) {
+        Ok(v) => v,
+        Err(Rejection::Page(p)) => return Err(p.into()),
+        Err(Rejection::Redirect { redirect_uri, state: st, error }) => {
+            return Ok(error_redirect(state.config.issuer(), &redirect_uri, st.as_deref(), &error));
+        }
+    };
+    let current = session::current(&req, &conn, now)?;
+    let user = match &current {
+        Some(s) => store::users::by_id(&conn, &s.user_id)?,
+        None => None,
+    };
+    let fail = |code: ErrorCode, d: &str| {
+        Ok(error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &OAuthError::new(code, d)))
+    };
+    let prompt_none = request.prompt.iter().any(|p| p == "none");
+    match (current, user) {
+        (Some(s), Some(u)) if !request.needs_fresh_login(&s, now) => {
+            if u.must_change_password {
+                if prompt_none {
+                    return fail(ErrorCode::InteractionRequired, "the user must change their password");
+                }
+                return Ok(login::start(&req, &state, &conn, Some(&request), login::Step::ChangePassword, now)?);
+            }
+            Ok(issue_code(&state, &conn, &request, &s, now)?)
+        }
+        _ if prompt_none => fail(ErrorCode::LoginRequired, "the user is not signed in"),
+        _ => Ok(login::start(&req, &state, &conn, Some(&request), login::Step::Password, now)?),
+    }
+}
+
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let params = Params::parse(req.query_string().as_bytes())
+        .map_err(|e| ErrorPage::bad_request("Invalid sign-in request", e.to_string()))?;
+    handle(req, state, params).await
+}
+
+pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid sign-in request", e.to_string()))?;
+    handle(req, state, params).await
+}

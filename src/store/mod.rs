@@ -1,0 +1,101 @@
+//! The only code that writes SQL. SQLite in WAL mode behind a small r2d2 pool; schema changes
+//! only through the numbered migrations in `migrations/`.
+
+pub mod clients;
+pub mod codes;
+pub mod keys;
+pub mod sessions;
+pub mod signins;
+pub mod tokens;
+pub mod users;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite_migration::{M, Migrations};
+use std::path::Path;
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+pub type Conn = r2d2::PooledConnection<SqliteConnectionManager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database pool error: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("cannot create data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+}
+
+/// Opens (creating if needed) `<data_dir>/latchkey.db` and brings its schema up to date.
+pub fn open(data_dir: &Path) -> Result<Pool> {
+    std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir(data_dir.display().to_string(), e))?;
+    let manager = SqliteConnectionManager::file(data_dir.join("latchkey.db")).with_init(|c| {
+        c.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+    });
+    let pool = r2d2::Pool::builder().max_size(8).build(manager)?;
+    let mut conn = pool.get()?;
+    migrations().to_latest(&mut conn)?;
+    Ok(pool)
+}
+
+/// An in-memory database with the full schema, for unit tests of store and domain code.
+#[cfg(test)]
+pub fn open_in_memory() -> Pool {
+    let manager = SqliteConnectionManager::memory().with_init(|c| c.execute_batch("PRAGMA foreign_keys = ON;"));
+    let pool = r2d2::Pool::builder().max_size(1).build(manager).unwrap();
+    migrations().to_latest(&mut pool.get().unwrap()).unwrap();
+    pool
+}
+
+/// Runs `f` inside one IMMEDIATE transaction: everything it writes lands together or not at all.
+pub fn transaction<T, E: From<StoreError>>(
+    conn: &mut rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(StoreError::from)?;
+    let out = f(&tx)?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(out)
+}
+
+pub(crate) fn json_list(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("bad JSON list: {e}")))
+}
+
+pub(crate) fn to_json(list: &[String]) -> String {
+    serde_json::to_string(list).expect("a list of strings serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid_and_a_fresh_database_reaches_the_latest_version() {
+        super::migrations().validate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pool = super::open(dir.path()).unwrap();
+        let conn = pool.get().unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 1);
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+}

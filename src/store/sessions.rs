@@ -1,0 +1,59 @@
+use super::{Result, json_list, to_json};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A single sign-on session. The browser holds a random token; only its hash is stored.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub csrf_token: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+}
+
+/// Starts a session and returns it with the cookie value the browser must hold.
+#[tracing::instrument(skip(conn, amr))]
+pub fn create(conn: &Connection, user_id: &str, amr: &[String], now: i64, ttl: i64) -> Result<(Session, String)> {
+    let token = crate::crypto::random_token();
+    let session = Session {
+        id: crate::crypto::new_uuid(),
+        user_id: user_id.to_string(),
+        csrf_token: crate::crypto::random_token(),
+        auth_time: now,
+        amr: amr.to_vec(),
+    };
+    conn.execute(
+        "INSERT INTO sessions (id, token_hash, user_id, csrf_token, auth_time, amr, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7)",
+        params![
+            session.id,
+            crate::crypto::secret_hash(&token),
+            session.user_id,
+            session.csrf_token,
+            now,
+            to_json(&session.amr),
+            now + ttl
+        ],
+    )?;
+    Ok((session, token))
+}
+
+/// The live session behind a cookie value: not ended, not expired, and its user not disabled.
+pub fn by_token(conn: &Connection, token: &str, now: i64) -> Result<Option<Session>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT s.id, s.user_id, s.csrf_token, s.auth_time, s.amr FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2 AND u.disabled = 0",
+        )?
+        .query_row(params![crate::crypto::secret_hash(token), now], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?))
+        })
+        .optional()?;
+    let Some((id, user_id, csrf_token, auth_time, amr)) = row else { return Ok(None) };
+    Ok(Some(Session { id, user_id, csrf_token, auth_time, amr: json_list(&amr)? }))
+}
+
+pub fn end(conn: &Connection, id: &str, now: i64) -> Result<()> {
+    conn.execute("UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL", params![id, now])?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Grants (token families), refresh tokens and revoked access tokens.
+
+use super::{Result, json_list, to_json};
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub scope: String,
+    pub auth_time: Option<i64>,
+    pub amr: Vec<String>,
+    pub revoked_at: Option<i64>,
+}
+
+pub fn insert_grant(conn: &Connection, g: &Grant, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO grants (id, client_id, user_id, session_id, scope, auth_time, amr, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![g.id, g.client_id, g.user_id, g.session_id, g.scope, g.auth_time, to_json(&g.amr), now],
+    )?;
+    Ok(())
+}
+
+pub fn grant(conn: &Connection, id: &str) -> Result<Option<Grant>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT id, client_id, user_id, session_id, scope, auth_time, amr, revoked_at FROM grants WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                Grant {
+                    id: r.get(0)?,
+                    client_id: r.get(1)?,
+                    user_id: r.get(2)?,
+                    session_id: r.get(3)?,
+                    scope: r.get(4)?,
+                    auth_time: r.get(5)?,
+                    amr: vec![],
+                    revoked_at: r.get(7)?,
+                },
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((mut g, amr)) = row else { return Ok(None) };
+    g.amr = amr.as_deref().map(json_list).transpose()?.unwrap_or_default();
+    Ok(Some(g))
+}
+
+/// Revokes a grant: every refresh token and access token issued under it stops working.
+#[tracing::instrument(skip(conn))]
+pub fn revoke_grant(conn: &Connection, id: &str, now: i64) -> Result<()> {
+    conn.execute("UPDATE grants SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now])?;
+    Ok(())
+}
+
+pub fn insert_refresh(conn: &Connection, token_hash: &str, grant_id: &str, now: i64, expires_at: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![token_hash, grant_id, now, expires_at])?;
+    Ok(())
+}
+
+pub struct RefreshToken {
+    pub grant_id: String,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+}
+
+pub fn refresh_by_hash(conn: &Connection, token_hash: &str) -> Result<Option<RefreshToken>> {
+    Ok(conn
+        .prepare_cached("SELECT grant_id, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = ?1")?
+        .query_row([token_hash], |r| Ok(RefreshToken { grant_id: r.get(0)?, expires_at: r.get(1)?, rotated_at: r.get(2)? }))
+        .optional()?)
+}
+
+/// Marks a refresh token used; false if it was already rotated (a concurrent use).
+pub fn mark_rotated(conn: &Connection, token_hash: &str, now: i64) -> Result<bool> {
+    let n = conn
+        .prepare_cached("UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND rotated_at IS NULL")?
+        .execute(params![token_hash, now])?;
+    Ok(n == 1)
+}
+
+pub fn revoke_access_token(conn: &Connection, jti: &str, expires_at: i64, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) VALUES (?1, ?2)",
+        params![jti, expires_at],
+    )?;
+    conn.execute("DELETE FROM revoked_access_tokens WHERE expires_at < ?1", [now])?;
+    Ok(())
+}
+
+/// Whether an access token is dead: revoked itself, or its grant revoked or gone.
+pub fn access_token_revoked(conn: &Connection, jti: &str, grant_id: Option<&str>) -> Result<bool> {
+    let revoked: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM revoked_access_tokens WHERE jti = ?1)
+                 OR (?2 IS NOT NULL AND NOT EXISTS(SELECT 1 FROM grants WHERE id = ?2 AND revoked_at IS NULL))",
+        )?
+        .query_row(params![jti, grant_id], |r| r.get(0))?;
+    Ok(revoked)
+}

@@ -1,0 +1,102 @@
+use super::{Result, StoreError};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub must_change_password: bool,
+    pub disabled: bool,
+    pub updated_at: i64,
+}
+
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub is_admin: bool,
+    pub must_change_password: bool,
+}
+
+const COLUMNS: &str =
+    "id, username, email, email_verified, name, password_hash, is_admin, must_change_password, disabled, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        email: r.get(2)?,
+        email_verified: r.get(3)?,
+        name: r.get(4)?,
+        password_hash: r.get(5)?,
+        is_admin: r.get(6)?,
+        must_change_password: r.get(7)?,
+        disabled: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+#[tracing::instrument(skip(conn, new), fields(username = new.username))]
+pub fn insert(conn: &Connection, new: &NewUser<'_>, now: i64) -> Result<User> {
+    let id = crate::crypto::new_uuid();
+    let inserted = conn.execute(
+        "INSERT INTO users (id, username, email, name, password_hash, is_admin, must_change_password, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        params![id, new.username, new.email, new.name, new.password_hash, new.is_admin, new.must_change_password, now],
+    );
+    match inserted {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            return Err(StoreError::Conflict(format!("a user named {:?} already exists", new.username)));
+        }
+        other => other?,
+    };
+    by_id(conn, &id)?.ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))
+}
+
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([id], from_row).optional()?)
+}
+
+pub fn by_username(conn: &Connection, username: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE username = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([username], from_row).optional()?)
+}
+
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
+}
+
+/// Stores a new password hash and clears the "must change password" flag.
+pub fn set_password(conn: &Connection, id: &str, password_hash: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2, must_change_password = 0, updated_at = ?3 WHERE id = ?1",
+        params![id, password_hash, now],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_user(name: &str) -> NewUser<'_> {
+        NewUser { username: name, email: None, name: None, password_hash: "x", is_admin: false, must_change_password: false }
+    }
+
+    #[test]
+    fn usernames_are_unique_regardless_of_case() {
+        let pool = crate::store::open_in_memory();
+        let conn = pool.get().unwrap();
+        insert(&conn, &new_user("Alice"), 1).unwrap();
+        let err = insert(&conn, &new_user("alice"), 1).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert_eq!(by_username(&conn, "ALICE").unwrap().unwrap().username, "Alice");
+    }
+}

@@ -1,0 +1,175 @@
+//! Cross-cutting HTTP: error pages, security headers, cookies, client IP, form parsing.
+
+pub mod assets;
+pub mod cookies;
+pub mod params;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use askama::Template;
+
+/// Security headers on every response. CSP allows no inline script and no framing.
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+             base-uri 'none'; frame-ancestors 'none'",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+}
+
+/// A page for a person: something went wrong that they should read, never a redirect.
+#[derive(Debug, thiserror::Error)]
+#[error("{title}: {message}")]
+pub struct ErrorPage {
+    pub status: StatusCode,
+    pub title: String,
+    pub message: String,
+}
+
+impl ErrorPage {
+    pub fn bad_request(title: &str, message: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, title: title.into(), message: message.into() }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+impl ResponseError for ErrorPage {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let page = ErrorTemplate { title: &self.title, message: &self.message };
+        html(self.status, &page)
+    }
+}
+
+/// A fault inside latchkey: logged in full, shown to the person as a generic page.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("template error: {0}")]
+    Template(#[from] askama::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<actix_web::error::BlockingError> for InternalError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Other(e.to_string())
+    }
+}
+
+impl From<r2d2::Error> for InternalError {
+    fn from(e: r2d2::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl From<rusqlite::Error> for InternalError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl ResponseError for InternalError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        tracing::error!(error = %self, "internal error");
+        ErrorPage {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "Something went wrong".into(),
+            message: "latchkey could not complete this request. Please try again in a moment.".into(),
+        }
+        .error_response()
+    }
+}
+
+/// Either a page to show or an internal fault; what browser-facing handlers return.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error(transparent)]
+    Page(#[from] ErrorPage),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Page(p) => p.status_code(),
+            Self::Internal(i) => i.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Page(p) => p.error_response(),
+            Self::Internal(i) => i.error_response(),
+        }
+    }
+}
+
+macro_rules! into_page_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for PageError {
+            fn from(e: $t) -> Self { Self::Internal(e.into()) }
+        }
+    )*};
+}
+into_page_error!(crate::store::StoreError, askama::Error, r2d2::Error, rusqlite::Error, actix_web::error::BlockingError);
+
+/// Renders a template as an uncacheable HTML page.
+pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// A 303 See Other to `location` (the right status after a POST, harmless after a GET).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// The peer address of the connection. latchkey does not trust X-Forwarded-For.
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect())
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, required on token responses (RFC 6749 §5.1).
+pub fn no_store(builder: &mut actix_web::HttpResponseBuilder) -> &mut actix_web::HttpResponseBuilder {
+    builder
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
+}
