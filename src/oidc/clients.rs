@@ -144,21 +144,17 @@ mod tests {
         let pool = crate::store::open_in_memory();
         let conn = pool.get().unwrap();
         let uris = vec!["https://a.example/cb".to_string()];
-        let reg = |name, grants: &[String], public| Registration {
-            name,
-            redirect_uris: &uris,
-            post_logout_redirect_uris: &[],
-            grant_types: grants,
-            public,
-        };
-        let ok = register(&conn, &reg("A", &[], false), 1).unwrap();
+        fn reg<'a>(name: &'a str, uris: &'a [String], grants: &'a [String], public: bool) -> Registration<'a> {
+            Registration { name, redirect_uris: uris, post_logout_redirect_uris: &[], grant_types: grants, public }
+        }
+        let ok = register(&conn, &reg("A", &uris, &[], false), 1).unwrap();
         assert!(ok.client_secret.is_some());
-        assert!(matches!(register(&conn, &reg("A", &[], false), 1), Err(RegistrationError::Conflict(_))));
+        assert!(matches!(register(&conn, &reg("A", &uris, &[], false), 1), Err(RegistrationError::Conflict(_))));
         let cc = vec!["client_credentials".to_string()];
-        assert!(matches!(register(&conn, &reg("B", &cc, true), 1), Err(RegistrationError::Combination(_))));
+        assert!(matches!(register(&conn, &reg("B", &uris, &cc, true), 1), Err(RegistrationError::Combination(_))));
         let bogus = vec!["implicit".to_string()];
-        assert_eq!(register(&conn, &reg("C", &bogus, false), 1).unwrap_err(), RegistrationError::GrantType("implicit".into()));
-        let public = register(&conn, &reg("D", &[], true), 1).unwrap();
+        assert_eq!(register(&conn, &reg("C", &uris, &bogus, false), 1).unwrap_err(), RegistrationError::GrantType("implicit".into()));
+        let public = register(&conn, &reg("D", &uris, &[], true), 1).unwrap();
         assert!(public.client_secret.is_none());
     }
 }

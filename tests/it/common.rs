@@ -1,0 +1,212 @@
+//! spawn_server() and a browser-like client, shared by every integration test.
+
+use latchkey::auth::users::{self, NewAccount};
+use latchkey::clock::Clock;
+use latchkey::config::Config;
+use latchkey::oidc::clients::{self, Registration};
+use latchkey::{AppState, build_app};
+use openidconnect::core::{CoreClient, CoreProviderMetadata};
+use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+use reqwest::StatusCode;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
+pub const POST_LOGOUT: &str = "http://127.0.0.1:9/signed-out";
+
+pub struct TestServer {
+    pub base: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    clock: Arc<AtomicI64>,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn test_config(data_dir: &Path, port: u16) -> Config {
+    let mut config = Config::load_from(None, []).unwrap();
+    config.server.issuer = format!("http://127.0.0.1:{port}");
+    config.server.data_dir = data_dir.to_path_buf();
+    config.server.workers = 2;
+    // Cheaper argon2 than production so the suite stays quick; the algorithm is the same.
+    config.password.memory_kib = 1024;
+    config.password.iterations = 1;
+    config
+}
+
+impl TestServer {
+    /// Starts latchkey on a free port with a fresh data directory.
+    pub fn spawn() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Self::spawn_at(dir.path(), 0);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts latchkey on `data_dir`; port 0 picks a free one.
+    pub fn spawn_at(data_dir: &Path, port: u16) -> Self {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (clock, offset) = Clock::adjustable();
+        let state = AppState::open(test_config(data_dir, port), clock).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = build_app(state, listener).unwrap();
+                tx.send(server.handle()).unwrap();
+                server.await.unwrap();
+            })
+        });
+        let handle = rx.recv().unwrap();
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            clock: offset,
+            handle,
+            thread: Some(thread),
+            _dir: None,
+        }
+    }
+
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        self.handle.stop(true).await;
+        self.thread.take().unwrap().join().unwrap();
+        self._dir.take()
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance(&self, secs: i64) {
+        self.clock.fetch_add(secs, Ordering::Relaxed);
+    }
+
+    /// Another handle on the same database, as the CLI has while the server runs.
+    pub fn admin(&self) -> AppState {
+        AppState::open(test_config(&self.data_dir, self.port), Clock::system()).unwrap()
+    }
+
+    pub fn add_user(&self, username: &str) -> String {
+        let state = self.admin();
+        let account = NewAccount {
+            username,
+            password: PASSWORD,
+            email: Some("someone@example.com"),
+            name: Some("Some One"),
+            is_admin: false,
+            must_change_password: false,
+        };
+        users::create(&state.pool.get().unwrap(), &state.passwords, &account, state.clock.now()).unwrap().id
+    }
+
+    pub fn add_client(&self, name: &str, grants: &[&str], public: bool) -> (String, Option<String>) {
+        let state = self.admin();
+        let grants: Vec<String> = grants.iter().map(|s| s.to_string()).collect();
+        let reg = Registration {
+            name,
+            redirect_uris: &[REDIRECT.to_string()],
+            post_logout_redirect_uris: &[POST_LOGOUT.to_string()],
+            grant_types: &grants,
+            public,
+        };
+        let out = clients::register(&state.pool.get().unwrap(), &reg, state.clock.now()).unwrap();
+        (out.client_id, out.client_secret)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// The HTTP client a relying party uses: no redirects followed (openidconnect requires it).
+pub fn rp_http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// A browser: keeps cookies, does not follow redirects, so each hop can be checked.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+pub type Rp = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    openidconnect::core::CoreTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// A relying party configured from discovery, as a SaaS app would be.
+pub async fn relying_party(server: &TestServer, client_id: &str, secret: Option<&str>) -> Rp {
+    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &rp_http()).await.unwrap();
+    CoreClient::from_provider_metadata(meta, ClientId::new(client_id.into()), secret.map(|s| ClientSecret::new(s.into())))
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap())
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers().get("location").expect("a redirect").to_str().unwrap().to_string()
+}
+
+/// The value of a hidden form field in an HTML page.
+pub fn field(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no field {name} in page:\n{html}")) + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+/// A query parameter of an absolute URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// Follows /authorize in `browser`; returns where latchkey sends the browser.
+pub async fn authorize(server: &TestServer, browser: &reqwest::Client, url: &str) -> reqwest::Response {
+    let res = browser.get(url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "authorize should redirect");
+    let _ = server;
+    res
+}
+
+/// Opens the sign-in page at `login_path` and returns its HTML.
+pub async fn login_page(server: &TestServer, browser: &reqwest::Client, login_path: &str) -> String {
+    let res = browser.get(server.url(login_path)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.text().await.unwrap()
+}
+
+/// Submits the sign-in form shown in `page`.
+pub async fn submit_login(server: &TestServer, browser: &reqwest::Client, page: &str, username: &str, password: &str) -> reqwest::Response {
+    let form = [
+        ("request", field(page, "request")),
+        ("csrf", field(page, "csrf")),
+        ("username", username.to_string()),
+        ("password", password.to_string()),
+    ];
+    browser.post(server.url("/login")).form(&form).send().await.unwrap()
+}
+
+/// The whole person-side of a sign-in: authorize → sign-in page → password → back to the app.
+/// Returns the URL latchkey redirected to (the client's redirect_uri with code or error).
+pub async fn sign_in(server: &TestServer, browser: &reqwest::Client, auth_url: &str, username: &str) -> String {
+    let res = authorize(server, browser, auth_url).await;
+    let to = location(&res);
+    assert!(to.starts_with("/login?request="), "expected the sign-in page, got {to}");
+    let page = login_page(server, browser, &to).await;
+    let res = submit_login(server, browser, &page, username, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    location(&res)
+}

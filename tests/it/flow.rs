@@ -1,0 +1,114 @@
+//! A relying party built on the `openidconnect` crate runs the whole flow.
+
+use crate::common::*;
+use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope, TokenResponse,
+};
+
+#[tokio::test]
+async fn a_relying_party_signs_a_user_in_with_code_and_pkce_then_refreshes_and_a_second_app_needs_no_password() {
+    let server = TestServer::spawn();
+    let sub = server.add_user("alice");
+    let (id, secret) = server.add_client("Wiki", &["authorization_code", "refresh_token"], false);
+    let rp = relying_party(&server, &id, secret.as_deref()).await;
+    let http = rp_http();
+
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = rp
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let browser = browser();
+    let back = sign_in(&server, &browser, auth_url.as_str(), "alice").await;
+    assert!(back.starts_with(REDIRECT), "{back}");
+    assert_eq!(query_param(&back, "state").as_deref(), Some(csrf.secret().as_str()));
+    assert_eq!(query_param(&back, "iss").as_deref(), Some(server.base.as_str()));
+    let code = query_param(&back, "code").unwrap();
+
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().expect("an ID token");
+    let id_verifier = rp.id_token_verifier();
+    let claims = id_token.claims(&id_verifier, &nonce).expect("signature, issuer, audience and nonce verify");
+    assert_eq!(claims.subject().as_str(), sub);
+    assert!(claims.auth_time().is_some());
+    let amr: Vec<String> = claims.auth_method_refs().unwrap().iter().map(|a| a.to_string()).collect();
+    assert_eq!(amr, ["pwd"]);
+    let expected_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&id_verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&expected_hash));
+
+    let info: CoreUserInfoClaims =
+        rp.user_info(tokens.access_token().clone(), None).unwrap().request_async(&http).await.unwrap();
+    assert_eq!(info.subject().as_str(), sub);
+    assert_eq!(info.preferred_username().unwrap().as_str(), "alice");
+    assert_eq!(info.email().unwrap().as_str(), "someone@example.com");
+
+    let refresh = tokens.refresh_token().expect("offline_access gives a refresh token");
+    let refreshed = rp.exchange_refresh_token(refresh).unwrap().request_async(&http).await.unwrap();
+    assert_ne!(refreshed.refresh_token().unwrap().secret(), refresh.secret(), "refresh tokens rotate");
+    let info: CoreUserInfoClaims =
+        rp.user_info(refreshed.access_token().clone(), None).unwrap().request_async(&http).await.unwrap();
+    assert_eq!(info.subject().as_str(), sub);
+
+    // A second app: the SSO session signs the same person in without a password prompt.
+    let (id2, secret2) = server.add_client("Chat", &["authorization_code"], false);
+    let rp2 = relying_party(&server, &id2, secret2.as_deref()).await;
+    let (challenge2, verifier2) = PkceCodeChallenge::new_random_sha256();
+    let (url2, _, nonce2) = rp2
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .set_pkce_challenge(challenge2)
+        .url();
+    let res = authorize(&server, &browser, url2.as_str()).await;
+    let back2 = location(&res);
+    assert!(back2.starts_with(REDIRECT), "SSO should go straight back to the app, went to {back2}");
+    let tokens2 = rp2
+        .exchange_code(AuthorizationCode::new(query_param(&back2, "code").unwrap()))
+        .unwrap()
+        .set_pkce_verifier(verifier2)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let claims2 = tokens2.id_token().unwrap().claims(&rp2.id_token_verifier(), &nonce2).unwrap();
+    assert_eq!(claims2.subject().as_str(), sub);
+    assert_eq!(claims2.auth_time(), claims.auth_time(), "the same sign-in event");
+    assert!(tokens2.refresh_token().is_none(), "no offline_access, no refresh token");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_public_client_signs_in_with_pkce_and_no_secret() {
+    let server = TestServer::spawn();
+    server.add_user("pat");
+    let (id, secret) = server.add_client("SPA", &[], true);
+    assert!(secret.is_none());
+    let rp = relying_party(&server, &id, None).await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = rp
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .set_pkce_challenge(challenge)
+        .url();
+    let back = sign_in(&server, &browser(), url.as_str(), "pat").await;
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(query_param(&back, "code").unwrap()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&rp_http())
+        .await
+        .unwrap();
+    tokens.id_token().unwrap().claims(&rp.id_token_verifier(), &nonce).unwrap();
+    server.stop().await;
+}

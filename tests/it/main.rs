@@ -1,0 +1,6 @@
+//! Integration tests: the real server on a real port, driven as relying parties and browsers do.
+//! One test binary (each file in tests/ would be a separate link).
+
+mod common;
+mod flow;
+mod authorize_errors;
