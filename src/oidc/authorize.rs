@@ -33,8 +33,9 @@ impl AuthRequest {
     }
 
     /// Whether an existing session is good enough, or the person must sign in again.
+    /// OIDC Core §3.1.2.1: max_age=0 is the same as prompt=login.
     pub fn needs_fresh_login(&self, session: &Session, now: i64) -> bool {
-        self.prompts("login") || self.prompts("select_account") || self.max_age.is_some_and(|m| now - session.auth_time > m)
+        self.prompts("login") || self.prompts("select_account") || self.max_age.is_some_and(|m| m == 0 || now - session.auth_time > m)
     }
 }
 

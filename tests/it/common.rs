@@ -210,3 +210,99 @@ pub async fn sign_in(server: &TestServer, browser: &reqwest::Client, auth_url: &
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     location(&res)
 }
+
+/// A PKCE pair (verifier, S256 challenge).
+pub fn pkce() -> (String, String) {
+    let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
+    (verifier.secret().clone(), challenge.as_str().to_string())
+}
+
+/// An authorization URL built by hand, for requests a well-behaved library would never send.
+pub fn auth_url(server: &TestServer, pairs: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.to_string()
+}
+
+/// The usual valid request for `client_id` with `challenge`, plus `extra` parameters.
+pub fn good_auth_url(server: &TestServer, client_id: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid offline_access"),
+        ("state", "st4te"),
+        ("nonce", "n0nce"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    pairs.extend_from_slice(extra);
+    auth_url(server, &pairs)
+}
+
+/// Signs `username` in for `client_id` and returns (code, verifier).
+pub async fn code_for(server: &TestServer, browser: &reqwest::Client, client_id: &str, username: &str) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let back = sign_in(server, browser, &good_auth_url(server, client_id, &challenge, &[]), username).await;
+    (query_param(&back, "code").unwrap_or_else(|| panic!("no code in {back}")), verifier)
+}
+
+/// POSTs a form to the token-style endpoint `path`, authenticating with HTTP Basic when given.
+pub async fn post_form(server: &TestServer, path: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (reqwest::StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut req = rp_http().post(server.url(path)).form(form);
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)) };
+    (status, headers, body)
+}
+
+pub async fn redeem(server: &TestServer, client: (&str, &str), code: &str, verifier: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let form = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT), ("code_verifier", verifier)];
+    let (status, _, body) = post_form(server, "/token", Some(client), &form).await;
+    (status, body)
+}
+
+pub async fn refresh(server: &TestServer, client: (&str, &str), token: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let (status, _, body) = post_form(server, "/token", Some(client), &[("grant_type", "refresh_token"), ("refresh_token", token)]).await;
+    (status, body)
+}
+
+pub async fn introspect(server: &TestServer, client: (&str, &str), token: &str) -> serde_json::Value {
+    let (status, _, body) = post_form(server, "/introspect", Some(client), &[("token", token)]).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    body
+}
+
+/// A confidential client with code + refresh, and a user who has signed in: the usual start.
+pub struct Fixture {
+    pub server: TestServer,
+    pub client_id: String,
+    pub secret: String,
+    pub browser: reqwest::Client,
+}
+
+impl Fixture {
+    pub async fn new() -> Self {
+        let server = TestServer::spawn();
+        server.add_user("alice");
+        let (client_id, secret) = server.add_client("App", &["authorization_code", "refresh_token"], false);
+        Self { server, client_id, secret: secret.unwrap(), browser: browser() }
+    }
+
+    pub fn client(&self) -> (&str, &str) {
+        (&self.client_id, &self.secret)
+    }
+
+    /// Signs alice in and redeems the code: the token response.
+    pub async fn tokens(&self) -> serde_json::Value {
+        let (code, verifier) = code_for(&self.server, &self.browser, &self.client_id, "alice").await;
+        let (status, body) = redeem(&self.server, self.client(), &code, &verifier).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+        body
+    }
+}

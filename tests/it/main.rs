@@ -4,3 +4,4 @@
 mod common;
 mod flow;
 mod authorize_errors;
+mod token_errors;
