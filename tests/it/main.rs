@@ -5,3 +5,4 @@ mod common;
 mod flow;
 mod authorize_errors;
 mod token_errors;
+mod lifecycle;
