@@ -6,3 +6,4 @@ mod flow;
 mod authorize_errors;
 mod token_errors;
 mod lifecycle;
+mod cli;
