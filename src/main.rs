@@ -52,6 +52,12 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Benchmark helper: argon2id hashes per second with the configured parameters, on this thread.
+    #[command(hide = true)]
+    BenchArgon2 {
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -185,6 +191,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 json!({ "client_id": out.client_id, "client_secret": out.client_secret, "issuer": issuer }),
                 human,
             );
+            Ok(())
+        }
+        Command::BenchArgon2 { seconds } => {
+            let hasher = latchkey::auth::password::PasswordHasher::new(&config.password).map_err(anyhow::Error::msg)?;
+            let start = std::time::Instant::now();
+            let mut n = 0u64;
+            while start.elapsed().as_secs_f64() < seconds {
+                std::hint::black_box(hasher.hash("benchmark password"));
+                n += 1;
+            }
+            let rate = n as f64 / start.elapsed().as_secs_f64();
+            print(cli.json, json!({ "argon2id_hashes_per_sec": rate }), format!("{rate:.1} argon2id hashes/s"));
             Ok(())
         }
         Command::Keys { command: KeysCommand::Rotate } => {

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""latchkey benchmark: the release server pinned to one core, wrk pinned to another.
+
+Prints a table of throughput, memory and start-up figures, each beside the limit this machine
+reaches on the same core (OpenSSL RSA-2048 signs/s, argon2id hashes/s with the configured
+parameters). Not a test: it asserts nothing, it measures. Usage: bench/run.sh
+"""
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "latchkey")
+LUA = os.path.join(ROOT, "bench", "lua")
+SERVER_CPU = os.environ.get("LK_SERVER_CPU", "0")
+LOAD_CPU = os.environ.get("LK_LOAD_CPU", "1")
+SECS = int(os.environ.get("LK_BENCH_SECS", "10"))
+REDIRECT = "http://127.0.0.1:9/cb"
+PASSWORD = "bench password 123"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(data, *args):
+    out = subprocess.run(["taskset", "-c", LOAD_CPU, BIN, "--data-dir", data, "--json", *args],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+class Server:
+    def __init__(self, data, port):
+        self.port = port
+        env = dict(os.environ, LATCHKEY_LOG__LEVEL="warn")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, BIN, "--data-dir", data, "serve",
+             "--bind", f"127.0.0.1:{port}", "--issuer", f"http://127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, env=env)
+        while True:
+            try:
+                status, _, _ = self.http("GET", "/.well-known/openid-configuration")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.perf_counter() - t0 > 30:
+                raise SystemExit("latchkey did not answer within 30 s")
+            time.sleep(0.0005)
+        self.first_answer_ms = (time.perf_counter() - t0) * 1000
+
+    def http(self, method, path, headers=None, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read().decode()
+        conn.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+    def rss_kib(self, field="VmRSS"):
+        # taskset execs latchkey, so the pid is the server's.
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def cookie_of(headers, name):
+    m = re.search(name + r"=([^;]+)", headers.get("set-cookie", ""))
+    return m.group(1) if m else None
+
+
+def sign_in_tokens(server, client_id, basic, n):
+    """One password sign-in, then n-1 single sign-on code exchanges: n refresh tokens."""
+    q = urllib.parse.urlencode({"client_id": client_id, "redirect_uri": REDIRECT, "response_type": "code",
+                                "scope": "openid profile offline_access"})
+    status, h, _ = server.http("GET", "/authorize?" + q)
+    browser = cookie_of(h, "lk_browser")
+    cookies = {"Cookie": f"lk_browser={browser}"}
+    _, _, page = server.http("GET", h["location"], cookies)
+    req = re.search(r'name="request" value="([^"]+)"', page).group(1)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"request": req, "csrf": csrf, "username": "bench", "password": PASSWORD})
+    status, h, _ = server.http("POST", "/login", {**cookies, "Content-Type": "application/x-www-form-urlencoded"}, form)
+    session = cookie_of(h, "lk_session")
+    tokens = []
+    location = h["location"]
+    for i in range(n):
+        if i:
+            _, h, _ = server.http("GET", "/authorize?" + q, {"Cookie": f"lk_browser={browser}; lk_session={session}"})
+            location = h["location"]
+        code = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
+        body = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT})
+        status, _, resp = server.http("POST", "/token", {"Authorization": "Basic " + basic,
+                                                         "Content-Type": "application/x-www-form-urlencoded"}, body)
+        assert status == 200, resp
+        tokens.append(json.loads(resp))
+    return tokens
+
+
+def wrk(server, script, threads, conns, env):
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", f"-t{threads}", f"-c{conns}", f"-d{SECS}s", "--latency",
+           "-s", os.path.join(LUA, script), f"http://127.0.0.1:{server.port}"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "LK_LUA": LUA, **env}).stdout
+    m = re.search(r"LK_RESULT ok=(\d+) bad=(\d+) secs=([\d.]+) p99_ms=([\d.]+)", out)
+    if not m:
+        raise SystemExit("wrk printed no result:\n" + out)
+    ok, bad, secs, p99 = int(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4))
+    return ok / secs, bad, p99
+
+
+def machine_limits(data):
+    out = subprocess.run(["taskset", "-c", SERVER_CPU, "openssl", "speed", "-seconds", "3", "rsa2048"],
+                         check=True, capture_output=True, text=True).stdout
+    line = [l for l in out.splitlines() if l.startswith("rsa 2048")][-1].split()
+    rsa_signs = float(line[5])
+    argon = subprocess.run(["taskset", "-c", SERVER_CPU, BIN, "--data-dir", data, "--json", "bench-argon2", "--seconds", "3"],
+                           check=True, capture_output=True, text=True).stdout
+    return rsa_signs, json.loads(argon)["argon2id_hashes_per_sec"]
+
+
+def main():
+    for tool in ("wrk", "taskset", "openssl"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is needed (bench/run.sh installs it)")
+    data = tempfile.mkdtemp(prefix="latchkey-bench-")
+    try:
+        rsa_signs, argon_rate = machine_limits(data)
+        port = free_port()
+        first = Server(data, port)  # empty data dir: migrations, key generation, first admin
+        cold_ms = first.first_answer_ms
+        first.stop()
+        cli(data, "user", "add", "--username", "bench", "--password", PASSWORD)
+        app = cli(data, "client", "add", "--name", "Bench app", "--redirect-uri", REDIRECT)
+        svc = cli(data, "client", "add", "--name", "Bench service", "--grant-type", "client_credentials")
+        app_basic = __import__("base64").b64encode(f"{app['client_id']}:{app['client_secret']}".encode()).decode()
+        svc_basic = __import__("base64").b64encode(f"{svc['client_id']}:{svc['client_secret']}".encode()).decode()
+
+        server = Server(data, port)
+        warm_ms = server.first_answer_ms
+        time.sleep(1)
+        idle_kib = server.rss_kib()
+        tokens = sign_in_tokens(server, app["client_id"], app_basic, 64)
+        token_file = os.path.join(data, "refresh_tokens.txt")
+        with open(token_file, "w") as f:
+            f.write("\n".join(t["refresh_token"] for t in tokens[1:]) + "\n")
+        access = tokens[0]["access_token"]
+
+        peak = [0]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], server.rss_kib())
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        common = {"LK_APP_BASIC": app_basic, "LK_CC_BASIC": svc_basic, "LK_ACCESS_TOKEN": access,
+                  "LK_REFRESH_TOKENS": token_file}
+        auth_q = urllib.parse.urlencode({"client_id": app["client_id"], "redirect_uri": REDIRECT,
+                                         "response_type": "code", "scope": "openid"})
+        results = {
+            "client_credentials": wrk(server, "client_credentials.lua", 1, 16, common),
+            "refresh": wrk(server, "refresh.lua", 1, 16, common),
+            "signin": wrk(server, "signin.lua", 4, 4, {**common, "LK_AUTHORIZE_PATH": "/authorize?" + auth_q,
+                                                       "LK_REDIRECT_ENC": urllib.parse.quote(REDIRECT, safe=""),
+                                                       "LK_PASSWORD_ENC": urllib.parse.quote_plus(PASSWORD)}),
+            "userinfo": wrk(server, "bearer.lua", 1, 32, {**common, "LK_MODE": "userinfo"}),
+            "introspect": wrk(server, "bearer.lua", 1, 32, {**common, "LK_MODE": "introspect"}),
+        }
+        stop.set()
+        sampler.join()
+        hwm_kib = server.rss_kib("VmHWM")
+        server.stop()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+    def row(name, value, unit, limit, goal, met, errors=None):
+        err = "" if errors is None else f"{errors}"
+        return f"| {name} | {value} {unit} | {limit} | {goal} | {'yes' if met else '**no**'} | {err} |"
+
+    cc, refresh, signin, ui, intro = (results[k] for k in ("client_credentials", "refresh", "signin", "userinfo", "introspect"))
+    lines = [
+        f"latchkey benchmark — server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}, {SECS} s per scenario, "
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs",
+        "",
+        "| measure | result | machine limit (same core) | goal | met | non-200 |",
+        "|---|---|---|---|---|---|",
+        row("client_credentials grants", f"{cc[0]:.0f}", "/s", f"{rsa_signs:.0f} RSA-2048 signs/s",
+            f"≥ 75% of limit ({0.75 * rsa_signs:.0f}/s); got {100 * cc[0] / rsa_signs:.0f}%", cc[0] >= 0.75 * rsa_signs, cc[1]),
+        row("refresh-token grants", f"{refresh[0]:.0f}", "/s", f"{rsa_signs:.0f} RSA-2048 signs/s", "≥ 1500/s", refresh[0] >= 1500, refresh[1]),
+        row("password sign-ins (authorize→login→code→token)", f"{signin[0]:.1f}", "/s", f"{argon_rate:.1f} argon2id hashes/s",
+            f"≥ 85% of limit ({0.85 * argon_rate:.1f}/s); got {100 * signin[0] / argon_rate:.0f}%", signin[0] >= 0.85 * argon_rate, signin[1]),
+        row("userinfo", f"{ui[0]:.0f}", "/s", "—", "≥ 15000/s", ui[0] >= 15000, ui[1]),
+        row("introspection", f"{intro[0]:.0f}", "/s", "—", "≥ 15000/s", intro[0] >= 15000, intro[1]),
+        row("RSS idle", f"{idle_kib / 1024:.1f}", "MiB", "—", "≤ 30 MiB", idle_kib <= 30 * 1024),
+        row("RSS under load (peak sampled / VmHWM)", f"{peak[0] / 1024:.1f} / {hwm_kib / 1024:.1f}", "MiB", "—", "reported", True),
+        row("first answer after start (existing data)", f"{warm_ms:.0f}", "ms", "—", "≤ 100 ms", warm_ms <= 100),
+        row("first answer after start (empty data dir: keygen)", f"{cold_ms:.0f}", "ms", "—", "reported", True),
+    ]
+    text = "\n".join(lines)
+    print(text)
+    os.makedirs(os.path.join(ROOT, "bench", "out"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench", "out", "results.md"), "w") as f:
+        f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
