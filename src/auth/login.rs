@@ -15,6 +15,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use rusqlite::Connection;
 
+fn internal(e: super::password::PoolGone) -> PageError {
+    crate::web::InternalError::Other(e.to_string()).into()
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Step {
     Password,
@@ -165,8 +169,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     }
     let user = store::users::by_username(&conn, &username)?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let hasher = state.passwords.clone();
-    let verified = web::block(move || hasher.verify(&password, stored.as_deref())).await?;
+    let verified = state.passwords.offload(move |h, mem| h.verify_with(&password, stored.as_deref(), mem)).await.map_err(internal)?;
     let failure = match &user {
         None => Some("unknown username"),
         Some(_) if !verified => Some("wrong password"),
@@ -268,15 +271,17 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
     if params.get("confirm_password") != Some(new.as_str()) {
         return retry("The two new passwords do not match.");
     }
-    let hasher = state.passwords.clone();
     let (stored, old) = (user.password_hash.clone(), params.get("current_password").unwrap_or("").to_string());
     let new_for_hash = new.clone();
-    let (current_ok, same_as_old, hash) = web::block(move || {
-        let current_ok = !ask_current || hasher.verify(&old, Some(&stored));
-        let same = hasher.verify(&new_for_hash, Some(&stored));
-        (current_ok, same, hasher.hash(&new_for_hash))
-    })
-    .await?;
+    let (current_ok, same_as_old, hash) = state
+        .passwords
+        .offload(move |h, mem| {
+            let current_ok = !ask_current || h.verify_with(&old, Some(&stored), mem);
+            let same = h.verify_with(&new_for_hash, Some(&stored), mem);
+            (current_ok, same, h.hash_with(&new_for_hash, mem))
+        })
+        .await
+        .map_err(internal)?;
     if !current_ok {
         return retry("Your current password is not correct.");
     }
