@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod oidc;
+pub mod portal;
 pub mod store;
 pub mod web;
 
@@ -22,6 +23,8 @@ pub struct AppState {
     pub keys: KeyRing,
     pub clock: Clock,
     pub passwords: PasswordHasher,
+    /// None when the issuer's host cannot be a WebAuthn relying-party id (an IP address).
+    pub webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +46,14 @@ impl AppState {
         let secret = config.keys.encryption_secret.expose().map(str::to_string);
         let keys = KeyRing::open(pool.clone(), secret, config.max_jwt_ttl(), clock.now())?;
         let passwords = PasswordHasher::new(&config.password).map_err(StartError::Password)?;
-        Ok(Self { config, pool, keys, clock, passwords })
+        let webauthn = match auth::webauthn::relying_party(config.issuer()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("{e}; security keys and passkeys are off (serve on a domain name such as localhost)");
+                None
+            }
+        };
+        Ok(Self { config, pool, keys, clock, passwords, webauthn })
     }
 }
 
@@ -58,9 +68,11 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
         App::new()
             .app_data(state.clone())
             .app_data(aw::FormConfig::default().limit(64 * 1024))
+            .app_data(aw::JsonConfig::default().limit(64 * 1024))
             .wrap(web::security_headers())
             .configure(oidc::configure)
             .configure(auth::configure)
+            .configure(portal::configure)
             .configure(web::assets::configure)
     })
     .workers(workers)

@@ -219,7 +219,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
     let level: tracing::Level = config.log.level.parse().map_err(|_| anyhow::anyhow!("log.level {:?} is not a level", config.log.level))?;
-    tracing_subscriber::fmt().with_max_level(level).with_target(false).init();
+    // Logs go to stderr: stdout carries only what the command prints (and --json output).
+    tracing_subscriber::fmt().with_max_level(level).with_target(false).with_writer(std::io::stderr).init();
     let listener = std::net::TcpListener::bind(&config.server.bind)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.bind))?;
     let state = AppState::open(config, clock)?;

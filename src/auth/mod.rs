@@ -1,9 +1,12 @@
 //! How a person proves who they are: passwords, the sign-in pages, SSO sessions.
 
+pub mod flow;
 pub mod login;
+pub mod mfa;
 pub mod password;
 pub mod session;
 pub mod users;
+pub mod webauthn;
 
 use actix_web::web;
 
@@ -12,5 +15,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login::show))
         .route("/login", web::post().to(login::submit))
         .route("/password/change", web::get().to(login::show_change_password))
-        .route("/password/change", web::post().to(login::change_password));
+        .route("/password/change", web::post().to(login::change_password))
+        .route("/login/mfa", web::get().to(mfa::show_second_factor))
+        .route("/login/mfa", web::post().to(mfa::submit_second_factor))
+        .route("/mfa/setup", web::get().to(mfa::show_setup))
+        .route("/mfa/setup", web::post().to(mfa::submit_setup))
+        .configure(webauthn::configure);
 }

@@ -4,7 +4,8 @@
 
 use super::error::{ErrorCode, OAuthError};
 use crate::AppState;
-use crate::auth::{login, session};
+use crate::auth::flow::{self, Flow, Level};
+use crate::auth::{mfa, session};
 use crate::store::{self, StoreError, clients::Client, sessions::Session};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, see_other};
@@ -25,6 +26,9 @@ pub struct AuthRequest {
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The weakest of the `acr_values` latchkey knows: any of them satisfies the app.
+    #[serde(default)]
+    pub acr: Level,
 }
 
 impl AuthRequest {
@@ -139,6 +143,8 @@ pub fn validate(params: &Params, conn: &Connection) -> Result<(AuthRequest, Clie
             fail(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds")
         })?),
     };
+    // OIDC Core §3.1.2.1: acr_values are voluntary; unknown ones are ignored.
+    let acr = params.get("acr_values").unwrap_or("").split(' ').filter_map(Level::from_acr).min().unwrap_or_default();
     let request = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_string(),
@@ -149,6 +155,7 @@ pub fn validate(params: &Params, conn: &Connection) -> Result<(AuthRequest, Clie
         prompt,
         max_age,
         login_hint: params.get("login_hint").map(str::to_string),
+        acr,
     };
     Ok((request, client))
 }
@@ -217,19 +224,35 @@ async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) ->
         Ok(error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &OAuthError::new(code, d)))
     };
     let prompt_none = request.prompt.iter().any(|p| p == "none");
-    match (current, user) {
-        (Some(s), Some(u)) if !request.needs_fresh_login(&s, now) => {
-            if u.must_change_password {
-                if prompt_none {
-                    return fail(ErrorCode::InteractionRequired, "the user must change their password");
-                }
-                return Ok(login::start(&req, &state, &conn, Some(&request), login::Step::ChangePassword, now)?);
-            }
-            Ok(issue_code(&state, &conn, &request, &s, now)?)
+    let Some((s, u)) = current.zip(user).filter(|(s, _)| !request.needs_fresh_login(s, now)) else {
+        if prompt_none {
+            return fail(ErrorCode::LoginRequired, "the user is not signed in");
         }
-        _ if prompt_none => fail(ErrorCode::LoginRequired, "the user is not signed in"),
-        _ => Ok(login::start(&req, &state, &conn, Some(&request), login::Step::Password, now)?),
+        let flow = Flow { required: request.acr, request: Some(request), ..Flow::default() };
+        return Ok(flow::start(&req, &state, &conn, &flow, "/login", now)?);
+    };
+    let needs_step_up = Level::of(&s.amr) < request.acr;
+    if needs_step_up || u.must_change_password {
+        if prompt_none {
+            let why = if needs_step_up { "the app requires a stronger sign-in" } else { "the user must change their password" };
+            return fail(ErrorCode::InteractionRequired, why);
+        }
+        let mut flow = Flow {
+            required: request.acr,
+            request: Some(request),
+            user_id: Some(u.id.clone()),
+            amr: s.amr.clone(),
+            stepping_up: Some(s.id.clone()),
+            return_to: None,
+        };
+        let path = match mfa::next_step(&conn, &u, &mut flow)? {
+            _ if !needs_step_up => "/password/change",
+            mfa::Next::Done => unreachable!("a session below the requested level is never done"),
+            next => next.path(),
+        };
+        return Ok(flow::start(&req, &state, &conn, &flow, path, now)?);
     }
+    Ok(issue_code(&state, &conn, &request, &s, now)?)
 }
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {

@@ -2,6 +2,7 @@
 //! latchkey implements, nothing more.
 
 use crate::AppState;
+use crate::auth::flow::{ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT};
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -30,9 +31,10 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA, ACR_PHISHING_RESISTANT],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
             "name", "preferred_username", "updated_at", "email", "email_verified"
         ],
         "claims_parameter_supported": false,

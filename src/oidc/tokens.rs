@@ -37,6 +37,7 @@ pub struct IdClaims {
     pub at_hash: String,
     pub sid: String,
     pub amr: Vec<String>,
+    pub acr: String,
 }
 
 /// The successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).

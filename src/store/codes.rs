@@ -124,3 +124,9 @@ pub fn purge_codes(conn: &Connection, before: i64) -> Result<()> {
     conn.execute("DELETE FROM authorization_codes WHERE expires_at < ?1", [before])?;
     Ok(())
 }
+
+/// Saves a pending sign-in's progress (who passed which factor so far).
+pub fn update_request(conn: &Connection, id: &str, params: &str) -> Result<()> {
+    conn.execute("UPDATE auth_requests SET params = ?2 WHERE id = ?1", rusqlite::params![id, params])?;
+    Ok(())
+}

@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod codes;
 pub mod keys;
+pub mod mfa;
 pub mod sessions;
 pub mod signins;
 pub mod tokens;
@@ -35,7 +36,10 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_init.sql")),
+        M::up(include_str!("migrations/0002_mfa.sql")),
+    ])
 }
 
 /// Opens (creating if needed) `<data_dir>/latchkey.db` and brings its schema up to date.
@@ -94,7 +98,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, 2);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }

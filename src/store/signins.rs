@@ -11,14 +11,16 @@ pub struct SignIn<'a> {
     pub user_agent: Option<&'a str>,
     pub result: &'a str,
     pub reason: Option<&'a str>,
+    /// RFC 8176 amr of a successful sign-in.
+    pub methods: Option<&'a [String]>,
 }
 
 pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![now, s.user_id, s.username, s.client_id, s.ip, s.user_agent, s.result, s.reason])?;
+    .execute(params![now, s.user_id, s.username, s.client_id, s.ip, s.user_agent, s.result, s.reason, s.methods.map(super::to_json)])?;
     Ok(())
 }
 
@@ -32,12 +34,13 @@ pub struct SignInRow {
     pub user_agent: Option<String>,
     pub result: String,
     pub reason: Option<String>,
+    pub methods: Option<String>,
 }
 
 /// The newest `limit` rows, newest first.
 pub fn recent(conn: &Connection, limit: i64) -> Result<Vec<SignInRow>> {
     let mut stmt = conn.prepare(
-        "SELECT at, user_id, username, client_id, ip, user_agent, result, reason FROM signin_log ORDER BY id DESC LIMIT ?1",
+        "SELECT at, user_id, username, client_id, ip, user_agent, result, reason, methods FROM signin_log ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], |r| {
         Ok(SignInRow {
@@ -49,6 +52,7 @@ pub fn recent(conn: &Connection, limit: i64) -> Result<Vec<SignInRow>> {
             user_agent: r.get(5)?,
             result: r.get(6)?,
             reason: r.get(7)?,
+            methods: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -13,6 +13,8 @@ pub struct User {
     pub must_change_password: bool,
     pub disabled: bool,
     pub updated_at: i64,
+    /// This user must sign in with a second factor (and register one if they have none).
+    pub mfa_required: bool,
 }
 
 pub struct NewUser<'a> {
@@ -25,7 +27,7 @@ pub struct NewUser<'a> {
 }
 
 const COLUMNS: &str =
-    "id, username, email, email_verified, name, password_hash, is_admin, must_change_password, disabled, updated_at";
+    "id, username, email, email_verified, name, password_hash, is_admin, must_change_password, disabled, updated_at, mfa_required";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -39,6 +41,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         must_change_password: r.get(7)?,
         disabled: r.get(8)?,
         updated_at: r.get(9)?,
+        mfa_required: r.get(10)?,
     })
 }
 

@@ -3,7 +3,10 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
-const ASSETS: &[(&str, &str, &str)] = &[("style.css", "text/css; charset=utf-8", include_str!("../../static/style.css"))];
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("style.css", "text/css; charset=utf-8", include_str!("../../static/style.css")),
+    ("webauthn.js", "text/javascript; charset=utf-8", include_str!("../../static/webauthn.js")),
+];
 
 async fn asset(name: web::Path<String>) -> HttpResponse {
     match ASSETS.iter().find(|(n, _, _)| *n == name.as_str()) {

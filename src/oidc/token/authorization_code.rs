@@ -110,6 +110,7 @@ pub fn exchange(
         at_hash: at_hash(&access_token),
         sid: outcome.grant.session_id.clone().unwrap_or_default(),
         amr: outcome.grant.amr.clone(),
+        acr: crate::auth::flow::Level::of(&outcome.grant.amr).acr().to_string(),
     };
     let mut response = super::bearer(access_token, expires_in, outcome.grant.scope.clone());
     response.id_token = Some(tokens::id_token(&key, &id_claims));

@@ -1,0 +1,306 @@
+//! Second factors at sign-in: authenticator-app codes (RFC 6238), recovery codes, and the
+//! registration interruption for people who must use MFA but have no method yet. WebAuthn
+//! ceremonies are in `webauthn.rs`; both end in `flow::complete`.
+
+use super::flow::{self, Flow, Level, Pending};
+use super::login::app_name;
+use crate::AppState;
+use crate::crypto::{b64url, random_bytes, secret_hash};
+use crate::store::{self, StoreError, mfa::Credential, users::User};
+use crate::web::params::Params;
+use crate::web::{ErrorPage, PageError, html};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use rusqlite::Connection;
+use totp_rs::{Secret, Totp};
+
+/// Wrong second factors allowed per user in `FAILURE_WINDOW_SECS` before attempts are refused.
+pub const MAX_FAILURES: i64 = 5;
+pub const FAILURE_WINDOW_SECS: i64 = 900;
+pub const RECOVERY_CODES: usize = 10;
+
+/// The methods a user has registered.
+pub struct Methods {
+    pub totp: bool,
+    pub keys: Vec<Credential>,
+    pub recovery_left: i64,
+}
+
+impl Methods {
+    pub fn load(conn: &Connection, user_id: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            totp: store::mfa::totp(conn, user_id)?.is_some_and(|t| t.confirmed),
+            keys: store::mfa::credentials(conn, user_id)?,
+            recovery_left: store::mfa::recovery_codes_left(conn, user_id)?,
+        })
+    }
+
+    /// Methods that count as a second factor on their own (recovery codes are a fallback).
+    pub fn any(&self) -> bool {
+        self.totp || !self.keys.is_empty()
+    }
+
+    pub fn can_reach(&self, level: Level) -> bool {
+        match level {
+            Level::Password => true,
+            Level::Mfa => self.any(),
+            Level::PhishingResistant => !self.keys.is_empty(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Done,
+    SecondFactor,
+    Register,
+}
+
+impl Next {
+    pub fn path(self) -> &'static str {
+        match self {
+            Next::Done => "/",
+            Next::SecondFactor => "/login/mfa",
+            Next::Register => "/mfa/setup",
+        }
+    }
+}
+
+/// What this sign-in needs next. Anyone with a registered method, or flagged to need MFA,
+/// must use a second factor; an app can ask for more with `acr_values`.
+pub fn next_step(conn: &Connection, user: &User, flow: &mut Flow) -> Result<Next, StoreError> {
+    let methods = Methods::load(conn, &user.id)?;
+    if methods.any() || user.mfa_required {
+        flow.required = flow.required.max(Level::Mfa);
+    }
+    Ok(if Level::of(&flow.amr) >= flow.required {
+        Next::Done
+    } else if methods.can_reach(flow.required) {
+        Next::SecondFactor
+    } else {
+        Next::Register
+    })
+}
+
+pub fn totp_for(secret_b32: &str, username: &str, issuer: &str) -> Option<Totp> {
+    let host = url::Url::parse(issuer).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "latchkey".into());
+    let secret = Secret::try_from_base32(secret_b32).ok()?;
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_account_name(username)
+        .with_issuer(Some(format!("latchkey ({host})")))
+        .build()
+        .ok()
+}
+
+pub fn new_totp_secret() -> String {
+    Secret::generate().to_base32()
+}
+
+/// Checks an authenticator code for `user_id` at `now` (±1 step) and spends its time step.
+/// `setup` accepts the unconfirmed secret of a registration in progress and confirms it.
+pub fn check_totp(conn: &Connection, user: &User, issuer: &str, code: &str, now: i64, setup: bool) -> Result<Result<(), &'static str>, StoreError> {
+    let Some(row) = store::mfa::totp(conn, &user.id)? else { return Ok(Err("no authenticator app is registered")) };
+    if !setup && !row.confirmed {
+        return Ok(Err("no authenticator app is registered"));
+    }
+    let Some(totp) = totp_for(&row.secret, &user.username, issuer) else { return Ok(Err("the stored secret is invalid")) };
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(step) = totp.check(&code, now.max(0) as u64) else { return Ok(Err("wrong authenticator code")) };
+    if !store::mfa::use_totp_step(conn, &user.id, step as i64)? {
+        return Ok(Err("authenticator code already used"));
+    }
+    Ok(Ok(()))
+}
+
+fn normalise_recovery(code: &str) -> String {
+    code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
+}
+
+/// Ten fresh single-use codes (replacing any old ones); only their hashes are stored.
+pub fn new_recovery_codes(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<String>, StoreError> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let codes: Vec<String> = (0..RECOVERY_CODES)
+        .map(|_| {
+            let raw: String = random_bytes::<10>().iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+            format!("{}-{}", &raw[..5], &raw[5..])
+        })
+        .collect();
+    let hashes: Vec<String> = codes.iter().map(|c| secret_hash(&normalise_recovery(c))).collect();
+    store::mfa::replace_recovery_codes(conn, user_id, &hashes, now)?;
+    Ok(codes)
+}
+
+pub fn use_recovery_code(conn: &Connection, user_id: &str, code: &str, now: i64) -> Result<bool, StoreError> {
+    store::mfa::use_recovery_code(conn, user_id, &secret_hash(&normalise_recovery(code)), now)
+}
+
+/// The otpauth:// URI as a QR code, an SVG `data:` URL for an <img> (no script, CSP-safe).
+pub fn qr_svg_data_url(text: &str) -> String {
+    let qr = qrcodegen::QrCode::encode_text(text, qrcodegen::QrCodeEcc::Medium).expect("an otpauth URI fits a QR code");
+    let border = 4;
+    let size = qr.size() + border * 2;
+    let mut path = String::new();
+    for y in 0..qr.size() {
+        for x in 0..qr.size() {
+            if qr.get_module(x, y) {
+                path.push_str(&format!("M{},{}h1v1h-1z", x + border, y + border));
+            }
+        }
+    }
+    let svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" shape-rendering="crispEdges"><rect width="100%" height="100%" fill="#fff"/><path d="{path}" fill="#000"/></svg>"##
+    );
+    format!("data:image/svg+xml;base64,{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, svg))
+}
+
+pub fn too_many_failures(conn: &Connection, user_id: &str, now: i64) -> Result<bool, StoreError> {
+    Ok(store::mfa::recent_mfa_failures(conn, user_id, now - FAILURE_WINDOW_SECS)? >= MAX_FAILURES)
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct SecondFactorPage<'a> {
+    request_id: &'a str,
+    csrf: &'a str,
+    app_name: Option<String>,
+    totp: bool,
+    keys: bool,
+    recovery: bool,
+    phishing_resistant: bool,
+    error: Option<&'a str>,
+}
+
+fn second_factor_page(conn: &Connection, pending: &Pending, error: Option<&str>) -> Result<HttpResponse, PageError> {
+    let methods = Methods::load(conn, pending.user_id()?)?;
+    let phr = pending.flow.required == Level::PhishingResistant;
+    let page = SecondFactorPage {
+        request_id: &pending.id,
+        csrf: &pending.csrf,
+        app_name: app_name(conn, &pending.flow)?,
+        totp: methods.totp && !phr,
+        keys: !methods.keys.is_empty(),
+        recovery: methods.recovery_left > 0 && !phr,
+        phishing_resistant: phr,
+        error,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+pub async fn show_second_factor(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    let pending = flow::load(&req, &conn, query.get("request"), state.clock.now())?;
+    second_factor_page(&conn, &pending, None)
+}
+
+/// POST /login/mfa: an authenticator code or a recovery code.
+pub async fn submit_second_factor(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let conn = state.pool.get()?;
+    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
+    if too_many_failures(&conn, &user.id, now)? {
+        return second_factor_page(&conn, &pending, Some("Too many wrong codes. Wait 15 minutes, or use a security key."));
+    }
+    if pending.flow.required == Level::PhishingResistant {
+        return second_factor_page(&conn, &pending, Some("This application requires a security key or passkey."));
+    }
+    let code = params.get("code").unwrap_or("");
+    let outcome = match params.get("method") {
+        Some("totp") => check_totp(&conn, &user, state.config.issuer(), code, now, false)?,
+        Some("recovery") => {
+            if use_recovery_code(&conn, &user.id, code, now)? {
+                store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_used", Some("recovery code"), now)?;
+                Ok(())
+            } else {
+                Err("wrong or used recovery code")
+            }
+        }
+        _ => Err("unknown second factor"),
+    };
+    if let Err(why) = outcome {
+        flow::log(&req, &conn, &pending, Some(&user.username), Err(&format!("second factor: {why}")), now)?;
+        let message = if why == "authenticator code already used" {
+            "That code has already been used. Wait for the next code and try again."
+        } else {
+            "That code is not correct. Try again."
+        };
+        return second_factor_page(&conn, &pending, Some(message));
+    }
+    pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
+    flow::complete(&req, &state, &conn, &pending, now)
+}
+
+#[derive(Template)]
+#[template(path = "mfa_setup.html")]
+struct SetupPage<'a> {
+    request_id: &'a str,
+    csrf: &'a str,
+    qr: String,
+    secret: String,
+    keys_only: bool,
+    error: Option<&'a str>,
+}
+
+fn setup_page(state: &AppState, conn: &Connection, pending: &Pending, error: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
+    let user = store::users::by_id(conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
+    let existing = store::mfa::totp(conn, &user.id)?.filter(|t| !t.confirmed);
+    let secret = match existing {
+        Some(t) => t.secret,
+        None => {
+            let s = new_totp_secret();
+            store::mfa::put_unconfirmed_totp(conn, &user.id, &s, now)?;
+            s
+        }
+    };
+    let totp = totp_for(&secret, &user.username, state.config.issuer()).ok_or_else(|| crate::web::InternalError::Other("bad TOTP secret".into()))?;
+    let url = totp.to_url().map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
+    let page = SetupPage {
+        request_id: &pending.id,
+        csrf: &pending.csrf,
+        qr: qr_svg_data_url(&url),
+        secret,
+        keys_only: pending.flow.required == Level::PhishingResistant,
+        error,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// GET /mfa/setup: the person must use MFA and has no method — register one now.
+pub async fn show_setup(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    let pending = flow::load(&req, &conn, query.get("request"), now)?;
+    setup_page(&state, &conn, &pending, None, now)
+}
+
+pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let conn = state.pool.get()?;
+    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
+    if Methods::load(&conn, &user.id)?.any() {
+        // Registration during sign-in is only for people with nothing registered yet.
+        return Err(flow::expired().into());
+    }
+    if too_many_failures(&conn, &user.id, now)? {
+        return setup_page(&state, &conn, &pending, Some("Too many wrong codes. Wait 15 minutes and try again."), now);
+    }
+    if let Err(why) = check_totp(&conn, &user, state.config.issuer(), params.get("code").unwrap_or(""), now, true)? {
+        flow::log(&req, &conn, &pending, Some(&user.username), Err(&format!("second factor: {why}")), now)?;
+        return setup_page(&state, &conn, &pending, Some("That code is not correct. Check the time on your device and try again."), now);
+    }
+    store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("authenticator app"), now)?;
+    pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
+    flow::complete(&req, &state, &conn, &pending, now)
+}
+
+/// A random id for stored things that are not secrets.
+pub fn new_id() -> String {
+    b64url(&random_bytes::<12>())
+}

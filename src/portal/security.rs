@@ -1,0 +1,251 @@
+//! Security info: the signed-in person registers and removes their own sign-in methods.
+//! With a method registered, the page needs a session that used a second factor; removing the
+//! last method needs one from the last ten minutes.
+
+use crate::AppState;
+use crate::auth::flow::{self, Flow, Level};
+use crate::auth::mfa::{self, Methods};
+use crate::auth::session;
+use crate::crypto::constant_time_eq;
+use crate::store::{self, sessions::Session};
+use crate::web::params::Params;
+use crate::web::{ErrorPage, PageError, html, see_other};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use rusqlite::Connection;
+
+/// How recent a second factor must be to remove the last method.
+pub const FRESH_SECS: i64 = 600;
+const PATH: &str = "/security";
+
+/// A person with methods changes them only from a session that used one.
+pub fn require_mfa_to_change(conn: &Connection, s: &Session) -> Result<(), PageError> {
+    if Methods::load(conn, &s.user_id)?.any() && Level::of(&s.amr) < Level::Mfa {
+        return Err(ErrorPage {
+            status: StatusCode::FORBIDDEN,
+            title: "Confirm it's you".into(),
+            message: "Sign in with your second factor before changing your sign-in methods.".into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Sends the person through a second factor and back to Security info.
+fn step_up(req: &HttpRequest, state: &AppState, conn: &Connection, s: &Session, now: i64) -> Result<HttpResponse, PageError> {
+    let flow = Flow {
+        user_id: Some(s.user_id.clone()),
+        amr: s.amr.clone(),
+        required: Level::Mfa,
+        return_to: Some(PATH.into()),
+        stepping_up: Some(s.id.clone()),
+        request: None,
+    };
+    Ok(flow::start(req, state, conn, &flow, "/login/mfa", now)?)
+}
+
+struct Signed {
+    session: Session,
+    params: Params,
+}
+
+/// The session behind a POST and its form, with the session's CSRF token checked.
+fn signed_form(req: &HttpRequest, conn: &Connection, body: &[u8], now: i64) -> Result<Signed, PageError> {
+    let params = Params::parse(body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let session = session::current(req, conn, now)?.ok_or_else(flow::expired)?;
+    if !constant_time_eq(params.get("csrf").unwrap_or("").as_bytes(), session.csrf_token.as_bytes()) {
+        return Err(ErrorPage::bad_request("This form has expired", "Reload the Security info page and try again.").into());
+    }
+    require_mfa_to_change(conn, &session)?;
+    Ok(Signed { session, params })
+}
+
+struct KeyRow {
+    id: String,
+    name: String,
+    kind: &'static str,
+    added: String,
+    last_used: String,
+}
+
+fn date(t: Option<i64>) -> String {
+    // Days since the epoch → a civil date (Howard Hinnant's algorithm), UTC.
+    let Some(t) = t else { return "never".into() };
+    let z = t.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    username: String,
+    csrf: String,
+    totp: bool,
+    keys: Vec<KeyRow>,
+    recovery_left: i64,
+}
+
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let Some(s) = session::current(&req, &conn, now)? else {
+        let flow = Flow { return_to: Some(PATH.into()), ..Flow::default() };
+        return Ok(flow::start(&req, &state, &conn, &flow, "/login", now)?);
+    };
+    let methods = Methods::load(&conn, &s.user_id)?;
+    if methods.any() && Level::of(&s.amr) < Level::Mfa {
+        return step_up(&req, &state, &conn, &s, now);
+    }
+    let user = store::users::by_id(&conn, &s.user_id)?.ok_or_else(flow::expired)?;
+    let keys = methods
+        .keys
+        .iter()
+        .map(|k| KeyRow {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            kind: if k.kind == "passkey" { "Passkey" } else { "Security key" },
+            added: date(Some(k.created_at)),
+            last_used: date(k.last_used_at),
+        })
+        .collect();
+    let page = SecurityPage { username: user.username, csrf: s.csrf_token, totp: methods.totp, keys, recovery_left: methods.recovery_left };
+    Ok(html(StatusCode::OK, &page))
+}
+
+#[derive(Template)]
+#[template(path = "security_totp.html")]
+struct TotpPage<'a> {
+    csrf: &'a str,
+    qr: String,
+    secret: String,
+    error: Option<&'a str>,
+}
+
+fn totp_page(state: &AppState, conn: &Connection, s: &Session, error: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
+    let user = store::users::by_id(conn, &s.user_id)?.ok_or_else(flow::expired)?;
+    let secret = match store::mfa::totp(conn, &user.id)? {
+        Some(t) if t.confirmed => return Ok(see_other(PATH)),
+        Some(t) => t.secret,
+        None => {
+            let secret = mfa::new_totp_secret();
+            store::mfa::put_unconfirmed_totp(conn, &user.id, &secret, now)?;
+            secret
+        }
+    };
+    let totp = mfa::totp_for(&secret, &user.username, state.config.issuer()).ok_or_else(|| crate::web::InternalError::Other("bad TOTP secret".into()))?;
+    let url = totp.to_url().map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
+    let page = TotpPage { csrf: &s.csrf_token, qr: mfa::qr_svg_data_url(&url), secret, error };
+    Ok(html(StatusCode::OK, &page))
+}
+
+pub async fn show_totp(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let s = session::current(&req, &conn, now)?.ok_or_else(flow::expired)?;
+    require_mfa_to_change(&conn, &s)?;
+    totp_page(&state, &conn, &s, None, now)
+}
+
+pub async fn confirm_totp(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let f = signed_form(&req, &conn, &body, now)?;
+    let user = store::users::by_id(&conn, &f.session.user_id)?.ok_or_else(flow::expired)?;
+    if mfa::too_many_failures(&conn, &user.id, now)? {
+        return totp_page(&state, &conn, &f.session, Some("Too many wrong codes. Wait 15 minutes and try again."), now);
+    }
+    if let Err(why) = mfa::check_totp(&conn, &user, state.config.issuer(), f.params.get("code").unwrap_or(""), now, true)? {
+        let entry = store::signins::SignIn {
+            user_id: Some(&user.id),
+            username: Some(&user.username),
+            result: "failure",
+            reason: Some(&format!("second factor: {why}")),
+            ..Default::default()
+        };
+        store::signins::record(&conn, &entry, now)?;
+        return totp_page(&state, &conn, &f.session, Some("That code is not correct. Check the time on your device and try again."), now);
+    }
+    store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("authenticator app"), now)?;
+    Ok(see_other(PATH))
+}
+
+/// Whether removing one method now would leave none, and the session is not fresh enough.
+fn needs_fresh_factor(conn: &Connection, s: &Session, removing_totp: bool, now: i64) -> Result<bool, store::StoreError> {
+    let m = Methods::load(conn, &s.user_id)?;
+    let left = usize::from(m.totp && !removing_totp) + m.keys.len() - usize::from(!removing_totp);
+    let fresh = Level::of(&s.amr) >= Level::Mfa && now - s.auth_time <= FRESH_SECS;
+    Ok(left == 0 && !fresh)
+}
+
+pub async fn remove_totp(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let f = signed_form(&req, &conn, &body, now)?;
+    if needs_fresh_factor(&conn, &f.session, true, now)? {
+        return step_up(&req, &state, &conn, &f.session, now);
+    }
+    if store::mfa::delete_totp(&conn, &f.session.user_id)? {
+        store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_removed", Some("authenticator app"), now)?;
+    }
+    Ok(see_other(PATH))
+}
+
+pub async fn remove_key(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let f = signed_form(&req, &conn, &body, now)?;
+    let id = f.params.get("id").unwrap_or("");
+    if !Methods::load(&conn, &f.session.user_id)?.keys.iter().any(|k| k.id == id) {
+        return Err(ErrorPage::bad_request("Unknown key", "That key is not registered to you.").into());
+    }
+    if needs_fresh_factor(&conn, &f.session, false, now)? {
+        return step_up(&req, &state, &conn, &f.session, now);
+    }
+    if let Some(name) = store::mfa::delete_credential(&conn, &f.session.user_id, id)? {
+        store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_removed", Some(&name), now)?;
+    }
+    Ok(see_other(PATH))
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct RecoveryPage {
+    codes: Vec<String>,
+}
+
+pub async fn new_recovery_codes(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let f = signed_form(&req, &conn, &body, now)?;
+    let codes = mfa::new_recovery_codes(&conn, &f.session.user_id, now)?;
+    store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_registered", Some("recovery codes"), now)?;
+    Ok(html(StatusCode::OK, &RecoveryPage { codes }))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(PATH, web::get().to(show))
+        .route("/security/totp", web::get().to(show_totp))
+        .route("/security/totp", web::post().to(confirm_totp))
+        .route("/security/totp/remove", web::post().to(remove_totp))
+        .route("/security/keys/remove", web::post().to(remove_key))
+        .route("/security/recovery", web::post().to(new_recovery_codes));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(super::date(Some(0)), "1970-01-01");
+        assert_eq!(super::date(Some(1_795_619_651)), "2026-11-25");
+        assert_eq!(super::date(None), "never");
+    }
+}
