@@ -306,3 +306,38 @@ impl Fixture {
         body
     }
 }
+
+impl TestServer {
+    /// The server's "now" (system time plus however far the test has moved its clock).
+    pub fn now(&self) -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + self.clock.load(Ordering::Relaxed)
+    }
+}
+
+/// The current RFC 6238 code for `secret` at the server's time, as an authenticator app shows it.
+pub fn totp_code(server: &TestServer, secret: &str) -> String {
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap();
+    totp.generate(server.now() as u64).to_string()
+}
+
+/// The text of the element with `id` in an HTML page.
+pub fn element_text(html: &str, id: &str) -> String {
+    let marker = format!(r#"id="{id}">"#);
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no #{id} in page:\n{html}")) + marker.len();
+    html[start..start + html[start..].find('<').unwrap()].to_string()
+}
+
+/// Registers an authenticator app for the signed-in `browser` through Security info; returns
+/// the secret, as a person would read it off the page.
+pub async fn register_totp(server: &TestServer, browser: &reqwest::Client) -> String {
+    let page = browser.get(server.url("/security/totp")).send().await.unwrap().text().await.unwrap();
+    let secret = element_text(&page, "totp-secret");
+    assert!(page.contains(r#"src="data:image/svg+xml;base64,"#), "a QR code is shown");
+    let form = [("csrf", field(&page, "csrf")), ("code", totp_code(server, &secret))];
+    let res = browser.post(server.url("/security/totp")).form(&form).send().await.unwrap();
+    assert_eq!(location(&res), "/security", "registration confirmed");
+    secret
+}

@@ -7,3 +7,4 @@ mod authorize_errors;
 mod token_errors;
 mod lifecycle;
 mod cli;
+mod mfa;

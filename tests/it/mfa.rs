@@ -1,0 +1,214 @@
+//! Multi-factor sign-in over HTTP: authenticator codes, recovery codes, registration at
+//! sign-in, step-up with acr_values. (WebAuthn ceremonies need a browser: see browser.rs.)
+
+use crate::common::*;
+use reqwest::StatusCode;
+
+fn claims_of(id_token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id_token.split('.').nth(1).unwrap()).unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+/// Signs alice in with her password and returns the page latchkey shows next.
+async fn password_step(f: &Fixture, extra: &[(&str, &str)]) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let res = authorize(&f.server, &f.browser, &good_auth_url(&f.server, &f.client_id, &challenge, extra)).await;
+    let page = login_page(&f.server, &f.browser, &location(&res)).await;
+    let res = submit_login(&f.server, &f.browser, &page, "alice", PASSWORD).await;
+    (location(&res), verifier)
+}
+
+async fn submit_code(f: &Fixture, page: &str, method: &str, code: &str) -> reqwest::Response {
+    let form = [("request", field(page, "request")), ("csrf", field(page, "csrf")), ("method", method.into()), ("code", code.into())];
+    f.browser.post(f.server.url("/login/mfa")).form(&form).send().await.unwrap()
+}
+
+/// A fresh browser for alice, who has an authenticator app registered.
+async fn alice_with_totp() -> (Fixture, String) {
+    let mut f = Fixture::new().await;
+    f.tokens().await; // password-only session in f.browser
+    let secret = register_totp(&f.server, &f.browser).await;
+    f.server.advance(30); // the registration spent the current time step
+    f.browser = browser();
+    (f, secret)
+}
+
+#[tokio::test]
+async fn password_then_authenticator_code_signs_in_with_mfa_amr_and_acr() {
+    let (f, secret) = alice_with_totp().await;
+    let (to, verifier) = password_step(&f, &[]).await;
+    assert!(to.starts_with("/login/mfa?request="), "a second factor is asked for: {to}");
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"autocomplete="one-time-code""#));
+    assert!(!page.contains("Use a recovery code"), "no recovery codes generated yet");
+
+    let wrong = submit_code(&f, &page, "totp", "000000").await.text().await.unwrap();
+    assert!(wrong.contains("That code is not correct."), "{wrong}");
+    let res = submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
+    let back = location(&res);
+    let (status, tokens) = redeem(&f.server, f.client(), &query_param(&back, "code").unwrap(), &verifier).await;
+    assert_eq!(status, StatusCode::OK);
+    let claims = claims_of(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], "urn:latchkey:acr:mfa");
+
+    let log = latchkey::store::signins::recent(&f.server.admin().pool.get().unwrap(), 2).unwrap();
+    assert_eq!(log[0].result, "success");
+    assert_eq!(log[0].methods.as_deref(), Some(r#"["pwd","otp","mfa"]"#));
+    assert_eq!(log[1].reason.as_deref(), Some("second factor: wrong authenticator code"));
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_replayed_authenticator_code_is_refused() {
+    let (mut f, secret) = alice_with_totp().await;
+    let code = totp_code(&f.server, &secret);
+    let (to, _) = password_step(&f, &[]).await;
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(submit_code(&f, &page, "totp", &code).await.status(), StatusCode::SEE_OTHER);
+
+    // Someone who saw the code tries it in another browser straight away.
+    f.browser = browser();
+    let (to, _) = password_step(&f, &[]).await;
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    let html = submit_code(&f, &page, "totp", &code).await.text().await.unwrap();
+    assert!(html.contains("already been used"), "{html}");
+    let log = latchkey::store::signins::recent(&f.server.admin().pool.get().unwrap(), 1).unwrap();
+    assert_eq!(log[0].reason.as_deref(), Some("second factor: authenticator code already used"));
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_recovery_code_works_once_only() {
+    let (mut f, secret) = alice_with_totp().await;
+    // Sign in with the app to reach Security info, and generate codes there.
+    let (to, _) = password_step(&f, &[]).await;
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
+    let security = f.browser.get(f.server.url("/security")).send().await.unwrap().text().await.unwrap();
+    assert!(security.contains("0 unused recovery codes."));
+    let codes_page = f.browser.post(f.server.url("/security/recovery")).form(&[("csrf", field(&security, "csrf"))]).send().await.unwrap().text().await.unwrap();
+    let codes: Vec<String> = codes_page.split("<li><code>").skip(1).map(|s| s[..s.find('<').unwrap()].to_string()).collect();
+    assert_eq!(codes.len(), 10);
+
+    for attempt in 0..2 {
+        f.browser = browser();
+        let (to, _) = password_step(&f, &[]).await;
+        let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Use a recovery code"));
+        let res = submit_code(&f, &page, "recovery", &codes[3].to_uppercase()).await;
+        if attempt == 0 {
+            assert!(query_param(&location(&res), "code").is_some(), "first use signs in");
+        } else {
+            assert_eq!(res.status(), StatusCode::OK);
+            assert!(res.text().await.unwrap().contains("That code is not correct."), "second use refused");
+        }
+    }
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_wrong_codes_are_rate_limited() {
+    let (f, secret) = alice_with_totp().await;
+    let (to, _) = password_step(&f, &[]).await;
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    for _ in 0..5 {
+        submit_code(&f, &page, "totp", "123456").await;
+    }
+    let html = submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await.text().await.unwrap();
+    assert!(html.contains("Too many wrong codes"), "even the right code waits: {html}");
+    f.server.advance(15 * 60 + 30);
+    let (to, _) = password_step(&f, &[]).await;
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    let res = submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "after the window, the right code works");
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_who_must_use_mfa_registers_an_authenticator_right_after_the_password() {
+    let f = Fixture::new().await;
+    let admin = f.server.admin();
+    let alice = latchkey::store::users::by_username(&admin.pool.get().unwrap(), "alice").unwrap().unwrap();
+    latchkey::store::mfa::set_mfa_required(&admin.pool.get().unwrap(), &alice.id, true).unwrap();
+
+    let (to, verifier) = password_step(&f, &[]).await;
+    assert!(to.starts_with("/mfa/setup?request="), "{to}");
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    let secret = element_text(&page, "totp-secret");
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("code", "999999".to_string())];
+    let html = f.browser.post(f.server.url("/mfa/setup")).form(&form).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("That code is not correct."));
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("code", totp_code(&f.server, &secret))];
+    let res = f.browser.post(f.server.url("/mfa/setup")).form(&form).send().await.unwrap();
+    let (status, tokens) = redeem(&f.server, f.client(), &query_param(&location(&res), "code").unwrap(), &verifier).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(claims_of(tokens["id_token"].as_str().unwrap())["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    let audit = latchkey::store::mfa::audit_for_user(&admin.pool.get().unwrap(), &alice.id).unwrap();
+    assert!(audit.iter().any(|a| a.action == "mfa_registered" && a.detail.as_deref() == Some("authenticator app")), "{audit:?}");
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn an_app_asking_for_mfa_steps_a_password_session_up_in_the_same_flow() {
+    let f = Fixture::new().await;
+    f.tokens().await;
+    // alice registers an app, but her current session is still password-only.
+    let secret = register_totp(&f.server, &f.browser).await;
+    f.server.advance(30);
+    let (verifier, challenge) = pkce();
+    let url = good_auth_url(&f.server, &f.client_id, &challenge, &[("acr_values", "urn:latchkey:acr:mfa")]);
+    // prompt=none cannot step up.
+    let none = good_auth_url(&f.server, &f.client_id, &challenge, &[("acr_values", "urn:latchkey:acr:mfa"), ("prompt", "none")]);
+    let res = authorize(&f.server, &f.browser, &none).await;
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("interaction_required"));
+
+    let res = authorize(&f.server, &f.browser, &url).await;
+    let to = location(&res);
+    assert!(to.starts_with("/login/mfa?request="), "step-up, not a new password prompt: {to}");
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    let res = submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
+    let (status, tokens) = redeem(&f.server, f.client(), &query_param(&location(&res), "code").unwrap(), &verifier).await;
+    assert_eq!(status, StatusCode::OK);
+    let claims = claims_of(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["acr"], "urn:latchkey:acr:mfa");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+
+    // Phishing-resistant MFA cannot be reached with an authenticator app: the page says so.
+    let (_, challenge) = pkce();
+    let url = good_auth_url(&f.server, &f.client_id, &challenge, &[("acr_values", "urn:latchkey:acr:phishing-resistant")]);
+    let res = authorize(&f.server, &f.browser, &url).await;
+    let to = location(&res);
+    assert!(to.starts_with("/mfa/setup?request="), "no key registered yet: register one: {to}");
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("This application requires a security key or passkey."));
+    assert!(!page.contains("totp-secret"), "an authenticator app would not be enough");
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn removing_the_last_method_needs_a_fresh_second_factor() {
+    let (f, secret) = alice_with_totp().await;
+    let (to, _) = password_step(&f, &[]).await;
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
+    f.server.advance(11 * 60);
+    let security = f.browser.get(f.server.url("/security")).send().await.unwrap().text().await.unwrap();
+    assert!(security.contains(r#"id="totp-status">Registered."#));
+    let res = f.browser.post(f.server.url("/security/totp/remove")).form(&[("csrf", field(&security, "csrf"))]).send().await.unwrap();
+    let to = location(&res);
+    assert!(to.starts_with("/login/mfa?request="), "asked to verify first: {to}");
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    let res = submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
+    assert_eq!(location(&res), "/security");
+    let security = f.browser.get(f.server.url("/security")).send().await.unwrap().text().await.unwrap();
+    let res = f.browser.post(f.server.url("/security/totp/remove")).form(&[("csrf", field(&security, "csrf"))]).send().await.unwrap();
+    assert_eq!(location(&res), "/security");
+    let security = f.browser.get(f.server.url("/security")).send().await.unwrap().text().await.unwrap();
+    assert!(security.contains(r#"id="totp-status">Not set up."#));
+    // A forged form without the CSRF token changes nothing.
+    let res = f.browser.post(f.server.url("/security/recovery")).form(&[("csrf", "forged")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    f.server.stop().await;
+}
