@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
+# Browser tests drive Debian's Chromium (headless) with a virtual WebAuthn authenticator.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -196,7 +196,7 @@ pub async fn register_finish(req: HttpRequest, state: web::Data<AppState>, body:
             credential_id: b64url(key.cred_id().as_ref()),
             passkey: serde_json::to_string(&key).expect("passkey serialises"),
             created_at: now,
-            last_used_at: Some(now),
+            last_used_at: None,
         };
         if let Err(store::StoreError::Conflict(m)) = store::mfa::insert_credential(&conn, &user_id, &cred) {
             return Ok(refuse(StatusCode::CONFLICT, &format!("{m}.")));

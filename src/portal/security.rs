@@ -92,6 +92,8 @@ struct SecurityPage {
     totp: bool,
     keys: Vec<KeyRow>,
     recovery_left: i64,
+    /// False when the session did not use a second factor: changes need one first.
+    can_change: bool,
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
@@ -102,9 +104,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         return Ok(flow::start(&req, &state, &conn, &flow, "/login", now)?);
     };
     let methods = Methods::load(&conn, &s.user_id)?;
-    if methods.any() && Level::of(&s.amr) < Level::Mfa {
-        return step_up(&req, &state, &conn, &s, now);
-    }
+    let can_change = !methods.any() || Level::of(&s.amr) >= Level::Mfa;
     let user = store::users::by_id(&conn, &s.user_id)?.ok_or_else(flow::expired)?;
     let keys = methods
         .keys
@@ -117,8 +117,23 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             last_used: date(k.last_used_at),
         })
         .collect();
-    let page = SecurityPage { username: user.username, csrf: s.csrf_token, totp: methods.totp, keys, recovery_left: methods.recovery_left };
+    let page = SecurityPage {
+        username: user.username,
+        csrf: s.csrf_token,
+        totp: methods.totp,
+        keys,
+        recovery_left: methods.recovery_left,
+        can_change,
+    };
     Ok(html(StatusCode::OK, &page))
+}
+
+/// GET /security/verify: use a second factor now, to be allowed to change methods.
+pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let s = session::current(&req, &conn, now)?.ok_or_else(flow::expired)?;
+    step_up(&req, &state, &conn, &s, now)
 }
 
 #[derive(Template)]
@@ -233,6 +248,7 @@ pub async fn new_recovery_codes(req: HttpRequest, state: web::Data<AppState>, bo
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(PATH, web::get().to(show))
+        .route("/security/verify", web::get().to(verify))
         .route("/security/totp", web::get().to(show_totp))
         .route("/security/totp", web::post().to(confirm_totp))
         .route("/security/totp/remove", web::post().to(remove_totp))

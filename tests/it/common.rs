@@ -18,6 +18,7 @@ pub const POST_LOGOUT: &str = "http://127.0.0.1:9/signed-out";
 
 pub struct TestServer {
     pub base: String,
+    pub host: String,
     pub port: u16,
     pub data_dir: PathBuf,
     clock: Arc<AtomicI64>,
@@ -26,9 +27,9 @@ pub struct TestServer {
     _dir: Option<tempfile::TempDir>,
 }
 
-pub fn test_config(data_dir: &Path, port: u16) -> Config {
+pub fn test_config(data_dir: &Path, host: &str, port: u16) -> Config {
     let mut config = Config::load_from(None, []).unwrap();
-    config.server.issuer = format!("http://127.0.0.1:{port}");
+    config.server.issuer = format!("http://{host}:{port}");
     config.server.data_dir = data_dir.to_path_buf();
     config.server.workers = 2;
     // Cheaper argon2 than production so the suite stays quick; the algorithm is the same.
@@ -48,10 +49,22 @@ impl TestServer {
 
     /// Starts latchkey on `data_dir`; port 0 picks a free one.
     pub fn spawn_at(data_dir: &Path, port: u16) -> Self {
+        Self::spawn_named(data_dir, "127.0.0.1", port)
+    }
+
+    /// Starts latchkey with issuer `http://localhost:…`: WebAuthn needs a domain name.
+    pub fn spawn_localhost() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Self::spawn_named(dir.path(), "localhost", 0);
+        s._dir = Some(dir);
+        s
+    }
+
+    fn spawn_named(data_dir: &Path, host: &str, port: u16) -> Self {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let (clock, offset) = Clock::adjustable();
-        let state = AppState::open(test_config(data_dir, port), clock).unwrap();
+        let state = AppState::open(test_config(data_dir, host, port), clock).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -62,7 +75,8 @@ impl TestServer {
         });
         let handle = rx.recv().unwrap();
         Self {
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{host}:{port}"),
+            host: host.to_string(),
             port,
             data_dir: data_dir.to_path_buf(),
             clock: offset,
@@ -85,7 +99,7 @@ impl TestServer {
 
     /// Another handle on the same database, as the CLI has while the server runs.
     pub fn admin(&self) -> AppState {
-        AppState::open(test_config(&self.data_dir, self.port), Clock::system()).unwrap()
+        AppState::open(test_config(&self.data_dir, &self.host, self.port), Clock::system()).unwrap()
     }
 
     pub fn add_user(&self, username: &str) -> String {
@@ -102,11 +116,15 @@ impl TestServer {
     }
 
     pub fn add_client(&self, name: &str, grants: &[&str], public: bool) -> (String, Option<String>) {
+        self.add_client_redirecting(name, grants, public, REDIRECT)
+    }
+
+    pub fn add_client_redirecting(&self, name: &str, grants: &[&str], public: bool, redirect: &str) -> (String, Option<String>) {
         let state = self.admin();
         let grants: Vec<String> = grants.iter().map(|s| s.to_string()).collect();
         let reg = Registration {
             name,
-            redirect_uris: &[REDIRECT.to_string()],
+            redirect_uris: &[redirect.to_string()],
             post_logout_redirect_uris: &[POST_LOGOUT.to_string()],
             grant_types: &grants,
             public,
@@ -152,9 +170,13 @@ pub type Rp = openidconnect::Client<
 
 /// A relying party configured from discovery, as a SaaS app would be.
 pub async fn relying_party(server: &TestServer, client_id: &str, secret: Option<&str>) -> Rp {
+    relying_party_redirecting(server, client_id, secret, REDIRECT).await
+}
+
+pub async fn relying_party_redirecting(server: &TestServer, client_id: &str, secret: Option<&str>, redirect: &str) -> Rp {
     let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &rp_http()).await.unwrap();
     CoreClient::from_provider_metadata(meta, ClientId::new(client_id.into()), secret.map(|s| ClientSecret::new(s.into())))
-        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap())
+        .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap())
 }
 
 pub fn location(res: &reqwest::Response) -> String {

@@ -8,3 +8,5 @@ mod token_errors;
 mod lifecycle;
 mod cli;
 mod mfa;
+mod cdp;
+mod browser;

@@ -1,0 +1,190 @@
+//! Real-browser tests: headless Chromium with a virtual WebAuthn authenticator, against the
+//! real server (issuer http://localhost:…), completing a relying party's flow.
+
+use crate::cdp::Browser;
+use crate::common::*;
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, TokenResponse};
+use std::io::{BufRead, BufReader, Write};
+use std::sync::{Arc, Mutex};
+
+/// The relying party's redirect endpoint: records the request path and answers 200.
+struct Callback {
+    url: String,
+    hits: Arc<Mutex<Vec<String>>>,
+}
+
+impl Callback {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}/callback", listener.local_addr().unwrap().port());
+        let hits = Arc::new(Mutex::new(vec![]));
+        let seen = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut line = String::new();
+                BufReader::new(&stream).read_line(&mut line).unwrap_or_default();
+                if let Some(path) = line.split(' ').nth(1) {
+                    seen.lock().unwrap().push(path.to_string());
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 15\r\nConnection: close\r\n\r\nback in the app");
+            }
+        });
+        Callback { url, hits }
+    }
+
+    /// Waits for the browser to arrive and returns the full callback URL.
+    fn arrival(&self, b: &mut Browser) -> String {
+        b.wait_for("document.body && document.body.innerText === 'back in the app'");
+        let path = self.hits.lock().unwrap().iter().rev().find(|p| p.starts_with("/callback")).cloned().unwrap();
+        format!("http://127.0.0.1{path}")
+    }
+}
+
+struct App {
+    rp: Rp,
+    id: String,
+    secret: String,
+    callback: Callback,
+}
+
+async fn app(server: &TestServer, name: &str) -> App {
+    let callback = Callback::start();
+    let (id, secret) = server.add_client_redirecting(name, &["authorization_code"], false, &callback.url);
+    let rp = relying_party_redirecting(server, &id, secret.as_deref(), &callback.url).await;
+    App { rp, id, secret: secret.unwrap(), callback }
+}
+
+/// Runs the app's sign-in in the browser; `interact` does the person's part; returns the
+/// verified ID token claims as JSON.
+async fn app_sign_in(app: &App, b: &mut Browser, acr: Option<&str>, interact: impl FnOnce(&mut Browser)) -> serde_json::Value {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut req = app
+        .rp
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .set_pkce_challenge(challenge);
+    if let Some(acr) = acr {
+        req = req.add_auth_context_value(openidconnect::AuthenticationContextClass::new(acr.into()));
+    }
+    let (url, _, nonce) = req.url();
+    b.goto(url.as_str());
+    interact(b);
+    let back = app.callback.arrival(b);
+    let code = query_param(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    let tokens = app.rp.exchange_code(AuthorizationCode::new(code)).unwrap().set_pkce_verifier(verifier).request_async(&rp_http()).await.unwrap();
+    let id_token = tokens.id_token().unwrap();
+    id_token.claims(&app.rp.id_token_verifier(), &nonce).expect("ID token verifies");
+    let _ = (&app.id, &app.secret);
+    serde_json::to_value(id_token.claims(&app.rp.id_token_verifier(), &nonce).unwrap()).unwrap()
+}
+
+fn password_sign_in(b: &mut Browser) {
+    b.wait_for("document.getElementById('username')");
+    b.fill("username", "alice");
+    b.fill("password", PASSWORD);
+    b.submit("password");
+}
+
+#[tokio::test]
+async fn a_passkey_registered_on_security_info_signs_in_alone_and_completes_an_apps_flow() {
+    let server = TestServer::spawn_localhost();
+    server.add_user("alice");
+    let app = app(&server, "Wiki").await;
+    let mut b = Browser::launch();
+    let authenticator = b.add_authenticator(true, true);
+
+    b.goto(&server.url("/login"));
+    b.screenshot("login");
+    password_sign_in(&mut b);
+    b.wait_for("document.getElementById('signed-in-user')");
+    b.goto(&server.url("/security"));
+    b.fill("key-name", "Laptop passkey");
+    b.click("add-passkey");
+    b.wait_for("document.querySelector('.key-name') && document.querySelector('.key-name').textContent === 'Laptop passkey'");
+    b.screenshot("security-info");
+    let creds = b.credentials(&authenticator);
+    assert_eq!(creds.len(), 1);
+    assert_eq!(creds[0]["isResidentCredential"], true, "a passkey is discoverable");
+
+    // Sign out, then sign in to the app with the passkey alone: no username, no password.
+    b.goto(&server.url("/"));
+    b.click("sign-out");
+    b.wait_for("document.body.innerText.includes('You have signed out')");
+    let claims = app_sign_in(&app, &mut b, None, |b| {
+        b.wait_for("document.getElementById('passkey-login')");
+        b.click("passkey-login");
+    })
+    .await;
+    assert_eq!(claims["amr"], serde_json::json!(["swk", "user", "mfa"]));
+    assert_eq!(claims["acr"], "urn:latchkey:acr:phishing-resistant");
+    let log = latchkey::store::signins::recent(&server.admin().pool.get().unwrap(), 1).unwrap();
+    assert_eq!(log[0].methods.as_deref(), Some(r#"["swk","user","mfa"]"#));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_security_key_steps_up_a_password_session_and_then_serves_as_second_factor() {
+    let server = TestServer::spawn_localhost();
+    server.add_user("alice");
+    let app = app(&server, "Payroll").await;
+    let mut b = Browser::launch();
+    b.add_authenticator(false, true);
+
+    // alice signs in with her password and registers a security key: her session is password-only.
+    b.goto(&server.url("/login"));
+    password_sign_in(&mut b);
+    b.wait_for("document.getElementById('signed-in-user')");
+    b.goto(&server.url("/security"));
+    b.fill("key-name", "YubiKey");
+    b.click("add-security-key");
+    b.wait_for("document.querySelector('.key-name') && document.querySelector('.key-name').textContent === 'YubiKey'");
+
+    // The app wants phishing-resistant MFA: same flow, prompted for the key, stronger acr.
+    let claims = app_sign_in(&app, &mut b, Some("urn:latchkey:acr:phishing-resistant"), |b| {
+        b.wait_for("document.getElementById('use-key')");
+        assert!(b.text().contains("This application requires a security key or passkey."));
+        b.screenshot("step-up");
+        b.click("use-key");
+    })
+    .await;
+    assert_eq!(claims["acr"], "urn:latchkey:acr:phishing-resistant");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "hwk", "user", "mfa"]));
+
+    // A new sign-in (prompt=login, past the SSO session): password, then the key as second factor.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = app
+        .rp
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .set_pkce_challenge(challenge)
+        .add_prompt(openidconnect::core::CoreAuthPrompt::Login)
+        .url();
+    b.goto(url.as_str());
+    password_sign_in(&mut b);
+    b.wait_for("document.getElementById('use-key')");
+    b.screenshot("second-factor");
+    b.click("use-key");
+    let back = app.callback.arrival(&mut b);
+    let tokens = app.rp.exchange_code(AuthorizationCode::new(query_param(&back, "code").unwrap())).unwrap().set_pkce_verifier(verifier).request_async(&rp_http()).await.unwrap();
+    let claims = tokens.id_token().unwrap().claims(&app.rp.id_token_verifier(), &nonce).unwrap();
+    let amr: Vec<String> = claims.auth_method_refs().unwrap().iter().map(|a| a.to_string()).collect();
+    assert_eq!(amr, ["pwd", "hwk", "user", "mfa"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_ceremony_shows_a_clear_message() {
+    let server = TestServer::spawn_localhost();
+    server.add_user("alice");
+    let mut b = Browser::launch();
+    // An authenticator whose user declines verification: the browser reports NotAllowedError.
+    b.add_authenticator(true, false);
+    b.goto(&server.url("/login"));
+    b.wait_for("document.getElementById('passkey-login')");
+    b.click("passkey-login");
+    b.wait_for("!document.getElementById('webauthn-message').hidden");
+    let message = b.eval("document.getElementById('webauthn-message').textContent");
+    assert_eq!(message, "The request was cancelled or timed out. Try again when you are ready.");
+    b.screenshot("cancelled");
+    server.stop().await;
+}
