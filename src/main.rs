@@ -79,6 +79,9 @@ struct UserAdd {
     /// Make the user an administrator.
     #[arg(long)]
     admin: bool,
+    /// Require a second factor; without one registered, the user registers one at next sign-in.
+    #[arg(long)]
+    require_mfa: bool,
 }
 
 #[derive(Subcommand)]
@@ -162,10 +165,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 is_admin: a.admin,
                 must_change_password: false,
             };
-            let user = users::create(&*state.pool.get()?, &state.passwords, &account, state.clock.now())?;
+            let conn = state.pool.get()?;
+            let user = users::create(&conn, &state.passwords, &account, state.clock.now())?;
+            if a.require_mfa {
+                latchkey::store::mfa::set_mfa_required(&conn, &user.id, true)?;
+            }
             print(
                 cli.json,
-                json!({ "id": user.id, "username": user.username, "admin": user.is_admin }),
+                json!({ "id": user.id, "username": user.username, "admin": user.is_admin, "mfa_required": a.require_mfa }),
                 format!("created user {} (sub {})", user.username, user.id),
             );
             Ok(())

@@ -23,6 +23,10 @@ fn cli_adds_users_and_clients_and_refuses_bad_input_clearly() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["username"], "bob");
 
+    let (ok, out, _) = latchkey(d, &["--json", "user", "add", "--username", "dave", "--password", "a long password", "--require-mfa"]);
+    assert!(ok);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["mfa_required"], true);
+
     let (ok, _, err) = latchkey(d, &["user", "add", "--username", "BOB", "--password", "a long password"]);
     assert!(!ok);
     assert!(err.contains(r#"a user named "BOB" already exists"#), "{err}");

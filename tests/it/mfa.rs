@@ -35,9 +35,19 @@ async fn alice_with_totp() -> (Fixture, String) {
 }
 
 #[tokio::test]
-async fn password_then_authenticator_code_signs_in_with_mfa_amr_and_acr() {
+async fn password_then_authenticator_code_signs_in_a_relying_party_with_mfa_amr_and_acr() {
+    use openidconnect::core::CoreAuthenticationFlow;
+    use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, TokenResponse};
     let (f, secret) = alice_with_totp().await;
-    let (to, verifier) = password_step(&f, &[]).await;
+    let rp = relying_party(&f.server, &f.client_id, Some(&f.secret)).await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, nonce) = rp
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .set_pkce_challenge(challenge)
+        .url();
+    let res = authorize(&f.server, &f.browser, url.as_str()).await;
+    let page = login_page(&f.server, &f.browser, &location(&res)).await;
+    let to = location(&submit_login(&f.server, &f.browser, &page, "alice", PASSWORD).await);
     assert!(to.starts_with("/login/mfa?request="), "a second factor is asked for: {to}");
     let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(r#"autocomplete="one-time-code""#));
@@ -47,11 +57,17 @@ async fn password_then_authenticator_code_signs_in_with_mfa_amr_and_acr() {
     assert!(wrong.contains("That code is not correct."), "{wrong}");
     let res = submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
     let back = location(&res);
-    let (status, tokens) = redeem(&f.server, f.client(), &query_param(&back, "code").unwrap(), &verifier).await;
-    assert_eq!(status, StatusCode::OK);
-    let claims = claims_of(tokens["id_token"].as_str().unwrap());
-    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
-    assert_eq!(claims["acr"], "urn:latchkey:acr:mfa");
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(query_param(&back, "code").unwrap()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&rp_http())
+        .await
+        .unwrap();
+    let claims = tokens.id_token().unwrap().claims(&rp.id_token_verifier(), &nonce).unwrap();
+    let amr: Vec<String> = claims.auth_method_refs().unwrap().iter().map(|a| a.to_string()).collect();
+    assert_eq!(amr, ["pwd", "otp", "mfa"]);
+    assert_eq!(claims.auth_context_ref().unwrap().as_str(), "urn:latchkey:acr:mfa");
 
     let log = latchkey::store::signins::recent(&f.server.admin().pool.get().unwrap(), 2).unwrap();
     assert_eq!(log[0].result, "success");
