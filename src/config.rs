@@ -13,6 +13,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub tokens: TokenConfig,
     pub session: SessionConfig,
+    pub admin: AdminConfig,
     pub password: PasswordConfig,
     pub keys: KeyConfig,
     pub log: LogConfig,
@@ -41,6 +42,12 @@ pub struct TokenConfig {
 pub struct SessionConfig {
     pub ttl_secs: i64,
     pub login_request_ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub idle_timeout_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +151,7 @@ impl Config {
             ("tokens.refresh_token_ttl_secs", self.tokens.refresh_token_ttl_secs),
             ("session.ttl_secs", self.session.ttl_secs),
             ("session.login_request_ttl_secs", self.session.login_request_ttl_secs),
+            ("admin.idle_timeout_secs", self.admin.idle_timeout_secs),
         ] {
             if v <= 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));

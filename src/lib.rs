@@ -1,5 +1,6 @@
 //! latchkey: an OpenID Connect identity provider for SaaS single sign-on.
 
+pub mod admin;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -73,6 +74,7 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
             .configure(oidc::configure)
             .configure(auth::configure)
             .configure(portal::configure)
+            .configure(admin::configure)
             .configure(web::assets::configure)
     })
     .workers(workers)

@@ -111,7 +111,7 @@ struct ClientAdd {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Generate a new signing key and make it active; the old one stays published until its tokens expire.
+    /// Generate new signing keys (RS256, ES256, EdDSA) and make them active; the old ones stay published until their tokens expire.
     Rotate,
 }
 
@@ -217,8 +217,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::Rotate } => {
             let state = AppState::open(config, clock)?;
             let secret = state.config.keys.encryption_secret.expose();
-            let kid = latchkey::oidc::keys::rotate(&state.pool, secret, state.clock.now())?;
-            print(cli.json, json!({ "kid": kid }), format!("new active signing key: {kid}"));
+            let kids = latchkey::oidc::keys::rotate(&state.pool, secret, state.clock.now())?;
+            let human = latchkey::oidc::keys::ALGORITHMS.iter().zip(&kids).map(|(a, k)| format!("new active {a} key: {k}")).collect::<Vec<_>>().join("\n");
+            print(cli.json, json!({ "kids": kids }), human);
             Ok(())
         }
     }

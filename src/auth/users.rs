@@ -45,6 +45,13 @@ pub fn check_username(u: &str) -> Result<(), UserError> {
 }
 
 pub fn create(conn: &Connection, hasher: &PasswordHasher, a: &NewAccount<'_>, now: i64) -> Result<User, UserError> {
+    check_rules(a.password)?;
+    let hash = hasher.hash(a.password);
+    create_hashed(conn, a, &hash, now)
+}
+
+/// `create` with the password already hashed (the server hashes on its pool, off the workers).
+pub fn create_hashed(conn: &Connection, a: &NewAccount<'_>, hash: &str, now: i64) -> Result<User, UserError> {
     check_username(a.username)?;
     check_rules(a.password)?;
     if let Some(e) = a.email {
@@ -56,16 +63,19 @@ pub fn create(conn: &Connection, hasher: &PasswordHasher, a: &NewAccount<'_>, no
     if store::users::by_username(conn, a.username)?.is_some() {
         return Err(UserError::Conflict(format!("a user named {:?} already exists", a.username)));
     }
-    let hash = hasher.hash(a.password);
     let new = NewUser {
         username: a.username,
         email: a.email,
         name: a.name,
-        password_hash: &hash,
+        password_hash: hash,
         is_admin: a.is_admin,
         must_change_password: a.must_change_password,
     };
-    Ok(store::users::insert(conn, &new, now)?)
+    let user = store::users::insert(conn, &new, now)?;
+    if a.is_admin {
+        store::directory::set_roles(conn, &user.id, &[store::directory::Role::GlobalAdmin])?;
+    }
+    Ok(user)
 }
 
 /// On first start, creates the first administrator with a random one-time password that

@@ -185,8 +185,40 @@ pub fn error_redirect(iss: &str, redirect_uri: &str, state: Option<&str>, error:
     )
 }
 
-/// Issues a one-time code for `request` on behalf of the signed-in `session` and redirects.
+#[derive(askama::Template)]
+#[template(path = "no_access.html")]
+struct NoAccessPage {
+    app: String,
+    back: String,
+}
+
+/// Issues a one-time code for `request` on behalf of the signed-in `session` and redirects —
+/// unless the app requires assignment and this user is not assigned: then a page says so, and
+/// its button takes the person back to the app with `access_denied`.
 pub fn issue_code(state: &AppState, conn: &Connection, request: &AuthRequest, session: &Session, now: i64) -> Result<HttpResponse, StoreError> {
+    let client = store::clients::by_id(conn, &request.client_id)?;
+    if let Some(client) = client.filter(|c| c.assignment_required)
+        && !store::directory::is_assigned(conn, &client.id, &session.user_id)?
+    {
+        let user = store::users::by_id(conn, &session.user_id)?;
+        let entry = store::signins::SignIn {
+            user_id: Some(&session.user_id),
+            username: user.as_ref().map(|u| u.username.as_str()),
+            client_id: Some(&client.id),
+            result: "failure",
+            reason: Some("user is not assigned to the application"),
+            ..Default::default()
+        };
+        store::signins::record(conn, &entry, now)?;
+        let error = OAuthError::new(ErrorCode::AccessDenied, "the user is not assigned to this application");
+        let back = error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error);
+        if request.prompt.iter().any(|p| p == "none") {
+            return Ok(back);
+        }
+        let location = back.headers().get(actix_web::http::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let page = NoAccessPage { app: client.name, back: location };
+        return Ok(crate::web::html(actix_web::http::StatusCode::FORBIDDEN, &page));
+    }
     let code = crate::crypto::random_token();
     let row = store::codes::Code {
         client_id: request.client_id.clone(),

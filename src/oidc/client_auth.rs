@@ -79,14 +79,21 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError
 
 /// Identifies and authenticates the calling client. Every failure is `invalid_client`
 /// (401 with WWW-Authenticate), never saying which part was wrong.
-pub fn authenticate(req: &HttpRequest, params: &Params, conn: &Connection) -> Result<Authenticated, OAuthError> {
+pub fn authenticate(req: &HttpRequest, params: &Params, conn: &Connection, now: i64) -> Result<Authenticated, OAuthError> {
     let p = presented(req, params)?;
     let failed = || OAuthError::invalid_client("client authentication failed");
     let client = clients::by_id(conn, &p.client_id)?.filter(|c| c.enabled).ok_or_else(failed)?;
     match (&p.secret, &client.secret_hash) {
         (None, None) => {}
         (Some(secret), Some(stored)) => {
-            if !constant_time_eq(secret_hash(secret).as_bytes(), stored.as_bytes()) {
+            let presented = secret_hash(secret);
+            let current = constant_time_eq(presented.as_bytes(), stored.as_bytes());
+            // During a rotation's grace period the previous secret still works.
+            let previous = match (&client.previous_secret_hash, client.previous_secret_expires_at) {
+                (Some(old), Some(until)) if until > now => constant_time_eq(presented.as_bytes(), old.as_bytes()),
+                _ => false,
+            };
+            if !current && !previous {
                 return Err(failed());
             }
         }

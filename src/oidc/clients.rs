@@ -2,7 +2,7 @@
 //! and (later) the admin console both go through `register`.
 
 use crate::crypto::{b64url, random_bytes, random_token, secret_hash};
-use crate::store::{self, StoreError, clients::NewClient};
+use crate::store::{self, StoreError, clients::ClientSettings};
 use rusqlite::Connection;
 
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
@@ -20,6 +20,10 @@ pub enum RegistrationError {
     Combination(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("ID token signing algorithm {0:?} is not supported (choose RS256, ES256 or EdDSA)")]
+    Algorithm(String),
+    #[error("the {0} {1:?} must be an absolute http(s) URL")]
+    Url(&'static str, String),
 }
 
 /// Checks one redirect URI (RFC 9700 §4.1, RFC 8252 §7): absolute, no fragment, no wildcard;
@@ -50,6 +54,8 @@ pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), RegistrationErr
     Ok(())
 }
 
+pub const ID_TOKEN_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
+
 pub struct Registration<'a> {
     pub name: &'a str,
     pub redirect_uris: &'a [String],
@@ -65,14 +71,14 @@ pub struct Registered {
     pub client_secret: Option<String>,
 }
 
-#[tracing::instrument(skip(conn, r), fields(name = r.name))]
-pub fn register(conn: &Connection, r: &Registration<'_>, now: i64) -> Result<Registered, RegistrationError> {
-    let name = r.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
+/// Checks and normalises settings: the rules every app must meet, whoever registers it.
+pub fn check(s: &mut ClientSettings) -> Result<(), RegistrationError> {
+    s.name = s.name.trim().to_string();
+    if s.name.is_empty() || s.name.chars().count() > 100 {
         return Err(RegistrationError::Name);
     }
     let mut grants: Vec<String> = vec![];
-    for g in r.grant_types {
+    for g in &s.grant_types {
         if !GRANT_TYPES.contains(&g.as_str()) {
             return Err(RegistrationError::GrantType(g.clone()));
         }
@@ -83,35 +89,59 @@ pub fn register(conn: &Connection, r: &Registration<'_>, now: i64) -> Result<Reg
     if grants.is_empty() {
         grants = DEFAULT_GRANT_TYPES.iter().map(|g| g.to_string()).collect();
     }
-    let has = |g: &str| grants.iter().any(|x| x == g);
-    if r.public && has("client_credentials") {
+    s.grant_types = grants;
+    let has = |g: &str| s.grant_types.iter().any(|x| x == g);
+    if s.is_public && has("client_credentials") {
         return Err(RegistrationError::Combination("a public client cannot use client_credentials: it has no secret"));
     }
     if has("refresh_token") && !has("authorization_code") {
         return Err(RegistrationError::Combination("refresh_token needs authorization_code: refresh tokens come from sign-ins"));
     }
-    if has("authorization_code") && r.redirect_uris.is_empty() {
+    if has("authorization_code") && s.redirect_uris.is_empty() {
         return Err(RegistrationError::Combination("authorization_code needs at least one redirect URI"));
     }
-    for uri in r.redirect_uris.iter().chain(r.post_logout_redirect_uris) {
-        check_redirect_uri(uri, r.public)?;
+    for uri in s.redirect_uris.iter().chain(&s.post_logout_redirect_uris) {
+        check_redirect_uri(uri, s.is_public)?;
     }
+    if !ID_TOKEN_ALGS.contains(&s.id_token_alg.as_str()) {
+        return Err(RegistrationError::Algorithm(s.id_token_alg.clone()));
+    }
+    for (field, url) in [("logo URL", &s.logo_url), ("launch URL", &s.launch_url)] {
+        if let Some(u) = url
+            && !url::Url::parse(u).is_ok_and(|p| p.scheme() == "https" || p.scheme() == "http")
+        {
+            return Err(RegistrationError::Url(field, u.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Registers an app with full settings; returns its id and (confidential apps) its secret.
+#[tracing::instrument(skip(conn, s), fields(name = s.name))]
+pub fn register_settings(conn: &Connection, s: &mut ClientSettings, now: i64) -> Result<Registered, RegistrationError> {
+    check(s)?;
     let client_id = b64url(&random_bytes::<16>());
-    let secret = (!r.public).then(random_token);
+    let secret = (!s.is_public).then(random_token);
     let hash = secret.as_deref().map(secret_hash);
-    let new = NewClient {
-        name,
-        secret_hash: hash.as_deref(),
-        redirect_uris: r.redirect_uris,
-        post_logout_redirect_uris: r.post_logout_redirect_uris,
-        grant_types: &grants,
-        is_public: r.public,
-    };
-    store::clients::insert(conn, &client_id, &new, now).map_err(|e| match e {
+    store::clients::insert(conn, &client_id, s, hash.as_deref(), now).map_err(|e| match e {
         StoreError::Conflict(m) => RegistrationError::Conflict(m),
         other => RegistrationError::Conflict(format!("could not save the application: {other}")),
     })?;
     Ok(Registered { client_id, client_secret: secret })
+}
+
+/// The CLI's registration: defaults for everything the command line does not set.
+pub fn register(conn: &Connection, r: &Registration<'_>, now: i64) -> Result<Registered, RegistrationError> {
+    let mut s = ClientSettings {
+        name: r.name.to_string(),
+        redirect_uris: r.redirect_uris.to_vec(),
+        post_logout_redirect_uris: r.post_logout_redirect_uris.to_vec(),
+        grant_types: r.grant_types.to_vec(),
+        is_public: r.public,
+        id_token_alg: "RS256".into(),
+        ..ClientSettings::default()
+    };
+    register_settings(conn, &mut s, now)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-pub const SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+pub const SCOPES: &[&str] = &["openid", "profile", "email", "groups", "offline_access"];
 
 pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     let iss = state.config.issuer();
@@ -26,7 +26,7 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": crate::oidc::keys::ALGORITHMS,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -35,7 +35,7 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
-            "name", "preferred_username", "updated_at", "email", "email_verified"
+            "name", "preferred_username", "updated_at", "email", "email_verified", "groups"
         ],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

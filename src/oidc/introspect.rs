@@ -47,7 +47,7 @@ fn refresh_token(conn: &Connection, client_id: &str, token: &str, now: i64) -> R
 pub async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let params = super::token::form_params(&req, &body)?;
     let conn = state.pool.get()?;
-    let caller = client_auth::authenticate(&req, &params, &conn)?;
+    let caller = client_auth::authenticate(&req, &params, &conn, state.clock.now())?;
     if caller.client.is_public {
         return Err(OAuthError::invalid_client("introspection requires a confidential client"));
     }

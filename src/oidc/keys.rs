@@ -1,9 +1,14 @@
-//! Signing keys: RSA-2048 generated on first start, rotated on demand. The active key signs;
-//! retired keys stay in JWKS until every token they signed has expired.
+//! Signing keys: one active key per algorithm (RS256, ES256, EdDSA), generated on first
+//! start and rotated on demand. Retired keys stay in JWKS until every token they signed has
+//! expired. RS256 signs access tokens and, by default, ID tokens; an app may choose ES256 or
+//! EdDSA for its ID tokens.
 
 use crate::crypto::{b64url, sha256};
 use crate::store::{self, Pool, StoreError, keys::KeyRow};
-use openssl::pkey::{PKey, Private};
+use openssl::bn::BigNumContext;
+use openssl::ec::{EcGroup, EcKey, PointConversionForm};
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::symm::Cipher;
 use serde_json::{Value, json};
@@ -12,8 +17,11 @@ use std::sync::{Arc, RwLock};
 /// How often a running server looks for keys rotated by another process (the CLI).
 const RELOAD_SECS: i64 = 5;
 
+pub const ALGORITHMS: &[&str] = &["RS256", "ES256", "EdDSA"];
+
 pub struct SigningKey {
     pub kid: String,
+    pub alg: String,
     pub pkey: PKey<Private>,
     pub created_at: i64,
     pub retired_at: Option<i64>,
@@ -28,6 +36,8 @@ pub enum KeyError {
     Load { kid: String, why: String },
     #[error("OpenSSL failed: {0}")]
     OpenSsl(#[from] openssl::error::ErrorStack),
+    #[error("unsupported signing algorithm {0}")]
+    Algorithm(String),
 }
 
 struct Loaded {
@@ -43,10 +53,13 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the keys, generating the first one when the database has none.
+    /// Loads the keys, generating a first key for any algorithm that has none.
     pub fn open(pool: Pool, secret: Option<String>, max_token_ttl: i64, now: i64) -> Result<Self, KeyError> {
-        if store::keys::all(&*pool.get().map_err(StoreError::from)?)?.is_empty() {
-            rotate(&pool, secret.as_deref(), now)?;
+        let existing = store::keys::all(&*pool.get().map_err(StoreError::from)?)?;
+        for alg in ALGORITHMS {
+            if !existing.iter().any(|k| k.alg == *alg) {
+                rotate_alg(&pool, secret.as_deref(), alg, now)?;
+            }
         }
         let ring = Self { pool, secret, max_token_ttl, loaded: RwLock::new(Loaded { checked_at: 0, keys: vec![] }) };
         ring.reload(now)?;
@@ -76,11 +89,11 @@ impl KeyRing {
         } else {
             PKey::private_key_from_pem(row.private_pem.as_bytes())?
         };
-        let (kid, jwk) = public_jwk(&pkey)?;
+        let (kid, jwk) = public_jwk(&pkey, &row.alg)?;
         if kid != row.kid {
             return Err(load_err("its key material does not match its id"));
         }
-        Ok(SigningKey { kid, pkey, created_at: row.created_at, retired_at: row.retired_at, jwk })
+        Ok(SigningKey { kid, alg: row.alg.clone(), pkey, created_at: row.created_at, retired_at: row.retired_at, jwk })
     }
 
     fn snapshot(&self, now: i64) -> Vec<Arc<SigningKey>> {
@@ -91,10 +104,20 @@ impl KeyRing {
         self.loaded.read().expect("key ring lock").keys.clone()
     }
 
-    /// The key new tokens are signed with.
+    /// The RS256 key new access tokens (and default ID tokens) are signed with.
     pub fn active(&self, now: i64) -> Arc<SigningKey> {
+        self.active_for("RS256", now)
+    }
+
+    /// The active key for `alg` (one of `ALGORITHMS`).
+    pub fn active_for(&self, alg: &str, now: i64) -> Arc<SigningKey> {
         let keys = self.snapshot(now);
-        keys.iter().find(|k| k.retired_at.is_none()).or(keys.first()).expect("at least one signing key exists").clone()
+        keys.iter()
+            .filter(|k| k.alg == alg)
+            .find(|k| k.retired_at.is_none())
+            .or_else(|| keys.iter().find(|k| k.alg == alg))
+            .expect("a key exists for every algorithm")
+            .clone()
     }
 
     /// A key that may still verify tokens: active, or retired less than a token lifetime ago.
@@ -108,36 +131,74 @@ impl KeyRing {
 
     /// The JWK Set (RFC 7517 §5) published at /jwks.
     pub fn jwks(&self, now: i64) -> Value {
-        let keys: Vec<Value> =
-            self.snapshot(now).iter().filter(|k| self.published(k, now)).map(|k| k.jwk.clone()).collect();
+        let keys: Vec<Value> = self.snapshot(now).iter().filter(|k| self.published(k, now)).map(|k| k.jwk.clone()).collect();
         json!({ "keys": keys })
+    }
+
+    /// Rotates every algorithm's key; returns the new key ids.
+    pub fn rotate_all(&self, now: i64) -> Result<Vec<String>, KeyError> {
+        let kids = rotate(&self.pool, self.secret.as_deref(), now)?;
+        self.reload(now)?;
+        Ok(kids)
     }
 }
 
 /// The public half as a JWK, and its RFC 7638 thumbprint, which is the key id.
-fn public_jwk(pkey: &PKey<Private>) -> Result<(String, Value), KeyError> {
-    let rsa = pkey.rsa()?;
-    let n = b64url(&rsa.n().to_vec());
-    let e = b64url(&rsa.e().to_vec());
-    // RFC 7638 §3.2: the required members, lexicographic order, no whitespace.
-    let kid = b64url(&sha256(format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#).as_bytes()));
-    let jwk = json!({ "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e });
+fn public_jwk(pkey: &PKey<Private>, alg: &str) -> Result<(String, Value), KeyError> {
+    // RFC 7638 §3.2: the required members, in lexicographic order, no whitespace.
+    let (canonical, jwk) = match (alg, pkey.id()) {
+        ("RS256", Id::RSA) => {
+            let rsa = pkey.rsa()?;
+            let (n, e) = (b64url(&rsa.n().to_vec()), b64url(&rsa.e().to_vec()));
+            (format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#), json!({ "kty": "RSA", "n": n, "e": e }))
+        }
+        ("ES256", Id::EC) => {
+            let ec = pkey.ec_key()?;
+            let mut ctx = BigNumContext::new()?;
+            let point = ec.public_key().to_bytes(ec.group(), PointConversionForm::UNCOMPRESSED, &mut ctx)?;
+            let (x, y) = (b64url(&point[1..33]), b64url(&point[33..65]));
+            (
+                format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
+                json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y }),
+            )
+        }
+        ("EdDSA", Id::ED25519) => {
+            let x = b64url(&pkey.raw_public_key()?);
+            (format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#), json!({ "kty": "OKP", "crv": "Ed25519", "x": x }))
+        }
+        _ => return Err(KeyError::Algorithm(alg.to_string())),
+    };
+    let kid = b64url(&sha256(canonical.as_bytes()));
+    let mut jwk = jwk;
+    jwk["use"] = json!("sig");
+    jwk["alg"] = json!(alg);
+    jwk["kid"] = json!(kid);
     Ok((kid, jwk))
 }
 
-/// Generates a new RSA-2048 key and makes it the active one. Safe while a server runs:
-/// the server picks it up within a few seconds and keeps publishing the old one.
-#[tracing::instrument(skip(pool, secret))]
-pub fn rotate(pool: &Pool, secret: Option<&str>, now: i64) -> Result<String, KeyError> {
-    let pkey = PKey::from_rsa(Rsa::generate(2048)?)?;
-    let (kid, _) = public_jwk(&pkey)?;
+fn generate(alg: &str) -> Result<PKey<Private>, KeyError> {
+    Ok(match alg {
+        "RS256" => PKey::from_rsa(Rsa::generate(2048)?)?,
+        "ES256" => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+            PKey::from_ec_key(EcKey::generate(&group)?)?
+        }
+        "EdDSA" => PKey::generate_ed25519()?,
+        other => return Err(KeyError::Algorithm(other.to_string())),
+    })
+}
+
+/// Generates a new key for `alg` and makes it the active one.
+pub fn rotate_alg(pool: &Pool, secret: Option<&str>, alg: &str, now: i64) -> Result<String, KeyError> {
+    let pkey = generate(alg)?;
+    let (kid, _) = public_jwk(&pkey, alg)?;
     let private_pem = match secret {
         Some(s) => pkey.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), s.as_bytes())?,
         None => pkey.private_key_to_pem_pkcs8()?,
     };
     let row = KeyRow {
         kid: kid.clone(),
-        alg: "RS256".into(),
+        alg: alg.into(),
         private_pem: String::from_utf8(private_pem).expect("PEM is ASCII"),
         encrypted: secret.is_some(),
         created_at: now,
@@ -145,4 +206,11 @@ pub fn rotate(pool: &Pool, secret: Option<&str>, now: i64) -> Result<String, Key
     };
     store::keys::activate(&mut *pool.get().map_err(StoreError::from)?, &row)?;
     Ok(kid)
+}
+
+/// Rotates the key of every algorithm; returns the new key ids, RS256 first. Safe while a
+/// server runs: it picks the new keys up within a few seconds and keeps publishing the old.
+#[tracing::instrument(skip(pool, secret))]
+pub fn rotate(pool: &Pool, secret: Option<&str>, now: i64) -> Result<Vec<String>, KeyError> {
+    ALGORITHMS.iter().map(|alg| rotate_alg(pool, secret, alg, now)).collect()
 }

@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let params = super::token::form_params(&req, &body)?;
     let conn = state.pool.get()?;
-    let client = client_auth::authenticate(&req, &params, &conn)?.client;
+    let client = client_auth::authenticate(&req, &params, &conn, state.clock.now())?.client;
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let now = state.clock.now();
     if let Some(row) = store::tokens::refresh_by_hash(&conn, &secret_hash(token))? {

@@ -38,6 +38,9 @@ pub struct IdClaims {
     pub sid: String,
     pub amr: Vec<String>,
     pub acr: String,
+    /// The names of the user's groups, with the `groups` scope.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub groups: Option<Vec<String>>,
 }
 
 /// The successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).

@@ -66,5 +66,8 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
         out.insert("email".into(), json!(email));
         out.insert("email_verified".into(), json!(user.email_verified));
     }
+    if has_scope(&claims.scope, "groups") {
+        out.insert("groups".into(), json!(store::directory::group_names_of(&conn, &user.id)?));
+    }
     Ok(crate::web::no_store(&mut HttpResponse::Ok()).json(Value::Object(out)))
 }

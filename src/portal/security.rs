@@ -69,7 +69,7 @@ struct KeyRow {
     last_used: String,
 }
 
-fn date(t: Option<i64>) -> String {
+pub fn date(t: Option<i64>) -> String {
     // Days since the epoch → a civil date (Howard Hinnant's algorithm), UTC.
     let Some(t) = t else { return "never".into() };
     let z = t.div_euclid(86_400) + 719_468;

@@ -1,16 +1,26 @@
 use super::{Result, StoreError, json_list, to_json};
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Client {
     pub id: String,
     pub name: String,
+    #[serde(skip)]
     pub secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub is_public: bool,
     pub enabled: bool,
+    pub logo_url: Option<String>,
+    pub launch_url: Option<String>,
+    pub id_token_alg: String,
+    pub assignment_required: bool,
+    #[serde(skip)]
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
+    pub created_at: i64,
 }
 
 impl Client {
@@ -19,14 +29,22 @@ impl Client {
     }
 }
 
-pub struct NewClient<'a> {
-    pub name: &'a str,
-    pub secret_hash: Option<&'a str>,
-    pub redirect_uris: &'a [String],
-    pub post_logout_redirect_uris: &'a [String],
-    pub grant_types: &'a [String],
+/// Everything an admin sets about an app (the secret is the server's to make).
+#[derive(Debug, Clone, Default)]
+pub struct ClientSettings {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
     pub is_public: bool,
+    pub logo_url: Option<String>,
+    pub launch_url: Option<String>,
+    pub id_token_alg: String,
+    pub assignment_required: bool,
 }
+
+const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public, enabled,
+     logo_url, launch_url, id_token_alg, assignment_required, previous_secret_hash, previous_secret_expires_at, created_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
     Ok((
@@ -39,46 +57,110 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
             grant_types: vec![],
             is_public: r.get(6)?,
             enabled: r.get(7)?,
+            logo_url: r.get(8)?,
+            launch_url: r.get(9)?,
+            id_token_alg: r.get(10)?,
+            assignment_required: r.get(11)?,
+            previous_secret_hash: r.get(12)?,
+            previous_secret_expires_at: r.get(13)?,
+            created_at: r.get(14)?,
         },
         [r.get(3)?, r.get(4)?, r.get(5)?],
     ))
 }
 
-#[tracing::instrument(skip(conn, new), fields(name = new.name))]
-pub fn insert(conn: &Connection, id: &str, new: &NewClient<'_>, now: i64) -> Result<()> {
-    let inserted = conn.execute(
-        "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            id,
-            new.name,
-            new.secret_hash,
-            to_json(new.redirect_uris),
-            to_json(new.post_logout_redirect_uris),
-            to_json(new.grant_types),
-            new.is_public,
-            now
-        ],
-    );
-    match inserted {
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-            Err(StoreError::Conflict(format!("an application named {:?} already exists", new.name)))
-        }
-        other => other.map(|_| ()).map_err(Into::into),
-    }
-}
-
-pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Client>> {
-    let found = conn
-        .prepare_cached(
-            "SELECT id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public, enabled
-             FROM clients WHERE id = ?1",
-        )?
-        .query_row([id], from_row)
-        .optional()?;
-    let Some((mut client, [redirects, post_logout, grants])) = found else { return Ok(None) };
+fn finish(found: (Client, [String; 3])) -> Result<Client> {
+    let (mut client, [redirects, post_logout, grants]) = found;
     client.redirect_uris = json_list(&redirects)?;
     client.post_logout_redirect_uris = json_list(&post_logout)?;
     client.grant_types = json_list(&grants)?;
-    Ok(Some(client))
+    Ok(client)
+}
+
+fn conflict(e: rusqlite::Error, name: &str) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(format!("an application named {name:?} already exists"))
+        }
+        other => other.into(),
+    }
+}
+
+#[tracing::instrument(skip(conn, s, secret_hash), fields(name = s.name))]
+pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Option<&str>, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public,
+             logo_url, launch_url, id_token_alg, assignment_required, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            id,
+            s.name,
+            secret_hash,
+            to_json(&s.redirect_uris),
+            to_json(&s.post_logout_redirect_uris),
+            to_json(&s.grant_types),
+            s.is_public,
+            s.logo_url,
+            s.launch_url,
+            s.id_token_alg,
+            s.assignment_required,
+            now
+        ],
+    )
+    .map_err(|e| conflict(e, &s.name))?;
+    Ok(())
+}
+
+/// Changes an app's settings. Its type (public or confidential) is fixed at registration.
+pub fn update(conn: &Connection, id: &str, s: &ClientSettings) -> Result<()> {
+    conn.execute(
+        "UPDATE clients SET name = ?2, redirect_uris = ?3, post_logout_redirect_uris = ?4, grant_types = ?5,
+             logo_url = ?6, launch_url = ?7, id_token_alg = ?8, assignment_required = ?9 WHERE id = ?1",
+        params![
+            id,
+            s.name,
+            to_json(&s.redirect_uris),
+            to_json(&s.post_logout_redirect_uris),
+            to_json(&s.grant_types),
+            s.logo_url,
+            s.launch_url,
+            s.id_token_alg,
+            s.assignment_required
+        ],
+    )
+    .map_err(|e| conflict(e, &s.name))?;
+    Ok(())
+}
+
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Client>> {
+    let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = ?1");
+    conn.prepare_cached(&sql)?.query_row([id], from_row).optional()?.map(finish).transpose()
+}
+
+pub fn all(conn: &Connection) -> Result<Vec<Client>> {
+    let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY name COLLATE NOCASE");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(finish).collect()
+}
+
+/// A new secret; the old one keeps working until `old_valid_until` (None: stops now).
+pub fn rotate_secret(conn: &Connection, id: &str, new_hash: &str, old_valid_until: Option<i64>) -> Result<()> {
+    conn.execute(
+        "UPDATE clients SET previous_secret_hash = CASE WHEN ?3 IS NULL THEN NULL ELSE secret_hash END,
+             previous_secret_expires_at = ?3, secret_hash = ?2 WHERE id = ?1",
+        params![id, new_hash, old_valid_until],
+    )?;
+    Ok(())
+}
+
+pub fn set_enabled(conn: &Connection, id: &str, enabled: bool) -> Result<()> {
+    conn.execute("UPDATE clients SET enabled = ?2 WHERE id = ?1", params![id, enabled])?;
+    Ok(())
+}
+
+/// Deletes an app; its codes, grants and refresh tokens go with it (foreign keys cascade),
+/// which revokes every access token issued under those grants.
+pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM clients WHERE id = ?1", [id])? == 1)
 }

@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod codes;
+pub mod directory;
 pub mod keys;
 pub mod mfa;
 pub mod sessions;
@@ -39,6 +40,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_mfa.sql")),
+        M::up(include_str!("migrations/0003_admin.sql")),
     ])
 }
 
@@ -98,7 +100,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }

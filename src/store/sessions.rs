@@ -9,6 +9,8 @@ pub struct Session {
     pub csrf_token: String,
     pub auth_time: i64,
     pub amr: Vec<String>,
+    /// When the session was last used for something that tracks activity (the admin console).
+    pub last_seen_at: i64,
 }
 
 /// Starts a session and returns it with the cookie value the browser must hold.
@@ -21,6 +23,7 @@ pub fn create(conn: &Connection, user_id: &str, amr: &[String], now: i64, ttl: i
         csrf_token: crate::crypto::random_token(),
         auth_time: now,
         amr: amr.to_vec(),
+        last_seen_at: now,
     };
     conn.execute(
         "INSERT INTO sessions (id, token_hash, user_id, csrf_token, auth_time, amr, created_at, expires_at)
@@ -42,18 +45,24 @@ pub fn create(conn: &Connection, user_id: &str, amr: &[String], now: i64, ttl: i
 pub fn by_token(conn: &Connection, token: &str, now: i64) -> Result<Option<Session>> {
     let row = conn
         .prepare_cached(
-            "SELECT s.id, s.user_id, s.csrf_token, s.auth_time, s.amr FROM sessions s JOIN users u ON u.id = s.user_id
+            "SELECT s.id, s.user_id, s.csrf_token, s.auth_time, s.amr, coalesce(s.last_seen_at, s.auth_time)
+             FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2 AND u.disabled = 0",
         )?
         .query_row(params![crate::crypto::secret_hash(token), now], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get(5)?))
         })
         .optional()?;
-    let Some((id, user_id, csrf_token, auth_time, amr)) = row else { return Ok(None) };
-    Ok(Some(Session { id, user_id, csrf_token, auth_time, amr: json_list(&amr)? }))
+    let Some((id, user_id, csrf_token, auth_time, amr, last_seen_at)) = row else { return Ok(None) };
+    Ok(Some(Session { id, user_id, csrf_token, auth_time, amr: json_list(&amr)?, last_seen_at }))
 }
 
 pub fn end(conn: &Connection, id: &str, now: i64) -> Result<()> {
     conn.execute("UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL", params![id, now])?;
+    Ok(())
+}
+
+pub fn touch(conn: &Connection, id: &str, now: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1")?.execute(params![id, now])?;
     Ok(())
 }

@@ -26,6 +26,7 @@ pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<()> {
 
 #[derive(Debug)]
 pub struct SignInRow {
+    pub id: i64,
     pub at: i64,
     pub user_id: Option<String>,
     pub username: Option<String>,
@@ -40,20 +41,68 @@ pub struct SignInRow {
 /// The newest `limit` rows, newest first.
 pub fn recent(conn: &Connection, limit: i64) -> Result<Vec<SignInRow>> {
     let mut stmt = conn.prepare(
-        "SELECT at, user_id, username, client_id, ip, user_agent, result, reason, methods FROM signin_log ORDER BY id DESC LIMIT ?1",
+        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods FROM signin_log ORDER BY id DESC LIMIT ?1",
     )?;
-    let rows = stmt.query_map([limit], |r| {
-        Ok(SignInRow {
-            at: r.get(0)?,
-            user_id: r.get(1)?,
-            username: r.get(2)?,
-            client_id: r.get(3)?,
-            ip: r.get(4)?,
-            user_agent: r.get(5)?,
-            result: r.get(6)?,
-            reason: r.get(7)?,
-            methods: r.get(8)?,
-        })
-    })?;
+    let rows = stmt.query_map([limit], row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignInRow> {
+    Ok(SignInRow {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        user_id: r.get(2)?,
+        username: r.get(3)?,
+        client_id: r.get(4)?,
+        ip: r.get(5)?,
+        user_agent: r.get(6)?,
+        result: r.get(7)?,
+        reason: r.get(8)?,
+        methods: r.get(9)?,
+    })
+}
+
+/// What the admin console filters sign-ins by; every field optional.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// Matches the username typed, case-insensitively.
+    pub user: Option<String>,
+    pub client_id: Option<String>,
+    pub result: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+pub fn search(conn: &Connection, f: &Filter, limit: i64) -> Result<Vec<SignInRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods FROM signin_log
+         WHERE (?1 IS NULL OR username = ?1 COLLATE NOCASE)
+           AND (?2 IS NULL OR client_id = ?2)
+           AND (?3 IS NULL OR result = ?3)
+           AND (?4 IS NULL OR at >= ?4)
+           AND (?5 IS NULL OR at < ?5)
+         ORDER BY id DESC LIMIT ?6",
+    )?;
+    let rows = stmt.query_map(params![f.user, f.client_id, f.result, f.from, f.to, limit], row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn by_id(conn: &Connection, id: i64) -> Result<Option<SignInRow>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row(
+            "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods FROM signin_log WHERE id = ?1",
+            [id],
+            row,
+        )
+        .optional()?)
+}
+
+pub fn for_user(conn: &Connection, user_id: &str, limit: i64) -> Result<Vec<SignInRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods FROM signin_log
+         WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![user_id, limit], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

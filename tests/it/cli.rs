@@ -61,7 +61,9 @@ fn cli_adds_users_and_clients_and_refuses_bad_input_clearly() {
     let (ok, out, _) = latchkey(d, &["--json", "keys", "rotate"]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["kid"].as_str().unwrap().len(), 43);
+    let kids = v["kids"].as_array().unwrap();
+    assert_eq!(kids.len(), 3, "RS256, ES256 and EdDSA");
+    assert!(kids.iter().all(|k| k.as_str().unwrap().len() == 43));
 }
 
 #[test]

@@ -98,7 +98,12 @@ pub fn exchange(
 
     let user_id = outcome.grant.user_id.clone().expect("code grants have a user");
     let (access_token, expires_in) = super::user_access_token(state, &outcome.grant, &user_id, &outcome.grant.scope, now);
-    let key = state.keys.active(now);
+    let key = state.keys.active_for(&client.id_token_alg, now);
+    let groups = if has_scope(&outcome.grant.scope, "groups") {
+        Some(store::directory::group_names_of(conn, &user_id)?)
+    } else {
+        None
+    };
     let id_claims = IdClaims {
         iss: state.config.issuer().to_string(),
         sub: user_id,
@@ -111,6 +116,7 @@ pub fn exchange(
         sid: outcome.grant.session_id.clone().unwrap_or_default(),
         amr: outcome.grant.amr.clone(),
         acr: crate::auth::flow::Level::of(&outcome.grant.amr).acr().to_string(),
+        groups,
     };
     let mut response = super::bearer(access_token, expires_in, outcome.grant.scope.clone());
     response.id_token = Some(tokens::id_token(&key, &id_claims));

@@ -29,7 +29,7 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
     let params = form_params(&req, &body)?;
     let now = state.clock.now();
     let mut conn = state.pool.get()?;
-    let client = client_auth::authenticate(&req, &params, &conn)?.client;
+    let client = client_auth::authenticate(&req, &params, &conn, now)?.client;
     let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
     if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
         return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")));

@@ -50,7 +50,13 @@ pub fn exchange(
             Some(uid) => store::users::by_id(tx, uid)?.is_some_and(|u| !u.disabled),
             None => false,
         };
-        if !user_ok {
+        // An app that requires assignment stops refreshing for a user no longer assigned.
+        let assigned = match (&grant.user_id, client.assignment_required) {
+            (_, false) => true,
+            (Some(u), true) => store::directory::is_assigned(tx, &client.id, u)?,
+            (None, true) => false,
+        };
+        if !user_ok || !assigned {
             return invalid();
         }
         // The family keeps the absolute lifetime it started with; rotation does not extend it.

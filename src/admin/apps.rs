@@ -1,0 +1,380 @@
+//! Applications: register a SaaS app through a form, edit it, rotate its secret, disable or
+//! delete it, and choose who may use it.
+
+use super::{Admin, Nav, Need, guard, guard_form};
+use crate::AppState;
+use crate::admin_or_redirect;
+use crate::crypto::{random_token, secret_hash};
+use crate::oidc::clients::{self, ID_TOKEN_ALGS, RegistrationError, check_redirect_uri};
+use crate::store::{self, clients::{Client, ClientSettings}, directory};
+use crate::web::params::Params;
+use crate::web::{ErrorPage, PageError, html, see_other};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use rusqlite::Connection;
+use std::collections::BTreeMap;
+
+type Errors = BTreeMap<&'static str, String>;
+
+/// The form as typed: kept as text so a page with errors shows exactly what was entered.
+#[derive(Debug, Clone, Default)]
+pub struct AppForm {
+    pub name: String,
+    pub logo_url: String,
+    pub launch_url: String,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub public: bool,
+    pub grant_code: bool,
+    pub grant_refresh: bool,
+    pub grant_client_credentials: bool,
+    pub id_token_alg: String,
+    pub assignment_required: bool,
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+fn optional(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+impl AppForm {
+    fn blank() -> Self {
+        Self { grant_code: true, grant_refresh: true, id_token_alg: "RS256".into(), ..Self::default() }
+    }
+
+    fn from_params(p: &Params, public: Option<bool>) -> Self {
+        let on = |k: &str| p.get(k).is_some();
+        Self {
+            name: p.get("name").unwrap_or("").to_string(),
+            logo_url: p.get("logo_url").unwrap_or("").to_string(),
+            launch_url: p.get("launch_url").unwrap_or("").to_string(),
+            redirect_uris: p.get("redirect_uris").unwrap_or("").to_string(),
+            post_logout_redirect_uris: p.get("post_logout_redirect_uris").unwrap_or("").to_string(),
+            public: public.unwrap_or(p.get("app_type") == Some("public")),
+            grant_code: on("grant_authorization_code"),
+            grant_refresh: on("grant_refresh_token"),
+            grant_client_credentials: on("grant_client_credentials"),
+            id_token_alg: p.get("id_token_alg").unwrap_or("RS256").to_string(),
+            assignment_required: on("assignment_required"),
+        }
+    }
+
+    fn from_client(c: &Client) -> Self {
+        Self {
+            name: c.name.clone(),
+            logo_url: c.logo_url.clone().unwrap_or_default(),
+            launch_url: c.launch_url.clone().unwrap_or_default(),
+            redirect_uris: c.redirect_uris.join("\n"),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
+            public: c.is_public,
+            grant_code: c.allows_grant("authorization_code"),
+            grant_refresh: c.allows_grant("refresh_token"),
+            grant_client_credentials: c.allows_grant("client_credentials"),
+            id_token_alg: c.id_token_alg.clone(),
+            assignment_required: c.assignment_required,
+        }
+    }
+
+    /// The settings these fields describe, or an error next to each field that is wrong.
+    fn validate(&self) -> Result<ClientSettings, Errors> {
+        let mut errors = Errors::new();
+        let redirects = lines(&self.redirect_uris);
+        let post_logout = lines(&self.post_logout_redirect_uris);
+        for (field, list) in [("redirect_uris", &redirects), ("post_logout_redirect_uris", &post_logout)] {
+            if let Some(Err(e)) = list.iter().map(|u| check_redirect_uri(u, self.public)).find(Result::is_err) {
+                errors.insert(field, e.to_string());
+            }
+        }
+        let grants: Vec<String> = [
+            (self.grant_code, "authorization_code"),
+            (self.grant_refresh, "refresh_token"),
+            (self.grant_client_credentials, "client_credentials"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, g)| g.to_string())
+        .collect();
+        if grants.is_empty() {
+            errors.insert("grants", "Choose at least one grant.".into());
+        }
+        let mut settings = ClientSettings {
+            name: self.name.clone(),
+            redirect_uris: redirects,
+            post_logout_redirect_uris: post_logout,
+            grant_types: grants,
+            is_public: self.public,
+            logo_url: optional(&self.logo_url),
+            launch_url: optional(&self.launch_url),
+            id_token_alg: self.id_token_alg.clone(),
+            assignment_required: self.assignment_required,
+        };
+        if errors.is_empty() {
+            if let Err(e) = clients::check(&mut settings) {
+                let field = match &e {
+                    RegistrationError::Name | RegistrationError::Conflict(_) => "name",
+                    RegistrationError::RedirectUri(..) => "redirect_uris",
+                    RegistrationError::GrantType(_) | RegistrationError::Combination(_) => "grants",
+                    RegistrationError::Algorithm(_) => "id_token_alg",
+                    RegistrationError::Url("logo URL", _) => "logo_url",
+                    RegistrationError::Url(..) => "launch_url",
+                };
+                errors.insert(field, capitalise(&e.to_string()));
+            }
+        }
+        if errors.is_empty() { Ok(settings) } else { Err(errors) }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "admin/apps.html")]
+struct ListPage {
+    nav: Nav,
+    apps: Vec<Client>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/app_form.html")]
+struct FormPage {
+    nav: Nav,
+    form: AppForm,
+    errors: Errors,
+    /// None when registering a new app.
+    app: Option<Client>,
+    algs: &'static [&'static str],
+    assignments: Vec<directory::Assignment>,
+    issuer: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/app_secret.html")]
+struct SecretPage {
+    nav: Nav,
+    name: String,
+    client_id: String,
+    client_secret: Option<String>,
+    issuer: String,
+    discovery: String,
+    rotated: bool,
+}
+
+fn form_page(state: &AppState, conn: &Connection, admin: &Admin, form: AppForm, errors: Errors, app: Option<Client>) -> Result<HttpResponse, PageError> {
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let assignments = match &app {
+        Some(a) => directory::assignments(conn, &a.id)?,
+        None => vec![],
+    };
+    let page = FormPage { nav: admin.nav(), form, errors, app, algs: ID_TOKEN_ALGS, assignments, issuer: state.config.issuer().to_string() };
+    Ok(html(status, &page))
+}
+
+fn load_app(conn: &Connection, id: &str) -> Result<Client, PageError> {
+    store::clients::by_id(conn, id)?.ok_or_else(|| {
+        ErrorPage { status: StatusCode::NOT_FOUND, title: "No such application".into(), message: "It may have been deleted.".into() }.into()
+    })
+}
+
+fn snapshot(c: &Client) -> String {
+    serde_json::to_string(c).expect("client serialises")
+}
+
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Apps));
+    Ok(html(StatusCode::OK, &ListPage { nav: admin.nav(), apps: store::clients::all(&conn)? }))
+}
+
+async fn new_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Apps));
+    form_page(&state, &conn, &admin, AppForm::blank(), Errors::new(), None)
+}
+
+async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let mut conn = state.pool.get()?;
+    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let now = state.clock.now();
+    let form = AppForm::from_params(&params, None);
+    let mut settings = match form.validate() {
+        Ok(s) => s,
+        Err(errors) => return form_page(&state, &conn, &admin, form, errors, None),
+    };
+    let outcome = store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
+        let registered = match clients::register_settings(tx, &mut settings, now) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let created = store::clients::by_id(tx, &registered.client_id)?.expect("just inserted");
+        directory::audit_change(tx, &admin.user.id, "app_registered", Some(&created.name), None, Some(&snapshot(&created)), now)?;
+        Ok(Ok(registered))
+    })?;
+    let registered = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            let errors = Errors::from([("name", capitalise(&e.to_string()))]);
+            return form_page(&state, &conn, &admin, form, errors, None);
+        }
+    };
+    let issuer = state.config.issuer().to_string();
+    let page = SecretPage {
+        nav: admin.nav(),
+        name: settings.name,
+        client_id: registered.client_id,
+        client_secret: registered.client_secret,
+        discovery: format!("{issuer}/.well-known/openid-configuration"),
+        issuer,
+        rotated: false,
+    };
+    Ok(html(StatusCode::CREATED, &page))
+}
+
+async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Apps));
+    let app = load_app(&conn, &id)?;
+    form_page(&state, &conn, &admin, AppForm::from_client(&app), Errors::new(), Some(app))
+}
+
+async fn update(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let mut conn = state.pool.get()?;
+    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let now = state.clock.now();
+    let app = load_app(&conn, &id)?;
+    let form = AppForm::from_params(&params, Some(app.is_public));
+    let settings = match form.validate() {
+        Ok(s) => s,
+        Err(errors) => return form_page(&state, &conn, &admin, form, errors, Some(app)),
+    };
+    let saved = store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
+        match store::clients::update(tx, &app.id, &settings) {
+            Err(store::StoreError::Conflict(m)) => return Ok(Err(m)),
+            other => other?,
+        }
+        let after = store::clients::by_id(tx, &app.id)?.expect("exists");
+        directory::audit_change(tx, &admin.user.id, "app_updated", Some(&app.name), Some(&snapshot(&app)), Some(&snapshot(&after)), now)?;
+        Ok(Ok(()))
+    })?;
+    if let Err(m) = saved {
+        return form_page(&state, &conn, &admin, form, Errors::from([("name", capitalise(&m))]), Some(app));
+    }
+    Ok(see_other(&format!("/admin/apps/{}", app.id)))
+}
+
+async fn rotate_secret(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let mut conn = state.pool.get()?;
+    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let now = state.clock.now();
+    let app = load_app(&conn, &id)?;
+    if app.is_public {
+        return Err(ErrorPage::bad_request("No secret", "A public application has no secret to rotate.").into());
+    }
+    let grace: i64 = match params.get("grace").unwrap_or("0").parse() {
+        Ok(g) if [0, 3600, 86_400, 604_800].contains(&g) => g,
+        _ => return Err(ErrorPage::bad_request("Invalid grace period", "Choose one of the offered grace periods.").into()),
+    };
+    let secret = random_token();
+    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
+        store::clients::rotate_secret(tx, &app.id, &secret_hash(&secret), (grace > 0).then_some(now + grace))?;
+        let detail = format!("{}; old secret {}", app.name, if grace > 0 { format!("valid for {grace} s more") } else { "stopped at once".into() });
+        directory::audit_change(tx, &admin.user.id, "app_secret_rotated", Some(&detail), None, None, now)
+    })?;
+    let issuer = state.config.issuer().to_string();
+    let page = SecretPage {
+        nav: admin.nav(),
+        name: app.name,
+        client_id: app.id,
+        client_secret: Some(secret),
+        discovery: format!("{issuer}/.well-known/openid-configuration"),
+        issuer,
+        rotated: true,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+async fn set_enabled(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let mut conn = state.pool.get()?;
+    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let now = state.clock.now();
+    let app = load_app(&conn, &id)?;
+    let enable = params.get("enabled") == Some("1");
+    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
+        store::clients::set_enabled(tx, &app.id, enable)?;
+        if !enable {
+            directory::revoke_client_grants(tx, &app.id, now)?;
+        }
+        let action = if enable { "app_enabled" } else { "app_disabled" };
+        directory::audit_change(tx, &admin.user.id, action, Some(&app.name), Some(&format!("{{\"enabled\":{}}}", app.enabled)), Some(&format!("{{\"enabled\":{enable}}}")), now)
+    })?;
+    Ok(see_other(&format!("/admin/apps/{}", app.id)))
+}
+
+async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let mut conn = state.pool.get()?;
+    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let now = state.clock.now();
+    let app = load_app(&conn, &id)?;
+    if params.get("confirm") != Some(app.name.as_str()) {
+        let errors = Errors::from([("confirm", "Type the application's name to confirm.".to_string())]);
+        return form_page(&state, &conn, &admin, AppForm::from_client(&app), errors, Some(app));
+    }
+    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
+        store::clients::delete(tx, &app.id)?;
+        directory::audit_change(tx, &admin.user.id, "app_deleted", Some(&app.name), Some(&snapshot(&app)), None, now)
+    })?;
+    Ok(see_other("/admin/apps"))
+}
+
+async fn assign(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let now = state.clock.now();
+    let app = load_app(&conn, &id)?;
+    let name = params.get("name").unwrap_or("").trim();
+    let kind = params.get("kind").unwrap_or("user");
+    let principal = match kind {
+        "user" => store::users::by_username(&conn, name)?.map(|u| u.id),
+        "group" => directory::group_by_name(&conn, name)?.map(|g| g.id),
+        _ => None,
+    };
+    let Some(principal) = principal else {
+        let errors = Errors::from([("assign", format!("No {kind} named {name:?}."))]);
+        return form_page(&state, &conn, &admin, AppForm::from_client(&app), errors, Some(app));
+    };
+    if directory::assign(&conn, &app.id, kind, &principal)? {
+        directory::audit_change(&conn, &admin.user.id, "app_assigned", Some(&format!("{}: {kind} {name}", app.name)), None, None, now)?;
+    }
+    Ok(see_other(&format!("/admin/apps/{}#assignments", app.id)))
+}
+
+async fn unassign(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let now = state.clock.now();
+    let app = load_app(&conn, &id)?;
+    let (kind, principal) = (params.get("kind").unwrap_or(""), params.get("principal").unwrap_or(""));
+    if directory::unassign(&conn, &app.id, kind, principal)? {
+        directory::audit_change(&conn, &admin.user.id, "app_unassigned", Some(&format!("{}: {kind} {principal}", app.name)), None, None, now)?;
+    }
+    Ok(see_other(&format!("/admin/apps/{}#assignments", app.id)))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/apps", web::get().to(list))
+        .route("/admin/apps/new", web::get().to(new_form))
+        .route("/admin/apps/new", web::post().to(create))
+        .route("/admin/apps/{id}", web::get().to(show))
+        .route("/admin/apps/{id}", web::post().to(update))
+        .route("/admin/apps/{id}/secret", web::post().to(rotate_secret))
+        .route("/admin/apps/{id}/enabled", web::post().to(set_enabled))
+        .route("/admin/apps/{id}/delete", web::post().to(delete))
+        .route("/admin/apps/{id}/assignments", web::post().to(assign))
+        .route("/admin/apps/{id}/assignments/remove", web::post().to(unassign));
+}

@@ -1,0 +1,306 @@
+//! The directory an admin manages: users (listing, editing, disabling), groups and their
+//! members, admin roles, app assignments, invitations, and the audit log's before/after.
+
+use super::{Result, StoreError, users::User};
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    GlobalAdmin,
+    AppAdmin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::GlobalAdmin => "global_admin",
+            Role::AppAdmin => "app_admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "global_admin" => Some(Role::GlobalAdmin),
+            "app_admin" => Some(Role::AppAdmin),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::GlobalAdmin => "Global administrator",
+            Role::AppAdmin => "Application administrator",
+        }
+    }
+}
+
+pub fn roles(conn: &Connection, user_id: &str) -> Result<Vec<Role>> {
+    let mut stmt = conn.prepare_cached("SELECT role FROM user_roles WHERE user_id = ?1 ORDER BY role")?;
+    let rows = stmt.query_map([user_id], |r| r.get::<_, String>(0))?;
+    Ok(rows.filter_map(|r| r.ok().and_then(|s| Role::parse(&s))).collect())
+}
+
+/// Replaces a user's roles.
+pub fn set_roles(conn: &Connection, user_id: &str, roles: &[Role]) -> Result<()> {
+    conn.execute("DELETE FROM user_roles WHERE user_id = ?1", [user_id])?;
+    for r in roles {
+        conn.execute("INSERT INTO user_roles (user_id, role) VALUES (?1, ?2)", params![user_id, r.as_str()])?;
+    }
+    conn.execute(
+        "UPDATE users SET is_admin = ?2 WHERE id = ?1",
+        params![user_id, roles.contains(&Role::GlobalAdmin)],
+    )?;
+    Ok(())
+}
+
+pub fn count_global_admins(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM user_roles r JOIN users u ON u.id = r.user_id WHERE r.role = 'global_admin' AND u.disabled = 0",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub id: String,
+    pub username: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub disabled: bool,
+}
+
+pub fn users(conn: &Connection, search: Option<&str>) -> Result<Vec<UserSummary>> {
+    let pattern = format!("%{}%", search.unwrap_or(""));
+    let mut stmt = conn.prepare(
+        "SELECT id, username, name, email, disabled FROM users
+         WHERE username LIKE ?1 OR ifnull(name, '') LIKE ?1 OR ifnull(email, '') LIKE ?1
+         ORDER BY username COLLATE NOCASE LIMIT 500",
+    )?;
+    let rows = stmt.query_map([pattern], |r| {
+        Ok(UserSummary { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, email: r.get(3)?, disabled: r.get(4)? })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn update_profile(conn: &Connection, id: &str, name: Option<&str>, email: Option<&str>, mfa_required: bool, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET name = ?2, email = ?3, email_verified = CASE WHEN email IS ?3 THEN email_verified ELSE 0 END,
+             mfa_required = ?4, updated_at = ?5 WHERE id = ?1",
+        params![id, name, email, mfa_required, now],
+    )?;
+    Ok(())
+}
+
+/// Disables (or re-enables) a user. Disabling ends every session and revokes every grant at
+/// once, so their refresh and access tokens stop working immediately.
+pub fn set_disabled(conn: &Connection, id: &str, disabled: bool, now: i64) -> Result<()> {
+    conn.execute("UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1", params![id, disabled, now])?;
+    if disabled {
+        conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL", params![id, now])?;
+        conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![id, now])?;
+    }
+    Ok(())
+}
+
+pub fn require_password_change(conn: &Connection, id: &str, now: i64) -> Result<()> {
+    conn.execute("UPDATE users SET must_change_password = 1, updated_at = ?2 WHERE id = ?1", params![id, now])?;
+    Ok(())
+}
+
+/// Removes every second factor of a user (they register again at next sign-in if required).
+pub fn reset_mfa(conn: &Connection, id: &str) -> Result<()> {
+    conn.execute("DELETE FROM totp_secrets WHERE user_id = ?1", [id])?;
+    conn.execute("DELETE FROM webauthn_credentials WHERE user_id = ?1", [id])?;
+    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [id])?;
+    Ok(())
+}
+
+/// Revokes every grant of an app (its refresh tokens and the access tokens under them).
+pub fn revoke_client_grants(conn: &Connection, client_id: &str, now: i64) -> Result<()> {
+    conn.execute("UPDATE grants SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL", params![client_id, now])?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub members: i64,
+}
+
+pub fn groups(conn: &Connection) -> Result<Vec<Group>> {
+    let mut stmt = conn.prepare(
+        "SELECT g.id, g.name, g.description, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id)
+         FROM groups g ORDER BY g.name COLLATE NOCASE",
+    )?;
+    let rows = stmt.query_map([], |r| Ok(Group { id: r.get(0)?, name: r.get(1)?, description: r.get(2)?, members: r.get(3)? }))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn group(conn: &Connection, id: &str) -> Result<Option<Group>> {
+    Ok(conn
+        .query_row(
+            "SELECT g.id, g.name, g.description, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) FROM groups g WHERE g.id = ?1",
+            [id],
+            |r| Ok(Group { id: r.get(0)?, name: r.get(1)?, description: r.get(2)?, members: r.get(3)? }),
+        )
+        .optional()?)
+}
+
+pub fn group_by_name(conn: &Connection, name: &str) -> Result<Option<Group>> {
+    let id: Option<String> = conn.query_row("SELECT id FROM groups WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+    match id {
+        Some(id) => group(conn, &id),
+        None => Ok(None),
+    }
+}
+
+pub fn create_group(conn: &Connection, id: &str, name: &str, description: Option<&str>, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO groups (id, name, description, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, name, description, now],
+    )
+    .map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(format!("a group named {name:?} already exists"))
+        }
+        other => other.into(),
+    })?;
+    Ok(())
+}
+
+pub fn delete_group(conn: &Connection, id: &str) -> Result<()> {
+    conn.execute("DELETE FROM app_assignments WHERE principal_type = 'group' AND principal_id = ?1", [id])?;
+    conn.execute("DELETE FROM groups WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<UserSummary>> {
+    let mut stmt = conn.prepare(
+        "SELECT u.id, u.username, u.name, u.email, u.disabled FROM group_members m JOIN users u ON u.id = m.user_id
+         WHERE m.group_id = ?1 ORDER BY u.username COLLATE NOCASE",
+    )?;
+    let rows = stmt.query_map([group_id], |r| {
+        Ok(UserSummary { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, email: r.get(3)?, disabled: r.get(4)? })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn add_member(conn: &Connection, group_id: &str, user_id: &str) -> Result<bool> {
+    Ok(conn.execute("INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?1, ?2)", params![group_id, user_id])? == 1)
+}
+
+pub fn remove_member(conn: &Connection, group_id: &str, user_id: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM group_members WHERE group_id = ?1 AND user_id = ?2", params![group_id, user_id])? == 1)
+}
+
+/// The names of the groups a user is in (the `groups` claim).
+pub fn group_names_of(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?1 ORDER BY g.name",
+    )?;
+    let rows = stmt.query_map([user_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub principal_type: String,
+    pub principal_id: String,
+    pub label: String,
+}
+
+pub fn assignments(conn: &Connection, client_id: &str) -> Result<Vec<Assignment>> {
+    let mut stmt = conn.prepare(
+        "SELECT a.principal_type, a.principal_id, coalesce(u.username, g.name, a.principal_id) FROM app_assignments a
+         LEFT JOIN users u ON a.principal_type = 'user' AND u.id = a.principal_id
+         LEFT JOIN groups g ON a.principal_type = 'group' AND g.id = a.principal_id
+         WHERE a.client_id = ?1 ORDER BY a.principal_type, 3",
+    )?;
+    let rows = stmt.query_map([client_id], |r| Ok(Assignment { principal_type: r.get(0)?, principal_id: r.get(1)?, label: r.get(2)? }))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn assign(conn: &Connection, client_id: &str, principal_type: &str, principal_id: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "INSERT OR IGNORE INTO app_assignments (client_id, principal_type, principal_id) VALUES (?1, ?2, ?3)",
+        params![client_id, principal_type, principal_id],
+    )? == 1)
+}
+
+pub fn unassign(conn: &Connection, client_id: &str, principal_type: &str, principal_id: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM app_assignments WHERE client_id = ?1 AND principal_type = ?2 AND principal_id = ?3",
+        params![client_id, principal_type, principal_id],
+    )? == 1)
+}
+
+/// Whether a user may use an app: assigned directly or through one of their groups.
+pub fn is_assigned(conn: &Connection, client_id: &str, user_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM app_assignments WHERE client_id = ?1 AND (
+                 (principal_type = 'user' AND principal_id = ?2) OR
+                 (principal_type = 'group' AND principal_id IN (SELECT group_id FROM group_members WHERE user_id = ?2))))",
+        )?
+        .query_row(params![client_id, user_id], |r| r.get(0))?)
+}
+
+pub fn create_invite(conn: &Connection, token_hash: &str, user_id: &str, expires_at: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO invites (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+        params![token_hash, user_id, expires_at],
+    )?;
+    Ok(())
+}
+
+/// The user an unused, unexpired invitation is for.
+pub fn invite(conn: &Connection, token_hash: &str, now: i64) -> Result<Option<User>> {
+    let user_id: Option<String> = conn
+        .query_row(
+            "SELECT user_id FROM invites WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+            params![token_hash, now],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match user_id {
+        Some(id) => super::users::by_id(conn, &id),
+        None => Ok(None),
+    }
+}
+
+pub fn use_invite(conn: &Connection, token_hash: &str, now: i64) -> Result<bool> {
+    Ok(conn.execute("UPDATE invites SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL", params![token_hash, now])? == 1)
+}
+
+/// An admin change: who, what, and the state before and after (JSON).
+pub fn audit_change(conn: &Connection, actor: &str, action: &str, target: Option<&str>, before: Option<&str>, after: Option<&str>, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audit_log (at, actor_id, user_id, action, detail, before, after) VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6)",
+        params![now, actor, action, target, before, after],
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub actor: Option<String>,
+    pub action: String,
+    pub detail: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+pub fn audit_log(conn: &Connection, limit: i64) -> Result<Vec<AuditEntry>> {
+    let mut stmt = conn.prepare(
+        "SELECT a.at, u.username, a.action, a.detail, a.before, a.after FROM audit_log a
+         LEFT JOIN users u ON u.id = a.actor_id ORDER BY a.id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| {
+        Ok(AuditEntry { at: r.get(0)?, actor: r.get(1)?, action: r.get(2)?, detail: r.get(3)?, before: r.get(4)?, after: r.get(5)? })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
