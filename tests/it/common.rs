@@ -246,7 +246,7 @@ pub fn auth_url(server: &TestServer, pairs: &[(&str, &str)]) -> String {
     url.to_string()
 }
 
-/// The usual valid request for `client_id` with `challenge`, plus `extra` parameters.
+/// The usual valid request for `client_id` with `challenge`, with `extra` parameters added or replaced.
 pub fn good_auth_url(server: &TestServer, client_id: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![
         ("client_id", client_id),
@@ -258,6 +258,8 @@ pub fn good_auth_url(server: &TestServer, client_id: &str, challenge: &str, extr
         ("code_challenge", challenge),
         ("code_challenge_method", "S256"),
     ];
+    // Extra parameters replace the defaults of the same name.
+    pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     pairs.extend_from_slice(extra);
     auth_url(server, &pairs)
 }
@@ -345,11 +347,17 @@ pub fn totp_code(server: &TestServer, secret: &str) -> String {
     totp.generate(server.now() as u64).to_string()
 }
 
+/// Undoes askama's HTML escaping of text and attribute values.
+pub fn unescape(s: &str) -> String {
+    s.replace("&#38;", "&").replace("&#34;", "\"").replace("&#39;", "'").replace("&#60;", "<").replace("&#62;", ">")
+        .replace("&quot;", "\"").replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
 /// The text of the element with `id` in an HTML page.
 pub fn element_text(html: &str, id: &str) -> String {
     let marker = format!(r#"id="{id}">"#);
     let start = html.find(&marker).unwrap_or_else(|| panic!("no #{id} in page:\n{html}")) + marker.len();
-    html[start..start + html[start..].find('<').unwrap()].to_string()
+    unescape(&html[start..start + html[start..].find('<').unwrap()])
 }
 
 /// Registers an authenticator app for the signed-in `browser` through Security info; returns

@@ -10,3 +10,4 @@ mod cli;
 mod mfa;
 mod cdp;
 mod browser;
+mod admin;

@@ -1,0 +1,397 @@
+//! The admin console over HTTP: roles, CSRF on every form, validation, and what each action
+//! does to sign-ins and tokens.
+
+use crate::common::*;
+use latchkey::store::directory::Role;
+use reqwest::StatusCode;
+
+/// A browser signed in as `username` with a second factor (as admins must be), plus the
+/// session's CSRF token read from Security info.
+async fn mfa_browser(server: &TestServer, username: &str, roles: &[Role]) -> (reqwest::Client, String) {
+    let id = server.add_user(username);
+    let admin = server.admin();
+    latchkey::store::directory::set_roles(&admin.pool.get().unwrap(), &id, roles).unwrap();
+    let b = browser();
+    let res = b.get(server.url("/login")).send().await.unwrap();
+    let page = login_page(server, &b, &location(&res)).await;
+    submit_login(server, &b, &page, username, PASSWORD).await;
+    let secret = register_totp(server, &b).await;
+    server.advance(30);
+    // The password-only session is sent to a second factor before the console opens.
+    let res = b.get(server.url("/security/verify")).send().await.unwrap();
+    let page = b.get(server.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("method", "totp".into()), ("code", totp_code(server, &secret))];
+    let res = b.post(server.url("/login/mfa")).form(&form).send().await.unwrap();
+    assert_eq!(location(&res), "/security");
+    let security = b.get(server.url("/security")).send().await.unwrap().text().await.unwrap();
+    (b, field(&security, "csrf"))
+}
+
+async fn get(b: &reqwest::Client, server: &TestServer, path: &str) -> (StatusCode, String) {
+    let res = b.get(server.url(path)).send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+async fn post(b: &reqwest::Client, server: &TestServer, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    b.post(server.url(path)).form(form).send().await.unwrap()
+}
+
+/// Registers an app through the console form; returns (client_id, secret).
+async fn register_app(b: &reqwest::Client, server: &TestServer, csrf: &str, extra: &[(&str, &str)]) -> (String, Option<String>) {
+    let mut form = vec![
+        ("csrf", csrf),
+        ("name", "Expenses"),
+        ("app_type", "web"),
+        ("redirect_uris", REDIRECT),
+        ("grant_authorization_code", "on"),
+        ("grant_refresh_token", "on"),
+        ("id_token_alg", "RS256"),
+    ];
+    for (k, v) in extra {
+        form.retain(|(fk, _)| fk != k);
+        form.push((k, v));
+    }
+    let res = post(b, server, "/admin/apps/new", &form).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let page = res.text().await.unwrap();
+    let id = element_text(&page, "client-id");
+    let secret = page.contains("id=\"client-secret\"").then(|| element_text(&page, "client-secret"));
+    (id, secret)
+}
+
+#[tokio::test]
+async fn the_console_needs_an_admin_role_and_application_admins_only_reach_apps_and_logs() {
+    let server = TestServer::spawn();
+    // Not signed in: sent to sign in, then back.
+    let (status, _) = get(&browser(), &server, "/admin").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    let (user, _) = mfa_browser(&server, "ursula", &[]).await;
+    for path in ["/admin", "/admin/apps", "/admin/users", "/admin/signins"] {
+        let (status, body) = get(&user, &server, path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(body.contains("not an administrator"), "{body}");
+    }
+    let (app_admin, csrf) = mfa_browser(&server, "amy", &[Role::AppAdmin]).await;
+    for path in ["/admin", "/admin/apps", "/admin/apps/new", "/admin/signins"] {
+        assert_eq!(get(&app_admin, &server, path).await.0, StatusCode::OK, "{path}");
+    }
+    for path in ["/admin/users", "/admin/users/new", "/admin/groups", "/admin/audit", "/admin/keys"] {
+        assert_eq!(get(&app_admin, &server, path).await.0, StatusCode::FORBIDDEN, "{path}");
+    }
+    let res = post(&app_admin, &server, "/admin/keys/rotate", &[("csrf", &csrf)]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = post(&app_admin, &server, "/admin/users/new", &[("csrf", &csrf), ("username", "x"), ("invite", "on")]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // …but may register apps.
+    register_app(&app_admin, &server, &csrf, &[]).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_without_a_second_factor_is_sent_to_register_one() {
+    let server = TestServer::spawn();
+    let id = server.add_user("root");
+    latchkey::store::directory::set_roles(&server.admin().pool.get().unwrap(), &id, &[Role::GlobalAdmin]).unwrap();
+    let b = browser();
+    let res = b.get(server.url("/admin")).send().await.unwrap();
+    let page = login_page(&server, &b, &location(&res)).await;
+    let res = submit_login(&server, &b, &page, "root", PASSWORD).await;
+    assert_eq!(location(&res), "/admin");
+    let res = b.get(server.url("/admin")).send().await.unwrap();
+    assert!(location(&res).starts_with("/mfa/setup?request="), "{}", location(&res));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_state_changing_console_route_rejects_a_missing_or_wrong_csrf_token() {
+    let server = TestServer::spawn();
+    let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let (app, _) = register_app(&b, &server, &csrf, &[]).await;
+    let user = server.add_user("victim");
+    let res = post(&b, &server, "/admin/groups", &[("csrf", &csrf), ("name", "Staff")]).await;
+    let group = location(&res).rsplit('/').next().unwrap().to_string();
+    let routes = [
+        "/admin/apps/new".to_string(),
+        format!("/admin/apps/{app}"),
+        format!("/admin/apps/{app}/secret"),
+        format!("/admin/apps/{app}/enabled"),
+        format!("/admin/apps/{app}/delete"),
+        format!("/admin/apps/{app}/assignments"),
+        format!("/admin/apps/{app}/assignments/remove"),
+        "/admin/users/new".to_string(),
+        format!("/admin/users/{user}"),
+        format!("/admin/users/{user}/disable"),
+        format!("/admin/users/{user}/enable"),
+        format!("/admin/users/{user}/reset-mfa"),
+        format!("/admin/users/{user}/require-password-change"),
+        "/admin/groups".to_string(),
+        format!("/admin/groups/{group}/members"),
+        format!("/admin/groups/{group}/members/remove"),
+        format!("/admin/groups/{group}/delete"),
+        "/admin/keys/rotate".to_string(),
+    ];
+    for route in &routes {
+        for csrf in [None, Some("forged")] {
+            let mut form = vec![("name", "x"), ("username", "victim"), ("confirm", "Expenses"), ("enabled", "0"), ("grace", "0")];
+            if let Some(c) = csrf {
+                form.push(("csrf", c));
+            }
+            let res = post(&b, &server, route, &form).await;
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{route} with csrf {csrf:?}");
+        }
+    }
+    // Nothing changed.
+    let conn = server.admin().pool.get().unwrap();
+    assert!(latchkey::store::clients::by_id(&conn, &app).unwrap().unwrap().enabled);
+    assert!(!latchkey::store::users::by_id(&conn, &user).unwrap().unwrap().disabled);
+    assert_eq!(latchkey::store::directory::groups(&conn).unwrap().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_app_form_shows_each_bad_field_next_to_it_keeps_the_input_and_saves_nothing() {
+    let server = TestServer::spawn();
+    let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    register_app(&b, &server, &csrf, &[]).await;
+    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        (&[("name", "  ")], "name", "name must be 1 to 100 characters"),
+        (&[("name", "Expenses")], "name", "already exists"),
+        (&[("redirect_uris", "/relative")], "redirect_uris", "absolute URI"),
+        (&[("redirect_uris", "http://app.example.com/cb")], "redirect_uris", "http is only allowed for loopback"),
+        (&[("redirect_uris", "https://app.example.com/cb#x")], "redirect_uris", "fragment"),
+        (&[("redirect_uris", "https://*.example.com/cb")], "redirect_uris", "wildcards"),
+        (&[("redirect_uris", "")], "grants", "needs at least one redirect URI"),
+        (&[("post_logout_redirect_uris", "ftp://x.example/")], "post_logout_redirect_uris", "https"),
+        (&[("grant_authorization_code", ""), ("grant_refresh_token", "")], "grants", "at least one grant"),
+        (&[("app_type", "public"), ("grant_client_credentials", "on")], "grants", "public client cannot use client_credentials"),
+        (&[("id_token_alg", "HS256")], "id_token_alg", "not supported"),
+        (&[("logo_url", "not a url")], "logo_url", "absolute http(s) URL"),
+    ];
+    for (changes, field_name, message) in cases {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("csrf", &csrf),
+            ("name", "Payroll"),
+            ("app_type", "web"),
+            ("redirect_uris", "https://payroll.example.com/cb"),
+            ("grant_authorization_code", "on"),
+            ("grant_refresh_token", "on"),
+            ("id_token_alg", "RS256"),
+        ];
+        for (k, v) in changes.iter() {
+            form.retain(|(fk, _)| fk != k);
+            if !v.is_empty() {
+                form.push((k, v));
+            }
+        }
+        let res = post(&b, &server, "/admin/apps/new", &form).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{changes:?}");
+        let page = res.text().await.unwrap();
+        let error = element_text(&page, &format!("{field_name}-error"));
+        assert!(error.contains(message), "{changes:?}: {error}");
+        if let Some((_, v)) = changes.iter().find(|(k, v)| *k == "redirect_uris" && !v.is_empty()) {
+            assert!(page.contains(&v.replace('&', "&amp;")), "the typed value is kept");
+        }
+    }
+    assert_eq!(latchkey::store::clients::all(&server.admin().pool.get().unwrap()).unwrap().len(), 1, "nothing half-saved");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_refresh_tokens_at_once() {
+    let mut f = Fixture::new().await;
+    let t = f.tokens().await;
+    let refresh_token = t["refresh_token"].as_str().unwrap().to_string();
+    let alice = latchkey::store::users::by_username(&f.server.admin().pool.get().unwrap(), "alice").unwrap().unwrap();
+    let (b, csrf) = mfa_browser(&f.server, "root", &[Role::GlobalAdmin]).await;
+    let res = post(&b, &f.server, &format!("/admin/users/{}/disable", alice.id), &[("csrf", &csrf)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (status, body) = refresh(&f.server, f.client(), &refresh_token).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let res = rp_http().get(f.server.url("/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // Her browser session is gone too: the next sign-in asks for a password and refuses it.
+    let (_, challenge) = pkce();
+    let res = authorize(&f.server, &f.browser, &good_auth_url(&f.server, &f.client_id, &challenge, &[])).await;
+    assert!(location(&res).starts_with("/login"));
+    f.browser = browser();
+    let (_, challenge) = pkce();
+    let res = authorize(&f.server, &f.browser, &good_auth_url(&f.server, &f.client_id, &challenge, &[])).await;
+    let page = login_page(&f.server, &f.browser, &location(&res)).await;
+    let html = submit_login(&f.server, &f.browser, &page, "alice", PASSWORD).await.text().await.unwrap();
+    assert!(html.contains("Wrong username or password."));
+    let (_, audit) = get(&b, &f.server, "/admin/audit").await;
+    let audit = unescape(&audit);
+    assert!(audit.contains("user_disabled") && audit.contains(r#""disabled":false"#) && audit.contains(r#""disabled":true"#), "audit shows before/after");
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_app_revokes_its_tokens_and_disabling_stops_its_sign_ins() {
+    let mut f = Fixture::new().await;
+    let (b, csrf) = mfa_browser(&f.server, "root", &[Role::GlobalAdmin]).await;
+    let t = f.tokens().await;
+    let res = post(&b, &f.server, &format!("/admin/apps/{}/enabled", f.client_id), &[("csrf", &csrf), ("enabled", "0")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, challenge) = pkce();
+    let res = f.browser.get(good_auth_url(&f.server, &f.client_id, &challenge, &[])).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a disabled app gets an error page");
+    let res = rp_http().get(f.server.url("/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "disabling revoked its grants");
+    post(&b, &f.server, &format!("/admin/apps/{}/enabled", f.client_id), &[("csrf", &csrf), ("enabled", "1")]).await;
+
+    f.browser = browser();
+    let t = f.tokens().await;
+    let res = post(&b, &f.server, &format!("/admin/apps/{}/delete", f.client_id), &[("csrf", &csrf), ("confirm", "wrong name")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = post(&b, &f.server, &format!("/admin/apps/{}/delete", f.client_id), &[("csrf", &csrf), ("confirm", "App")]).await;
+    assert_eq!(location(&res), "/admin/apps");
+    let res = rp_http().get(f.server.url("/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (status, body) = refresh(&f.server, f.client(), t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn assignment_required_refuses_an_unassigned_user_until_assigned_directly_or_by_group() {
+    let f = Fixture::new().await;
+    let (b, csrf) = mfa_browser(&f.server, "root", &[Role::GlobalAdmin]).await;
+    let form = [("csrf", csrf.as_str()), ("name", "App"), ("redirect_uris", REDIRECT), ("grant_authorization_code", "on"), ("grant_refresh_token", "on"), ("id_token_alg", "RS256"), ("assignment_required", "on")];
+    assert_eq!(post(&b, &f.server, &format!("/admin/apps/{}", f.client_id), &form).await.status(), StatusCode::SEE_OTHER);
+
+    let (_, challenge) = pkce();
+    let res = authorize(&f.server, &f.browser, &good_auth_url(&f.server, &f.client_id, &challenge, &[])).await;
+    let page = login_page(&f.server, &f.browser, &location(&res)).await;
+    let res = submit_login(&f.server, &f.browser, &page, "alice", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("You don&#x27;t have access to App") || html.contains("You don't have access to App"), "{html}");
+    let back = field_href(&html, "back-to-app");
+    assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&back, "state").as_deref(), Some("st4te"));
+    let (_, prompt_none) = pkce();
+    let res = authorize(&f.server, &f.browser, &good_auth_url(&f.server, &f.client_id, &prompt_none, &[("prompt", "none")])).await;
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("access_denied"));
+
+    // Assigned through a group: in.
+    let res = post(&b, &f.server, "/admin/groups", &[("csrf", &csrf), ("name", "Finance")]).await;
+    let group = location(&res);
+    post(&b, &f.server, &format!("{group}/members"), &[("csrf", &csrf), ("username", "alice")]).await;
+    let res = post(&b, &f.server, &format!("/admin/apps/{}/assignments", f.client_id), &[("csrf", &csrf), ("kind", "group"), ("name", "Nope")]).await;
+    assert!(res.text().await.unwrap().contains("No group named"));
+    post(&b, &f.server, &format!("/admin/apps/{}/assignments", f.client_id), &[("csrf", &csrf), ("kind", "group"), ("name", "Finance")]).await;
+    let (_, challenge) = pkce();
+    let res = authorize(&f.server, &f.browser, &good_auth_url(&f.server, &f.client_id, &challenge, &[("scope", "openid groups")])).await;
+    let code = query_param(&location(&res), "code").expect("assigned now");
+    let _ = code;
+    f.server.stop().await;
+}
+
+fn field_href(html: &str, id: &str) -> String {
+    let marker = format!(r#"href=""#);
+    let at = html.find(&format!(r#"id="{id}""#)).unwrap();
+    let start = html[..at].rfind(&marker).unwrap() + marker.len();
+    unescape(&html[start..start + html[start..].find('"').unwrap()])
+}
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_the_old_one_only_for_the_grace_period() {
+    let server = TestServer::spawn();
+    let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let (id, old) = register_app(&b, &server, &csrf, &[("grant_client_credentials", "on")]).await;
+    let old = old.unwrap();
+    let cc = |secret: String| {
+        let (server, id) = (&server, id.clone());
+        async move { post_form(server, "/token", Some((&id, &secret)), &[("grant_type", "client_credentials")]).await.0 }
+    };
+    let res = post(&b, &server, &format!("/admin/apps/{id}/secret"), &[("csrf", &csrf), ("grace", "3600")]).await;
+    assert_eq!(res.status(), StatusCode::OK, "{:?}", res.headers());
+    let page = res.text().await.unwrap();
+    let new = element_text(&page, "client-secret");
+    assert_eq!(cc(new.clone()).await, StatusCode::OK);
+    assert_eq!(cc(old.clone()).await, StatusCode::OK, "inside the grace period");
+    server.advance(3601);
+    assert_eq!(cc(old).await, StatusCode::UNAUTHORIZED, "after it");
+    // (The first console session is idle by now; another admin rotates with no grace.)
+    let (b, csrf) = mfa_browser(&server, "root2", &[Role::GlobalAdmin]).await;
+    let page = post(&b, &server, &format!("/admin/apps/{id}/secret"), &[("csrf", &csrf), ("grace", "0")]).await.text().await.unwrap();
+    let newest = element_text(&page, "client-secret");
+    assert_eq!(cc(new).await, StatusCode::UNAUTHORIZED, "no grace: the old secret stops at once");
+    assert_eq!(cc(newest).await, StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_admin_session_must_sign_in_again() {
+    let server = TestServer::spawn();
+    let (b, _) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    assert_eq!(get(&b, &server, "/admin").await.0, StatusCode::OK);
+    server.advance(600);
+    assert_eq!(get(&b, &server, "/admin").await.0, StatusCode::OK, "activity keeps it alive");
+    server.advance(901);
+    let res = b.get(server.url("/admin")).send().await.unwrap();
+    assert!(location(&res).starts_with("/login?request="));
+    assert_eq!(get(&b, &server, "/").await.1.contains("Welcome"), true, "the session ended");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn apps_can_have_es256_or_eddsa_id_tokens_and_a_groups_claim() {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreJwsSigningAlgorithm};
+    use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, Scope, TokenResponse};
+    let server = TestServer::spawn();
+    server.add_user("alice");
+    let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let res = post(&b, &server, "/admin/groups", &[("csrf", &csrf), ("name", "Engineering")]).await;
+    post(&b, &server, &format!("{}/members", location(&res)), &[("csrf", &csrf), ("username", "alice")]).await;
+    for (alg, jws) in [("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256), ("EdDSA", CoreJwsSigningAlgorithm::EdDsa)] {
+        let (id, secret) = register_app(&b, &server, &csrf, &[("name", alg), ("id_token_alg", alg)]).await;
+        let rp = relying_party(&server, &id, secret.as_deref()).await;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _, nonce) = rp
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_scope(Scope::new("groups".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let back = sign_in(&server, &browser(), url.as_str(), "alice").await;
+        let tokens = rp.exchange_code(AuthorizationCode::new(query_param(&back, "code").unwrap())).unwrap().set_pkce_verifier(verifier).request_async(&rp_http()).await.unwrap();
+        let id_token = tokens.id_token().unwrap();
+        assert_eq!(*id_token.signing_alg().unwrap(), jws);
+        let verifier = rp.id_token_verifier().set_allowed_algs(vec![jws]);
+        id_token.claims(&verifier, &nonce).expect("verifies against the published key");
+        use base64::Engine;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id_token.to_string().split('.').nth(1).unwrap()).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(claims["groups"], serde_json::json!(["Engineering"]));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_invited_user_sets_a_password_once_through_the_link() {
+    let server = TestServer::spawn();
+    let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let res = post(&b, &server, "/admin/users/new", &[("csrf", &csrf), ("username", "newbie"), ("email", "newbie@example.com"), ("invite", "on")]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let link = element_text(&res.text().await.unwrap(), "invite-link");
+    let path = link.strip_prefix(&server.base).unwrap().to_string();
+    let res = post(&browser(), &server, &path, &[("new_password", "short"), ("confirm_password", "short")]).await;
+    assert!(res.text().await.unwrap().contains("at least 8"));
+    let res = post(&browser(), &server, &path, &[("new_password", "a fine passphrase"), ("confirm_password", "a fine passphrase")]).await;
+    assert_eq!(location(&res), "/login");
+    let res = post(&browser(), &server, &path, &[("new_password", "another passphrase"), ("confirm_password", "another passphrase")]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "the link works once");
+    // The user signs in with the password they chose.
+    let nb = browser();
+    let res = nb.get(server.url("/login")).send().await.unwrap();
+    let page = login_page(&server, &nb, &location(&res)).await;
+    assert_eq!(location(&submit_login(&server, &nb, &page, "newbie", "a fine passphrase").await), "/");
+
+    let res = post(&b, &server, "/admin/users/new", &[("csrf", &csrf), ("username", "newbie"), ("password", "x")]).await;
+    let html = res.text().await.unwrap();
+    assert!(element_text(&html, "password-error").contains("at least 8"));
+    let res = post(&b, &server, "/admin/users/new", &[("csrf", &csrf), ("username", "NEWBIE"), ("password", "long enough pw")]).await;
+    assert!(element_text(&res.text().await.unwrap(), "username-error").contains("already exists"));
+    server.stop().await;
+}
