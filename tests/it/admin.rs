@@ -395,3 +395,37 @@ async fn an_invited_user_sets_a_password_once_through_the_link() {
     assert!(element_text(&res.text().await.unwrap(), "username-error").contains("already exists"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn sign_in_logs_filter_by_user_app_result_and_time_and_open_a_detail() {
+    let f = Fixture::new().await;
+    let (_, challenge) = pkce();
+    let res = authorize(&f.server, &f.browser, &good_auth_url(&f.server, &f.client_id, &challenge, &[])).await;
+    let page = login_page(&f.server, &f.browser, &location(&res)).await;
+    submit_login(&f.server, &f.browser, &page, "alice", "wrong password!").await;
+    f.tokens().await;
+    let (b, _) = mfa_browser(&f.server, "root", &[Role::GlobalAdmin]).await;
+    let rows = |html: &str| html.matches("class=\"signin-row\"").count();
+    let (_, all) = get(&b, &f.server, "/admin/signins").await;
+    assert!(rows(&all) >= 4, "alice twice, root's sign-ins");
+    let (_, alice) = get(&b, &f.server, "/admin/signins?user=ALICE").await;
+    assert_eq!(rows(&alice), 2);
+    let (_, failed) = get(&b, &f.server, &format!("/admin/signins?user=alice&result=failure&app={}", f.client_id)).await;
+    assert_eq!(rows(&failed), 1);
+    assert!(failed.contains("wrong password"));
+    let today = latchkey::portal::security::date(Some(f.server.now()));
+    let (_, dated) = get(&b, &f.server, &format!("/admin/signins?user=alice&from={today}&to={today}")).await;
+    assert_eq!(rows(&dated), 2);
+    let (_, old) = get(&b, &f.server, "/admin/signins?user=alice&to=2020-01-01").await;
+    assert_eq!(rows(&old), 0);
+    let (status, bad) = get(&b, &f.server, "/admin/signins?from=last+week").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(element_text(&bad, "filter-error").contains("not a date"));
+    let href_at = failed.find("/admin/signins/").unwrap();
+    let id: String = failed[href_at + 15..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let (status, detail) = get(&b, &f.server, &format!("/admin/signins/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(element_text(&detail, "signin-reason"), "wrong password");
+    assert!(detail.contains("127.0.0.1"));
+    f.server.stop().await;
+}

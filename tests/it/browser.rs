@@ -188,3 +188,67 @@ async fn a_cancelled_ceremony_shows_a_clear_message() {
     b.screenshot("cancelled");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_signs_in_with_mfa_registers_an_app_through_the_form_and_a_relying_party_uses_it() {
+    let server = TestServer::spawn_localhost();
+    let admin = server.admin();
+    let root = server.add_user("root");
+    latchkey::store::directory::set_roles(&admin.pool.get().unwrap(), &root, &[latchkey::store::directory::Role::GlobalAdmin]).unwrap();
+    server.add_user("alice");
+    let callback = Callback::start();
+    let mut b = Browser::launch();
+
+    // The admin console: password, then (no method yet) register an authenticator app.
+    b.goto(&server.url("/admin"));
+    b.wait_for("document.getElementById('username')");
+    b.fill("username", "root");
+    b.fill("password", PASSWORD);
+    b.submit("password");
+    b.wait_for("document.getElementById('totp-secret')");
+    b.screenshot("admin-mfa-setup");
+    let secret = b.eval("document.getElementById('totp-secret').textContent").as_str().unwrap().to_string();
+    b.fill("code", &totp_code(&server, &secret));
+    b.submit("code");
+    b.wait_for("document.getElementById('app-count')");
+    b.screenshot("admin-overview");
+
+    // Register an app through the form.
+    b.click("register-app");
+    b.wait_for("document.getElementById('redirect_uris')");
+    b.fill("name", "Team Wiki");
+    b.fill("redirect_uris", &callback.url);
+    b.fill("launch_url", "https://wiki.example.com/");
+    b.screenshot("admin-app-form");
+    b.click("save-app");
+    b.wait_for("document.getElementById('client-secret')");
+    b.screenshot("admin-app-registered");
+    let client_id = b.eval("document.getElementById('client-id').textContent").as_str().unwrap().to_string();
+    let client_secret = b.eval("document.getElementById('client-secret').textContent").as_str().unwrap().to_string();
+
+    // A relying party configured with exactly those signs alice in.
+    let rp = relying_party_redirecting(&server, &client_id, Some(&client_secret), &callback.url).await;
+    let app = App { rp, id: client_id.clone(), secret: client_secret, callback };
+    let mut alice = Browser::launch();
+    let claims = app_sign_in(&app, &mut alice, None, |b| password_sign_in(b)).await;
+    assert_eq!(claims["aud"], serde_json::json!([client_id]));
+
+    // The other main pages, for a reviewer.
+    for (path, name) in [
+        ("/admin/apps", "admin-apps"),
+        (&format!("/admin/apps/{client_id}") as &str, "admin-app"),
+        ("/admin/users", "admin-users"),
+        ("/admin/groups", "admin-groups"),
+        ("/admin/signins", "admin-signins"),
+        ("/admin/audit", "admin-audit"),
+        ("/admin/keys", "admin-keys"),
+    ] {
+        b.goto(&server.url(path));
+        b.wait_for("document.querySelector('h1')");
+        b.screenshot(name);
+    }
+    b.goto(&server.url(&format!("/admin/users/{root}")));
+    b.wait_for("document.querySelector('h1')");
+    b.screenshot("admin-user");
+    server.stop().await;
+}
