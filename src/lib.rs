@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod oidc;
+pub mod policy;
 pub mod portal;
 pub mod store;
 pub mod web;

@@ -47,6 +47,8 @@ struct SignInsPage {
     from: String,
     to: String,
     error: Option<String>,
+    blocked: bool,
+    report_only: bool,
 }
 
 async fn signins(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
@@ -73,6 +75,8 @@ async fn signins(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         from: date(&from, &mut error),
         // "to" is inclusive of that whole day.
         to: date(&to, &mut error).map(|t| t + 86_400),
+        blocked_by_policy: q.get("blocked").is_some(),
+        report_only_block: q.get("report_only").is_some(),
     };
     let apps: Vec<(String, String)> = store::clients::all(&conn)?.into_iter().map(|c| (c.id, c.name)).collect();
     let name_of = |id: &Option<String>| match id {
@@ -92,7 +96,8 @@ async fn signins(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         })
         .collect();
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    Ok(html(status, &SignInsPage { nav: admin.nav(), rows, apps, user, app, result, from, to, error }))
+    let (blocked, report_only) = (filter.blocked_by_policy, filter.report_only_block);
+    Ok(html(status, &SignInsPage { nav: admin.nav(), rows, apps, user, app, result, from, to, error, blocked, report_only }))
 }
 
 #[derive(Template)]

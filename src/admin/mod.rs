@@ -80,9 +80,9 @@ pub fn guard(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connection, n
             required: Level::Mfa,
             return_to: Some(back),
             stepping_up: Some(s.id.clone()),
-            request: None,
+            ..Flow::default()
         };
-        let next = mfa::next_step(conn, &User { mfa_required: true, ..user.clone() }, &mut flow)?;
+        let next = mfa::next_step(conn, &User { mfa_required: true, ..user.clone() }, &mut flow, &crate::policy::Request::of(req), now)?;
         return Ok(Err(flow::start(req, state, conn, &flow, next.path(), now)?));
     }
     if need == Need::Global && !roles.contains(&Role::GlobalAdmin) {

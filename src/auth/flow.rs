@@ -87,6 +87,12 @@ pub struct Flow {
     pub return_to: Option<String>,
     /// The session being stepped up, ended when the stronger one starts.
     pub stepping_up: Option<String>,
+    /// A conditional-access policy demands a password change before tokens are issued.
+    #[serde(default)]
+    pub force_password_change: bool,
+    /// Security defaults' MFA registration was skipped during the grace period.
+    #[serde(default)]
+    pub registration_skipped: bool,
 }
 
 /// A loaded pending sign-in.
@@ -178,11 +184,12 @@ pub fn log(req: &HttpRequest, conn: &Connection, pending: &Pending, username: Op
     store::signins::record(conn, &entry, now)
 }
 
-/// Where a finished sign-in goes: back to the application with a code, or to `return_to`.
-pub fn finish(state: &AppState, conn: &Connection, pending: &Pending, s: &Session, now: i64) -> Result<HttpResponse, StoreError> {
+/// Where a finished sign-in goes: back to the application (through the policy gate in
+/// `issue_code`), or to `return_to`.
+pub fn finish(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, s: &Session, now: i64) -> Result<HttpResponse, StoreError> {
     store::codes::delete_request(conn, &pending.id)?;
     match &pending.flow.request {
-        Some(r) => authorize::issue_code(state, conn, r, s, now),
+        Some(r) => authorize::issue_code(req, state, conn, r, s, now),
         None => Ok(see_other(pending.flow.return_to.as_deref().unwrap_or("/"))),
     }
 }
@@ -192,7 +199,11 @@ pub fn finish(state: &AppState, conn: &Connection, pending: &Pending, s: &Sessio
 pub fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, now: i64) -> Result<HttpResponse, PageError> {
     let user_id = pending.user_id()?;
     let user = store::users::by_id(conn, user_id)?.filter(|u| !u.disabled).ok_or_else(expired)?;
-    log(req, conn, pending, Some(&user.username), Ok(&pending.flow.amr), now)?;
+    if pending.flow.request.is_none() {
+        // Signing in to latchkey itself; app sign-ins are logged by the policy gate with
+        // their conditional-access results.
+        log(req, conn, pending, Some(&user.username), Ok(&pending.flow.amr), now)?;
+    }
     if let Some(old) = crate::auth::session::current(req, conn, now)? {
         store::sessions::end(conn, &old.id, now)?;
     }
@@ -201,10 +212,10 @@ pub fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending:
     }
     let (session, token) = store::sessions::create(conn, &user.id, &pending.flow.amr, now, state.config.session.ttl_secs)?;
     tracing::info!(user = %user.id, amr = ?pending.flow.amr, client = ?pending.client_id(), "signed in");
-    let mut res = if user.must_change_password {
+    let mut res = if user.must_change_password || pending.flow.force_password_change {
         see_other(&format!("/password/change?request={}", pending.id))
     } else {
-        finish(state, conn, pending, &session, now)?
+        finish(req, state, conn, pending, &session, now)?
     };
     let cookie = cookies::build(cookies::SESSION, token, state.config.secure_cookies(), None);
     res.add_cookie(&cookie).expect("cookie is valid");

@@ -8,7 +8,7 @@ use super::{mfa, session};
 use crate::AppState;
 use crate::store;
 use crate::web::params::Params;
-use crate::web::{ErrorPage, PageError, html, see_other};
+use crate::web::{ErrorPage, PageError, html};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -95,13 +95,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
         return retry(&pending, "Wrong username or password.");
     };
     pending.flow.amr = flow::merge_amr(&[], &["pwd"]);
-    match mfa::next_step(&conn, &user, &mut pending.flow)? {
-        mfa::Next::Done => flow::complete(&req, &state, &conn, &pending, now),
-        next => {
-            pending.save(&conn)?;
-            Ok(see_other(&format!("{}?request={}", next.path(), pending.id)))
-        }
-    }
+    mfa::proceed(&req, &state, &conn, &mut pending, &user, now)
 }
 
 #[derive(Template)]
@@ -189,7 +183,7 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
     store::users::set_password(&conn, &user.id, &hash, now)?;
     store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "password_changed", None, now)?;
     tracing::info!(user = %user.id, "password changed");
-    Ok(flow::finish(&state, &conn, &pending, &current, now)?)
+    Ok(flow::finish(&req, &state, &conn, &pending, &current, now)?)
 }
 
 #[derive(Template)]

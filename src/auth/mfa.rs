@@ -6,7 +6,9 @@ use super::flow::{self, Flow, Level, Pending};
 use super::login::app_name;
 use crate::AppState;
 use crate::crypto::{b64url, random_bytes, secret_hash};
+use crate::policy::{self, Request, evaluate::Decision, model::ClientAppType};
 use crate::store::{self, StoreError, mfa::Credential, users::User};
+use crate::web::see_other;
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html};
 use actix_web::http::StatusCode;
@@ -50,37 +52,103 @@ impl Methods {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     Done,
     SecondFactor,
+    /// Must register a method before continuing.
     Register,
+    /// Security defaults: should register; may skip for the days left of the grace period.
+    RegisterOptional { days_left: i64 },
+    /// A conditional-access policy blocks this sign-in.
+    Blocked { policy: String },
 }
 
 impl Next {
-    pub fn path(self) -> &'static str {
+    pub fn path(&self) -> &'static str {
         match self {
             Next::Done => "/",
             Next::SecondFactor => "/login/mfa",
-            Next::Register => "/mfa/setup",
+            Next::Register | Next::RegisterOptional { .. } => "/mfa/setup",
+            Next::Blocked { .. } => "/login/blocked",
         }
     }
 }
 
+/// Security defaults: how long after their first sign-in a user may skip MFA registration.
+pub const REGISTRATION_GRACE_SECS: i64 = 14 * 86_400;
+
 /// What this sign-in needs next. Anyone with a registered method, or flagged to need MFA,
-/// must use a second factor; an app can ask for more with `acr_values`.
-pub fn next_step(conn: &Connection, user: &User, flow: &mut Flow) -> Result<Next, StoreError> {
+/// must use a second factor; conditional access (or security defaults) may demand more, or
+/// block; an app can ask for more with `acr_values`.
+pub fn next_step(conn: &Connection, user: &User, flow: &mut Flow, request: &Request, now: i64) -> Result<Next, StoreError> {
     let methods = Methods::load(conn, &user.id)?;
     if methods.any() || user.mfa_required {
         flow.required = flow.required.max(Level::Mfa);
     }
-    Ok(if Level::of(&flow.amr) >= flow.required {
-        Next::Done
-    } else if methods.can_reach(flow.required) {
-        Next::SecondFactor
-    } else {
-        Next::Register
-    })
+    if let Some(app) = flow.request.as_ref().map(|r| r.client_id.clone()) {
+        let mut ctx = policy::context(conn, Some(&user.id), &app, ClientAppType::Browser, request, &flow.amr, Some(now), now)?;
+        ctx.password_changed = false;
+        match policy::decide(conn, &ctx)?.decision {
+            Decision::Block { policy } => return Ok(Next::Blocked { policy }),
+            Decision::Require { needs, .. } => {
+                flow.required = flow.required.max(needs.level.unwrap_or_default());
+                flow.force_password_change |= needs.password_change;
+            }
+            Decision::Allow => {}
+        }
+    }
+    if Level::of(&flow.amr) < flow.required {
+        return Ok(if methods.can_reach(flow.required) { Next::SecondFactor } else { Next::Register });
+    }
+    // Security defaults: everyone registers MFA; skippable for 14 days from the first sign-in.
+    if !methods.any() && store::policies::security_defaults(conn)? {
+        let first = store::policies::first_signin(conn, &user.id, now)?;
+        let left = first + REGISTRATION_GRACE_SECS - now;
+        if left <= 0 {
+            return Ok(Next::Register);
+        }
+        if !flow.registration_skipped {
+            return Ok(Next::RegisterOptional { days_left: (left + 86_399) / 86_400 });
+        }
+    }
+    Ok(Next::Done)
+}
+
+/// Saves the flow and sends the browser to its next step, or completes the sign-in.
+pub fn proceed(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &mut Pending, user: &User, now: i64) -> Result<HttpResponse, PageError> {
+    match next_step(conn, user, &mut pending.flow, &Request::of(req), now)? {
+        Next::Done => flow::complete(req, state, conn, pending, now),
+        Next::Blocked { policy } => {
+            let app = pending.flow.request.as_ref().map(|r| r.client_id.clone()).unwrap_or_default();
+            let ctx = policy::context(conn, Some(&user.id), &app, ClientAppType::Browser, &Request::of(req), &pending.flow.amr, Some(now), now)?;
+            let eval = policy::decide(conn, &ctx)?;
+            policy::log(conn, &ctx, &eval, "failure", Some(&policy::blocked_reason(&policy)), now)?;
+            store::codes::delete_request(conn, &pending.id)?;
+            Ok(blocked_page(state, pending.flow.request.as_ref(), &policy))
+        }
+        next => {
+            pending.save(conn)?;
+            Ok(see_other(&format!("{}?request={}", next.path(), pending.id)))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "blocked.html")]
+struct BlockedPage {
+    policy: String,
+    back: Option<String>,
+}
+
+/// "Access blocked" for a person, with a way back to the app, which then gets access_denied.
+pub fn blocked_page(state: &AppState, request: Option<&crate::oidc::authorize::AuthRequest>, policy: &str) -> HttpResponse {
+    let back = request.map(|r| {
+        let error = crate::oidc::error::OAuthError::new(crate::oidc::error::ErrorCode::AccessDenied, policy::blocked_reason(policy));
+        let res = crate::oidc::authorize::error_redirect(state.config.issuer(), &r.redirect_uri, r.state.as_deref(), &error);
+        res.headers().get(actix_web::http::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    });
+    html(StatusCode::FORBIDDEN, &BlockedPage { policy: policy.to_string(), back })
 }
 
 pub fn totp_for(secret_b32: &str, username: &str, issuer: &str) -> Option<Totp> {
@@ -231,7 +299,7 @@ pub async fn submit_second_factor(req: HttpRequest, state: web::Data<AppState>, 
         return second_factor_page(&conn, &pending, Some(message));
     }
     pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
-    flow::complete(&req, &state, &conn, &pending, now)
+    proceed(&req, &state, &conn, &mut pending, &user, now)
 }
 
 #[derive(Template)]
@@ -242,11 +310,18 @@ struct SetupPage<'a> {
     qr: String,
     secret: String,
     keys_only: bool,
+    /// Security defaults' grace: days the person may still skip registration.
+    days_left: Option<i64>,
     error: Option<&'a str>,
 }
 
-fn setup_page(state: &AppState, conn: &Connection, pending: &Pending, error: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
+fn setup_page(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, error: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
     let user = store::users::by_id(conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
+    let mut probe = pending.flow.clone();
+    let days_left = match next_step(conn, &user, &mut probe, &Request::of(req), now)? {
+        Next::RegisterOptional { days_left } => Some(days_left),
+        _ => None,
+    };
     let existing = store::mfa::totp(conn, &user.id)?.filter(|t| !t.confirmed);
     let secret = match existing {
         Some(t) => t.secret,
@@ -264,6 +339,7 @@ fn setup_page(state: &AppState, conn: &Connection, pending: &Pending, error: Opt
         qr: qr_svg_data_url(&url),
         secret,
         keys_only: pending.flow.required == Level::PhishingResistant,
+        days_left,
         error,
     };
     Ok(html(StatusCode::OK, &page))
@@ -275,7 +351,7 @@ pub async fn show_setup(req: HttpRequest, state: web::Data<AppState>) -> Result<
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let pending = flow::load(&req, &conn, query.get("request"), now)?;
-    setup_page(&state, &conn, &pending, None, now)
+    setup_page(&req, &state, &conn, &pending, None, now)
 }
 
 pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
@@ -289,15 +365,31 @@ pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: we
         return Err(flow::expired().into());
     }
     if too_many_failures(&conn, &user.id, now)? {
-        return setup_page(&state, &conn, &pending, Some("Too many wrong codes. Wait 15 minutes and try again."), now);
+        return setup_page(&req, &state, &conn, &pending, Some("Too many wrong codes. Wait 15 minutes and try again."), now);
     }
     if let Err(why) = check_totp(&conn, &user, state.config.issuer(), params.get("code").unwrap_or(""), now, true)? {
         flow::log(&req, &conn, &pending, Some(&user.username), Err(&format!("second factor: {why}")), now)?;
-        return setup_page(&state, &conn, &pending, Some("That code is not correct. Check the time on your device and try again."), now);
+        return setup_page(&req, &state, &conn, &pending, Some("That code is not correct. Check the time on your device and try again."), now);
     }
     store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("authenticator app"), now)?;
     pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
-    flow::complete(&req, &state, &conn, &pending, now)
+    proceed(&req, &state, &conn, &mut pending, &user, now)
+}
+
+/// POST /mfa/setup/skip: security defaults' grace period lets a person register later.
+pub async fn skip_setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let conn = state.pool.get()?;
+    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
+    let mut probe = pending.flow.clone();
+    if !matches!(next_step(&conn, &user, &mut probe, &Request::of(&req), now)?, Next::RegisterOptional { .. }) {
+        return Err(ErrorPage::bad_request("Registration is required", "You can no longer skip setting up a second way to sign in.").into());
+    }
+    pending.flow.registration_skipped = true;
+    store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registration_skipped", None, now)?;
+    proceed(&req, &state, &conn, &mut pending, &user, now)
 }
 
 /// A random id for stored things that are not secrets.

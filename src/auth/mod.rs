@@ -20,5 +20,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login/mfa", web::post().to(mfa::submit_second_factor))
         .route("/mfa/setup", web::get().to(mfa::show_setup))
         .route("/mfa/setup", web::post().to(mfa::submit_setup))
+        .route("/mfa/setup/skip", web::post().to(mfa::skip_setup))
         .configure(webauthn::configure);
 }

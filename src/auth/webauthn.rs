@@ -6,7 +6,7 @@
 //! key is multi-factor on its own; a passkey is also discoverable, for sign-in without a
 //! username.
 
-use super::flow::{self, Flow, Pending};
+use super::flow::{self, Pending};
 use super::mfa::{Methods, new_id};
 use super::session;
 use crate::AppState;
@@ -58,8 +58,11 @@ fn page_error_to_json(e: PageError) -> HttpResponse {
 }
 
 /// Turns a redirecting response into `{"redirect": …}` for the script, keeping its cookies.
+/// A page instead of a redirect (a policy block) becomes an error the script shows.
 fn as_json_redirect(res: HttpResponse) -> HttpResponse {
-    let location = res.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("/").to_string();
+    let Some(location) = res.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string) else {
+        return refuse(res.status(), "Your organisation's policy does not allow this sign-in.");
+    };
     let mut out = HttpResponse::Ok().json(json!({ "redirect": location }));
     for c in res.cookies() {
         out.add_cookie(&c).expect("cookie is valid");
@@ -207,7 +210,8 @@ pub async fn register_finish(req: HttpRequest, state: web::Data<AppState>, body:
             Some(mut p) => {
                 // Registering a key during sign-in proves possession of it: it is the second factor.
                 p.flow.amr = flow::merge_amr(&p.flow.amr, &[amr_of(&st.kind)]);
-                Ok(as_json_redirect(flow::complete(&req, &state, &conn, &p, now)?))
+                let user = store::users::by_id(&conn, &user_id)?.ok_or_else(flow::expired)?;
+                Ok(as_json_redirect(super::mfa::proceed(&req, &state, &conn, &mut p, &user, now)?))
             }
             None => Ok(HttpResponse::Ok().json(json!({ "redirect": "/security" }))),
         }
@@ -316,11 +320,7 @@ pub async fn authenticate_finish(req: HttpRequest, state: web::Data<AppState>, b
             added.push("user");
         }
         pending.flow.amr = flow::merge_amr(&pending.flow.amr, &added);
-        let mut flow_copy: Flow = pending.flow.clone();
-        match super::mfa::next_step(&conn, &user, &mut flow_copy)? {
-            super::mfa::Next::Done => Ok(as_json_redirect(flow::complete(&req, &state, &conn, &pending, now)?)),
-            _ => Ok(refuse(StatusCode::FORBIDDEN, "This key does not meet what the application requires.")),
-        }
+        Ok(as_json_redirect(super::mfa::proceed(&req, &state, &conn, &mut pending, &user, now)?))
     })();
     result.unwrap_or_else(page_error_to_json)
 }

@@ -6,6 +6,7 @@ use super::error::{ErrorCode, OAuthError};
 use crate::AppState;
 use crate::auth::flow::{self, Flow, Level};
 use crate::auth::{mfa, session};
+use crate::policy::{self, evaluate::Decision, model::ClientAppType};
 use crate::store::{self, StoreError, clients::Client, sessions::Session};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, see_other};
@@ -192,33 +193,64 @@ struct NoAccessPage {
     back: String,
 }
 
-/// Issues a one-time code for `request` on behalf of the signed-in `session` and redirects —
-/// unless the app requires assignment and this user is not assigned: then a page says so, and
-/// its button takes the person back to the app with `access_denied`.
-pub fn issue_code(state: &AppState, conn: &Connection, request: &AuthRequest, session: &Session, now: i64) -> Result<HttpResponse, StoreError> {
+/// The gate before any code is minted: assignment, then conditional access (or security
+/// defaults) for this app, this person, this session. Allowed: a one-time code and a redirect.
+/// Blocked or unassigned: a page for the person whose button returns them to the app with
+/// `access_denied` (with `prompt=none`, straight away). Something still missing: step up in
+/// the same flow (or `interaction_required` with `prompt=none`). Every outcome is logged with
+/// the evaluated context and each policy's result.
+pub fn issue_code(req: &HttpRequest, state: &AppState, conn: &Connection, request: &AuthRequest, session: &Session, now: i64) -> Result<HttpResponse, StoreError> {
+    let prompt_none = request.prompt.iter().any(|p| p == "none");
+    let ctx = policy::context(conn, Some(&session.user_id), &request.client_id, ClientAppType::Browser, &policy::Request::of(req), &session.amr, Some(session.auth_time), now)?;
+    let eval = policy::decide(conn, &ctx)?;
     let client = store::clients::by_id(conn, &request.client_id)?;
-    if let Some(client) = client.filter(|c| c.assignment_required)
+    let refuse = |reason: &str, page: HttpResponse| -> Result<HttpResponse, StoreError> {
+        policy::log(conn, &ctx, &eval, "failure", Some(reason), now)?;
+        let error = OAuthError::new(ErrorCode::AccessDenied, reason);
+        Ok(if prompt_none { error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error) } else { page })
+    };
+    if let Some(client) = client.as_ref().filter(|c| c.assignment_required)
         && !store::directory::is_assigned(conn, &client.id, &session.user_id)?
     {
-        let user = store::users::by_id(conn, &session.user_id)?;
-        let entry = store::signins::SignIn {
-            user_id: Some(&session.user_id),
-            username: user.as_ref().map(|u| u.username.as_str()),
-            client_id: Some(&client.id),
-            result: "failure",
-            reason: Some("user is not assigned to the application"),
-            ..Default::default()
-        };
-        store::signins::record(conn, &entry, now)?;
         let error = OAuthError::new(ErrorCode::AccessDenied, "the user is not assigned to this application");
         let back = error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error);
-        if request.prompt.iter().any(|p| p == "none") {
-            return Ok(back);
-        }
         let location = back.headers().get(actix_web::http::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let page = NoAccessPage { app: client.name, back: location };
-        return Ok(crate::web::html(actix_web::http::StatusCode::FORBIDDEN, &page));
+        let page = NoAccessPage { app: client.name.clone(), back: location };
+        return refuse("user is not assigned to the application", crate::web::html(actix_web::http::StatusCode::FORBIDDEN, &page));
     }
+    match &eval.decision {
+        Decision::Block { policy: name } => {
+            return refuse(&policy::blocked_reason(name), mfa::blocked_page(state, Some(request), name));
+        }
+        Decision::Require { needs, policies } => {
+            policy::log(conn, &ctx, &eval, "interrupted", Some(&format!("conditional access requires more: {}", policies.join(", "))), now)?;
+            if prompt_none {
+                let error = OAuthError::new(ErrorCode::InteractionRequired, "conditional access requires the user to sign in interactively");
+                return Ok(error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error));
+            }
+            if needs.reauthenticate {
+                let flow = Flow { required: request.acr, request: Some(request.clone()), ..Flow::default() };
+                return flow::start(req, state, conn, &flow, "/login", now);
+            }
+            let user = store::users::by_id(conn, &session.user_id)?.ok_or_else(|| StoreError::Corrupt("session without user".into()))?;
+            let mut flow = Flow {
+                required: request.acr,
+                request: Some(request.clone()),
+                user_id: Some(session.user_id.clone()),
+                amr: session.amr.clone(),
+                stepping_up: Some(session.id.clone()),
+                ..Flow::default()
+            };
+            let path = match mfa::next_step(conn, &user, &mut flow, &policy::Request::of(req), now)? {
+                mfa::Next::Done if flow.force_password_change => "/password/change",
+                mfa::Next::Done => "/login/mfa",
+                next => next.path(),
+            };
+            return flow::start(req, state, conn, &flow, path, now);
+        }
+        Decision::Allow => {}
+    }
+    policy::log(conn, &ctx, &eval, "success", None, now)?;
     let code = crate::crypto::random_token();
     let row = store::codes::Code {
         client_id: request.client_id.clone(),
@@ -275,16 +307,15 @@ async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) ->
             user_id: Some(u.id.clone()),
             amr: s.amr.clone(),
             stepping_up: Some(s.id.clone()),
-            return_to: None,
+            ..Flow::default()
         };
-        let path = match mfa::next_step(&conn, &u, &mut flow)? {
+        let path = match mfa::next_step(&conn, &u, &mut flow, &policy::Request::of(&req), now)? {
             _ if !needs_step_up => "/password/change",
-            mfa::Next::Done => unreachable!("a session below the requested level is never done"),
             next => next.path(),
         };
         return Ok(flow::start(&req, &state, &conn, &flow, path, now)?);
     }
-    Ok(issue_code(&state, &conn, &request, &s, now)?)
+    Ok(issue_code(&req, &state, &conn, &request, &s, now)?)
 }
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {

@@ -19,6 +19,8 @@ pub struct Context {
     pub app: String,
     pub client_app_type: ClientAppType,
     pub ip: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
     /// Named locations the IP falls in, and whether any of them is trusted.
     pub locations: Vec<String>,
     pub trusted_location: bool,
@@ -270,6 +272,7 @@ mod tests {
             app: "wiki".into(),
             client_app_type: ClientAppType::Browser,
             ip: Some("203.0.113.5".into()),
+            user_agent: None,
             locations: vec![],
             trusted_location: false,
             platform: Platform::Windows,

@@ -40,7 +40,7 @@ fn step_up(req: &HttpRequest, state: &AppState, conn: &Connection, s: &Session, 
         required: Level::Mfa,
         return_to: Some(PATH.into()),
         stepping_up: Some(s.id.clone()),
-        request: None,
+        ..Flow::default()
     };
     Ok(flow::start(req, state, conn, &flow, "/login/mfa", now)?)
 }

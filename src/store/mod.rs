@@ -6,6 +6,7 @@ pub mod codes;
 pub mod directory;
 pub mod keys;
 pub mod mfa;
+pub mod policies;
 pub mod sessions;
 pub mod signins;
 pub mod tokens;
@@ -41,6 +42,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_mfa.sql")),
         M::up(include_str!("migrations/0003_admin.sql")),
+        M::up(include_str!("migrations/0004_conditional_access.sql")),
     ])
 }
 
@@ -100,7 +102,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }

@@ -24,6 +24,39 @@ pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// `record`, plus the conditional-access context and each policy's result.
+pub fn record_evaluated(
+    conn: &Connection,
+    s: &SignIn<'_>,
+    ctx: &crate::policy::evaluate::Context,
+    eval: &crate::policy::evaluate::Evaluation,
+    blocked: bool,
+    report_only_block: bool,
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies,
+             blocked_by_policy, report_only_block)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        now,
+        s.user_id,
+        s.username,
+        s.client_id,
+        s.ip,
+        s.user_agent,
+        s.result,
+        s.reason,
+        s.methods.map(super::to_json),
+        serde_json::to_string(ctx).expect("context serialises"),
+        serde_json::to_string(&eval.results).expect("results serialise"),
+        blocked,
+        report_only_block
+    ])?;
+    Ok(())
+}
+
 #[derive(Debug)]
 pub struct SignInRow {
     pub id: i64,
@@ -36,12 +69,14 @@ pub struct SignInRow {
     pub result: String,
     pub reason: Option<String>,
     pub methods: Option<String>,
+    pub context: Option<String>,
+    pub policies: Option<String>,
 }
 
 /// The newest `limit` rows, newest first.
 pub fn recent(conn: &Connection, limit: i64) -> Result<Vec<SignInRow>> {
     let mut stmt = conn.prepare(
-        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods FROM signin_log ORDER BY id DESC LIMIT ?1",
+        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies FROM signin_log ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -59,6 +94,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignInRow> {
         result: r.get(7)?,
         reason: r.get(8)?,
         methods: r.get(9)?,
+        context: r.get(10)?,
+        policies: r.get(11)?,
     })
 }
 
@@ -71,19 +108,25 @@ pub struct Filter {
     pub result: Option<String>,
     pub from: Option<i64>,
     pub to: Option<i64>,
+    /// Only sign-ins a policy blocked.
+    pub blocked_by_policy: bool,
+    /// Only sign-ins a report-only policy would have blocked.
+    pub report_only_block: bool,
 }
 
 pub fn search(conn: &Connection, f: &Filter, limit: i64) -> Result<Vec<SignInRow>> {
     let mut stmt = conn.prepare(
-        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods FROM signin_log
+        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies FROM signin_log
          WHERE (?1 IS NULL OR username = ?1 COLLATE NOCASE)
            AND (?2 IS NULL OR client_id = ?2)
            AND (?3 IS NULL OR result = ?3)
            AND (?4 IS NULL OR at >= ?4)
            AND (?5 IS NULL OR at < ?5)
+           AND (?7 = 0 OR blocked_by_policy = 1)
+           AND (?8 = 0 OR report_only_block = 1)
          ORDER BY id DESC LIMIT ?6",
     )?;
-    let rows = stmt.query_map(params![f.user, f.client_id, f.result, f.from, f.to, limit], row)?;
+    let rows = stmt.query_map(params![f.user, f.client_id, f.result, f.from, f.to, limit, f.blocked_by_policy, f.report_only_block], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -91,7 +134,7 @@ pub fn by_id(conn: &Connection, id: i64) -> Result<Option<SignInRow>> {
     use rusqlite::OptionalExtension;
     Ok(conn
         .query_row(
-            "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods FROM signin_log WHERE id = ?1",
+            "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies FROM signin_log WHERE id = ?1",
             [id],
             row,
         )
@@ -100,7 +143,7 @@ pub fn by_id(conn: &Connection, id: i64) -> Result<Option<SignInRow>> {
 
 pub fn for_user(conn: &Connection, user_id: &str, limit: i64) -> Result<Vec<SignInRow>> {
     let mut stmt = conn.prepare(
-        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods FROM signin_log
+        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies FROM signin_log
          WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![user_id, limit], row)?;

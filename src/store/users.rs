@@ -76,10 +76,12 @@ pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }
 
-/// Stores a new password hash and clears the "must change password" flag.
+/// Stores a new password hash, clears the "must change password" flag, and remediates user
+/// risk (a password changed by the signed-in user is no longer a leaked one).
 pub fn set_password(conn: &Connection, id: &str, password_hash: &str, now: i64) -> Result<()> {
     conn.execute(
-        "UPDATE users SET password_hash = ?2, must_change_password = 0, updated_at = ?3 WHERE id = ?1",
+        "UPDATE users SET password_hash = ?2, must_change_password = 0, password_changed_at = ?3, user_risk = 'none',
+             updated_at = ?3 WHERE id = ?1",
         params![id, password_hash, now],
     )?;
     Ok(())

@@ -65,6 +65,10 @@ impl TestServer {
         let port = listener.local_addr().unwrap().port();
         let (clock, offset) = Clock::adjustable();
         let state = AppState::open(test_config(data_dir, host, port), clock).unwrap();
+        // A new installation starts with security defaults on (every user is asked to register
+        // MFA at sign-in). Most tests exercise one protocol feature at a time, so they start
+        // with defaults off; the conditional-access tests turn them on where they test them.
+        latchkey::store::policies::set_security_defaults(&state.pool.get().unwrap(), false).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
