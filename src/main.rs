@@ -103,7 +103,7 @@ struct ClientAdd {
     /// A public client (single-page or native app): no secret, PKCE required.
     #[arg(long)]
     public: bool,
-    /// Allowed grant: authorization_code, refresh_token, client_credentials; repeat for several.
+    /// Allowed grant: authorization_code, refresh_token, client_credentials, or the legacy password grant; repeat for several.
     /// Default: authorization_code and refresh_token.
     #[arg(long = "grant-type")]
     grant_types: Vec<String>,

@@ -29,6 +29,7 @@ pub struct AppForm {
     pub grant_code: bool,
     pub grant_refresh: bool,
     pub grant_client_credentials: bool,
+    pub grant_password: bool,
     pub id_token_alg: String,
     pub assignment_required: bool,
 }
@@ -58,6 +59,7 @@ impl AppForm {
             grant_code: on("grant_authorization_code"),
             grant_refresh: on("grant_refresh_token"),
             grant_client_credentials: on("grant_client_credentials"),
+            grant_password: on("grant_password"),
             id_token_alg: p.get("id_token_alg").unwrap_or("RS256").to_string(),
             assignment_required: on("assignment_required"),
         }
@@ -74,6 +76,7 @@ impl AppForm {
             grant_code: c.allows_grant("authorization_code"),
             grant_refresh: c.allows_grant("refresh_token"),
             grant_client_credentials: c.allows_grant("client_credentials"),
+            grant_password: c.allows_grant("password"),
             id_token_alg: c.id_token_alg.clone(),
             assignment_required: c.assignment_required,
         }
@@ -93,6 +96,7 @@ impl AppForm {
             (self.grant_code, "authorization_code"),
             (self.grant_refresh, "refresh_token"),
             (self.grant_client_credentials, "client_credentials"),
+            (self.grant_password, "password"),
         ]
         .iter()
         .filter(|(on, _)| *on)

@@ -5,7 +5,8 @@ use crate::crypto::{b64url, random_bytes, random_token, secret_hash};
 use crate::store::{self, StoreError, clients::ClientSettings};
 use rusqlite::Connection;
 
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+/// `password` is the legacy resource-owner password grant: off unless chosen.
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials", "password"];
 pub const DEFAULT_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -14,7 +15,7 @@ pub enum RegistrationError {
     Name,
     #[error("redirect URI {0:?} is invalid: {1}")]
     RedirectUri(String, &'static str),
-    #[error("grant type {0:?} is not supported (choose from authorization_code, refresh_token, client_credentials)")]
+    #[error("grant type {0:?} is not supported (choose from authorization_code, refresh_token, client_credentials, password)")]
     GrantType(String),
     #[error("{0}")]
     Combination(&'static str),
@@ -94,7 +95,7 @@ pub fn check(s: &mut ClientSettings) -> Result<(), RegistrationError> {
     if s.is_public && has("client_credentials") {
         return Err(RegistrationError::Combination("a public client cannot use client_credentials: it has no secret"));
     }
-    if has("refresh_token") && !has("authorization_code") {
+    if has("refresh_token") && !has("authorization_code") && !has("password") {
         return Err(RegistrationError::Combination("refresh_token needs authorization_code: refresh tokens come from sign-ins"));
     }
     if has("authorization_code") && s.redirect_uris.is_empty() {

@@ -137,7 +137,7 @@ async fn client_credentials_needs_a_client_allowed_it() {
 #[tokio::test]
 async fn malformed_token_requests_get_the_specific_error() {
     let f = Fixture::new().await;
-    let (status, _, body) = post_form(&f.server, "/token", Some(f.client()), &[("grant_type", "password"), ("username", "a"), ("password", "b")]).await;
+    let (status, _, body) = post_form(&f.server, "/token", Some(f.client()), &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", "x")]).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")));
     let (status, _, body) = post_form(&f.server, "/token", Some(f.client()), &[]).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));

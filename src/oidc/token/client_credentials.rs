@@ -4,10 +4,12 @@
 use crate::AppState;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::tokens::{AccessClaims, TokenResponse};
+use crate::policy::{self, evaluate::Decision, model::ClientAppType};
 use crate::store::clients::Client;
+use rusqlite::Connection;
 use crate::web::params::Params;
 
-pub fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
+pub fn exchange(state: &AppState, conn: &Connection, client: &Client, params: &Params, request: &policy::Request, now: i64) -> Result<TokenResponse, OAuthError> {
     if client.is_public {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "public clients cannot use client_credentials"));
     }
@@ -17,6 +19,22 @@ pub fn exchange(state: &AppState, client: &Client, params: &Params, now: i64) ->
             ErrorCode::InvalidScope,
             format!("scope {scope:?} cannot be granted to a client acting for itself"),
         ));
+    }
+    // Conditional access, with the app itself as the target (policies naming client credentials).
+    let ctx = policy::context(conn, None, &client.id, ClientAppType::ClientCredentials, request, &[], None, now)?;
+    let eval = policy::decide(conn, &ctx)?;
+    match &eval.decision {
+        Decision::Allow => {}
+        Decision::Block { policy: name } => {
+            let reason = policy::blocked_reason(name);
+            policy::log(conn, &ctx, &eval, "failure", Some(&reason), now)?;
+            return Err(OAuthError::invalid_grant(reason));
+        }
+        Decision::Require { policies, .. } => {
+            let reason = format!("conditional access requires controls an app cannot satisfy ({})", policies.join(", "));
+            policy::log(conn, &ctx, &eval, "failure", Some(&reason), now)?;
+            return Err(OAuthError::invalid_grant(reason));
+        }
     }
     let ttl = state.config.tokens.access_token_ttl_secs;
     let claims = AccessClaims {

@@ -2,6 +2,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod password;
 mod refresh;
 
 use super::client_auth;
@@ -31,7 +32,7 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
     let mut conn = state.pool.get()?;
     let client = client_auth::authenticate(&req, &params, &conn, now)?.client;
     let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
-    if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
+    if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials" | "password") {
         return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")));
     }
     if !client.allows_grant(grant_type) {
@@ -40,10 +41,12 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
             format!("this client is not allowed the {grant_type} grant"),
         ));
     }
+    let request = crate::policy::Request::of(&req);
     let response = match grant_type {
         "authorization_code" => authorization_code::exchange(&state, &mut conn, &client, &params, now)?,
-        "refresh_token" => refresh::exchange(&state, &mut conn, &client, &params, now)?,
-        _ => client_credentials::exchange(&state, &client, &params, now)?,
+        "refresh_token" => refresh::exchange(&state, &mut conn, &client, &params, &request, now)?,
+        "password" => password::exchange(&state, &mut conn, &client, &params, &request, now).await?,
+        _ => client_credentials::exchange(&state, &conn, &client, &params, &request, now)?,
     };
     Ok(crate::web::no_store(&mut HttpResponse::Ok()).json(response))
 }

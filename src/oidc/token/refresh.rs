@@ -5,6 +5,7 @@ use crate::AppState;
 use crate::crypto::secret_hash;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::tokens::{TokenResponse, has_scope};
+use crate::policy::{self, evaluate::Decision, model::ClientAppType};
 use crate::store::{self, StoreError, clients::Client, tokens::Grant};
 use crate::web::params::Params;
 use rusqlite::Connection;
@@ -14,6 +15,7 @@ pub fn exchange(
     conn: &mut Connection,
     client: &Client,
     params: &Params,
+    request: &policy::Request,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
@@ -58,6 +60,19 @@ pub fn exchange(
         };
         if !user_ok || !assigned {
             return invalid();
+        }
+        // Conditional access runs again with no person present: anything short of allow ends
+        // this refresh (and the token stays unspent, for after the person signs in again).
+        let ctx = policy::context(tx, grant.user_id.as_deref(), &client.id, ClientAppType::Refresh, request, &grant.amr, grant.auth_time, now)?;
+        let eval = policy::decide(tx, &ctx)?;
+        let refused = match &eval.decision {
+            Decision::Allow => None,
+            Decision::Block { policy: name } => Some(policy::blocked_reason(name)),
+            Decision::Require { policies, .. } => Some(format!("conditional access requires the user to sign in again ({})", policies.join(", "))),
+        };
+        if let Some(reason) = refused {
+            policy::log(tx, &ctx, &eval, "failure", Some(&reason), now)?;
+            return Ok(Err(OAuthError::invalid_grant(reason)));
         }
         // The family keeps the absolute lifetime it started with; rotation does not extend it.
         store::tokens::insert_refresh(tx, &secret_hash(&next), &grant.id, now, row.expires_at)?;
