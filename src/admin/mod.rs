@@ -5,6 +5,7 @@
 pub mod apps;
 pub mod directory;
 pub mod logs;
+pub mod policies;
 
 use crate::AppState;
 use crate::auth::flow::{self, Flow, Level};
@@ -153,4 +154,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     apps::configure(cfg);
     directory::configure(cfg);
     logs::configure(cfg);
+    policies::configure(cfg);
 }
