@@ -30,6 +30,7 @@ fn user_snapshot(conn: &Connection, u: &User) -> Result<String, store::StoreErro
     let roles: Vec<&str> = dir::roles(conn, &u.id)?.iter().map(|r| r.as_str()).collect();
     Ok(serde_json::json!({
         "username": u.username, "name": u.name, "email": u.email, "disabled": u.disabled,
+        "user_risk": store::policies::user_risk(conn, &u.id)?.as_str(),
         "mfa_required": u.mfa_required, "must_change_password": u.must_change_password, "roles": roles,
     })
     .to_string())
@@ -203,6 +204,7 @@ struct UserPage {
     signins: Vec<SignInView>,
     errors: Errors,
     is_self: bool,
+    risk: &'static str,
 }
 
 fn user_page(conn: &Connection, admin: &Admin, user: User, errors: Errors) -> Result<HttpResponse, PageError> {
@@ -232,6 +234,7 @@ fn user_page(conn: &Connection, admin: &Admin, user: User, errors: Errors) -> Re
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let page = UserPage {
         nav: admin.nav(),
+        risk: store::policies::user_risk(conn, &user.id)?.as_str(),
         roles: dir::roles(conn, &user.id)?,
         groups: dir::group_names_of(conn, &user.id)?,
         is_self: user.id == admin.user.id,
@@ -312,6 +315,12 @@ async fn user_action(req: HttpRequest, state: web::Data<AppState>, path: web::Pa
             "require-password-change" => {
                 dir::require_password_change(tx, &user.id, now)?;
                 "user_password_change_required"
+            }
+            // An admin-set user risk: the input conditional-access user-risk conditions read.
+            "risk-none" | "risk-low" | "risk-medium" | "risk-high" => {
+                let risk = crate::policy::model::Risk::parse(&action[5..]).expect("matched above");
+                store::policies::set_user_risk(tx, &user.id, risk)?;
+                "user_risk_set"
             }
             _ => return Err(not_found("action")),
         };

@@ -106,6 +106,8 @@ struct SignInPage {
     nav: Nav,
     at: String,
     row: store::signins::SignInRow,
+    context: Option<crate::policy::evaluate::Context>,
+    policies: Vec<crate::policy::evaluate::PolicyResult>,
 }
 
 async fn signin(req: HttpRequest, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, PageError> {
@@ -116,7 +118,9 @@ async fn signin(req: HttpRequest, state: web::Data<AppState>, id: web::Path<i64>
         title: "No such sign-in".into(),
         message: "That log entry does not exist.".into(),
     })?;
-    Ok(html(StatusCode::OK, &SignInPage { nav: admin.nav(), at: when(row.at), row }))
+    let context = row.context.as_deref().and_then(|c| serde_json::from_str(c).ok());
+    let policies = row.policies.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+    Ok(html(StatusCode::OK, &SignInPage { nav: admin.nav(), at: when(row.at), row, context, policies }))
 }
 
 #[derive(Template)]

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 
 /// A browser signed in as `username` with a second factor (as admins must be), plus the
 /// session's CSRF token read from Security info.
-async fn mfa_browser(server: &TestServer, username: &str, roles: &[Role]) -> (reqwest::Client, String) {
+pub async fn mfa_browser(server: &TestServer, username: &str, roles: &[Role]) -> (reqwest::Client, String) {
     let id = server.add_user(username);
     let admin = server.admin();
     latchkey::store::directory::set_roles(&admin.pool.get().unwrap(), &id, roles).unwrap();
@@ -27,12 +27,12 @@ async fn mfa_browser(server: &TestServer, username: &str, roles: &[Role]) -> (re
     (b, field(&security, "csrf"))
 }
 
-async fn get(b: &reqwest::Client, server: &TestServer, path: &str) -> (StatusCode, String) {
+pub async fn get(b: &reqwest::Client, server: &TestServer, path: &str) -> (StatusCode, String) {
     let res = b.get(server.url(path)).send().await.unwrap();
     (res.status(), res.text().await.unwrap())
 }
 
-async fn post(b: &reqwest::Client, server: &TestServer, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+pub async fn post(b: &reqwest::Client, server: &TestServer, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     b.post(server.url(path)).form(form).send().await.unwrap()
 }
 

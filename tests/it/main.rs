@@ -11,3 +11,4 @@ mod mfa;
 mod cdp;
 mod browser;
 mod admin;
+mod policy;
