@@ -111,6 +111,17 @@ async fn every_state_changing_console_route_rejects_a_missing_or_wrong_csrf_toke
     let user = server.add_user("victim");
     let res = post(&b, &server, "/admin/groups", &[("csrf", &csrf), ("name", "Staff")]).await;
     let group = location(&res).rsplit('/').next().unwrap().to_string();
+    let policy = {
+        let mut p = latchkey::policy::templates::all().remove(0).2;
+        p.id = "p1".into();
+        latchkey::store::policies::save(&server.admin().pool.get().unwrap(), &p, 0).unwrap();
+        p.id
+    };
+    let location_id = {
+        let l = latchkey::store::policies::NamedLocation { id: "l1".into(), name: "HQ".into(), ranges: vec!["10.0.0.0/8".into()], trusted: true, risk: latchkey::policy::model::Risk::None };
+        latchkey::store::policies::add_location(&server.admin().pool.get().unwrap(), &l, 0).unwrap();
+        l.id
+    };
     let routes = [
         "/admin/apps/new".to_string(),
         format!("/admin/apps/{app}"),
@@ -130,6 +141,15 @@ async fn every_state_changing_console_route_rejects_a_missing_or_wrong_csrf_toke
         format!("/admin/groups/{group}/members/remove"),
         format!("/admin/groups/{group}/delete"),
         "/admin/keys/rotate".to_string(),
+        format!("/admin/users/{user}/risk-high"),
+        "/admin/security-defaults".to_string(),
+        "/admin/policies/new".to_string(),
+        format!("/admin/policies/{policy}"),
+        format!("/admin/policies/{policy}/state"),
+        format!("/admin/policies/{policy}/delete"),
+        "/admin/policies/import".to_string(),
+        "/admin/locations".to_string(),
+        format!("/admin/locations/{location_id}/delete"),
     ];
     for route in &routes {
         for csrf in [None, Some("forged")] {
@@ -146,6 +166,9 @@ async fn every_state_changing_console_route_rejects_a_missing_or_wrong_csrf_toke
     assert!(latchkey::store::clients::by_id(&conn, &app).unwrap().unwrap().enabled);
     assert!(!latchkey::store::users::by_id(&conn, &user).unwrap().unwrap().disabled);
     assert_eq!(latchkey::store::directory::groups(&conn).unwrap().len(), 1);
+    assert_eq!(latchkey::store::policies::all(&conn).unwrap().len(), 1);
+    assert_eq!(latchkey::store::policies::locations(&conn).unwrap().len(), 1);
+    assert_eq!(latchkey::store::policies::user_risk(&conn, &user).unwrap(), latchkey::policy::model::Risk::None);
     server.stop().await;
 }
 
