@@ -52,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Conditional access.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Benchmark helper: argon2id hashes per second with the configured parameters, on this thread.
     #[command(hide = true)]
     BenchArgon2 {
@@ -107,6 +112,17 @@ struct ClientAdd {
     /// Default: authorization_code and refresh_token.
     #[arg(long = "grant-type")]
     grant_types: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Turn security defaults on or off (mutually exclusive with policies that are on).
+    SecurityDefaults {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Print every conditional-access policy as JSON (the console's export format).
+    Export,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +228,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let rate = n as f64 / start.elapsed().as_secs_f64();
             print(cli.json, json!({ "argon2id_hashes_per_sec": rate }), format!("{rate:.1} argon2id hashes/s"));
+            Ok(())
+        }
+        Command::Policy { command: PolicyCommand::SecurityDefaults { state } } => {
+            let state_db = AppState::open(config, clock)?;
+            let conn = state_db.pool.get()?;
+            let on = state == "on";
+            if on && latchkey::store::policies::all(&conn)?.iter().any(|p| p.state == latchkey::policy::model::State::On) {
+                anyhow::bail!("a conditional-access policy is on: security defaults and policies are mutually exclusive; turn the policies off (or to report-only) first");
+            }
+            latchkey::store::policies::set_security_defaults(&conn, on)?;
+            latchkey::store::directory::audit_change(&conn, "cli", "security_defaults_changed", None, None, Some(&format!("{{\"security_defaults\":{on}}}")), state_db.clock.now())?;
+            print(cli.json, json!({ "security_defaults": on }), format!("security defaults are {state}"));
+            Ok(())
+        }
+        Command::Policy { command: PolicyCommand::Export } => {
+            let state_db = AppState::open(config, clock)?;
+            let policies = latchkey::store::policies::all(&*state_db.pool.get()?)?;
+            println!("{}", serde_json::to_string_pretty(&policies)?);
             Ok(())
         }
         Command::Keys { command: KeysCommand::Rotate } => {

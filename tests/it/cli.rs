@@ -58,6 +58,12 @@ fn cli_adds_users_and_clients_and_refuses_bad_input_clearly() {
     let (ok, out, _) = latchkey(d, &["client", "add", "--name", "SPA", "--public", "--redirect-uri", "http://localhost:5173/cb"]);
     assert!(ok && !out.contains("client_secret"), "{out}");
 
+    let (ok, out, _) = latchkey(d, &["--json", "policy", "security-defaults", "off"]);
+    assert!(ok, "{out}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["security_defaults"], false);
+    let (ok, _, err) = latchkey(d, &["policy", "security-defaults", "maybe"]);
+    assert!(!ok && err.contains("invalid value"), "{err}");
+
     let (ok, out, _) = latchkey(d, &["--json", "keys", "rotate"]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
