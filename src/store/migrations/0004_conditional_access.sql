@@ -35,3 +35,7 @@ ALTER TABLE signin_log ADD COLUMN context TEXT;
 ALTER TABLE signin_log ADD COLUMN policies TEXT;
 ALTER TABLE signin_log ADD COLUMN blocked_by_policy INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE signin_log ADD COLUMN report_only_block INTEGER NOT NULL DEFAULT 0;
+
+-- Housekeeping deletes expired rows on every sign-in; keep those deletes off full scans.
+CREATE INDEX authorization_codes_expires ON authorization_codes(expires_at);
+CREATE INDEX auth_requests_expires ON auth_requests(expires_at);
