@@ -15,6 +15,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub admin: AdminConfig,
     pub password: PasswordConfig,
+    pub protection: ProtectionConfig,
+    pub mail: MailConfig,
     pub keys: KeyConfig,
     pub log: LogConfig,
 }
@@ -26,6 +28,7 @@ pub struct ServerConfig {
     pub issuer: String,
     pub data_dir: PathBuf,
     pub workers: usize,
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +59,27 @@ pub struct PasswordConfig {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+    #[serde(default)]
+    pub banned_terms: Vec<String>,
+    #[serde(default)]
+    pub breached_list: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectionConfig {
+    pub lockout_threshold: i64,
+    pub lockout_secs: i64,
+    pub window_secs: i64,
+    pub spray_accounts: i64,
+    pub brute_force_failures: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub smtp_url: Secret,
+    pub from: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -152,10 +176,21 @@ impl Config {
             ("session.ttl_secs", self.session.ttl_secs),
             ("session.login_request_ttl_secs", self.session.login_request_ttl_secs),
             ("admin.idle_timeout_secs", self.admin.idle_timeout_secs),
+            ("protection.lockout_threshold", self.protection.lockout_threshold),
+            ("protection.lockout_secs", self.protection.lockout_secs),
+            ("protection.window_secs", self.protection.window_secs),
+            ("protection.spray_accounts", self.protection.spray_accounts),
+            ("protection.brute_force_failures", self.protection.brute_force_failures),
         ] {
             if v <= 0 {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));
             }
+        }
+        for p in &self.server.trusted_proxies {
+            crate::policy::locations::IpRange::parse(p).map_err(|e| ConfigError::Invalid(format!("server.trusted_proxies: {e}")))?;
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid(format!("mail.from {:?} is not an e-mail address", self.mail.from)));
         }
         Ok(())
     }

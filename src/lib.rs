@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod oidc;
+pub mod mail;
 pub mod policy;
 pub mod portal;
 pub mod store;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// None when the issuer's host cannot be a WebAuthn relying-party id (an IP address).
     pub webauthn: Option<webauthn_rs::Webauthn>,
+    pub protection: auth::protection::Protection,
+    pub mail: mail::Mailer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +38,7 @@ pub enum StartError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Keys(#[from] oidc::keys::KeyError),
-    #[error("invalid password hashing parameters: {0}")]
+    #[error("{0}")]
     Password(String),
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
@@ -55,7 +58,9 @@ impl AppState {
                 None
             }
         };
-        Ok(Self { config, pool, keys, clock, passwords, webauthn })
+        let protection = auth::protection::Protection::new(&config.password, config.protection.clone()).map_err(StartError::Password)?;
+        let mail = mail::Mailer::new(&config).map_err(StartError::Password)?;
+        Ok(Self { config, pool, keys, clock, passwords, webauthn, protection, mail })
     }
 }
 

@@ -173,6 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { command: UserCommand::Add(a) } => {
             let state = AppState::open(config, clock)?;
+            state.protection.check_new(&a.password).map_err(|e| anyhow::anyhow!("the password is not acceptable: {e}"))?;
             let account = NewAccount {
                 username: &a.username,
                 password: &a.password,

@@ -5,7 +5,6 @@ use super::{Admin, Nav, Need, guard, guard_form, when};
 use crate::AppState;
 use crate::admin_or_redirect;
 use crate::auth::mfa::{Methods, new_id};
-use crate::auth::password::check_rules;
 use crate::auth::users::{self, NewAccount, UserError};
 use crate::crypto::{random_token, secret_hash};
 use crate::store::{self, directory::{self as dir, Role}, users::User};
@@ -113,7 +112,7 @@ async fn create_user(req: HttpRequest, state: web::Data<AppState>, body: web::By
     };
     let password = if form.invite { random_token() } else { p.get("password").unwrap_or("").to_string() };
     let mut errors = Errors::new();
-    if !form.invite && let Err(e) = check_rules(&password) {
+    if !form.invite && let Err(e) = state.protection.check_new(&password) {
         errors.insert("password", e.to_string());
     }
     let hash = state.passwords.offload({
@@ -458,7 +457,7 @@ async fn accept_invite(state: web::Data<AppState>, token: web::Path<String>, bod
     let hash = secret_hash(&token);
     let user = dir::invite(&conn, &hash, now)?.ok_or_else(invite_gone)?;
     let new = p.get("new_password").unwrap_or("").to_string();
-    let error = match check_rules(&new) {
+    let error = match state.protection.check_new(&new) {
         Err(e) => Some(e.to_string()),
         Ok(()) if p.get("confirm_password") != Some(new.as_str()) => Some("The two passwords do not match.".to_string()),
         Ok(()) => None,

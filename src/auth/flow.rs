@@ -93,6 +93,11 @@ pub struct Flow {
     /// Security defaults' MFA registration was skipped during the grace period.
     #[serde(default)]
     pub registration_skipped: bool,
+    /// What identity protection detected at the password step.
+    #[serde(default)]
+    pub sign_in_risk: Option<crate::policy::model::Risk>,
+    #[serde(default)]
+    pub risk_reasons: Vec<String>,
 }
 
 /// A loaded pending sign-in.
@@ -211,6 +216,15 @@ pub fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending:
         store::sessions::end(conn, old, now)?;
     }
     let (session, token) = store::sessions::create(conn, &user.id, &pending.flow.amr, now, state.config.session.ttl_secs)?;
+    if let Some(risk) = pending.flow.sign_in_risk {
+        store::protection::set_session_risk(conn, &session.id, risk.as_str(), &pending.flow.risk_reasons)?;
+    }
+    // This network and device platform are now familiar for this user.
+    let request = crate::policy::Request::of(req);
+    if let Some(ip) = &request.ip {
+        let platform = request.user_agent.as_deref().map(crate::policy::model::Platform::from_user_agent).unwrap_or(crate::policy::model::Platform::Other);
+        store::protection::record_success(conn, &user.id, &crate::auth::protection::network_of(ip), platform.as_str(), now)?;
+    }
     tracing::info!(user = %user.id, amr = ?pending.flow.amr, client = ?pending.client_id(), "signed in");
     let mut res = if user.must_change_password || pending.flow.force_password_change {
         see_other(&format!("/password/change?request={}", pending.id))

@@ -3,8 +3,8 @@
 //! back to the app — is decided by `mfa::next_step`.
 
 use super::flow::{self, Flow, Level, Pending};
-use super::password::check_rules;
-use super::{mfa, session};
+use super::{mfa, protection, session};
+use crate::policy::model::Platform;
 use crate::AppState;
 use crate::store;
 use crate::web::params::Params;
@@ -77,23 +77,53 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     }
     let user = store::users::by_username(&conn, &username)?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let attempt = password.clone();
     let verified = state
         .passwords
-        .offload(move |h, mem| h.verify_with(&password, stored.as_deref(), mem))
+        .offload(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem))
         .await
         .map_err(internal)?;
+    let request = crate::policy::Request::of(&req);
+    let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
+    let found = protection::assess(&state.protection, &conn, user.as_ref().map(|u| u.id.as_str()), request.ip.as_deref(), platform.as_str(), &password, verified, now)?;
+    // Smart lockout: counted per kind of location, and a correct password during a lockout
+    // gets the same answer as a wrong one.
+    let locked = match &user {
+        Some(u) => protection::locked(&state.protection, &conn, &u.id, found.familiar, now)?,
+        None => false,
+    };
     let failure = match &user {
         None => Some("unknown username"),
+        Some(_) if locked => Some("account locked (smart lockout)"),
         Some(_) if !verified => Some("wrong password"),
         Some(u) if u.disabled => Some("account disabled"),
         Some(_) => None,
     };
     pending.flow.user_id = user.as_ref().map(|u| u.id.clone());
+    pending.flow.sign_in_risk = found.risk;
+    pending.flow.risk_reasons = found.reasons.clone();
     let Some(user) = user.filter(|_| failure.is_none()) else {
-        flow::log(&req, &conn, &pending, Some(&username), Err(failure.unwrap_or_default()), now)?;
+        if matches!(failure, Some("wrong password" | "unknown username")) {
+            state.protection.record_failure(&username, request.ip.as_deref(), &password, now);
+            if let Some(id) = &pending.flow.user_id {
+                protection::count_failure(&state.protection, &conn, id, found.familiar, now)?;
+            }
+        }
+        let reason = match found.reasons.is_empty() {
+            true => failure.unwrap_or_default().to_string(),
+            false => format!("{}; risk: {}", failure.unwrap_or_default(), found.reasons.join("; ")),
+        };
+        let reason = if failure == Some("wrong password") { "wrong password".to_string() } else { reason };
+        flow::log(&req, &conn, &pending, Some(&username), Err(&reason), now)?;
         // One message for every failure, so the page does not reveal which usernames exist.
         return retry(&pending, "Wrong username or password.");
     };
+    protection::clear_failures(&conn, &user.id, found.familiar)?;
+    if found.reasons.iter().any(|r| r.starts_with("leaked credentials")) {
+        // A breached password in use: the account itself is at risk until the password changes.
+        store::policies::set_user_risk(&conn, &user.id, crate::policy::model::Risk::High)?;
+        store::mfa::audit(&conn, None, Some(&user.id), "user_risk_raised", Some("leaked credentials"), now)?;
+    }
     pending.flow.amr = flow::merge_amr(&[], &["pwd"]);
     mfa::proceed(&req, &state, &conn, &mut pending, &user, now)
 }
@@ -157,7 +187,7 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
         };
         Ok(html(StatusCode::OK, &page))
     };
-    if let Err(e) = check_rules(&new) {
+    if let Err(e) = state.protection.check_new(&new) {
         return retry(&e.to_string());
     }
     if params.get("confirm_password") != Some(new.as_str()) {

@@ -89,6 +89,7 @@ pub fn next_step(conn: &Connection, user: &User, flow: &mut Flow, request: &Requ
     if let Some(app) = flow.request.as_ref().map(|r| r.client_id.clone()) {
         let mut ctx = policy::context(conn, Some(&user.id), &app, ClientAppType::Browser, request, &flow.amr, Some(now), now)?;
         ctx.password_changed = false;
+        policy::add_detections(&mut ctx, flow.sign_in_risk, &flow.risk_reasons);
         match policy::decide(conn, &ctx)?.decision {
             Decision::Block { policy } => return Ok(Next::Blocked { policy }),
             Decision::Require { needs, .. } => {
@@ -121,7 +122,8 @@ pub fn proceed(req: &HttpRequest, state: &AppState, conn: &Connection, pending: 
         Next::Done => flow::complete(req, state, conn, pending, now),
         Next::Blocked { policy } => {
             let app = pending.flow.request.as_ref().map(|r| r.client_id.clone()).unwrap_or_default();
-            let ctx = policy::context(conn, Some(&user.id), &app, ClientAppType::Browser, &Request::of(req), &pending.flow.amr, Some(now), now)?;
+            let mut ctx = policy::context(conn, Some(&user.id), &app, ClientAppType::Browser, &Request::of(req), &pending.flow.amr, Some(now), now)?;
+            policy::add_detections(&mut ctx, pending.flow.sign_in_risk, &pending.flow.risk_reasons);
             let eval = policy::decide(conn, &ctx)?;
             policy::log(conn, &ctx, &eval, "failure", Some(&policy::blocked_reason(&policy)), now)?;
             store::codes::delete_request(conn, &pending.id)?;

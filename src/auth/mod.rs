@@ -4,6 +4,7 @@ pub mod flow;
 pub mod login;
 pub mod mfa;
 pub mod password;
+pub mod protection;
 pub mod session;
 pub mod users;
 pub mod webauthn;

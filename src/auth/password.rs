@@ -173,7 +173,7 @@ mod tests {
     use argon2::password_hash::PasswordVerifier;
 
     fn fast() -> PasswordHasher {
-        PasswordHasher::new(&PasswordConfig { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap()
+        PasswordHasher::new(&PasswordConfig { memory_kib: 64, iterations: 1, parallelism: 1, banned_terms: vec![], breached_list: String::new() }).unwrap()
     }
 
     #[test]

@@ -201,7 +201,9 @@ struct NoAccessPage {
 /// the evaluated context and each policy's result.
 pub fn issue_code(req: &HttpRequest, state: &AppState, conn: &Connection, request: &AuthRequest, session: &Session, now: i64) -> Result<HttpResponse, StoreError> {
     let prompt_none = request.prompt.iter().any(|p| p == "none");
-    let ctx = policy::context(conn, Some(&session.user_id), &request.client_id, ClientAppType::Browser, &policy::Request::of(req), &session.amr, Some(session.auth_time), now)?;
+    let mut ctx = policy::context(conn, Some(&session.user_id), &request.client_id, ClientAppType::Browser, &policy::Request::of(req), &session.amr, Some(session.auth_time), now)?;
+    let (risk, reasons) = store::protection::session_risk(conn, &session.id)?;
+    policy::add_detections(&mut ctx, crate::policy::model::Risk::parse(&risk), &reasons);
     let eval = policy::decide(conn, &ctx)?;
     let client = store::clients::by_id(conn, &request.client_id)?;
     let refuse = |reason: &str, page: HttpResponse| -> Result<HttpResponse, StoreError> {

@@ -26,6 +26,9 @@ pub struct Context {
     pub trusted_location: bool,
     pub platform: Platform,
     pub sign_in_risk: Risk,
+    /// Why the sign-in risk is what it is (identity protection's detections).
+    #[serde(default)]
+    pub risk_reasons: Vec<String>,
     pub user_risk: Risk,
     /// Methods proven so far (RFC 8176).
     pub amr: Vec<String>,
@@ -277,6 +280,7 @@ mod tests {
             trusted_location: false,
             platform: Platform::Windows,
             sign_in_risk: Risk::None,
+            risk_reasons: vec![],
             user_risk: Risk::None,
             amr: vec!["pwd".into()],
             auth_age_secs: Some(0),

@@ -91,6 +91,7 @@ pub fn context(
         trusted_location: trusted,
         platform: request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other),
         sign_in_risk: risk.sign_in,
+        risk_reasons: if risk.sign_in > Risk::None { vec!["sign-in from an IP range an administrator marked risky".into()] } else { vec![] },
         user_risk: risk.user,
         amr: amr.to_vec(),
         auth_age_secs: auth_time.map(|t| now - t),
@@ -139,4 +140,12 @@ pub fn log(conn: &Connection, ctx: &Context, eval: &Evaluation, result: &str, re
 /// A short sentence for a person about why policy stopped them.
 pub fn blocked_reason(policy: &str) -> String {
     format!("blocked by conditional access policy \"{policy}\"")
+}
+
+/// Adds what identity protection detected to a context.
+pub fn add_detections(ctx: &mut Context, risk: Option<Risk>, reasons: &[String]) {
+    if let Some(r) = risk {
+        ctx.sign_in_risk = ctx.sign_in_risk.max(r);
+    }
+    ctx.risk_reasons.extend(reasons.iter().cloned());
 }

@@ -7,6 +7,7 @@ pub mod directory;
 pub mod keys;
 pub mod mfa;
 pub mod policies;
+pub mod protection;
 pub mod sessions;
 pub mod signins;
 pub mod tokens;
@@ -43,6 +44,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0002_mfa.sql")),
         M::up(include_str!("migrations/0003_admin.sql")),
         M::up(include_str!("migrations/0004_conditional_access.sql")),
+        M::up(include_str!("migrations/0005_protection.sql")),
     ])
 }
 
@@ -102,7 +104,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }

@@ -158,9 +158,20 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// The peer address of the connection. latchkey does not trust X-Forwarded-For.
+/// The client's IP: the TCP peer, unless the peer is a trusted proxy (`server.trusted_proxies`)
+/// — then the right-most X-Forwarded-For address that is not itself a trusted proxy.
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    let peer = req.peer_addr()?.ip();
+    let Some(state) = req.app_data::<actix_web::web::Data<crate::AppState>>() else { return Some(peer.to_string()) };
+    let proxies: Vec<crate::policy::locations::IpRange> =
+        state.config.server.trusted_proxies.iter().filter_map(|p| crate::policy::locations::IpRange::parse(p).ok()).collect();
+    let trusted = |ip: std::net::IpAddr| proxies.iter().any(|r| r.contains(ip));
+    if !trusted(peer) {
+        return Some(peer.to_string());
+    }
+    let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim);
+    let chain: Vec<std::net::IpAddr> = forwarded.filter_map(|a| a.parse().ok()).collect();
+    Some(chain.into_iter().rev().find(|ip| !trusted(*ip)).unwrap_or(peer).to_string())
 }
 
 pub fn user_agent(req: &HttpRequest) -> Option<String> {

@@ -32,6 +32,8 @@ pub fn test_config(data_dir: &Path, host: &str, port: u16) -> Config {
     config.server.issuer = format!("http://{host}:{port}");
     config.server.data_dir = data_dir.to_path_buf();
     config.server.workers = 2;
+    // Tests play clients at other addresses through X-Forwarded-For from loopback.
+    config.server.trusted_proxies = vec!["127.0.0.1".into()];
     // Cheaper argon2 than production so the suite stays quick; the algorithm is the same.
     config.password.memory_kib = 1024;
     config.password.iterations = 1;

@@ -1,0 +1,283 @@
+//! Identity protection: what a password may not be (NIST SP 800-63B), smart lockout, and the
+//! sign-in risk detectors (unfamiliar properties, password spray, brute force, risky IP,
+//! breached password). Detectors feed conditional access through the sign-in context.
+
+use crate::config::{PasswordConfig, ProtectionConfig};
+use crate::crypto::sha256;
+use crate::policy::model::Risk;
+use crate::store::{self, StoreError};
+use rusqlite::Connection;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+
+const COMMON: &str = include_str!("common_passwords.txt");
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Refused {
+    #[error(transparent)]
+    Rules(#[from] super::password::PasswordRuleError),
+    #[error("This password is too common. Choose something less guessable, such as a few unrelated words.")]
+    Common,
+    #[error("This password contains a word that is banned in this organisation ({0:?}).")]
+    Term(String),
+    #[error("This password appears in a list of breached passwords. Choose a different one.")]
+    Breached,
+}
+
+/// One failed password attempt, for the spray detector: who, from where, and a keyed hash of
+/// the password tried (kept in memory only, for the detection window).
+struct Failure {
+    at: i64,
+    username: String,
+    ip: String,
+    password_mac: [u8; 32],
+}
+
+pub struct Protection {
+    common: HashSet<String>,
+    terms: Vec<String>,
+    breached: HashSet<[u8; 20]>,
+    key: [u8; 32],
+    failures: Mutex<VecDeque<Failure>>,
+    pub config: ProtectionConfig,
+}
+
+fn sha1(data: &[u8]) -> [u8; 20] {
+    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha1(), data).expect("SHA-1 is available");
+    digest.as_ref().try_into().expect("SHA-1 is 20 bytes")
+}
+
+fn hex20(s: &str) -> Option<[u8; 20]> {
+    let s = s.trim();
+    if s.len() != 40 {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[i * 2..i * 2 + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+impl Protection {
+    pub fn new(passwords: &PasswordConfig, config: ProtectionConfig) -> Result<Self, String> {
+        let common = COMMON.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_lowercase).collect();
+        let breached = if passwords.breached_list.is_empty() {
+            HashSet::new()
+        } else {
+            let text = std::fs::read_to_string(&passwords.breached_list)
+                .map_err(|e| format!("cannot read password.breached_list {}: {e}", passwords.breached_list))?;
+            text.lines().filter_map(|l| hex20(l.split(':').next().unwrap_or(""))).collect()
+        };
+        Ok(Self {
+            common,
+            terms: passwords.banned_terms.iter().map(|t| t.to_lowercase()).filter(|t| !t.is_empty()).collect(),
+            breached,
+            key: crate::crypto::random_bytes::<32>(),
+            failures: Mutex::new(VecDeque::new()),
+            config,
+        })
+    }
+
+    pub fn is_breached(&self, password: &str) -> bool {
+        self.breached.contains(&sha1(password.as_bytes()))
+    }
+
+    /// Whether `password` may be chosen: length, then the common list, the organisation's
+    /// terms and the breached list. The error says why, for the form.
+    pub fn check_new(&self, password: &str) -> Result<(), Refused> {
+        super::password::check_rules(password)?;
+        let lower = password.to_lowercase();
+        if self.common.contains(&lower) {
+            return Err(Refused::Common);
+        }
+        if let Some(t) = self.terms.iter().find(|t| lower.contains(t.as_str())) {
+            return Err(Refused::Term(t.clone()));
+        }
+        if self.is_breached(password) {
+            return Err(Refused::Breached);
+        }
+        Ok(())
+    }
+
+    fn mac(&self, password: &str) -> [u8; 32] {
+        let mut data = self.key.to_vec();
+        data.extend_from_slice(password.as_bytes());
+        sha256(&data)
+    }
+
+    /// Remembers a failed password for the spray detector.
+    pub fn record_failure(&self, username: &str, ip: Option<&str>, password: &str, now: i64) {
+        let mut f = self.failures.lock().expect("failure log");
+        while f.front().is_some_and(|x| x.at < now - self.config.window_secs) {
+            f.pop_front();
+        }
+        f.push_back(Failure { at: now, username: username.to_lowercase(), ip: ip.unwrap_or("").into(), password_mac: self.mac(password) });
+    }
+
+    /// Password spray: many different accounts failing recently from this IP, or with this
+    /// very password.
+    fn spray(&self, ip: Option<&str>, password: &str, now: i64) -> Option<String> {
+        let f = self.failures.lock().expect("failure log");
+        let since = now - self.config.window_secs;
+        let mac = self.mac(password);
+        let accounts = |pred: &dyn Fn(&Failure) -> bool| -> usize {
+            f.iter().filter(|x| x.at >= since && pred(x)).map(|x| x.username.as_str()).collect::<HashSet<_>>().len()
+        };
+        let limit = self.config.spray_accounts as usize;
+        if let Some(ip) = ip
+            && accounts(&|x| x.ip == ip) >= limit
+        {
+            return Some(format!("password spray: {limit} or more accounts failed from this IP"));
+        }
+        if accounts(&|x| x.password_mac == mac) >= limit {
+            return Some(format!("password spray: this password failed for {limit} or more accounts"));
+        }
+        None
+    }
+}
+
+/// The network a sign-in comes from, for "familiar": /24 for IPv4, /48 for IPv6.
+pub fn network_of(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+        Err(_) => ip.to_string(),
+    }
+}
+
+/// What the detectors found about one password attempt.
+#[derive(Debug, Clone, Default)]
+pub struct Assessment {
+    pub risk: Option<Risk>,
+    pub reasons: Vec<String>,
+    /// Whether the IP network is one this user has signed in from successfully before.
+    pub familiar: bool,
+}
+
+impl Assessment {
+    fn raise(&mut self, risk: Risk, reason: String) {
+        self.risk = self.risk.max(Some(risk));
+        self.reasons.push(reason);
+    }
+}
+
+/// Runs the detectors for a password attempt by `user_id` (known user) from `ip` on `platform`.
+#[allow(clippy::too_many_arguments)]
+pub fn assess(
+    p: &Protection,
+    conn: &Connection,
+    user_id: Option<&str>,
+    ip: Option<&str>,
+    platform: &str,
+    password: &str,
+    verified: bool,
+    now: i64,
+) -> Result<Assessment, StoreError> {
+    let mut a = Assessment::default();
+    let network = ip.map(network_of);
+    if let Some(user) = user_id {
+        let (known_networks, known_platforms) = store::protection::history(conn, user)?;
+        a.familiar = network.as_ref().is_some_and(|n| known_networks.contains(n));
+        if !known_networks.is_empty() && !a.familiar && !known_platforms.iter().any(|k| k == platform) {
+            a.raise(Risk::Medium, "unfamiliar sign-in properties: a new network and device platform for this user".into());
+        }
+        let failures = store::protection::recent_failures(conn, user, now - p.config.window_secs)?;
+        if failures >= p.config.brute_force_failures {
+            a.raise(Risk::Medium, format!("brute force: {failures} failed passwords for this account recently"));
+        }
+        if verified && p.is_breached(password) {
+            a.raise(Risk::High, "leaked credentials: the password appears in a breached-password list".into());
+        }
+    }
+    if let Some(reason) = p.spray(ip, password, now) {
+        a.raise(Risk::High, reason);
+    }
+    Ok(a)
+}
+
+/// Smart lockout state for a user at a kind of location.
+pub fn locked(p: &Protection, conn: &Connection, user_id: &str, familiar: bool, now: i64) -> Result<bool, StoreError> {
+    let _ = p;
+    Ok(store::protection::lockout(conn, user_id, familiar)?.is_some_and(|l| l.locked_until > now))
+}
+
+/// Counts a failed password; locks the account (for this kind of location) at the threshold,
+/// each lockout twice as long as the one before.
+pub fn count_failure(p: &Protection, conn: &Connection, user_id: &str, familiar: bool, now: i64) -> Result<(), StoreError> {
+    let l = store::protection::lockout(conn, user_id, familiar)?.unwrap_or_default();
+    let failures = l.failures + 1;
+    let (failures, locked_until, lockouts) = if failures >= p.config.lockout_threshold {
+        let secs = p.config.lockout_secs.saturating_mul(1i64 << l.lockouts.min(16));
+        (0, now + secs, l.lockouts + 1)
+    } else {
+        (failures, l.locked_until, l.lockouts)
+    };
+    store::protection::set_lockout(conn, user_id, familiar, failures, locked_until, lockouts)
+}
+
+/// A correct password resets the failure count where it came from.
+pub fn clear_failures(conn: &Connection, user_id: &str, familiar: bool) -> Result<(), StoreError> {
+    let l = store::protection::lockout(conn, user_id, familiar)?.unwrap_or_default();
+    store::protection::set_lockout(conn, user_id, familiar, 0, l.locked_until, l.lockouts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn protection(breached: &str) -> Protection {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("breached.txt");
+        std::fs::write(&path, breached).unwrap();
+        let pw = PasswordConfig {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            banned_terms: vec!["Acme".into()],
+            breached_list: path.display().to_string(),
+        };
+        let cfg = ProtectionConfig { lockout_threshold: 3, lockout_secs: 60, window_secs: 600, spray_accounts: 3, brute_force_failures: 3 };
+        Protection::new(&pw, cfg).unwrap()
+    }
+
+    #[test]
+    fn new_passwords_are_refused_with_the_reason() {
+        // SHA-1("correct horse battery staple") in the Pwned Passwords format.
+        let hash: String = sha1(b"correct horse battery staple").iter().map(|b| format!("{b:02X}")).collect();
+        let p = protection(&format!("{hash}:42\n"));
+        assert_eq!(p.check_new("short"), Err(Refused::Rules(crate::auth::password::PasswordRuleError::TooShort)));
+        assert_eq!(p.check_new("Password123"), Err(Refused::Common));
+        assert_eq!(p.check_new("i love working at ACME corp"), Err(Refused::Term("acme".into())));
+        assert_eq!(p.check_new("correct horse battery staple"), Err(Refused::Breached));
+        assert_eq!(p.check_new("unusual violet lanterns"), Ok(()));
+    }
+
+    #[test]
+    fn many_accounts_failing_from_one_ip_or_with_one_password_is_a_spray() {
+        let p = protection("");
+        for (i, user) in ["a", "b"].iter().enumerate() {
+            p.record_failure(user, Some("198.51.100.7"), &format!("pw{i}"), 100);
+        }
+        assert!(p.spray(Some("198.51.100.7"), "x", 100).is_none());
+        p.record_failure("c", Some("198.51.100.7"), "pw9", 100);
+        assert!(p.spray(Some("198.51.100.7"), "x", 100).unwrap().contains("from this IP"));
+        assert!(p.spray(Some("198.51.100.7"), "x", 701).is_none(), "outside the window");
+        for (i, user) in ["d", "e", "f"].iter().enumerate() {
+            p.record_failure(user, Some(&format!("203.0.113.{i}")), "Winter2026!", 800);
+        }
+        assert!(p.spray(Some("192.0.2.1"), "Winter2026!", 800).unwrap().contains("this password"));
+    }
+
+    #[test]
+    fn networks_are_slash_24_and_slash_48() {
+        assert_eq!(network_of("203.0.113.77"), "203.0.113.0/24");
+        assert_eq!(network_of("2001:db8:aa:1::5"), "2001:db8:aa::/48");
+    }
+}

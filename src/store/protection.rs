@@ -1,0 +1,152 @@
+//! Lockout counters, sign-in history, and password resets in progress.
+
+use super::{Result, json_list, to_json};
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, Clone, Default)]
+pub struct Lockout {
+    pub failures: i64,
+    pub locked_until: i64,
+    pub lockouts: i64,
+}
+
+pub fn lockout(conn: &Connection, user_id: &str, familiar: bool) -> Result<Option<Lockout>> {
+    Ok(conn
+        .prepare_cached("SELECT failures, locked_until, lockouts FROM lockouts WHERE user_id = ?1 AND familiar = ?2")?
+        .query_row(params![user_id, familiar], |r| Ok(Lockout { failures: r.get(0)?, locked_until: r.get(1)?, lockouts: r.get(2)? }))
+        .optional()?)
+}
+
+pub fn set_lockout(conn: &Connection, user_id: &str, familiar: bool, failures: i64, locked_until: i64, lockouts: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO lockouts (user_id, familiar, failures, locked_until, lockouts) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(user_id, familiar) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until,
+             lockouts = excluded.lockouts",
+    )?
+    .execute(params![user_id, familiar, failures, locked_until, lockouts])?;
+    Ok(())
+}
+
+/// The networks and platforms a user has signed in from successfully.
+pub fn history(conn: &Connection, user_id: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let mut stmt = conn.prepare_cached("SELECT network, platform FROM signin_history WHERE user_id = ?1")?;
+    let rows: Vec<(String, String)> = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    Ok(rows.into_iter().unzip())
+}
+
+pub fn record_success(conn: &Connection, user_id: &str, network: &str, platform: &str, now: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO signin_history (user_id, network, platform, last_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(user_id, network, platform) DO UPDATE SET last_at = excluded.last_at",
+    )?
+    .execute(params![user_id, network, platform, now])?;
+    Ok(())
+}
+
+/// Wrong passwords for a user since `since`, from the sign-in log.
+pub fn recent_failures(conn: &Connection, user_id: &str, since: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM signin_log WHERE user_id = ?1 AND at >= ?2 AND reason = 'wrong password'")?
+        .query_row(params![user_id, since], |r| r.get(0))?)
+}
+
+pub fn set_session_risk(conn: &Connection, session_id: &str, risk: &str, reasons: &[String]) -> Result<()> {
+    conn.execute(
+        "UPDATE sessions SET sign_in_risk = ?2, risk_reasons = ?3 WHERE id = ?1",
+        params![session_id, risk, to_json(reasons)],
+    )?;
+    Ok(())
+}
+
+pub fn session_risk(conn: &Connection, session_id: &str) -> Result<(String, Vec<String>)> {
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached("SELECT sign_in_risk, risk_reasons FROM sessions WHERE id = ?1")?
+        .query_row([session_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((risk, reasons)) = row else { return Ok(("none".into(), vec![])) };
+    Ok((risk, reasons.as_deref().map(json_list).transpose()?.unwrap_or_default()))
+}
+
+#[derive(Debug, Clone)]
+pub struct Reset {
+    pub id: String,
+    pub browser_hash: String,
+    pub csrf_token: String,
+    pub username: String,
+    pub user_id: Option<String>,
+    pub verified: Vec<String>,
+    pub email_code_hash: Option<String>,
+    pub email_code_expires: Option<i64>,
+    pub attempts: i64,
+}
+
+pub fn insert_reset(conn: &Connection, r: &Reset, ip: Option<&str>, now: i64, ttl: i64) -> Result<()> {
+    conn.execute("DELETE FROM reset_requests WHERE expires_at <= ?1", [now])?;
+    conn.execute(
+        "INSERT INTO reset_requests (id, browser_hash, csrf_token, username, user_id, ip, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![r.id, r.browser_hash, r.csrf_token, r.username, r.user_id, ip, now, now + ttl],
+    )?;
+    Ok(())
+}
+
+pub fn reset(conn: &Connection, id: &str, now: i64) -> Result<Option<Reset>> {
+    let row = conn
+        .query_row(
+            "SELECT id, browser_hash, csrf_token, username, user_id, verified, email_code_hash, email_code_expires, attempts
+             FROM reset_requests WHERE id = ?1 AND expires_at > ?2",
+            params![id, now],
+            |r| {
+                Ok((
+                    Reset {
+                        id: r.get(0)?,
+                        browser_hash: r.get(1)?,
+                        csrf_token: r.get(2)?,
+                        username: r.get(3)?,
+                        user_id: r.get(4)?,
+                        verified: vec![],
+                        email_code_hash: r.get(6)?,
+                        email_code_expires: r.get(7)?,
+                        attempts: r.get(8)?,
+                    },
+                    r.get::<_, String>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((mut reset, verified)) = row else { return Ok(None) };
+    reset.verified = json_list(&verified)?;
+    Ok(Some(reset))
+}
+
+pub fn update_reset(conn: &Connection, r: &Reset) -> Result<()> {
+    conn.execute(
+        "UPDATE reset_requests SET verified = ?2, email_code_hash = ?3, email_code_expires = ?4, attempts = ?5 WHERE id = ?1",
+        params![r.id, to_json(&r.verified), r.email_code_hash, r.email_code_expires, r.attempts],
+    )?;
+    Ok(())
+}
+
+pub fn delete_reset(conn: &Connection, id: &str) -> Result<()> {
+    conn.execute("DELETE FROM reset_requests WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Resets started recently for this username or from this IP (rate limiting).
+pub fn recent_resets(conn: &Connection, username: &str, ip: Option<&str>, since: i64) -> Result<(i64, i64)> {
+    let by_user: i64 = conn.query_row(
+        "SELECT count(*) FROM reset_requests WHERE username = ?1 COLLATE NOCASE AND created_at >= ?2",
+        params![username, since],
+        |r| r.get(0),
+    )?;
+    let by_ip: i64 = conn.query_row("SELECT count(*) FROM reset_requests WHERE ip IS ?1 AND created_at >= ?2", params![ip, since], |r| r.get(0))?;
+    Ok((by_user, by_ip))
+}
+
+/// After a password reset: every session ends and every grant (refresh and access tokens) is
+/// revoked.
+pub fn end_everything(conn: &Connection, user_id: &str, now: i64) -> Result<()> {
+    conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL", params![user_id, now])?;
+    conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![user_id, now])?;
+    Ok(())
+}
