@@ -1,5 +1,9 @@
 //! The signed-in person's own pages.
 
+pub mod reset;
 pub mod security;
 
-pub use security::configure;
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    security::configure(cfg);
+    reset::configure(cfg);
+}

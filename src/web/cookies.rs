@@ -6,6 +6,8 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
 pub const SESSION: &str = "lk_session";
 pub const BROWSER: &str = "lk_browser";
+/// The form token of pages that start something (double-submit CSRF protection).
+pub const FORM: &str = "lk_form";
 
 pub fn build(name: &'static str, value: String, secure: bool, max_age_secs: Option<i64>) -> Cookie<'static> {
     let mut c = Cookie::build(name, value).path("/").http_only(true).same_site(SameSite::Lax).secure(secure).finish();

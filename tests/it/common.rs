@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 pub const PASSWORD: &str = "correct horse battery staple";
+/// In the test breached-password list.
+pub const BREACHED_PASSWORD: &str = "purple monkey dishwasher";
 pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
 pub const POST_LOGOUT: &str = "http://127.0.0.1:9/signed-out";
 
@@ -34,6 +36,14 @@ pub fn test_config(data_dir: &Path, host: &str, port: u16) -> Config {
     config.server.workers = 2;
     // Tests play clients at other addresses through X-Forwarded-For from loopback.
     config.server.trusted_proxies = vec!["127.0.0.1".into()];
+    // The organisation's banned word, and a breached-password list (Pwned Passwords format)
+    // holding BREACHED_PASSWORD.
+    config.password.banned_terms = vec!["Latchkey".into()];
+    let breached = data_dir.join("breached.txt");
+    let sha1: String = openssl::sha::sha1(BREACHED_PASSWORD.as_bytes()).iter().map(|b| format!("{b:02X}")).collect();
+    std::fs::create_dir_all(data_dir).unwrap();
+    std::fs::write(&breached, format!("0000000000000000000000000000000000000000:1\n{sha1}:1234\n")).unwrap();
+    config.password.breached_list = breached.display().to_string();
     // Cheaper argon2 than production so the suite stays quick; the algorithm is the same.
     config.password.memory_kib = 1024;
     config.password.iterations = 1;

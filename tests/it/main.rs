@@ -12,3 +12,4 @@ mod cdp;
 mod browser;
 mod admin;
 mod policy;
+mod protection;

@@ -1,0 +1,342 @@
+//! Self-service password reset: "Forgot password?" on the sign-in page. The person proves
+//! themselves with their registered methods — an authenticator code, or a one-time code sent to
+//! their e-mail — administrators with two; then chooses a new password (checked like every
+//! other). Afterwards every session and refresh token of theirs is revoked, their user risk is
+//! remediated, the event is logged and audited, and they are told by e-mail. Every answer is
+//! the same whether or not the account exists, and attempts are rate-limited.
+
+use crate::AppState;
+use crate::auth::mfa::check_totp;
+use crate::crypto::{constant_time_eq, random_bytes, random_token, secret_hash};
+use crate::store::{self, protection::Reset, signins::SignIn};
+use crate::web::params::Params;
+use crate::web::{ErrorPage, PageError, client_ip, cookies, html, see_other, user_agent};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use rusqlite::Connection;
+
+const RESET_TTL_SECS: i64 = 900;
+const EMAIL_CODE_SECS: i64 = 600;
+const MAX_ATTEMPTS: i64 = 5;
+const RATE_WINDOW_SECS: i64 = 900;
+const PER_ACCOUNT: i64 = 5;
+const PER_IP: i64 = 20;
+
+fn expired() -> PageError {
+    ErrorPage::bad_request("This password reset has expired", "Start again from the sign-in page: choose \"Forgot password?\".").into()
+}
+
+#[derive(Template)]
+#[template(path = "reset_start.html")]
+struct StartPage<'a> {
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+/// The form token of the first page: the same random value in an HttpOnly SameSite cookie and in
+/// the form (a cross-site form cannot send the cookie).
+fn form_token(req: &HttpRequest) -> (String, bool) {
+    match cookies::value(req, cookies::FORM) {
+        Some(t) => (t, false),
+        None => (random_token(), true),
+    }
+}
+
+pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (token, fresh) = form_token(&req);
+    let mut res = html(StatusCode::OK, &StartPage { csrf: &token, error: None });
+    if fresh {
+        res.add_cookie(&cookies::build(cookies::FORM, token, state.config.secure_cookies(), None)).expect("cookie");
+    }
+    res
+}
+
+pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let cookie = cookies::value(&req, cookies::FORM).unwrap_or_default();
+    if cookie.is_empty() || !constant_time_eq(p.get("csrf").unwrap_or("").as_bytes(), cookie.as_bytes()) {
+        return Err(ErrorPage::bad_request("This form has expired", "Reload the page and try again.").into());
+    }
+    let username = p.get("username").unwrap_or("").trim().to_string();
+    if username.is_empty() {
+        return Ok(html(StatusCode::OK, &StartPage { csrf: &cookie, error: Some("Enter your username.") }));
+    }
+    let conn = state.pool.get()?;
+    let ip = client_ip(&req);
+    let (by_user, by_ip) = store::protection::recent_resets(&conn, &username, ip.as_deref(), now - RATE_WINDOW_SECS)?;
+    if by_user >= PER_ACCOUNT || by_ip >= PER_IP {
+        return Ok(html(StatusCode::TOO_MANY_REQUESTS, &StartPage { csrf: &cookie, error: Some("Too many password resets. Wait 15 minutes and try again.") }));
+    }
+    let user = store::users::by_username(&conn, &username)?.filter(|u| !u.disabled);
+    let browser = cookies::value(&req, cookies::BROWSER).unwrap_or_else(random_token);
+    let reset = Reset {
+        id: random_token(),
+        browser_hash: secret_hash(&browser),
+        csrf_token: random_token(),
+        username: username.clone(),
+        user_id: user.map(|u| u.id),
+        verified: vec![],
+        email_code_hash: None,
+        email_code_expires: None,
+        attempts: 0,
+    };
+    store::protection::insert_reset(&conn, &reset, ip.as_deref(), now, RESET_TTL_SECS)?;
+    let mut res = see_other(&format!("/reset/verify?id={}", reset.id));
+    res.add_cookie(&cookies::build(cookies::BROWSER, browser, state.config.secure_cookies(), None)).expect("cookie");
+    Ok(res)
+}
+
+/// The reset a request names, if fresh and started in this browser.
+fn load(req: &HttpRequest, conn: &Connection, id: Option<&str>, now: i64) -> Result<Reset, PageError> {
+    let r = store::protection::reset(conn, id.ok_or_else(expired)?, now)?.ok_or_else(expired)?;
+    let browser = cookies::value(req, cookies::BROWSER).ok_or_else(expired)?;
+    if !constant_time_eq(secret_hash(&browser).as_bytes(), r.browser_hash.as_bytes()) {
+        return Err(expired());
+    }
+    Ok(r)
+}
+
+fn load_form(req: &HttpRequest, conn: &Connection, p: &Params, now: i64) -> Result<Reset, PageError> {
+    let r = load(req, conn, p.get("id"), now)?;
+    if !constant_time_eq(p.get("csrf").unwrap_or("").as_bytes(), r.csrf_token.as_bytes()) {
+        return Err(ErrorPage::bad_request("This form has expired", "Start the password reset again.").into());
+    }
+    Ok(r)
+}
+
+/// Administrators prove two methods; everyone else one.
+fn needed(conn: &Connection, r: &Reset) -> Result<usize, store::StoreError> {
+    Ok(match &r.user_id {
+        Some(u) if !store::directory::roles(conn, u)?.is_empty() => 2,
+        _ => 1,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "reset_verify.html")]
+struct VerifyPage<'a> {
+    id: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+    needed: usize,
+    verified: Vec<String>,
+    email_sent: bool,
+    message: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+fn verify_page(conn: &Connection, r: &Reset, message: Option<&str>, error: Option<&str>) -> Result<HttpResponse, PageError> {
+    let page = VerifyPage {
+        id: &r.id,
+        csrf: &r.csrf_token,
+        username: &r.username,
+        needed: needed(conn, r)?,
+        verified: r.verified.clone(),
+        email_sent: r.email_code_hash.is_some(),
+        message,
+        error,
+    };
+    Ok(html(if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }, &page))
+}
+
+/// Next page: more verification, or the new password once enough methods are proven.
+fn next(conn: &Connection, r: &Reset, message: Option<&str>) -> Result<HttpResponse, PageError> {
+    if r.verified.len() >= needed(conn, r)? && r.user_id.is_some() {
+        return Ok(see_other(&format!("/reset/password?id={}", r.id)));
+    }
+    verify_page(conn, r, message, None)
+}
+
+pub async fn show_verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    let r = load(&req, &conn, q.get("id"), state.clock.now())?;
+    verify_page(&conn, &r, None, None)
+}
+
+/// A wrong code: counted, and after too many the reset ends.
+fn wrong(req: &HttpRequest, conn: &Connection, mut r: Reset, why: &str, now: i64) -> Result<HttpResponse, PageError> {
+    r.attempts += 1;
+    let ip = client_ip(req);
+    let entry = SignIn {
+        user_id: r.user_id.as_deref(),
+        username: Some(&r.username),
+        ip: ip.as_deref(),
+        result: "failure",
+        reason: Some(&format!("password reset: {why}")),
+        ..Default::default()
+    };
+    store::signins::record(conn, &entry, now)?;
+    if r.attempts >= MAX_ATTEMPTS {
+        store::protection::delete_reset(conn, &r.id)?;
+        return Err(ErrorPage::bad_request("Too many wrong codes", "This password reset has ended. Wait a while and start again.").into());
+    }
+    store::protection::update_reset(conn, &r)?;
+    verify_page(conn, &r, None, Some("That code is not correct."))
+}
+
+pub async fn verify_totp(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let conn = state.pool.get()?;
+    let mut r = load_form(&req, &conn, &p, now)?;
+    let user = match &r.user_id {
+        Some(u) => store::users::by_id(&conn, u)?,
+        None => None,
+    };
+    let ok = match &user {
+        Some(u) => check_totp(&conn, u, state.config.issuer(), p.get("code").unwrap_or(""), now, false)?.is_ok(),
+        None => false,
+    };
+    if !ok {
+        return wrong(&req, &conn, r, "wrong authenticator code", now);
+    }
+    if !r.verified.iter().any(|v| v == "authenticator app") {
+        r.verified.push("authenticator app".into());
+    }
+    store::protection::update_reset(&conn, &r)?;
+    next(&conn, &r, None)
+}
+
+/// POST /reset/email: sends a one-time code to the account's address, if it has one. The page
+/// says the same either way.
+pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let conn = state.pool.get()?;
+    let mut r = load_form(&req, &conn, &p, now)?;
+    let user = match &r.user_id {
+        Some(u) => store::users::by_id(&conn, u)?,
+        None => None,
+    };
+    let code: String = random_bytes::<4>().iter().map(|b| char::from(b'0' + b % 10)).chain(random_bytes::<2>().iter().map(|b| char::from(b'0' + b % 10))).collect();
+    r.email_code_hash = Some(secret_hash(&code));
+    r.email_code_expires = Some(now + EMAIL_CODE_SECS);
+    store::protection::update_reset(&conn, &r)?;
+    if let Some(to) = user.and_then(|u| u.email) {
+        let body = format!(
+            "Someone (hopefully you) asked to reset the password of {} at {}.\n\nYour code: {code}\n\nIt works once, for 10 minutes. If this was not you, ignore this message.\n",
+            r.username,
+            state.config.issuer()
+        );
+        let state2 = state.clone();
+        let sent = web::block(move || state2.mail.send(&to, "Your latchkey password reset code", body)).await?;
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "could not send the password reset e-mail");
+        }
+    }
+    verify_page(&conn, &r, Some("If the account has an e-mail address, a code is on its way. It works for 10 minutes."), None)
+}
+
+pub async fn verify_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let conn = state.pool.get()?;
+    let mut r = load_form(&req, &conn, &p, now)?;
+    let code: String = p.get("code").unwrap_or("").chars().filter(|c| c.is_ascii_digit()).collect();
+    let ok = r.user_id.is_some()
+        && r.email_code_expires.is_some_and(|t| t > now)
+        && r.email_code_hash.as_deref().is_some_and(|h| constant_time_eq(h.as_bytes(), secret_hash(&code).as_bytes()));
+    if !ok {
+        return wrong(&req, &conn, r, "wrong e-mail code", now);
+    }
+    r.email_code_hash = None;
+    if !r.verified.iter().any(|v| v == "e-mail") {
+        r.verified.push("e-mail".into());
+    }
+    store::protection::update_reset(&conn, &r)?;
+    next(&conn, &r, None)
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+struct PasswordPage<'a> {
+    id: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+fn verified_enough(conn: &Connection, r: &Reset) -> Result<bool, PageError> {
+    Ok(r.user_id.is_some() && r.verified.len() >= needed(conn, r)?)
+}
+
+pub async fn show_password(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    let r = load(&req, &conn, q.get("id"), state.clock.now())?;
+    if !verified_enough(&conn, &r)? {
+        return Ok(see_other(&format!("/reset/verify?id={}", r.id)));
+    }
+    Ok(html(StatusCode::OK, &PasswordPage { id: &r.id, csrf: &r.csrf_token, username: &r.username, error: None }))
+}
+
+#[derive(Template)]
+#[template(path = "reset_done.html")]
+struct DonePage;
+
+pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let mut conn = state.pool.get()?;
+    let r = load_form(&req, &conn, &p, now)?;
+    if !verified_enough(&conn, &r)? {
+        return Ok(see_other(&format!("/reset/verify?id={}", r.id)));
+    }
+    let user_id = r.user_id.clone().expect("verified resets have a user");
+    let new = p.get("new_password").unwrap_or("").to_string();
+    let refuse = |e: &str| Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &PasswordPage { id: &r.id, csrf: &r.csrf_token, username: &r.username, error: Some(e) }));
+    if let Err(e) = state.protection.check_new(&new) {
+        return refuse(&e.to_string());
+    }
+    if p.get("confirm_password") != Some(new.as_str()) {
+        return refuse("The two passwords do not match.");
+    }
+    let hash = state.passwords.offload(move |h, mem| h.hash_with(&new, mem)).await.map_err(crate::auth::login::internal)?;
+    let (ip, ua) = (client_ip(&req), user_agent(&req));
+    let methods = r.verified.join(" + ");
+    store::transaction(&mut conn, |tx| -> Result<(), store::StoreError> {
+        store::users::set_password(tx, &user_id, &hash, now)?;
+        store::protection::end_everything(tx, &user_id, now)?;
+        store::protection::delete_reset(tx, &r.id)?;
+        store::mfa::audit(tx, Some(&user_id), Some(&user_id), "password_reset", Some(&format!("self-service, verified by {methods}")), now)?;
+        let entry = SignIn {
+            user_id: Some(&user_id),
+            username: Some(&r.username),
+            ip: ip.as_deref(),
+            user_agent: ua.as_deref(),
+            result: "success",
+            reason: Some("self-service password reset"),
+            ..Default::default()
+        };
+        store::signins::record(tx, &entry, now)
+    })?;
+    if let Some(to) = store::users::by_id(&conn, &user_id)?.and_then(|u| u.email) {
+        let body = format!(
+            "The password of {} at {} was just changed through self-service password reset.\n\nAll other sessions were signed out. If this was not you, contact your administrator at once.\n",
+            r.username,
+            state.config.issuer()
+        );
+        let state2 = state.clone();
+        if let Err(e) = web::block(move || state2.mail.send(&to, "Your latchkey password was changed", body)).await? {
+            tracing::error!(error = %e, "could not send the password change notification");
+        }
+    }
+    tracing::info!(user = %user_id, "password reset");
+    let mut res = html(StatusCode::OK, &DonePage);
+    res.add_cookie(&cookies::removal(cookies::SESSION, state.config.secure_cookies())).expect("cookie");
+    Ok(res)
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/reset", web::get().to(start))
+        .route("/reset", web::post().to(begin))
+        .route("/reset/verify", web::get().to(show_verify))
+        .route("/reset/totp", web::post().to(verify_totp))
+        .route("/reset/email", web::post().to(send_email))
+        .route("/reset/email/verify", web::post().to(verify_email))
+        .route("/reset/password", web::get().to(show_password))
+        .route("/reset/password", web::post().to(set_password));
+}
