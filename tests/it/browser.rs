@@ -252,3 +252,91 @@ async fn an_admin_signs_in_with_mfa_registers_an_app_through_the_form_and_a_rely
     b.screenshot("admin-user");
     server.stop().await;
 }
+
+/// The newest message in the file outbox containing `needle`, as text.
+fn outbox_message(server: &TestServer, needle: &str) -> String {
+    let dir = server.data_dir.join("outbox");
+    let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("no outbox at {}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| (e.metadata().unwrap().modified().unwrap(), std::fs::read_to_string(e.path()).unwrap()))
+        .filter(|(_, text)| text.contains(needle))
+        .collect();
+    found.sort_by_key(|(t, _)| *t);
+    found.pop().unwrap_or_else(|| panic!("no message with {needle:?} in the outbox")).1
+}
+
+fn reset_to_verify_page(server: &TestServer, b: &mut Browser) {
+    b.goto(&server.url("/login"));
+    b.wait_for("document.getElementById('forgot-password')");
+    b.click("forgot-password");
+    b.wait_for("document.getElementById('username') && location.pathname === '/reset'");
+    b.fill("username", "alice");
+    b.submit("username");
+    b.wait_for("location.pathname === '/reset/verify'");
+}
+
+fn choose_new_password(b: &mut Browser, password: &str) {
+    b.wait_for("location.pathname === '/reset/password'");
+    b.fill("new_password", password);
+    b.fill("confirm_password", password);
+    b.click("save-password");
+    b.wait_for("document.getElementById('reset-done')");
+}
+
+#[tokio::test]
+async fn self_service_password_reset_in_the_browser_with_an_authenticator_code() {
+    let server = TestServer::spawn_localhost();
+    server.add_user("alice");
+    // alice registered an authenticator app earlier.
+    let http = browser();
+    let res = http.get(server.url("/login")).send().await.unwrap();
+    let page = login_page(&server, &http, &location(&res)).await;
+    submit_login(&server, &http, &page, "alice", PASSWORD).await;
+    let secret = register_totp(&server, &http).await;
+    server.advance(30);
+
+    let mut b = Browser::launch();
+    reset_to_verify_page(&server, &mut b);
+    b.screenshot("reset-verify");
+    b.fill("totp-code", &totp_code(&server, &secret));
+    b.click("verify-totp");
+    choose_new_password(&mut b, "a phrase only alice knows");
+    b.screenshot("reset-done");
+    // The old session (in the other client) is gone; the new password works.
+    let home = http.get(server.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Welcome"), "every other session was signed out");
+    b.goto(&server.url("/login"));
+    b.wait_for("document.getElementById('username')");
+    b.fill("username", "alice");
+    b.fill("password", "a phrase only alice knows");
+    b.submit("password");
+    // Her authenticator app is still her second factor.
+    b.wait_for("document.getElementById('code')");
+    server.advance(30);
+    b.fill("code", &totp_code(&server, &secret));
+    b.submit("code");
+    b.wait_for("document.getElementById('signed-in-user')");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn self_service_password_reset_in_the_browser_with_an_e_mail_code_from_the_outbox() {
+    let server = TestServer::spawn_localhost();
+    server.add_user("alice");
+    let mut b = Browser::launch();
+    reset_to_verify_page(&server, &mut b);
+    b.click("send-email");
+    b.wait_for("document.getElementById('email-code')");
+    let mail = outbox_message(&server, "Your code:");
+    assert!(mail.contains("To: someone@example.com"), "{mail}");
+    let code: String = mail.split("Your code: ").nth(1).unwrap().chars().take(6).collect();
+    assert!(code.chars().all(|c| c.is_ascii_digit()), "{code}");
+    b.fill("email-code", &code);
+    b.click("verify-email");
+    choose_new_password(&mut b, "another fresh passphrase");
+    let notice = outbox_message(&server, "was just changed");
+    assert!(notice.contains("Subject: Your latchkey password was changed"), "{notice}");
+    server.stop().await;
+}
