@@ -94,6 +94,10 @@ struct SecurityPage {
     recovery_left: i64,
     /// False when the session did not use a second factor: changes need one first.
     can_change: bool,
+    /// The address password-reset codes go to.
+    email: Option<String>,
+    /// A new address waiting for its confirmation code.
+    pending_email: Option<String>,
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
@@ -124,6 +128,8 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         keys,
         recovery_left: methods.recovery_left,
         can_change,
+        pending_email: pending_email(&conn, &user.id)?.map(|(e, _)| e),
+        email: user.email,
     };
     Ok(html(StatusCode::OK, &page))
 }
@@ -246,6 +252,54 @@ pub async fn new_recovery_codes(req: HttpRequest, state: web::Data<AppState>, bo
     Ok(html(StatusCode::OK, &RecoveryPage { codes }))
 }
 
+/// A new reset e-mail address and the hash of the code sent to it, kept in the audit-free
+/// settings table under the user's id until confirmed.
+fn pending_email(conn: &Connection, user_id: &str) -> Result<Option<(String, String)>, store::StoreError> {
+    use rusqlite::OptionalExtension;
+    let v: Option<String> = conn.query_row("SELECT value FROM settings WHERE key = ?1", [format!("pending_email:{user_id}")], |r| r.get(0)).optional()?;
+    Ok(v.and_then(|v| v.split_once(' ').map(|(e, h)| (e.to_string(), h.to_string()))))
+}
+
+/// POST /security/email: send a confirmation code to a new password-reset address.
+pub async fn change_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let f = signed_form(&req, &conn, &body, now)?;
+    let email = f.params.get("email").unwrap_or("").trim().to_string();
+    let valid = email.len() <= 254 && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.')) && !email.contains(char::is_whitespace);
+    if !valid || email.parse::<lettre::message::Mailbox>().is_err() {
+        return Err(ErrorPage::bad_request("Invalid e-mail address", format!("{email:?} is not an e-mail address.")).into());
+    }
+    let code: String = crate::crypto::random_bytes::<6>().iter().map(|b| char::from(b'0' + b % 10)).collect();
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        rusqlite::params![format!("pending_email:{}", f.session.user_id), format!("{email} {}", crate::crypto::secret_hash(&code))],
+    )?;
+    let text = format!("Your confirmation code: {code}\n\nEnter it on the Security info page to reset your password with this address.\n");
+    let state2 = state.clone();
+    let to = email.clone();
+    if let Err(e) = web::block(move || state2.mail.send(&to, "Confirm your password reset e-mail", text)).await? {
+        tracing::error!(error = %e, "could not send the e-mail confirmation code");
+    }
+    Ok(see_other(PATH))
+}
+
+/// POST /security/email/confirm: the code from the new address makes it the reset address.
+pub async fn confirm_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let f = signed_form(&req, &conn, &body, now)?;
+    let Some((email, hash)) = pending_email(&conn, &f.session.user_id)? else { return Ok(see_other(PATH)) };
+    let code: String = f.params.get("code").unwrap_or("").chars().filter(|c| c.is_ascii_digit()).collect();
+    if !constant_time_eq(crate::crypto::secret_hash(&code).as_bytes(), hash.as_bytes()) {
+        return Err(ErrorPage::bad_request("Wrong code", "That is not the code we sent. Go back and try again.").into());
+    }
+    conn.execute("UPDATE users SET email = ?2, email_verified = 1, updated_at = ?3 WHERE id = ?1", rusqlite::params![f.session.user_id, email, now])?;
+    conn.execute("DELETE FROM settings WHERE key = ?1", [format!("pending_email:{}", f.session.user_id)])?;
+    store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_registered", Some("password reset e-mail"), now)?;
+    Ok(see_other(PATH))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(PATH, web::get().to(show))
         .route("/security/verify", web::get().to(verify))
@@ -253,7 +307,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/security/totp", web::post().to(confirm_totp))
         .route("/security/totp/remove", web::post().to(remove_totp))
         .route("/security/keys/remove", web::post().to(remove_key))
-        .route("/security/recovery", web::post().to(new_recovery_codes));
+        .route("/security/recovery", web::post().to(new_recovery_codes))
+        .route("/security/email", web::post().to(change_email))
+        .route("/security/email/confirm", web::post().to(confirm_email));
 }
 
 #[cfg(test)]

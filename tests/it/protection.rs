@@ -154,3 +154,50 @@ async fn password_reset_answers_the_same_for_unknown_accounts_and_is_rate_limite
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     server.stop().await;
 }
+
+/// The newest outbox message containing `needle`.
+fn mail_with(server: &TestServer, needle: &str) -> String {
+    let dir = server.data_dir.join("outbox");
+    let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| (e.metadata().unwrap().modified().unwrap(), std::fs::read_to_string(e.path()).unwrap()))
+        .filter(|(_, t)| t.contains(needle))
+        .collect();
+    found.sort_by_key(|(t, _)| *t);
+    found.pop().expect("a message").1
+}
+
+fn six_digits_after(text: &str, marker: &str) -> String {
+    text.split(marker).nth(1).unwrap().trim_start().chars().take(6).collect()
+}
+
+#[tokio::test]
+async fn a_user_registers_a_reset_address_and_an_admin_reset_needs_two_methods() {
+    let server = TestServer::spawn();
+    let (b, csrf) = crate::admin::mfa_browser(&server, "root", &[latchkey::store::directory::Role::GlobalAdmin]).await;
+    let res = b.post(server.url("/security/email")).form(&[("csrf", csrf.as_str()), ("email", "root@example.org")]).send().await.unwrap();
+    assert_eq!(location(&res), "/security");
+    let code = six_digits_after(&mail_with(&server, "Your confirmation code:"), "Your confirmation code:");
+    let res = b.post(server.url("/security/email/confirm")).form(&[("csrf", csrf.as_str()), ("code", "000000")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a wrong code changes nothing");
+    b.post(server.url("/security/email/confirm")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.unwrap();
+    let page = b.get(server.url("/security")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(element_text(&page, "reset-email"), "root@example.org");
+
+    // An administrator's reset: one method is not enough.
+    let r = browser();
+    let res = start_reset(&server, &r, "root").await;
+    let page = r.get(server.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    assert_eq!(element_text(&page, "verified-count"), "0 of 2");
+    let ids = |p: &str| [("id", field(p, "id")), ("csrf", field(p, "csrf"))];
+    let page = r.post(server.url("/reset/email")).form(&ids(&page)).send().await.unwrap().text().await.unwrap();
+    let code = six_digits_after(&mail_with(&server, "Your code:"), "Your code:");
+    let mut form = ids(&page).to_vec();
+    form.push(("code", code));
+    let page = r.post(server.url("/reset/email/verify")).form(&form).send().await.unwrap().text().await.unwrap();
+    assert_eq!(element_text(&page, "verified-count"), "1 of 2", "still the authenticator app to go");
+    let res = r.get(server.url(&format!("/reset/password?id={}", field(&page, "id")))).send().await.unwrap();
+    assert!(location(&res).starts_with("/reset/verify"), "the new-password page waits for the second method");
+    server.stop().await;
+}
