@@ -19,6 +19,20 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// A one-time code of `n` decimal digits for a person to type (uniform: bytes ≥ 250 are
+/// rejected rather than folded, so no digit is likelier than another).
+pub fn random_digits(n: usize) -> String {
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        for b in random_bytes::<16>() {
+            if b < 250 && out.len() < n {
+                out.push(char::from(b'0' + b % 10));
+            }
+        }
+    }
+    out
+}
+
 /// A 256-bit random token, base64url: codes, refresh tokens, session cookies, client secrets.
 pub fn random_token() -> String {
     b64url(&random_bytes::<32>())
@@ -59,6 +73,13 @@ mod tests {
         assert_eq!(&a[14..15], "4");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
         assert_ne!(a, new_uuid());
+    }
+
+    #[test]
+    fn one_time_codes_are_digits_of_the_asked_length() {
+        let c = random_digits(6);
+        assert_eq!(c.len(), 6);
+        assert!(c.chars().all(|x| x.is_ascii_digit()));
     }
 
     #[test]

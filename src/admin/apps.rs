@@ -1,7 +1,7 @@
 //! Applications: register a SaaS app through a form, edit it, rotate its secret, disable or
 //! delete it, and choose who may use it.
 
-use super::{Admin, Nav, Need, guard, guard_form};
+use super::{capitalise, Admin, Nav, Need, guard, guard_form};
 use crate::AppState;
 use crate::admin_or_redirect;
 use crate::crypto::{random_token, secret_hash};
@@ -133,10 +133,6 @@ impl AppForm {
     }
 }
 
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-}
 
 #[derive(Template)]
 #[template(path = "admin/apps.html")]

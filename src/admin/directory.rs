@@ -1,7 +1,7 @@
 //! Users and groups: create (or invite), edit, disable, reset MFA, require a password change;
 //! groups and their members; admin roles. Global administrators only.
 
-use super::{Admin, Nav, Need, guard, guard_form, when};
+use super::{capitalise, Admin, Nav, Need, guard, guard_form, when};
 use crate::AppState;
 use crate::admin_or_redirect;
 use crate::auth::mfa::{Methods, new_id};
@@ -172,10 +172,6 @@ async fn create_user(req: HttpRequest, state: web::Data<AppState>, body: web::By
     Ok(see_other(&format!("/admin/users/{}", user.id)))
 }
 
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-}
 
 struct MethodRow {
     kind: &'static str,
@@ -265,7 +261,7 @@ async fn update_user(req: HttpRequest, state: web::Data<AppState>, id: web::Path
     let email = p.get("email").map(str::trim).filter(|s| !s.is_empty());
     let mut errors = Errors::new();
     if let Some(e) = email
-        && !(e.len() <= 254 && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.')) && !e.contains(char::is_whitespace))
+        && !users::valid_email(e)
     {
         errors.insert("email", format!("The e-mail address {e:?} is not valid."));
     }

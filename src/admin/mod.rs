@@ -117,6 +117,12 @@ macro_rules! admin_or_redirect {
     };
 }
 
+/// An error message as a sentence for a form: first letter upper-case.
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
 /// Unix seconds → "YYYY-MM-DD HH:MM UTC".
 pub fn when(t: i64) -> String {
     let date = crate::portal::security::date(Some(t));

@@ -1,7 +1,7 @@
 //! Conditional access in the console: security defaults, policies (form, templates, JSON
 //! import/export, impact preview), named locations, and the What If tool. Global admins only.
 
-use super::{Admin, Nav, Need, guard, guard_form};
+use super::{capitalise, Admin, Nav, Need, guard, guard_form};
 use crate::AppState;
 use crate::admin_or_redirect;
 use crate::auth::mfa::new_id;
@@ -219,10 +219,6 @@ fn snake<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-}
 
 pub struct PolicyRow {
     pub id: String,

@@ -7,7 +7,7 @@
 
 use crate::AppState;
 use crate::auth::mfa::check_totp;
-use crate::crypto::{constant_time_eq, random_bytes, random_token, secret_hash};
+use crate::crypto::{constant_time_eq, random_token, secret_hash};
 use crate::store::{self, protection::Reset, signins::SignIn};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, client_ip, cookies, html, see_other, user_agent};
@@ -211,7 +211,7 @@ pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web:
         Some(u) => store::users::by_id(&conn, u)?,
         None => None,
     };
-    let code: String = random_bytes::<4>().iter().map(|b| char::from(b'0' + b % 10)).chain(random_bytes::<2>().iter().map(|b| char::from(b'0' + b % 10))).collect();
+    let code = crate::crypto::random_digits(6);
     r.email_code_hash = Some(secret_hash(&code));
     r.email_code_expires = Some(now + EMAIL_CODE_SECS);
     store::protection::update_reset(&conn, &r)?;

@@ -266,11 +266,10 @@ pub async fn change_email(req: HttpRequest, state: web::Data<AppState>, body: we
     let conn = state.pool.get()?;
     let f = signed_form(&req, &conn, &body, now)?;
     let email = f.params.get("email").unwrap_or("").trim().to_string();
-    let valid = email.len() <= 254 && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.')) && !email.contains(char::is_whitespace);
-    if !valid || email.parse::<lettre::message::Mailbox>().is_err() {
+    if !crate::auth::users::valid_email(&email) {
         return Err(ErrorPage::bad_request("Invalid e-mail address", format!("{email:?} is not an e-mail address.")).into());
     }
-    let code: String = crate::crypto::random_bytes::<6>().iter().map(|b| char::from(b'0' + b % 10)).collect();
+    let code = crate::crypto::random_digits(6);
     conn.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         rusqlite::params![format!("pending_email:{}", f.session.user_id), format!("{email} {}", crate::crypto::secret_hash(&code))],

@@ -253,20 +253,6 @@ async fn an_admin_signs_in_with_mfa_registers_an_app_through_the_form_and_a_rely
     server.stop().await;
 }
 
-/// The newest message in the file outbox containing `needle`, as text.
-fn outbox_message(server: &TestServer, needle: &str) -> String {
-    let dir = server.data_dir.join("outbox");
-    let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("no outbox at {}: {e}", dir.display()))
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .map(|e| (e.metadata().unwrap().modified().unwrap(), std::fs::read_to_string(e.path()).unwrap()))
-        .filter(|(_, text)| text.contains(needle))
-        .collect();
-    found.sort_by_key(|(t, _)| *t);
-    found.pop().unwrap_or_else(|| panic!("no message with {needle:?} in the outbox")).1
-}
-
 fn reset_to_verify_page(server: &TestServer, b: &mut Browser) {
     b.goto(&server.url("/login"));
     b.wait_for("document.getElementById('forgot-password')");

@@ -387,3 +387,17 @@ pub async fn register_totp(server: &TestServer, browser: &reqwest::Client) -> St
     assert_eq!(location(&res), "/security", "registration confirmed");
     secret
 }
+
+/// The newest message in the file outbox containing `needle`, as text.
+pub fn outbox_message(server: &TestServer, needle: &str) -> String {
+    let dir = server.data_dir.join("outbox");
+    let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("no outbox at {}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| (e.metadata().unwrap().modified().unwrap(), std::fs::read_to_string(e.path()).unwrap()))
+        .filter(|(_, text)| text.contains(needle))
+        .collect();
+    found.sort_by_key(|(t, _)| *t);
+    found.pop().unwrap_or_else(|| panic!("no message with {needle:?} in the outbox")).1
+}

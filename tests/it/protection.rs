@@ -155,19 +155,6 @@ async fn password_reset_answers_the_same_for_unknown_accounts_and_is_rate_limite
     server.stop().await;
 }
 
-/// The newest outbox message containing `needle`.
-fn mail_with(server: &TestServer, needle: &str) -> String {
-    let dir = server.data_dir.join("outbox");
-    let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| (e.metadata().unwrap().modified().unwrap(), std::fs::read_to_string(e.path()).unwrap()))
-        .filter(|(_, t)| t.contains(needle))
-        .collect();
-    found.sort_by_key(|(t, _)| *t);
-    found.pop().expect("a message").1
-}
-
 fn six_digits_after(text: &str, marker: &str) -> String {
     text.split(marker).nth(1).unwrap().trim_start().chars().take(6).collect()
 }
@@ -178,7 +165,7 @@ async fn a_user_registers_a_reset_address_and_an_admin_reset_needs_two_methods()
     let (b, csrf) = crate::admin::mfa_browser(&server, "root", &[latchkey::store::directory::Role::GlobalAdmin]).await;
     let res = b.post(server.url("/security/email")).form(&[("csrf", csrf.as_str()), ("email", "root@example.org")]).send().await.unwrap();
     assert_eq!(location(&res), "/security");
-    let code = six_digits_after(&mail_with(&server, "Your confirmation code:"), "Your confirmation code:");
+    let code = six_digits_after(&outbox_message(&server, "Your confirmation code:"), "Your confirmation code:");
     let res = b.post(server.url("/security/email/confirm")).form(&[("csrf", csrf.as_str()), ("code", "000000")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a wrong code changes nothing");
     b.post(server.url("/security/email/confirm")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.unwrap();
@@ -192,7 +179,7 @@ async fn a_user_registers_a_reset_address_and_an_admin_reset_needs_two_methods()
     assert_eq!(element_text(&page, "verified-count"), "0 of 2");
     let ids = |p: &str| [("id", field(p, "id")), ("csrf", field(p, "csrf"))];
     let page = r.post(server.url("/reset/email")).form(&ids(&page)).send().await.unwrap().text().await.unwrap();
-    let code = six_digits_after(&mail_with(&server, "Your code:"), "Your code:");
+    let code = six_digits_after(&outbox_message(&server, "Your code:"), "Your code:");
     let mut form = ids(&page).to_vec();
     form.push(("code", code));
     let page = r.post(server.url("/reset/email/verify")).form(&form).send().await.unwrap().text().await.unwrap();
