@@ -86,11 +86,12 @@ pub fn next_step(conn: &Connection, user: &User, flow: &mut Flow, request: &Requ
     if methods.any() || user.mfa_required {
         flow.required = flow.required.max(Level::Mfa);
     }
-    if let Some(app) = flow.request.as_ref().map(|r| r.client_id.clone()) {
+    let policies = policy::in_force(conn)?;
+    if let Some(app) = flow.request.as_ref().map(|r| r.client_id.clone()).filter(|_| !policies.is_empty()) {
         let mut ctx = policy::context(conn, Some(&user.id), &app, ClientAppType::Browser, request, &flow.amr, Some(now), now)?;
         ctx.password_changed = false;
         policy::add_detections(&mut ctx, flow.sign_in_risk, &flow.risk_reasons);
-        match policy::decide(conn, &ctx)?.decision {
+        match policy::evaluate::evaluate(&policies, &ctx).decision {
             Decision::Block { policy } => return Ok(Next::Blocked { policy }),
             Decision::Require { needs, .. } => {
                 flow.required = flow.required.max(needs.level.unwrap_or_default());

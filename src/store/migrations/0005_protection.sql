@@ -40,3 +40,7 @@ CREATE TABLE reset_requests (
 );
 CREATE INDEX reset_requests_username ON reset_requests(username);
 CREATE INDEX reset_requests_ip ON reset_requests(ip);
+
+-- Detectors count a user's recent failures at every password attempt: an index on (user, time)
+-- keeps that a range scan however long the log grows.
+CREATE INDEX signin_log_user_at ON signin_log(user_id, at);
