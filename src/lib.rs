@@ -30,6 +30,8 @@ pub struct AppState {
     pub webauthn: Option<webauthn_rs::Webauthn>,
     pub protection: auth::protection::Protection,
     pub mail: mail::Mailer,
+    /// Keys the made-up WebAuthn credential ids shown for accounts that do not exist.
+    pub fake_key: [u8; 32],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +62,7 @@ impl AppState {
         };
         let protection = auth::protection::Protection::new(&config.password, config.protection.clone()).map_err(StartError::Password)?;
         let mail = mail::Mailer::new(&config).map_err(StartError::Password)?;
-        Ok(Self { config, pool, keys, clock, passwords, webauthn, protection, mail })
+        Ok(Self { config, pool, keys, clock, passwords, webauthn, protection, mail, fake_key: crypto::random_bytes::<32>() })
     }
 }
 

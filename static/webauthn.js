@@ -78,7 +78,7 @@
   }
 
   async function authenticate(button) {
-    const start = await post("/webauthn/authenticate/start", {
+    const start = await post(button.dataset.start || "/webauthn/authenticate/start", {
       request: button.dataset.request,
       csrf: button.dataset.csrf,
     });
@@ -87,7 +87,7 @@
     (pk.allowCredentials || []).forEach((c) => { c.id = toBytes(c.id); });
     const cred = await navigator.credentials.get({ publicKey: pk });
     const r = cred.response;
-    const done = await post("/webauthn/authenticate/finish", {
+    const done = await post(button.dataset.finish || "/webauthn/authenticate/finish", {
       ceremony: start.ceremony,
       credential: {
         id: cred.id,

@@ -330,6 +330,117 @@ pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: we
     Ok(res)
 }
 
+#[derive(serde::Deserialize)]
+pub struct KeyStart {
+    request: String,
+    csrf: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeyCeremony {
+    reset: String,
+    /// None when the account does not exist or has no key: the ceremony can only fail.
+    state: Option<webauthn_rs::prelude::PasskeyAuthentication>,
+}
+
+fn json_error(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({ "error": message }))
+}
+
+/// The request options a browser gets, in one fixed shape whether or not the account exists:
+/// its keys' ids, or (no such account, or no key) ids made up from the username, the same ones
+/// every time (webauthn-rs's fake-credential generator), so the answer does not reveal accounts.
+fn uniform_options(challenge: &serde_json::Value, rp_id: &str, credential_ids: Vec<String>) -> serde_json::Value {
+    let allow: Vec<serde_json::Value> = credential_ids.into_iter().map(|id| serde_json::json!({ "type": "public-key", "id": id })).collect();
+    serde_json::json!({ "publicKey": {
+        "challenge": challenge, "timeout": 300000, "rpId": rp_id, "userVerification": "required", "allowCredentials": allow,
+    }})
+}
+
+/// POST /webauthn/reset/start: a security key or passkey as a reset method.
+pub async fn key_start(req: HttpRequest, state: web::Data<AppState>, body: web::Json<KeyStart>) -> HttpResponse {
+    let now = state.clock.now();
+    let outcome = (|| -> Result<HttpResponse, PageError> {
+        let conn = state.pool.get()?;
+        let r = load(&req, &conn, Some(&body.request), now)?;
+        if !constant_time_eq(body.csrf.as_bytes(), r.csrf_token.as_bytes()) {
+            return Ok(json_error(StatusCode::BAD_REQUEST, "This page has expired. Start the reset again."));
+        }
+        let Some(webauthn) = state.webauthn.as_ref() else {
+            return Ok(json_error(StatusCode::SERVICE_UNAVAILABLE, "Security keys need latchkey to be served on a domain name."));
+        };
+        let keys: Vec<webauthn_rs::prelude::Passkey> = match &r.user_id {
+            Some(u) => store::mfa::credentials(&conn, u)?.iter().filter_map(|c| serde_json::from_str(&c.passkey).ok()).collect(),
+            None => vec![],
+        };
+        let internal = |e: webauthn_rs::prelude::WebauthnError| crate::web::InternalError::Other(e.to_string());
+        let (options, ceremony) = if keys.is_empty() {
+            let (o, _) = webauthn.start_discoverable_authentication().map_err(internal)?;
+            let fake = webauthn_rs::fake::WebauthnFakeCredentialGenerator::<webauthn_rs::fake::FakePasskeyDistribution>::new(&state.fake_key)
+                .and_then(|g| g.generate(r.username.to_lowercase().as_bytes()))
+                .map_err(internal)?;
+            let ids = fake.iter().map(|id| crate::crypto::b64url(id.as_ref())).collect();
+            let o = serde_json::to_value(&o).expect("options serialise");
+            (uniform_options(&o["publicKey"]["challenge"], &o["publicKey"]["rpId"].as_str().unwrap_or_default().to_string(), ids), KeyCeremony { reset: r.id.clone(), state: None })
+        } else {
+            let (o, s) = webauthn.start_passkey_authentication(&keys).map_err(internal)?;
+            let o = serde_json::to_value(&o).expect("options serialise");
+            let ids = keys.iter().map(|k| crate::crypto::b64url(k.cred_id().as_ref())).collect();
+            (uniform_options(&o["publicKey"]["challenge"], &o["publicKey"]["rpId"].as_str().unwrap_or_default().to_string(), ids), KeyCeremony { reset: r.id.clone(), state: Some(s) })
+        };
+        let id = crate::auth::mfa::new_id();
+        store::mfa::put_ceremony(&conn, &id, r.user_id.as_deref(), "reset", &serde_json::to_string(&ceremony).expect("serialises"), now + 300)?;
+        Ok(HttpResponse::Ok().json(serde_json::json!({ "ceremony": id, "options": options })))
+    })();
+    outcome.unwrap_or_else(|e| json_error(StatusCode::BAD_REQUEST, &e.to_string()))
+}
+
+#[derive(serde::Deserialize)]
+pub struct KeyFinish {
+    ceremony: String,
+    credential: webauthn_rs::prelude::PublicKeyCredential,
+}
+
+pub async fn key_finish(req: HttpRequest, state: web::Data<AppState>, body: web::Json<KeyFinish>) -> HttpResponse {
+    let now = state.clock.now();
+    let outcome = (|| -> Result<HttpResponse, PageError> {
+        let conn = state.pool.get()?;
+        let Some((_, raw)) = store::mfa::take_ceremony(&conn, &body.ceremony, "reset", now)? else {
+            return Ok(json_error(StatusCode::BAD_REQUEST, "This attempt has expired. Try again."));
+        };
+        let c: KeyCeremony = serde_json::from_str(&raw).map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
+        let mut r = load(&req, &conn, Some(&c.reset), now)?;
+        let found = store::mfa::credential_by_credential_id(&conn, &crate::crypto::b64url(body.credential.get_credential_id()))?;
+        let verified = match (c.state, state.webauthn.as_ref(), found) {
+            (Some(s), Some(w), Some((owner, cred))) if Some(&owner) == r.user_id.as_ref() => match w.finish_passkey_authentication(&body.credential, &s) {
+                Ok(result) => {
+                    if let Ok(mut key) = serde_json::from_str::<webauthn_rs::prelude::Passkey>(&cred.passkey) {
+                        key.update_credential(&result);
+                        store::mfa::credential_used(&conn, &cred.id, &serde_json::to_string(&key).expect("serialises"), now)?;
+                    }
+                    true
+                }
+                Err(_) => false,
+            },
+            _ => false,
+        };
+        if !verified {
+            r.attempts += 1;
+            store::protection::update_reset(&conn, &r)?;
+            let entry = SignIn { user_id: r.user_id.as_deref(), username: Some(&r.username), result: "failure", reason: Some("password reset: security key not accepted"), ..Default::default() };
+            store::signins::record(&conn, &entry, now)?;
+            return Ok(json_error(StatusCode::UNAUTHORIZED, "That key was not accepted."));
+        }
+        if !r.verified.iter().any(|v| v == "security key") {
+            r.verified.push("security key".into());
+        }
+        store::protection::update_reset(&conn, &r)?;
+        let next = if r.verified.len() >= needed(&conn, &r)? { format!("/reset/password?id={}", r.id) } else { format!("/reset/verify?id={}", r.id) };
+        Ok(HttpResponse::Ok().json(serde_json::json!({ "redirect": next })))
+    })();
+    outcome.unwrap_or_else(|e| json_error(StatusCode::BAD_REQUEST, &e.to_string()))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/reset", web::get().to(start))
         .route("/reset", web::post().to(begin))
@@ -338,5 +449,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/reset/email", web::post().to(send_email))
         .route("/reset/email/verify", web::post().to(verify_email))
         .route("/reset/password", web::get().to(show_password))
-        .route("/reset/password", web::post().to(set_password));
+        .route("/reset/password", web::post().to(set_password))
+        .route("/webauthn/reset/start", web::post().to(key_start))
+        .route("/webauthn/reset/finish", web::post().to(key_finish));
 }

@@ -326,3 +326,50 @@ async fn self_service_password_reset_in_the_browser_with_an_e_mail_code_from_the
     assert!(notice.contains("Subject: Your latchkey password was changed"), "{notice}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn self_service_password_reset_in_the_browser_with_a_passkey_and_the_same_options_for_unknown_accounts() {
+    let server = TestServer::spawn_localhost();
+    server.add_user("alice");
+    let mut b = Browser::launch();
+    b.add_authenticator(true, true);
+    b.goto(&server.url("/login"));
+    password_sign_in(&mut b);
+    b.wait_for("document.getElementById('signed-in-user')");
+    b.goto(&server.url("/security"));
+    b.fill("key-name", "Phone");
+    b.click("add-passkey");
+    b.wait_for("document.querySelector('.key-name') && document.querySelector('.key-name').textContent === 'Phone'");
+    b.goto(&server.url("/"));
+    b.click("sign-out");
+    b.wait_for("document.body.innerText.includes('You have signed out')");
+
+    reset_to_verify_page(&server, &mut b);
+    b.click("reset-key");
+    choose_new_password(&mut b, "passkeys make this easy");
+
+    // For an account that does not exist, the key options look the same: ids for it are made
+    // up, the same every time, and the ceremony simply fails.
+    let http = browser();
+    let options_for = |username: &'static str| {
+        let (server, http) = (&server, http.clone());
+        async move {
+            let page = http.get(server.url("/reset")).send().await.unwrap().text().await.unwrap();
+            let res = http.post(server.url("/reset")).form(&[("csrf", field(&page, "csrf")), ("username", username.to_string())]).send().await.unwrap();
+            let page = http.get(server.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+            let id = element_attr(&page, "reset-key", "data-request");
+            let csrf = element_attr(&page, "reset-key", "data-csrf");
+            let v: serde_json::Value = http.post(server.url("/webauthn/reset/start")).json(&serde_json::json!({ "request": id, "csrf": csrf })).send().await.unwrap().json().await.unwrap();
+            v["options"]["publicKey"].clone()
+        }
+    };
+    let real = options_for("alice").await;
+    let fake = options_for("nobody").await;
+    let again = options_for("nobody").await;
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&real), keys(&fake));
+    assert_eq!(real["allowCredentials"].as_array().unwrap().len(), 1);
+    assert!(!fake["allowCredentials"].as_array().unwrap().is_empty());
+    assert_eq!(fake["allowCredentials"], again["allowCredentials"], "stable for one username");
+    server.stop().await;
+}

@@ -401,3 +401,13 @@ pub fn outbox_message(server: &TestServer, needle: &str) -> String {
     found.sort_by_key(|(t, _)| *t);
     found.pop().unwrap_or_else(|| panic!("no message with {needle:?} in the outbox")).1
 }
+
+/// The value of `attr` on the element with `id`.
+pub fn element_attr(html: &str, id: &str, attr: &str) -> String {
+    let at = html.find(&format!(r#"id="{id}""#)).unwrap_or_else(|| panic!("no #{id}"));
+    let tag_start = html[..at].rfind('<').unwrap();
+    let tag = &html[tag_start..tag_start + html[tag_start..].find('>').unwrap()];
+    let marker = format!(r#"{attr}=""#);
+    let start = tag.find(&marker).unwrap_or_else(|| panic!("no {attr} on #{id}")) + marker.len();
+    unescape(&tag[start..start + tag[start..].find('"').unwrap()])
+}
