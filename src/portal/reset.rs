@@ -106,6 +106,22 @@ fn load_form(req: &HttpRequest, conn: &Connection, p: &Params, now: i64) -> Resu
     Ok(r)
 }
 
+/// The account a reset is for, if it exists.
+fn account(conn: &Connection, r: &Reset) -> Result<Option<store::users::User>, store::StoreError> {
+    match &r.user_id {
+        Some(u) => store::users::by_id(conn, u),
+        None => Ok(None),
+    }
+}
+
+/// Records that `method` was proven (once) and saves the reset.
+fn passed(conn: &Connection, r: &mut Reset, method: &str) -> Result<(), store::StoreError> {
+    if !r.verified.iter().any(|v| v == method) {
+        r.verified.push(method.into());
+    }
+    store::protection::update_reset(conn, r)
+}
+
 /// Administrators prove two methods; everyone else one.
 fn needed(conn: &Connection, r: &Reset) -> Result<usize, store::StoreError> {
     Ok(match &r.user_id {
@@ -182,21 +198,14 @@ pub async fn verify_totp(req: HttpRequest, state: web::Data<AppState>, body: web
     let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
     let conn = state.pool.get()?;
     let mut r = load_form(&req, &conn, &p, now)?;
-    let user = match &r.user_id {
-        Some(u) => store::users::by_id(&conn, u)?,
-        None => None,
-    };
-    let ok = match &user {
+    let ok = match &account(&conn, &r)? {
         Some(u) => check_totp(&conn, u, state.config.issuer(), p.get("code").unwrap_or(""), now, false)?.is_ok(),
         None => false,
     };
     if !ok {
         return wrong(&req, &conn, r, "wrong authenticator code", now);
     }
-    if !r.verified.iter().any(|v| v == "authenticator app") {
-        r.verified.push("authenticator app".into());
-    }
-    store::protection::update_reset(&conn, &r)?;
+    passed(&conn, &mut r, "authenticator app")?;
     next(&conn, &r, None)
 }
 
@@ -207,10 +216,7 @@ pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web:
     let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
     let conn = state.pool.get()?;
     let mut r = load_form(&req, &conn, &p, now)?;
-    let user = match &r.user_id {
-        Some(u) => store::users::by_id(&conn, u)?,
-        None => None,
-    };
+    let user = account(&conn, &r)?;
     let code = crate::crypto::random_digits(6);
     r.email_code_hash = Some(secret_hash(&code));
     r.email_code_expires = Some(now + EMAIL_CODE_SECS);
@@ -243,10 +249,7 @@ pub async fn verify_email(req: HttpRequest, state: web::Data<AppState>, body: we
         return wrong(&req, &conn, r, "wrong e-mail code", now);
     }
     r.email_code_hash = None;
-    if !r.verified.iter().any(|v| v == "e-mail") {
-        r.verified.push("e-mail".into());
-    }
-    store::protection::update_reset(&conn, &r)?;
+    passed(&conn, &mut r, "e-mail")?;
     next(&conn, &r, None)
 }
 
@@ -431,10 +434,7 @@ pub async fn key_finish(req: HttpRequest, state: web::Data<AppState>, body: web:
             store::signins::record(&conn, &entry, now)?;
             return Ok(json_error(StatusCode::UNAUTHORIZED, "That key was not accepted."));
         }
-        if !r.verified.iter().any(|v| v == "security key") {
-            r.verified.push("security key".into());
-        }
-        store::protection::update_reset(&conn, &r)?;
+        passed(&conn, &mut r, "security key")?;
         let next = if r.verified.len() >= needed(&conn, &r)? { format!("/reset/password?id={}", r.id) } else { format!("/reset/verify?id={}", r.id) };
         Ok(HttpResponse::Ok().json(serde_json::json!({ "redirect": next })))
     })();
