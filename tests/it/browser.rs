@@ -369,7 +369,7 @@ async fn self_service_password_reset_in_the_browser_with_a_passkey_and_the_same_
     let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&real), keys(&fake));
     assert_eq!(real["allowCredentials"].as_array().unwrap().len(), 1);
-    assert!(!fake["allowCredentials"].as_array().unwrap().is_empty());
+    // (The made-up list may be empty, like a real account's with no key; it never changes.)
     assert_eq!(fake["allowCredentials"], again["allowCredentials"], "stable for one username");
     server.stop().await;
 }
