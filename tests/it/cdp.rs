@@ -65,6 +65,15 @@ impl Browser {
     }
 
     fn send(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        match self.try_send(session, method, params) {
+            Ok(v) => v,
+            Err(e) => panic!("{method} failed: {e}"),
+        }
+    }
+
+    /// A command whose failure is an answer, not a test failure (e.g. evaluating while the page
+    /// navigates: "execution context was destroyed").
+    fn try_send(&mut self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({ "id": id, "method": method, "params": params });
@@ -77,9 +86,9 @@ impl Browser {
             let v: Value = serde_json::from_str(&text).unwrap();
             if v["id"] == id {
                 if let Some(e) = v.get("error") {
-                    panic!("{method} failed: {e}");
+                    return Err(e.clone());
                 }
-                return v["result"].clone();
+                return Ok(v["result"].clone());
             }
         }
     }
@@ -113,8 +122,11 @@ impl Browser {
     }
 
     pub fn goto(&mut self, url: &str) {
+        // Mark the current document, so "loaded" means the new one, not the page we left.
+        let session = self.session.clone();
+        let _ = self.try_send(Some(&session), "Runtime.evaluate", json!({ "expression": "window.__lkOld = true" }));
         self.call("Page.navigate", json!({ "url": url }));
-        self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'");
+        self.wait_for("!window.__lkOld && document.readyState === 'complete' && location.href !== 'about:blank'");
     }
 
     /// Evaluates `js` in the page and returns its (JSON) value.
@@ -130,8 +142,9 @@ impl Browser {
     pub fn wait_for(&mut self, js: &str) {
         let start = Instant::now();
         loop {
-            let r = self.call("Runtime.evaluate", json!({ "expression": format!("!!({js})"), "returnByValue": true }));
-            if r["result"]["value"] == true {
+            let session = self.session.clone();
+            let r = self.try_send(Some(&session), "Runtime.evaluate", json!({ "expression": format!("!!({js})"), "returnByValue": true }));
+            if r.is_ok_and(|r| r["result"]["value"] == true) {
                 return;
             }
             if start.elapsed() > Duration::from_secs(15) {
