@@ -128,7 +128,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         keys,
         recovery_left: methods.recovery_left,
         can_change,
-        pending_email: pending_email(&conn, &user.id)?.map(|(e, _)| e),
+        pending_email: store::protection::email_confirmation(&conn, &user.id)?.filter(|c| c.expires_at > now).map(|c| c.email),
         email: user.email,
     };
     Ok(html(StatusCode::OK, &page))
@@ -252,13 +252,9 @@ pub async fn new_recovery_codes(req: HttpRequest, state: web::Data<AppState>, bo
     Ok(html(StatusCode::OK, &RecoveryPage { codes }))
 }
 
-/// A new reset e-mail address and the hash of the code sent to it, kept in the audit-free
-/// settings table under the user's id until confirmed.
-fn pending_email(conn: &Connection, user_id: &str) -> Result<Option<(String, String)>, store::StoreError> {
-    use rusqlite::OptionalExtension;
-    let v: Option<String> = conn.query_row("SELECT value FROM settings WHERE key = ?1", [format!("pending_email:{user_id}")], |r| r.get(0)).optional()?;
-    Ok(v.and_then(|v| v.split_once(' ').map(|(e, h)| (e.to_string(), h.to_string()))))
-}
+/// How long, and for how many tries, an e-mail confirmation code works.
+const EMAIL_CODE_SECS: i64 = 600;
+const EMAIL_CODE_TRIES: i64 = 5;
 
 /// POST /security/email: send a confirmation code to a new password-reset address.
 pub async fn change_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
@@ -270,10 +266,7 @@ pub async fn change_email(req: HttpRequest, state: web::Data<AppState>, body: we
         return Err(ErrorPage::bad_request("Invalid e-mail address", format!("{email:?} is not an e-mail address.")).into());
     }
     let code = crate::crypto::random_digits(6);
-    conn.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        rusqlite::params![format!("pending_email:{}", f.session.user_id), format!("{email} {}", crate::crypto::secret_hash(&code))],
-    )?;
+    store::protection::put_email_confirmation(&conn, &f.session.user_id, &email, &crate::crypto::secret_hash(&code), now + EMAIL_CODE_SECS)?;
     let text = format!("Your confirmation code: {code}\n\nEnter it on the Security info page to reset your password with this address.\n");
     let state2 = state.clone();
     let to = email.clone();
@@ -288,13 +281,19 @@ pub async fn confirm_email(req: HttpRequest, state: web::Data<AppState>, body: w
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let f = signed_form(&req, &conn, &body, now)?;
-    let Some((email, hash)) = pending_email(&conn, &f.session.user_id)? else { return Ok(see_other(PATH)) };
+    let Some(pending) = store::protection::email_confirmation(&conn, &f.session.user_id)? else { return Ok(see_other(PATH)) };
+    if pending.expires_at <= now || pending.attempts >= EMAIL_CODE_TRIES {
+        store::protection::delete_email_confirmation(&conn, &f.session.user_id)?;
+        return Err(ErrorPage::bad_request("The code has expired", "Send a new confirmation code and try again.").into());
+    }
     let code: String = f.params.get("code").unwrap_or("").chars().filter(|c| c.is_ascii_digit()).collect();
-    if !constant_time_eq(crate::crypto::secret_hash(&code).as_bytes(), hash.as_bytes()) {
+    if !constant_time_eq(crate::crypto::secret_hash(&code).as_bytes(), pending.code_hash.as_bytes()) {
+        store::protection::email_confirmation_failed(&conn, &f.session.user_id)?;
         return Err(ErrorPage::bad_request("Wrong code", "That is not the code we sent. Go back and try again.").into());
     }
+    let email = pending.email;
     conn.execute("UPDATE users SET email = ?2, email_verified = 1, updated_at = ?3 WHERE id = ?1", rusqlite::params![f.session.user_id, email, now])?;
-    conn.execute("DELETE FROM settings WHERE key = ?1", [format!("pending_email:{}", f.session.user_id)])?;
+    store::protection::delete_email_confirmation(&conn, &f.session.user_id)?;
     store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_registered", Some("password reset e-mail"), now)?;
     Ok(see_other(PATH))
 }

@@ -150,3 +150,40 @@ pub fn end_everything(conn: &Connection, user_id: &str, now: i64) -> Result<()> 
     conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![user_id, now])?;
     Ok(())
 }
+
+pub struct EmailConfirmation {
+    pub email: String,
+    pub code_hash: String,
+    pub expires_at: i64,
+    pub attempts: i64,
+}
+
+pub fn put_email_confirmation(conn: &Connection, user_id: &str, email: &str, code_hash: &str, expires_at: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO email_confirmations (user_id, email, code_hash, expires_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(user_id) DO UPDATE SET email = excluded.email, code_hash = excluded.code_hash,
+             expires_at = excluded.expires_at, attempts = 0",
+        params![user_id, email, code_hash, expires_at],
+    )?;
+    Ok(())
+}
+
+pub fn email_confirmation(conn: &Connection, user_id: &str) -> Result<Option<EmailConfirmation>> {
+    Ok(conn
+        .query_row(
+            "SELECT email, code_hash, expires_at, attempts FROM email_confirmations WHERE user_id = ?1",
+            [user_id],
+            |r| Ok(EmailConfirmation { email: r.get(0)?, code_hash: r.get(1)?, expires_at: r.get(2)?, attempts: r.get(3)? }),
+        )
+        .optional()?)
+}
+
+pub fn email_confirmation_failed(conn: &Connection, user_id: &str) -> Result<()> {
+    conn.execute("UPDATE email_confirmations SET attempts = attempts + 1 WHERE user_id = ?1", [user_id])?;
+    Ok(())
+}
+
+pub fn delete_email_confirmation(conn: &Connection, user_id: &str) -> Result<()> {
+    conn.execute("DELETE FROM email_confirmations WHERE user_id = ?1", [user_id])?;
+    Ok(())
+}

@@ -171,6 +171,16 @@ async fn a_user_registers_a_reset_address_and_an_admin_reset_needs_two_methods()
     b.post(server.url("/security/email/confirm")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.unwrap();
     let page = b.get(server.url("/security")).send().await.unwrap().text().await.unwrap();
     assert_eq!(element_text(&page, "reset-email"), "root@example.org");
+    // A confirmation code allows five tries, then it is gone.
+    b.post(server.url("/security/email")).form(&[("csrf", csrf.as_str()), ("email", "other@example.org")]).send().await.unwrap();
+    let code = six_digits_after(&outbox_message(&server, "Your confirmation code:"), "Your confirmation code:");
+    for _ in 0..5 {
+        b.post(server.url("/security/email/confirm")).form(&[("csrf", csrf.as_str()), ("code", "000000")]).send().await.unwrap();
+    }
+    let html = b.post(server.url("/security/email/confirm")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("The code has expired"), "{html}");
+    let page = b.get(server.url("/security")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(element_text(&page, "reset-email"), "root@example.org", "unchanged");
 
     // An administrator's reset: one method is not enough.
     let r = browser();

@@ -1,0 +1,10 @@
+-- A new password-reset e-mail address waits here until the code sent to it comes back.
+CREATE TABLE email_confirmations (
+    user_id     TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    email       TEXT NOT NULL,
+    code_hash   TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0
+);
+-- (Earlier builds kept these in settings.)
+DELETE FROM settings WHERE key LIKE 'pending_email:%';
