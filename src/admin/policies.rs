@@ -389,7 +389,7 @@ fn impact(conn: &Connection, p: &Policy, now: i64) -> Result<Impact, store::Stor
     on.state = State::On;
     let mut imp = Impact { sign_ins: 0, blocked: 0, challenged: 0 };
     for logged in pol::logged_contexts(conn, now - 30 * 86_400)? {
-        let Ok(ctx) = serde_json::from_str::<Context>(&logged.context) else { continue };
+        let Ok(ctx) = serde_json::from_str::<Context>(&logged) else { continue };
         let r = &evaluate::evaluate(std::slice::from_ref(&on), &ctx).results[0];
         imp.sign_ins += 1;
         imp.blocked += usize::from(r.blocks());

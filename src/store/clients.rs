@@ -78,12 +78,7 @@ fn finish(found: (Client, [String; 3])) -> Result<Client> {
 }
 
 fn conflict(e: rusqlite::Error, name: &str) -> StoreError {
-    match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-            StoreError::Conflict(format!("an application named {name:?} already exists"))
-        }
-        other => other.into(),
-    }
+    super::conflict_on_duplicate(e, || format!("an application named {name:?} already exists"))
 }
 
 #[tracing::instrument(skip(conn, s, secret_hash), fields(name = s.name))]

@@ -1,7 +1,7 @@
 //! The directory an admin manages: users (listing, editing, disabling), groups and their
 //! members, admin roles, app assignments, invitations, and the audit log's before/after.
 
-use super::{Result, StoreError, users::User};
+use super::{Result, users::User};
 use rusqlite::{Connection, OptionalExtension, params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +51,6 @@ pub fn set_roles(conn: &Connection, user_id: &str, roles: &[Role]) -> Result<()>
         params![user_id, roles.contains(&Role::GlobalAdmin)],
     )?;
     Ok(())
-}
-
-pub fn count_global_admins(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM user_roles r JOIN users u ON u.id = r.user_id WHERE r.role = 'global_admin' AND u.disabled = 0",
-        [],
-        |r| r.get(0),
-    )?)
 }
 
 #[derive(Debug, Clone)]
@@ -162,12 +154,7 @@ pub fn create_group(conn: &Connection, id: &str, name: &str, description: Option
         "INSERT INTO groups (id, name, description, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![id, name, description, now],
     )
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-            StoreError::Conflict(format!("a group named {name:?} already exists"))
-        }
-        other => other.into(),
-    })?;
+    .map_err(|e| super::conflict_on_duplicate(e, || format!("a group named {name:?} already exists")))?;
     Ok(())
 }
 

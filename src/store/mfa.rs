@@ -95,17 +95,13 @@ pub fn credential_by_credential_id(conn: &Connection, credential_id: &str) -> Re
 }
 
 pub fn insert_credential(conn: &Connection, user_id: &str, c: &Credential) -> Result<()> {
-    let inserted = conn.execute(
+    conn.execute(
         "INSERT INTO webauthn_credentials (id, user_id, kind, name, credential_id, passkey, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![c.id, user_id, c.kind, c.name, c.credential_id, c.passkey, c.created_at],
-    );
-    match inserted {
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-            Err(super::StoreError::Conflict("this security key is already registered".into()))
-        }
-        other => other.map(|_| ()).map_err(Into::into),
-    }
+    )
+    .map_err(|e| super::conflict_on_duplicate(e, || "this security key is already registered".into()))?;
+    Ok(())
 }
 
 /// Stores the credential's updated state (sign counter) after a successful use.
@@ -147,11 +143,6 @@ pub fn use_recovery_code(conn: &Connection, user_id: &str, code_hash: &str, now:
         params![user_id, code_hash, now],
     )?;
     Ok(n == 1)
-}
-
-pub fn delete_recovery_codes(conn: &Connection, user_id: &str) -> Result<()> {
-    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
-    Ok(())
 }
 
 pub fn put_ceremony(conn: &Connection, id: &str, user_id: Option<&str>, purpose: &str, state: &str, expires_at: i64) -> Result<()> {
@@ -199,10 +190,6 @@ pub fn audit_for_user(conn: &Connection, user_id: &str) -> Result<Vec<AuditRow>>
 pub fn set_mfa_required(conn: &Connection, user_id: &str, required: bool) -> Result<()> {
     conn.execute("UPDATE users SET mfa_required = ?2 WHERE id = ?1", params![user_id, required])?;
     Ok(())
-}
-
-pub fn mfa_required(conn: &Connection, user_id: &str) -> Result<bool> {
-    Ok(conn.query_row("SELECT mfa_required FROM users WHERE id = ?1", [user_id], |r| r.get(0)).optional()?.unwrap_or(false))
 }
 
 /// Second-factor failures for this user since `since`, for rate limiting.

@@ -88,6 +88,14 @@ pub fn transaction<T, E: From<StoreError>>(
     Ok(out)
 }
 
+/// A UNIQUE constraint failing becomes a `Conflict` saying `message`; other errors pass through.
+pub(crate) fn conflict_on_duplicate(e: rusqlite::Error, message: impl FnOnce() -> String) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => StoreError::Conflict(message()),
+        other => other.into(),
+    }
+}
+
 pub(crate) fn json_list(text: &str) -> Result<Vec<String>> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("bad JSON list: {e}")))
 }

@@ -41,12 +41,7 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Policy>> {
 }
 
 fn conflict(e: rusqlite::Error, name: &str) -> StoreError {
-    match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-            StoreError::Conflict(format!("a policy named {name:?} already exists"))
-        }
-        other => other.into(),
-    }
+    super::conflict_on_duplicate(e, || format!("a policy named {name:?} already exists"))
 }
 
 /// Inserts or replaces a policy (by id).
@@ -92,12 +87,7 @@ pub fn add_location(conn: &Connection, l: &NamedLocation, now: i64) -> Result<()
         "INSERT INTO named_locations (id, name, ranges, trusted, risk, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![l.id, l.name, to_json(&l.ranges), l.trusted, l.risk.as_str(), now],
     )
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-            StoreError::Conflict(format!("a location named {:?} already exists", l.name))
-        }
-        other => other.into(),
-    })?;
+    .map_err(|e| super::conflict_on_duplicate(e, || format!("a location named {:?} already exists", l.name)))?;
     Ok(())
 }
 
@@ -125,14 +115,9 @@ pub fn password_changed_at(conn: &Connection, user_id: &str) -> Result<Option<i6
     Ok(conn.query_row("SELECT password_changed_at FROM users WHERE id = ?1", [user_id], |r| r.get(0)).optional()?.flatten())
 }
 
-/// One logged sign-in's stored context and policy results, for impact previews.
-pub struct LoggedContext {
-    pub at: i64,
-    pub context: String,
-}
-
-pub fn logged_contexts(conn: &Connection, since: i64) -> Result<Vec<LoggedContext>> {
-    let mut stmt = conn.prepare("SELECT at, context FROM signin_log WHERE at >= ?1 AND context IS NOT NULL ORDER BY id")?;
-    let rows = stmt.query_map([since], |r| Ok(LoggedContext { at: r.get(0)?, context: r.get(1)? }))?;
+/// The evaluated contexts (JSON) of sign-ins logged since `since`, for impact previews.
+pub fn logged_contexts(conn: &Connection, since: i64) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT context FROM signin_log WHERE at >= ?1 AND context IS NOT NULL ORDER BY id")?;
+    let rows = stmt.query_map([since], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -48,17 +48,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
 #[tracing::instrument(skip(conn, new), fields(username = new.username))]
 pub fn insert(conn: &Connection, new: &NewUser<'_>, now: i64) -> Result<User> {
     let id = crate::crypto::new_uuid();
-    let inserted = conn.execute(
+    conn.execute(
         "INSERT INTO users (id, username, email, name, password_hash, is_admin, must_change_password, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
         params![id, new.username, new.email, new.name, new.password_hash, new.is_admin, new.must_change_password, now],
-    );
-    match inserted {
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-            return Err(StoreError::Conflict(format!("a user named {:?} already exists", new.username)));
-        }
-        other => other?,
-    };
+    )
+    .map_err(|e| super::conflict_on_duplicate(e, || format!("a user named {:?} already exists", new.username)))?;
     by_id(conn, &id)?.ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))
 }
 
