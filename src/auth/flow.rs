@@ -127,8 +127,7 @@ pub fn expired() -> ErrorPage {
 
 /// Parks `flow` server-side and sends the browser to `path?request=…`.
 pub fn start(req: &HttpRequest, state: &AppState, conn: &Connection, flow: &Flow, path: &str, now: i64) -> Result<HttpResponse, StoreError> {
-    let existing = cookies::value(req, cookies::BROWSER);
-    let browser = existing.clone().unwrap_or_else(random_token);
+    let (browser, new_cookie) = cookies::browser(req, state.config.secure_cookies());
     let id = random_token();
     let pending = PendingRequest {
         browser_hash: secret_hash(&browser),
@@ -137,8 +136,7 @@ pub fn start(req: &HttpRequest, state: &AppState, conn: &Connection, flow: &Flow
     };
     store::codes::insert_request(conn, &id, &pending, now, state.config.session.login_request_ttl_secs)?;
     let mut res = see_other(&format!("{path}?request={id}"));
-    if existing.is_none() {
-        let c = cookies::build(cookies::BROWSER, browser, state.config.secure_cookies(), None);
+    if let Some(c) = new_cookie {
         res.add_cookie(&c).expect("cookie is valid");
     }
     Ok(res)
@@ -148,8 +146,7 @@ pub fn start(req: &HttpRequest, state: &AppState, conn: &Connection, flow: &Flow
 pub fn load(req: &HttpRequest, conn: &Connection, id: Option<&str>, now: i64) -> Result<Pending, PageError> {
     let id = id.ok_or_else(expired)?;
     let row = store::codes::request(conn, id, now)?.ok_or_else(expired)?;
-    let browser = cookies::value(req, cookies::BROWSER).ok_or_else(expired)?;
-    if !constant_time_eq(secret_hash(&browser).as_bytes(), row.browser_hash.as_bytes()) {
+    if !cookies::same_browser(req, &row.browser_hash) {
         return Err(expired().into());
     }
     let flow = serde_json::from_str(&row.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -89,7 +89,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     // Smart lockout: counted per kind of location, and a correct password during a lockout
     // gets the same answer as a wrong one.
     let locked = match &user {
-        Some(u) => protection::locked(&state.protection, &conn, &u.id, found.familiar, now)?,
+        Some(u) => protection::locked(&conn, &u.id, found.familiar, now)?,
         None => false,
     };
     let failure = match &user {
@@ -109,11 +109,13 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
                 protection::count_failure(&state.protection, &conn, id, found.familiar, now)?;
             }
         }
-        let reason = match found.reasons.is_empty() {
-            true => failure.unwrap_or_default().to_string(),
-            false => format!("{}; risk: {}", failure.unwrap_or_default(), found.reasons.join("; ")),
+        let failure = failure.unwrap_or_default();
+        // "wrong password" stays exactly that: the brute-force detector counts those rows.
+        let reason = match failure {
+            "wrong password" => failure.to_string(),
+            _ if found.reasons.is_empty() => failure.to_string(),
+            _ => format!("{failure}; risk: {}", found.reasons.join("; ")),
         };
-        let reason = if failure == Some("wrong password") { "wrong password".to_string() } else { reason };
         flow::log(&req, &conn, &pending, Some(&username), Err(&reason), now)?;
         // One message for every failure, so the page does not reveal which usernames exist.
         return retry(&pending, "Wrong username or password.");

@@ -148,8 +148,7 @@ struct BlockedPage {
 pub fn blocked_page(state: &AppState, request: Option<&crate::oidc::authorize::AuthRequest>, policy: &str) -> HttpResponse {
     let back = request.map(|r| {
         let error = crate::oidc::error::OAuthError::new(crate::oidc::error::ErrorCode::AccessDenied, policy::blocked_reason(policy));
-        let res = crate::oidc::authorize::error_redirect(state.config.issuer(), &r.redirect_uri, r.state.as_deref(), &error);
-        res.headers().get(actix_web::http::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+        crate::oidc::authorize::error_url(state.config.issuer(), &r.redirect_uri, r.state.as_deref(), &error)
     });
     html(StatusCode::FORBIDDEN, &BlockedPage { policy: policy.to_string(), back })
 }

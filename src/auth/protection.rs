@@ -202,9 +202,8 @@ pub fn assess(
     Ok(a)
 }
 
-/// Smart lockout state for a user at a kind of location.
-pub fn locked(p: &Protection, conn: &Connection, user_id: &str, familiar: bool, now: i64) -> Result<bool, StoreError> {
-    let _ = p;
+/// Whether the account is locked for this kind of location (smart lockout).
+pub fn locked(conn: &Connection, user_id: &str, familiar: bool, now: i64) -> Result<bool, StoreError> {
     Ok(store::protection::lockout(conn, user_id, familiar)?.is_some_and(|l| l.locked_until > now))
 }
 

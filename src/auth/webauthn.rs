@@ -32,11 +32,11 @@ pub fn relying_party(issuer: &str) -> Result<Webauthn, String> {
 }
 
 /// A JSON error for the script to show the person.
-fn refuse(status: StatusCode, message: &str) -> HttpResponse {
+pub(crate) fn refuse(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message }))
 }
 
-fn relying(state: &AppState) -> Result<&Webauthn, PageError> {
+pub(crate) fn relying(state: &AppState) -> Result<&Webauthn, PageError> {
     state.webauthn.as_ref().ok_or_else(|| {
         crate::web::ErrorPage {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -47,7 +47,8 @@ fn relying(state: &AppState) -> Result<&Webauthn, PageError> {
     })
 }
 
-fn page_error_to_json(e: PageError) -> HttpResponse {
+/// A failure as JSON for the script: a page's message, or (an internal fault, logged) a generic one.
+pub(crate) fn page_error_to_json(e: PageError) -> HttpResponse {
     match e {
         PageError::Page(p) => refuse(p.status, &p.message),
         PageError::Internal(i) => {

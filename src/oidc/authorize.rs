@@ -161,8 +161,8 @@ pub fn validate(params: &Params, conn: &Connection) -> Result<(AuthRequest, Clie
     Ok((request, client))
 }
 
-/// Sends the person back to the client with `params` appended, plus `iss` (RFC 9207).
-fn back_to_client(iss: &str, redirect_uri: &str, state: Option<&str>, params: &[(&str, &str)]) -> HttpResponse {
+/// The client's redirect URI with `params` appended, plus `state` and `iss` (RFC 9207).
+fn client_url(iss: &str, redirect_uri: &str, state: Option<&str>, params: &[(&str, &str)]) -> String {
     let mut url = url::Url::parse(redirect_uri).expect("registered redirect URIs are absolute URLs");
     {
         let mut q = url.query_pairs_mut();
@@ -174,16 +174,17 @@ fn back_to_client(iss: &str, redirect_uri: &str, state: Option<&str>, params: &[
         }
         q.append_pair("iss", iss);
     }
-    see_other(url.as_str())
+    url.into()
+}
+
+/// Where an error goes back to the client (RFC 6749 §4.1.2.1): for a redirect, or for the
+/// "return to the application" button of a page that explains the error first.
+pub fn error_url(iss: &str, redirect_uri: &str, state: Option<&str>, error: &OAuthError) -> String {
+    client_url(iss, redirect_uri, state, &[("error", error.code.as_str()), ("error_description", &error.description)])
 }
 
 pub fn error_redirect(iss: &str, redirect_uri: &str, state: Option<&str>, error: &OAuthError) -> HttpResponse {
-    back_to_client(
-        iss,
-        redirect_uri,
-        state,
-        &[("error", error.code.as_str()), ("error_description", &error.description)],
-    )
+    see_other(&error_url(iss, redirect_uri, state, error))
 }
 
 #[derive(askama::Template)]
@@ -215,9 +216,8 @@ pub fn issue_code(req: &HttpRequest, state: &AppState, conn: &Connection, reques
         && !store::directory::is_assigned(conn, &client.id, &session.user_id)?
     {
         let error = OAuthError::new(ErrorCode::AccessDenied, "the user is not assigned to this application");
-        let back = error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error);
-        let location = back.headers().get(actix_web::http::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let page = NoAccessPage { app: client.name.clone(), back: location };
+        let back = error_url(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error);
+        let page = NoAccessPage { app: client.name.clone(), back };
         return refuse("user is not assigned to the application", crate::web::html(actix_web::http::StatusCode::FORBIDDEN, &page));
     }
     match &eval.decision {
@@ -268,7 +268,7 @@ pub fn issue_code(req: &HttpRequest, state: &AppState, conn: &Connection, reques
         grant_id: None,
     };
     store::codes::insert_code(conn, &crate::crypto::secret_hash(&code), &row, now)?;
-    Ok(back_to_client(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &[("code", &code)]))
+    Ok(see_other(&client_url(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &[("code", &code)])))
 }
 
 async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) -> Result<HttpResponse, PageError> {

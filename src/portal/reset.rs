@@ -7,6 +7,7 @@
 
 use crate::AppState;
 use crate::auth::mfa::check_totp;
+use crate::auth::webauthn::{page_error_to_json, refuse, relying};
 use crate::crypto::{constant_time_eq, random_token, secret_hash};
 use crate::store::{self, protection::Reset, signins::SignIn};
 use crate::web::params::Params;
@@ -70,7 +71,7 @@ pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         return Ok(html(StatusCode::TOO_MANY_REQUESTS, &StartPage { csrf: &cookie, error: Some("Too many password resets. Wait 15 minutes and try again.") }));
     }
     let user = store::users::by_username(&conn, &username)?.filter(|u| !u.disabled);
-    let browser = cookies::value(&req, cookies::BROWSER).unwrap_or_else(random_token);
+    let (browser, new_cookie) = cookies::browser(&req, state.config.secure_cookies());
     let reset = Reset {
         id: random_token(),
         browser_hash: secret_hash(&browser),
@@ -84,15 +85,16 @@ pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     };
     store::protection::insert_reset(&conn, &reset, ip.as_deref(), now, RESET_TTL_SECS)?;
     let mut res = see_other(&format!("/reset/verify?id={}", reset.id));
-    res.add_cookie(&cookies::build(cookies::BROWSER, browser, state.config.secure_cookies(), None)).expect("cookie");
+    if let Some(c) = new_cookie {
+        res.add_cookie(&c).expect("cookie");
+    }
     Ok(res)
 }
 
 /// The reset a request names, if fresh and started in this browser.
 fn load(req: &HttpRequest, conn: &Connection, id: Option<&str>, now: i64) -> Result<Reset, PageError> {
     let r = store::protection::reset(conn, id.ok_or_else(expired)?, now)?.ok_or_else(expired)?;
-    let browser = cookies::value(req, cookies::BROWSER).ok_or_else(expired)?;
-    if !constant_time_eq(secret_hash(&browser).as_bytes(), r.browser_hash.as_bytes()) {
+    if !cookies::same_browser(req, &r.browser_hash) {
         return Err(expired());
     }
     Ok(r)
@@ -346,10 +348,6 @@ struct KeyCeremony {
     state: Option<webauthn_rs::prelude::PasskeyAuthentication>,
 }
 
-fn json_error(status: StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({ "error": message }))
-}
-
 /// The request options a browser gets, in one fixed shape whether or not the account exists:
 /// its keys' ids, or (no such account, or no key) ids made up from the username, the same ones
 /// every time (webauthn-rs's fake-credential generator), so the answer does not reveal accounts.
@@ -367,11 +365,9 @@ pub async fn key_start(req: HttpRequest, state: web::Data<AppState>, body: web::
         let conn = state.pool.get()?;
         let r = load(&req, &conn, Some(&body.request), now)?;
         if !constant_time_eq(body.csrf.as_bytes(), r.csrf_token.as_bytes()) {
-            return Ok(json_error(StatusCode::BAD_REQUEST, "This page has expired. Start the reset again."));
+            return Ok(refuse(StatusCode::BAD_REQUEST, "This page has expired. Start the reset again."));
         }
-        let Some(webauthn) = state.webauthn.as_ref() else {
-            return Ok(json_error(StatusCode::SERVICE_UNAVAILABLE, "Security keys need latchkey to be served on a domain name."));
-        };
+        let webauthn = relying(&state)?;
         let keys: Vec<webauthn_rs::prelude::Passkey> = match &r.user_id {
             Some(u) => store::mfa::credentials(&conn, u)?.iter().filter_map(|c| serde_json::from_str(&c.passkey).ok()).collect(),
             None => vec![],
@@ -395,7 +391,7 @@ pub async fn key_start(req: HttpRequest, state: web::Data<AppState>, body: web::
         store::mfa::put_ceremony(&conn, &id, r.user_id.as_deref(), "reset", &serde_json::to_string(&ceremony).expect("serialises"), now + 300)?;
         Ok(HttpResponse::Ok().json(serde_json::json!({ "ceremony": id, "options": options })))
     })();
-    outcome.unwrap_or_else(|e| json_error(StatusCode::BAD_REQUEST, &e.to_string()))
+    outcome.unwrap_or_else(page_error_to_json)
 }
 
 #[derive(serde::Deserialize)]
@@ -409,7 +405,7 @@ pub async fn key_finish(req: HttpRequest, state: web::Data<AppState>, body: web:
     let outcome = (|| -> Result<HttpResponse, PageError> {
         let conn = state.pool.get()?;
         let Some((_, raw)) = store::mfa::take_ceremony(&conn, &body.ceremony, "reset", now)? else {
-            return Ok(json_error(StatusCode::BAD_REQUEST, "This attempt has expired. Try again."));
+            return Ok(refuse(StatusCode::BAD_REQUEST, "This attempt has expired. Try again."));
         };
         let c: KeyCeremony = serde_json::from_str(&raw).map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
         let mut r = load(&req, &conn, Some(&c.reset), now)?;
@@ -432,13 +428,13 @@ pub async fn key_finish(req: HttpRequest, state: web::Data<AppState>, body: web:
             store::protection::update_reset(&conn, &r)?;
             let entry = SignIn { user_id: r.user_id.as_deref(), username: Some(&r.username), result: "failure", reason: Some("password reset: security key not accepted"), ..Default::default() };
             store::signins::record(&conn, &entry, now)?;
-            return Ok(json_error(StatusCode::UNAUTHORIZED, "That key was not accepted."));
+            return Ok(refuse(StatusCode::UNAUTHORIZED, "That key was not accepted."));
         }
         passed(&conn, &mut r, "security key")?;
         let next = if r.verified.len() >= needed(&conn, &r)? { format!("/reset/password?id={}", r.id) } else { format!("/reset/verify?id={}", r.id) };
         Ok(HttpResponse::Ok().json(serde_json::json!({ "redirect": next })))
     })();
-    outcome.unwrap_or_else(|e| json_error(StatusCode::BAD_REQUEST, &e.to_string()))
+    outcome.unwrap_or_else(page_error_to_json)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

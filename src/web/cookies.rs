@@ -26,3 +26,20 @@ pub fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
 pub fn value(req: &HttpRequest, name: &str) -> Option<String> {
     req.cookie(name).map(|c| c.value().to_string()).filter(|v| !v.is_empty())
 }
+
+/// This browser's `lk_browser` value, or a new one (then `Some` cookie to set on the answer).
+pub fn browser(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'static>>) {
+    match value(req, BROWSER) {
+        Some(v) => (v, None),
+        None => {
+            let v = crate::crypto::random_token();
+            (v.clone(), Some(build(BROWSER, v, secure, None)))
+        }
+    }
+}
+
+/// Whether this request comes from the browser whose `lk_browser` value hashes to `hash`:
+/// what binds a pending sign-in or reset to the browser that started it.
+pub fn same_browser(req: &HttpRequest, hash: &str) -> bool {
+    value(req, BROWSER).is_some_and(|b| crate::crypto::constant_time_eq(crate::crypto::secret_hash(&b).as_bytes(), hash.as_bytes()))
+}
