@@ -52,7 +52,7 @@ impl Methods {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Next {
     Done,
     SecondFactor,
@@ -60,8 +60,8 @@ pub enum Next {
     Register,
     /// Security defaults: should register; may skip for the days left of the grace period.
     RegisterOptional { days_left: i64 },
-    /// A conditional-access policy blocks this sign-in.
-    Blocked { policy: String },
+    /// A conditional-access policy blocks this sign-in; the evaluation, for the sign-in log.
+    Blocked { policy: String, evaluated: Box<(policy::evaluate::Context, policy::evaluate::Evaluation)> },
 }
 
 impl Next {
@@ -91,8 +91,9 @@ pub fn next_step(conn: &Connection, user: &User, flow: &mut Flow, request: &Requ
         let mut ctx = policy::context(conn, Some(&user.id), &app, ClientAppType::Browser, request, &flow.amr, Some(now), now)?;
         ctx.password_changed = false;
         policy::add_detections(&mut ctx, flow.sign_in_risk, &flow.risk_reasons);
-        match policy::evaluate::evaluate(&policies, &ctx).decision {
-            Decision::Block { policy } => return Ok(Next::Blocked { policy }),
+        let eval = policy::evaluate::evaluate(&policies, &ctx);
+        match eval.decision.clone() {
+            Decision::Block { policy } => return Ok(Next::Blocked { policy, evaluated: Box::new((ctx, eval)) }),
             Decision::Require { needs, .. } => {
                 flow.required = flow.required.max(needs.level.unwrap_or_default());
                 flow.force_password_change |= needs.password_change;
@@ -121,11 +122,8 @@ pub fn next_step(conn: &Connection, user: &User, flow: &mut Flow, request: &Requ
 pub fn proceed(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &mut Pending, user: &User, now: i64) -> Result<HttpResponse, PageError> {
     match next_step(conn, user, &mut pending.flow, &Request::of(req), now)? {
         Next::Done => flow::complete(req, state, conn, pending, now),
-        Next::Blocked { policy } => {
-            let app = pending.flow.request.as_ref().map(|r| r.client_id.clone()).unwrap_or_default();
-            let mut ctx = policy::context(conn, Some(&user.id), &app, ClientAppType::Browser, &Request::of(req), &pending.flow.amr, Some(now), now)?;
-            policy::add_detections(&mut ctx, pending.flow.sign_in_risk, &pending.flow.risk_reasons);
-            let eval = policy::decide(conn, &ctx)?;
+        Next::Blocked { policy, evaluated } => {
+            let (ctx, eval) = *evaluated;
             policy::log(conn, &ctx, &eval, "failure", Some(&policy::blocked_reason(&policy)), now)?;
             store::codes::delete_request(conn, &pending.id)?;
             Ok(blocked_page(state, pending.flow.request.as_ref(), &policy))
