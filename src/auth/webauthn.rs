@@ -76,8 +76,14 @@ fn amr_of(kind: &str) -> &'static str {
     if kind == "security_key" { "hwk" } else { "swk" }
 }
 
-fn passkey(c: &Credential) -> Option<Passkey> {
+pub(crate) fn passkey(c: &Credential) -> Option<Passkey> {
     serde_json::from_str(&c.passkey).ok()
+}
+
+/// After a key was accepted: store its new sign counter and when it was used.
+pub(crate) fn record_use(conn: &Connection, cred: &Credential, key: &mut Passkey, result: &AuthenticationResult, now: i64) -> Result<(), store::StoreError> {
+    key.update_credential(result);
+    store::mfa::credential_used(conn, &cred.id, &serde_json::to_string(key).expect("passkey serialises"), now)
 }
 
 #[derive(Deserialize)]
@@ -311,8 +317,7 @@ pub async fn authenticate_finish(req: HttpRequest, state: web::Data<AppState>, b
             // Includes a sign counter that went backwards: a possibly cloned key.
             Err(e) => return fail(&pending, &format!("key verification failed: {e}")),
         };
-        key.update_credential(&result);
-        store::mfa::credential_used(&conn, &cred.id, &serde_json::to_string(&key).expect("passkey serialises"), now)?;
+        record_use(&conn, &cred, &mut key, &result, now)?;
         store::mfa::audit(&conn, Some(&owner), Some(&owner), "mfa_used", Some(&cred.name), now)?;
         let user = store::users::by_id(&conn, &owner)?.filter(|u| !u.disabled);
         let Some(user) = user else { return fail(&pending, "account disabled") };

@@ -7,7 +7,7 @@
 
 use crate::AppState;
 use crate::auth::mfa::check_totp;
-use crate::auth::webauthn::{page_error_to_json, refuse, relying};
+use crate::auth::webauthn::{page_error_to_json, passkey, record_use, refuse, relying};
 use crate::crypto::{constant_time_eq, random_token, secret_hash};
 use crate::store::{self, protection::Reset, signins::SignIn};
 use crate::web::params::Params;
@@ -369,7 +369,7 @@ pub async fn key_start(req: HttpRequest, state: web::Data<AppState>, body: web::
         }
         let webauthn = relying(&state)?;
         let keys: Vec<webauthn_rs::prelude::Passkey> = match &r.user_id {
-            Some(u) => store::mfa::credentials(&conn, u)?.iter().filter_map(|c| serde_json::from_str(&c.passkey).ok()).collect(),
+            Some(u) => store::mfa::credentials(&conn, u)?.iter().filter_map(passkey).collect(),
             None => vec![],
         };
         let internal = |e: webauthn_rs::prelude::WebauthnError| crate::web::InternalError::Other(e.to_string());
@@ -413,9 +413,8 @@ pub async fn key_finish(req: HttpRequest, state: web::Data<AppState>, body: web:
         let verified = match (c.state, state.webauthn.as_ref(), found) {
             (Some(s), Some(w), Some((owner, cred))) if Some(&owner) == r.user_id.as_ref() => match w.finish_passkey_authentication(&body.credential, &s) {
                 Ok(result) => {
-                    if let Ok(mut key) = serde_json::from_str::<webauthn_rs::prelude::Passkey>(&cred.passkey) {
-                        key.update_credential(&result);
-                        store::mfa::credential_used(&conn, &cred.id, &serde_json::to_string(&key).expect("serialises"), now)?;
+                    if let Some(mut key) = passkey(&cred) {
+                        record_use(&conn, &cred, &mut key, &result, now)?;
                     }
                     true
                 }
