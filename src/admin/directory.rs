@@ -449,7 +449,7 @@ fn invite_gone() -> PageError {
 async fn accept_invite(state: web::Data<AppState>, token: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
-    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let p = Params::form(&body)?;
     let hash = secret_hash(&token);
     let user = dir::invite(&conn, &hash, now)?.ok_or_else(invite_gone)?;
     let new = p.get("new_password").unwrap_or("").to_string();

@@ -95,7 +95,7 @@ pub fn guard(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connection, n
 
 /// `guard` for a form POST: also parses the body and checks its CSRF token.
 pub fn guard_form(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connection, body: &[u8], need: Need) -> Result<Result<(Admin, Params), HttpResponse>, PageError> {
-    let params = Params::parse(body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let params = Params::form(body)?;
     let admin = match guard(req, state, conn, need)? {
         Ok(a) => a,
         Err(res) => return Ok(Err(res)),

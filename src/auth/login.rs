@@ -8,7 +8,7 @@ use crate::policy::model::Platform;
 use crate::AppState;
 use crate::store;
 use crate::web::params::Params;
-use crate::web::{ErrorPage, PageError, html};
+use crate::web::{PageError, html};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -57,7 +57,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 
 pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let params = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut pending = flow::load_form(&req, &conn, &params, now)?;
     let username = params.get("username").unwrap_or("").trim().to_string();
@@ -171,7 +171,7 @@ pub async fn show_change_password(req: HttpRequest, state: web::Data<AppState>) 
 
 pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let params = Params::form(&body)?;
     let conn = state.pool.get()?;
     let pending = flow::load_form(&req, &conn, &params, now)?;
     let current = session::current(&req, &conn, now)?.ok_or_else(flow::expired)?;

@@ -266,7 +266,7 @@ pub async fn show_second_factor(req: HttpRequest, state: web::Data<AppState>) ->
 /// POST /login/mfa: an authenticator code or a recovery code.
 pub async fn submit_second_factor(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let params = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut pending = flow::load_form(&req, &conn, &params, now)?;
     let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
@@ -356,7 +356,7 @@ pub async fn show_setup(req: HttpRequest, state: web::Data<AppState>) -> Result<
 
 pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let params = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut pending = flow::load_form(&req, &conn, &params, now)?;
     let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
@@ -379,7 +379,7 @@ pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: we
 /// POST /mfa/setup/skip: security defaults' grace period lets a person register later.
 pub async fn skip_setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let params = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut pending = flow::load_form(&req, &conn, &params, now)?;
     let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;

@@ -55,7 +55,7 @@ pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 
 pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let p = Params::form(&body)?;
     let cookie = cookies::value(&req, cookies::FORM).unwrap_or_default();
     if cookie.is_empty() || !constant_time_eq(p.get("csrf").unwrap_or("").as_bytes(), cookie.as_bytes()) {
         return Err(ErrorPage::bad_request("This form has expired", "Reload the page and try again.").into());
@@ -197,7 +197,7 @@ fn wrong(req: &HttpRequest, conn: &Connection, mut r: Reset, why: &str, now: i64
 
 pub async fn verify_totp(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let p = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut r = load_form(&req, &conn, &p, now)?;
     let ok = match &account(&conn, &r)? {
@@ -215,7 +215,7 @@ pub async fn verify_totp(req: HttpRequest, state: web::Data<AppState>, body: web
 /// says the same either way.
 pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let p = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut r = load_form(&req, &conn, &p, now)?;
     let user = account(&conn, &r)?;
@@ -240,7 +240,7 @@ pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web:
 
 pub async fn verify_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let p = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut r = load_form(&req, &conn, &p, now)?;
     let code: String = p.get("code").unwrap_or("").chars().filter(|c| c.is_ascii_digit()).collect();
@@ -284,7 +284,7 @@ struct DonePage;
 
 pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let p = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let p = Params::form(&body)?;
     let mut conn = state.pool.get()?;
     let r = load_form(&req, &conn, &p, now)?;
     if !verified_enough(&conn, &r)? {

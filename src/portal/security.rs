@@ -52,7 +52,7 @@ struct Signed {
 
 /// The session behind a POST and its form, with the session's CSRF token checked.
 fn signed_form(req: &HttpRequest, conn: &Connection, body: &[u8], now: i64) -> Result<Signed, PageError> {
-    let params = Params::parse(body).map_err(|e| ErrorPage::bad_request("Invalid form", e.to_string()))?;
+    let params = Params::form(body)?;
     let session = session::current(req, conn, now)?.ok_or_else(flow::expired)?;
     if !constant_time_eq(params.get("csrf").unwrap_or("").as_bytes(), session.csrf_token.as_bytes()) {
         return Err(ErrorPage::bad_request("This form has expired", "Reload the Security info page and try again.").into());

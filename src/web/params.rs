@@ -21,6 +21,11 @@ impl Params {
         Ok(Self(map))
     }
 
+    /// A browser form's body: a repeated field is a readable 400 page.
+    pub fn form(body: &[u8]) -> Result<Self, crate::web::ErrorPage> {
+        Self::parse(body).map_err(|e| crate::web::ErrorPage::bad_request("Invalid form", e.to_string()))
+    }
+
     /// The value of `name`; a parameter sent without a value counts as omitted.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
