@@ -5,6 +5,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod gate;
 pub mod oidc;
 pub mod mail;
 pub mod policy;

@@ -69,6 +69,11 @@ enum Command {
 enum UserCommand {
     /// Create a user.
     Add(UserAdd),
+    /// Print a new one-time password (valid 24 h, must be changed at sign-in); ends every session.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Args)]
@@ -191,6 +196,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cli.json,
                 json!({ "id": user.id, "username": user.username, "admin": user.is_admin, "mfa_required": a.require_mfa }),
                 format!("created user {} (sub {})", user.username, user.id),
+            );
+            Ok(())
+        }
+        Command::User { command: UserCommand::ResetPassword { username } } => {
+            let state = AppState::open(config, clock)?;
+            let conn = state.pool.get()?;
+            let password = users::reset_password(&conn, &state.passwords, &username, state.clock.now())?;
+            print(
+                cli.json,
+                json!({ "username": username, "one_time_password": password, "expires_in": users::ONE_TIME_PASSWORD_SECS }),
+                format!("one-time password for {username}: {password}\n(valid 24 hours; it must be changed at sign-in)"),
             );
             Ok(())
         }

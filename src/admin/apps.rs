@@ -1,16 +1,15 @@
 //! Applications: register a SaaS app through a form, edit it, rotate its secret, disable or
 //! delete it, and choose who may use it.
 
-use super::{capitalise, Admin, Nav, Need, guard, guard_form};
+use super::{Admin, Apps, Nav, Need, capitalise};
 use crate::AppState;
-use crate::admin_or_redirect;
 use crate::crypto::{random_token, secret_hash};
 use crate::oidc::clients::{self, ID_TOKEN_ALGS, RegistrationError, check_redirect_uri};
 use crate::store::{self, clients::{Client, ClientSettings}, directory};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
@@ -166,7 +165,7 @@ struct SecretPage {
     rotated: bool,
 }
 
-fn form_page(state: &AppState, conn: &Connection, admin: &Admin, form: AppForm, errors: Errors, app: Option<Client>) -> Result<HttpResponse, PageError> {
+fn form_page(state: &AppState, conn: &Connection, admin: &Admin<impl Need>, form: AppForm, errors: Errors, app: Option<Client>) -> Result<HttpResponse, PageError> {
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let assignments = match &app {
         Some(a) => directory::assignments(conn, &a.id)?,
@@ -186,21 +185,19 @@ fn snapshot(c: &Client) -> String {
     serde_json::to_string(c).expect("client serialises")
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn list(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Apps));
     Ok(html(StatusCode::OK, &ListPage { nav: admin.nav(), apps: store::clients::all(&conn)? }))
 }
 
-async fn new_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn new_form(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Apps));
     form_page(&state, &conn, &admin, AppForm::blank(), Errors::new(), None)
 }
 
-async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn create(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let form = AppForm::from_params(&params, None);
     let mut settings = match form.validate() {
@@ -236,16 +233,15 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     Ok(html(StatusCode::CREATED, &page))
 }
 
-async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn show(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Apps));
     let app = load_app(&conn, &id)?;
     form_page(&state, &conn, &admin, AppForm::from_client(&app), Errors::new(), Some(app))
 }
 
-async fn update(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn update(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;
     let form = AppForm::from_params(&params, Some(app.is_public));
@@ -268,9 +264,9 @@ async fn update(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Stri
     Ok(see_other(&format!("/admin/apps/{}", app.id)))
 }
 
-async fn rotate_secret(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn rotate_secret(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;
     if app.is_public {
@@ -299,9 +295,9 @@ async fn rotate_secret(req: HttpRequest, state: web::Data<AppState>, id: web::Pa
     Ok(html(StatusCode::OK, &page))
 }
 
-async fn set_enabled(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn set_enabled(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;
     let enable = params.get("enabled") == Some("1");
@@ -316,9 +312,9 @@ async fn set_enabled(req: HttpRequest, state: web::Data<AppState>, id: web::Path
     Ok(see_other(&format!("/admin/apps/{}", app.id)))
 }
 
-async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn delete(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;
     if params.get("confirm") != Some(app.name.as_str()) {
@@ -332,9 +328,9 @@ async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Stri
     Ok(see_other("/admin/apps"))
 }
 
-async fn assign(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn assign(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;
     let name = params.get("name").unwrap_or("").trim();
@@ -354,9 +350,9 @@ async fn assign(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Stri
     Ok(see_other(&format!("/admin/apps/{}#assignments", app.id)))
 }
 
-async fn unassign(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn unassign(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Apps));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;
     let (kind, principal) = (params.get("kind").unwrap_or(""), params.get("principal").unwrap_or(""));

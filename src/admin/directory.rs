@@ -1,9 +1,8 @@
 //! Users and groups: create (or invite), edit, disable, reset MFA, require a password change;
 //! groups and their members; admin roles. Global administrators only.
 
-use super::{capitalise, Admin, Nav, Need, guard, guard_form, when};
+use super::{Admin, Global, Nav, Need, capitalise, when};
 use crate::AppState;
-use crate::admin_or_redirect;
 use crate::auth::mfa::{Methods, new_id};
 use crate::auth::users::{self, NewAccount, UserError};
 use crate::crypto::{random_token, secret_hash};
@@ -43,9 +42,8 @@ struct UsersPage {
     q: String,
 }
 
-async fn list_users(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn list_users(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default().get("q").unwrap_or("").to_string();
     let users = dir::users(&conn, Some(&q))?;
     Ok(html(StatusCode::OK, &UsersPage { nav: admin.nav(), users, q }))
@@ -70,9 +68,7 @@ struct NewUserPage {
     errors: Errors,
 }
 
-async fn new_user_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
+async fn new_user_form(admin: Admin<Global>) -> Result<HttpResponse, PageError> {
     let form = NewUserForm { invite: true, ..NewUserForm::default() };
     Ok(html(StatusCode::OK, &NewUserPage { nav: admin.nav(), form, errors: Errors::new() }))
 }
@@ -97,9 +93,9 @@ struct InviteCreatedPage {
     user_id: String,
 }
 
-async fn create_user(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, p) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let p = admin.form.clone();
     let now = state.clock.now();
     let form = NewUserForm {
         username: p.get("username").unwrap_or("").trim().to_string(),
@@ -202,7 +198,7 @@ struct UserPage {
     risk: &'static str,
 }
 
-fn user_page(conn: &Connection, admin: &Admin, user: User, errors: Errors) -> Result<HttpResponse, PageError> {
+fn user_page(conn: &Connection, admin: &Admin<impl Need>, user: User, errors: Errors) -> Result<HttpResponse, PageError> {
     let m = Methods::load(conn, &user.id)?;
     let mut methods = vec![];
     if m.totp {
@@ -245,16 +241,15 @@ fn load_user(conn: &Connection, id: &str) -> Result<User, PageError> {
     store::users::by_id(conn, id)?.ok_or_else(|| not_found("user"))
 }
 
-async fn show_user(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn show_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     let user = load_user(&conn, &id)?;
     user_page(&conn, &admin, user, Errors::new())
 }
 
-async fn update_user(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn update_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, p) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let p = admin.form.clone();
     let now = state.clock.now();
     let user = load_user(&conn, &id)?;
     let name = p.get("name").map(str::trim).filter(|s| !s.is_empty());
@@ -283,9 +278,8 @@ async fn update_user(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 }
 
 /// The user actions: disable / enable, reset MFA, require a password change.
-async fn user_action(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, String)>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn user_action(admin: Admin<Global>, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, _) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
     let now = state.clock.now();
     let (id, action) = path.into_inner();
     let user = load_user(&conn, &id)?;
@@ -335,15 +329,14 @@ struct GroupsPage {
     errors: Errors,
 }
 
-async fn list_groups(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn list_groups(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     Ok(html(StatusCode::OK, &GroupsPage { nav: admin.nav(), groups: dir::groups(&conn)?, name: String::new(), errors: Errors::new() }))
 }
 
-async fn create_group(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn create_group(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let (admin, p) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let p = admin.form.clone();
     let now = state.clock.now();
     let name = p.get("name").unwrap_or("").trim().to_string();
     let description = p.get("description").map(str::trim).filter(|d| !d.is_empty());
@@ -375,22 +368,21 @@ struct GroupPage {
     errors: Errors,
 }
 
-fn group_page(conn: &Connection, admin: &Admin, id: &str, errors: Errors) -> Result<HttpResponse, PageError> {
+fn group_page(conn: &Connection, admin: &Admin<impl Need>, id: &str, errors: Errors) -> Result<HttpResponse, PageError> {
     let group = dir::group(conn, id)?.ok_or_else(|| not_found("group"))?;
     let members = dir::members(conn, id)?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(html(status, &GroupPage { nav: admin.nav(), group, members, errors }))
 }
 
-async fn show_group(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn show_group(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     group_page(&conn, &admin, &id, Errors::new())
 }
 
-async fn add_member(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn add_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let (admin, p) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let p = admin.form.clone();
     let now = state.clock.now();
     let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
     let username = p.get("username").unwrap_or("").trim();
@@ -403,9 +395,9 @@ async fn add_member(req: HttpRequest, state: web::Data<AppState>, id: web::Path<
     Ok(see_other(&format!("/admin/groups/{}", group.id)))
 }
 
-async fn remove_member(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn remove_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let (admin, p) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let p = admin.form.clone();
     let now = state.clock.now();
     let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
     let user_id = p.get("user_id").unwrap_or("");
@@ -415,9 +407,8 @@ async fn remove_member(req: HttpRequest, state: web::Data<AppState>, id: web::Pa
     Ok(see_other(&format!("/admin/groups/{}", group.id)))
 }
 
-async fn delete_group(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn delete_group(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, _) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
     let now = state.clock.now();
     let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
     store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
@@ -466,7 +457,7 @@ async fn accept_invite(state: web::Data<AppState>, token: web::Path<String>, bod
         if !dir::use_invite(tx, &hash, now)? {
             return Ok(false);
         }
-        store::users::set_password(tx, &user.id, &phc, now)?;
+        store::users::set_password(tx, &user.id, &phc, now, false)?;
         store::mfa::audit(tx, Some(&user.id), Some(&user.id), "invite_accepted", None, now)?;
         Ok(true)
     })?;

@@ -1,8 +1,7 @@
 //! Sign-in logs (filterable, with a detail view), the audit log, and signing keys.
 
-use super::{Nav, Need, guard, guard_form, when};
+use super::{Admin, Apps, Global, Nav, when};
 use crate::AppState;
-use crate::admin_or_redirect;
 use crate::store::{self, directory as dir, signins::Filter};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};
@@ -51,9 +50,8 @@ struct SignInsPage {
     report_only: bool,
 }
 
-async fn signins(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn signins(admin: Admin<Apps>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Apps));
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let text = |k: &str| q.get(k).unwrap_or("").trim().to_string();
     let (user, app, result, from, to) = (text("user"), text("app"), text("result"), text("from"), text("to"));
@@ -110,9 +108,8 @@ struct SignInPage {
     policies: Vec<crate::policy::evaluate::PolicyResult>,
 }
 
-async fn signin(req: HttpRequest, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, PageError> {
+async fn signin(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Apps));
     let row = store::signins::by_id(&conn, *id)?.ok_or_else(|| ErrorPage {
         status: StatusCode::NOT_FOUND,
         title: "No such sign-in".into(),
@@ -130,9 +127,8 @@ struct AuditPage {
     entries: Vec<(String, dir::AuditEntry)>,
 }
 
-async fn audit(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn audit(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     let entries = dir::audit_log(&conn, 500)?.into_iter().map(|e| (when(e.at), e)).collect();
     Ok(html(StatusCode::OK, &AuditPage { nav: admin.nav(), entries }))
 }
@@ -151,9 +147,8 @@ struct KeysPage {
     keys: Vec<KeyView>,
 }
 
-async fn keys(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn keys(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     let now = state.clock.now();
     let published = state.keys.jwks(now);
     let is_published = |kid: &str| published["keys"].as_array().is_some_and(|ks| ks.iter().any(|k| k["kid"] == kid));
@@ -173,9 +168,8 @@ async fn keys(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(html(StatusCode::OK, &KeysPage { nav: admin.nav(), keys }))
 }
 
-async fn rotate_keys(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn rotate_keys(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let (admin, _) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
     let now = state.clock.now();
     let kids = state.keys.rotate_all(now).map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
     dir::audit_change(&conn, &admin.user.id, "keys_rotated", Some(&kids.join(", ")), None, None, now)?;

@@ -1,6 +1,6 @@
 //! The admin console at /admin: applications, users, groups, sign-in logs, audit log, keys.
-//! Every route checks the session, its second factor, its inactivity and the admin's role;
-//! every POST checks the session's CSRF token.
+//! Every route takes an `Admin<Global>` or `Admin<Apps>`: the sign-in gate for the console,
+//! the inactivity timeout and the role run before the handler; every POST's CSRF token too.
 
 pub mod apps;
 pub mod directory;
@@ -8,32 +8,52 @@ pub mod logs;
 pub mod policies;
 
 use crate::AppState;
+use crate::auth::access;
 use crate::auth::flow::{self, Flow, Level};
-use crate::auth::{mfa, session};
+use crate::auth::session;
 use crate::crypto::constant_time_eq;
+use crate::gate::Target;
 use crate::store::{self, directory::Role, sessions::Session, users::User};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError};
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::dev::Payload;
+use actix_web::http::{Method, StatusCode};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 
-/// Which admins may use a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Global administrators only.
-    Global,
-    /// Global or application administrators.
-    Apps,
+/// Which admins may use a route: `Admin<Global>` or `Admin<Apps>`.
+pub trait Need: 'static {
+    const GLOBAL: bool;
 }
 
-/// A signed-in admin, allowed on this route.
-pub struct Admin {
+/// Global administrators only.
+pub struct Global;
+/// Global or application administrators.
+pub struct Apps;
+
+impl Need for Global {
+    const GLOBAL: bool = true;
+}
+
+impl Need for Apps {
+    const GLOBAL: bool = false;
+}
+
+/// A signed-in admin, allowed on this route: the extractor has run the sign-in gate for the
+/// console (conditional access, risk, MFA, forced password change), the idle timeout and the
+/// role check, and on a POST parsed the form and checked its CSRF token.
+pub struct Admin<N: Need = Apps> {
     pub user: User,
     pub session: Session,
     pub roles: Vec<Role>,
+    /// The form of a POST (empty for a GET).
+    pub form: Params,
+    need: PhantomData<N>,
 }
 
-impl Admin {
+impl<N: Need> Admin<N> {
     pub fn nav(&self) -> Nav {
         Nav { global: self.roles.contains(&Role::GlobalAdmin), username: self.user.username.clone(), csrf: self.session.csrf_token.clone() }
     }
@@ -50,71 +70,65 @@ fn forbidden(message: &str) -> PageError {
     ErrorPage { status: StatusCode::FORBIDDEN, title: "Not allowed".into(), message: message.into() }.into()
 }
 
-/// Checks the session for an admin route. `Ok(Err(response))` sends the browser elsewhere
-/// first: to sign in, to a second factor, or to sign in again after inactivity.
-pub fn guard(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connection, need: Need) -> Result<Result<Admin, HttpResponse>, PageError> {
+impl<N: Need> FromRequest for Admin<N> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = (req.method() == Method::POST).then(|| web::Bytes::from_request(&req, payload));
+        Box::pin(async move {
+            let body = match body {
+                Some(b) => b.await?,
+                None => web::Bytes::new(),
+            };
+            let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
+            let conn = state.pool.get().map_err(PageError::from)?;
+            match admit::<N>(&req, &state, &conn, &body)? {
+                Ok(admin) => Ok(admin),
+                Err(res) => Err(actix_web::error::InternalError::from_response("sent elsewhere by the sign-in gate", res).into()),
+            }
+        })
+    }
+}
+
+/// The console's guard. `Ok(Err(response))` sends the browser elsewhere first: to sign in, to a
+/// second factor or registration, to change a password, or to sign in again after inactivity.
+fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connection, body: &[u8]) -> Result<Result<Admin<N>, HttpResponse>, PageError> {
     let now = state.clock.now();
-    let back = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/admin").to_string();
-    let back = if req.method() == actix_web::http::Method::GET { back } else { "/admin".into() };
-    let Some(s) = session::current(req, conn, now)? else {
-        let flow = Flow { return_to: Some(back), ..Flow::default() };
-        return Ok(Err(flow::start(req, state, conn, &flow, "/login", now)?));
+    let back = match *req.method() {
+        Method::GET => req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/admin").to_string(),
+        _ => "/admin".into(),
     };
-    let user = store::users::by_id(conn, &s.user_id)?.ok_or_else(flow::expired)?;
-    let roles = store::directory::roles(conn, &user.id)?;
+    let shape = Flow { return_to: Some(back.clone()), console: true, ..Flow::default() };
+    let Some(s) = session::current(req, conn, now)? else {
+        return Ok(Err(flow::start(req, state, conn, &shape, "/login", now)?));
+    };
+    let roles = store::directory::roles(conn, &s.user_id)?;
     if roles.is_empty() {
         return Err(forbidden("Your account is not an administrator."));
     }
     if now - s.last_seen_at > state.config.admin.idle_timeout_secs {
         // Inactive too long: the admin proves themselves again, password and second factor.
         store::sessions::end(conn, &s.id, now)?;
-        let flow = Flow { return_to: Some(back), ..Flow::default() };
-        let mut res = flow::start(req, state, conn, &flow, "/login", now)?;
+        let mut res = flow::start(req, state, conn, &shape, "/login", now)?;
         res.add_cookie(&crate::web::cookies::removal(crate::web::cookies::SESSION, state.config.secure_cookies())).expect("cookie");
         return Ok(Err(res));
     }
-    if Level::of(&s.amr) < Level::Mfa {
-        // Admins always use a second factor; one without any registers one now.
-        let mut flow = Flow {
-            user_id: Some(user.id.clone()),
-            amr: s.amr.clone(),
-            required: Level::Mfa,
-            return_to: Some(back),
-            stepping_up: Some(s.id.clone()),
-            ..Flow::default()
-        };
-        let next = mfa::next_step(conn, &User { mfa_required: true, ..user.clone() }, &mut flow, &crate::policy::Request::of(req), now)?;
-        return Ok(Err(flow::start(req, state, conn, &flow, next.path(), now)?));
+    let verdict = access::check(conn, &s, Target::Console, Level::Password, &crate::policy::Request::of(req), now)?;
+    if verdict.issued().is_none() {
+        return Ok(Err(access::continue_flow(req, state, conn, &s, shape, verdict, now)?));
     }
-    if need == Need::Global && !roles.contains(&Role::GlobalAdmin) {
+    if N::GLOBAL && !roles.contains(&Role::GlobalAdmin) {
         return Err(forbidden("This part of the console is for global administrators."));
     }
-    store::sessions::touch(conn, &s.id, now)?;
-    Ok(Ok(Admin { user, session: s, roles }))
-}
-
-/// `guard` for a form POST: also parses the body and checks its CSRF token.
-pub fn guard_form(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connection, body: &[u8], need: Need) -> Result<Result<(Admin, Params), HttpResponse>, PageError> {
-    let params = Params::form(body)?;
-    let admin = match guard(req, state, conn, need)? {
-        Ok(a) => a,
-        Err(res) => return Ok(Err(res)),
-    };
-    if !constant_time_eq(params.get("csrf").unwrap_or("").as_bytes(), admin.session.csrf_token.as_bytes()) {
+    let form = Params::form(body)?;
+    if req.method() == Method::POST && !constant_time_eq(form.get("csrf").unwrap_or("").as_bytes(), s.csrf_token.as_bytes()) {
         return Err(ErrorPage::bad_request("This form has expired", "The form did not come from this console session. Reload the page and try again.").into());
     }
-    Ok(Ok((admin, params)))
-}
-
-/// Unwraps a guard's answer inside a handler: the admin, or return the redirect.
-#[macro_export]
-macro_rules! admin_or_redirect {
-    ($e:expr) => {
-        match $e? {
-            Ok(v) => v,
-            Err(res) => return Ok(res),
-        }
-    };
+    store::sessions::touch(conn, &s.id, now)?;
+    let user = store::users::by_id(conn, &s.user_id)?.ok_or_else(flow::expired)?;
+    Ok(Ok(Admin { user, session: s, roles, form, need: PhantomData }))
 }
 
 /// An error message as a sentence for a form: first letter upper-case.
@@ -140,9 +154,8 @@ struct Dashboard {
     failures_24h: usize,
 }
 
-async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn dashboard(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Apps));
     let now = state.clock.now();
     let filter = store::signins::Filter { result: Some("failure".into()), from: Some(now - 86_400), ..Default::default() };
     let page = Dashboard {

@@ -1,9 +1,8 @@
 //! Conditional access in the console: security defaults, policies (form, templates, JSON
 //! import/export, impact preview), named locations, and the What If tool. Global admins only.
 
-use super::{capitalise, Admin, Nav, Need, guard, guard_form};
+use super::{Admin, Global, Nav, Need, capitalise};
 use crate::AppState;
-use crate::admin_or_redirect;
 use crate::auth::mfa::new_id;
 use crate::policy::evaluate::{self, Context, PolicyResult};
 use crate::policy::locations::IpRange;
@@ -257,7 +256,7 @@ fn rows(list: &[Policy]) -> Vec<PolicyRow> {
     list.iter().map(|p| PolicyRow { id: p.id.clone(), name: p.name.clone(), state: p.state, summary: summary(p) }).collect()
 }
 
-fn policies_page(conn: &Connection, admin: &Admin, error: Option<String>, import: String) -> Result<HttpResponse, PageError> {
+fn policies_page(conn: &Connection, admin: &Admin<impl Need>, error: Option<String>, import: String) -> Result<HttpResponse, PageError> {
     let page = PoliciesPage {
         nav: admin.nav(),
         defaults_on: pol::security_defaults(conn)?,
@@ -271,16 +270,15 @@ fn policies_page(conn: &Connection, admin: &Admin, error: Option<String>, import
     Ok(html(status, &page))
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn list(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     policies_page(&conn, &admin, None, String::new())
 }
 
 /// POST /admin/security-defaults: turning them off is a deliberate step (a confirmation box).
-async fn set_defaults(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn set_defaults(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, p) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let p = admin.form.clone();
     let now = state.clock.now();
     let enable = p.get("enabled") == Some("1");
     if enable && pol::all(&conn)?.iter().any(|p| p.state == State::On) {
@@ -319,7 +317,7 @@ pub struct Impact {
     pub challenged: usize,
 }
 
-fn form_page(conn: &Connection, admin: &Admin, form: PolicyForm, errors: Errors, policy_id: Option<String>, impact: Option<Impact>) -> Result<HttpResponse, PageError> {
+fn form_page(conn: &Connection, admin: &Admin<impl Need>, form: PolicyForm, errors: Errors, policy_id: Option<String>, impact: Option<Impact>) -> Result<HttpResponse, PageError> {
     let page = FormPage {
         nav: admin.nav(),
         form,
@@ -334,9 +332,8 @@ fn form_page(conn: &Connection, admin: &Admin, form: PolicyForm, errors: Errors,
     Ok(html(status, &page))
 }
 
-async fn new_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn new_form(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let form = match q.get("template").and_then(|t| templates::all().into_iter().find(|(k, _, _)| *k == t)) {
         Some((_, _, p)) => PolicyForm::from_policy(&conn, &p)?,
@@ -351,7 +348,7 @@ async fn new_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 /// Saves a policy; refuses to switch one on while security defaults are on.
-fn save(conn: &mut Connection, admin: &Admin, p: &Policy, before: Option<&Policy>, now: i64) -> Result<Result<(), Errors>, PageError> {
+fn save(conn: &mut Connection, admin: &Admin<impl Need>, p: &Policy, before: Option<&Policy>, now: i64) -> Result<Result<(), Errors>, PageError> {
     if p.state == State::On && pol::security_defaults(conn)? {
         return Ok(Err(Errors::from([("state", DEFAULTS_ON_EXPLANATION.to_string())])));
     }
@@ -368,9 +365,9 @@ fn save(conn: &mut Connection, admin: &Admin, p: &Policy, before: Option<&Policy
     Ok(outcome)
 }
 
-async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn create(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let form = PolicyForm::from_params(params);
     let policy = match form.to_policy(&conn, new_id())? {
@@ -398,17 +395,16 @@ fn impact(conn: &Connection, p: &Policy, now: i64) -> Result<Impact, store::Stor
     Ok(imp)
 }
 
-async fn show(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn show(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     let p = pol::by_id(&conn, &id)?.ok_or_else(not_found)?;
     let imp = impact(&conn, &p, state.clock.now())?;
     form_page(&conn, &admin, PolicyForm::from_policy(&conn, &p)?, Errors::new(), Some(p.id.clone()), Some(imp))
 }
 
-async fn update(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn update(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let before = pol::by_id(&conn, &id)?.ok_or_else(not_found)?;
     let form = PolicyForm::from_params(params);
@@ -422,9 +418,9 @@ async fn update(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Stri
     }
 }
 
-async fn set_state(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn set_state(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let before = pol::by_id(&conn, &id)?.ok_or_else(not_found)?;
     let Some(new_state) = params.get("state").and_then(State::parse) else {
@@ -438,9 +434,8 @@ async fn set_state(req: HttpRequest, state: web::Data<AppState>, id: web::Path<S
     }
 }
 
-async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn delete(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, _) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
     let now = state.clock.now();
     let p = pol::by_id(&conn, &id)?.ok_or_else(not_found)?;
     store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
@@ -450,9 +445,8 @@ async fn delete(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Stri
     Ok(see_other("/admin/policies"))
 }
 
-async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn export(_admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     let body = serde_json::to_string_pretty(&pol::all(&conn)?).expect("policies serialise");
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
@@ -461,9 +455,9 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
 }
 
 /// POST /admin/policies/import: a JSON list of policies, all saved or none.
-async fn import(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn import(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
-    let (admin, params) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let params = admin.form.clone();
     let now = state.clock.now();
     let text = params.get("json").unwrap_or("").to_string();
     let fail = |conn: &Connection, msg: String| policies_page(conn, &admin, Some(msg), text.clone());
@@ -511,16 +505,15 @@ struct LocationsPage {
     ranges: String,
 }
 
-async fn locations(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn locations(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     let page = LocationsPage { nav: admin.nav(), locations: pol::locations(&conn)?, errors: Errors::new(), name: String::new(), ranges: String::new() };
     Ok(html(StatusCode::OK, &page))
 }
 
-async fn add_location(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn add_location(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let (admin, p) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
+    let p = admin.form.clone();
     let now = state.clock.now();
     let name = p.get("name").unwrap_or("").trim().to_string();
     let ranges_text = p.get("ranges").unwrap_or("").to_string();
@@ -553,9 +546,8 @@ async fn add_location(req: HttpRequest, state: web::Data<AppState>, body: web::B
     Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
-async fn delete_location(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+async fn delete_location(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let (admin, _) = admin_or_redirect!(guard_form(&req, &state, &conn, &body, Need::Global));
     if pol::delete_location(&conn, &id)? {
         dir::audit_change(&conn, &admin.user.id, "location_deleted", Some(&id), None, None, state.clock.now())?;
     }
@@ -583,9 +575,8 @@ struct WhatIfPage {
 }
 
 /// GET /admin/whatif: the same evaluator a real sign-in uses, for inputs an admin picks.
-async fn what_if(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn what_if(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let admin = admin_or_redirect!(guard(&req, &state, &conn, Need::Global));
     let now = state.clock.now();
     let q = Query(Params::parse(req.query_string().as_bytes()).unwrap_or_default().into_map().into_iter().collect());
     let get = |k: &str| q.v(k);

@@ -1,15 +1,23 @@
 //! A sign-in in progress. It lives server-side (the `auth_requests` row), bound to the browser
 //! that started it (`lk_browser` cookie) and to its forms (CSRF token), and records who has
-//! proven which factor so far. Only when every factor the sign-in needs is done does it become
-//! an SSO session — a half-authenticated person never holds a session.
+//! proven which factor so far. After every step it asks the gate what comes next; only when
+//! the gate says Issue does it become an SSO session — a half-authenticated person, or one who
+//! still has to change their password, never holds a session.
 
 use crate::AppState;
 use crate::crypto::{constant_time_eq, random_token, secret_hash};
+use crate::gate::{self, Ask, Outcome, Refusal, Target, Verdict};
 use crate::oidc::authorize::{self, AuthRequest};
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::policy::Request;
+use crate::policy::model::{Platform, Risk};
 use crate::store::{self, StoreError, codes::PendingRequest, sessions::Session, signins::SignIn};
 use crate::web::params::Params;
-use crate::web::{ErrorPage, PageError, client_ip, cookies, see_other, user_agent};
+use crate::web::{ErrorPage, PageError, client_ip, cookies, html, see_other, user_agent};
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -73,31 +81,93 @@ pub fn merge_amr(amr: &[String], added: &[&str]) -> Vec<String> {
     out
 }
 
+/// Which page a sign-in is on; each form checks it, so no page can be skipped or reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Stage {
+    #[default]
+    Password,
+    SecondFactor,
+    Register,
+    ChangePassword,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Flow {
     /// The application's request, when signing in for one.
     pub request: Option<AuthRequest>,
+    /// Signing in to the admin console (else, without a request, to the portal).
+    pub console: bool,
     /// Who has proven a first factor (or is stepping up an existing session).
     pub user_id: Option<String>,
     /// What they have proven so far in this flow (and in the session being stepped up).
     pub amr: Vec<String>,
-    /// The strength this sign-in must reach before it is done.
+    /// The strength the current step asks for (second-factor and registration pages).
     pub required: Level,
+    /// The strength the app asked for with `acr_values`; the gate checks it before issuing.
+    pub acr: Level,
+    pub stage: Stage,
     /// Where to go afterwards when not an application (e.g. the Security info page).
     pub return_to: Option<String>,
     /// The session being stepped up, ended when the stronger one starts.
     pub stepping_up: Option<String>,
-    /// A conditional-access policy demands a password change before tokens are issued.
-    #[serde(default)]
-    pub force_password_change: bool,
-    /// Security defaults' MFA registration was skipped during the grace period.
-    #[serde(default)]
+    /// A password change from a signed-in session: that session stays, every other one ends.
+    pub keep_session: Option<String>,
+    /// Security defaults' grace: registration may be skipped for this many more days.
+    pub skippable_days: Option<i64>,
     pub registration_skipped: bool,
-    /// What identity protection detected at the password step.
-    #[serde(default)]
-    pub sign_in_risk: Option<crate::policy::model::Risk>,
-    #[serde(default)]
+    /// The password was changed in this flow.
+    pub password_changed: bool,
+    /// When the current password was last proven (this flow, or the session it continues).
+    pub password_at: Option<i64>,
+    /// The highest sign-in risk seen in this flow and the session it continues.
+    pub sign_in_risk: Option<Risk>,
     pub risk_reasons: Vec<String>,
+}
+
+impl Flow {
+    pub fn target(&self) -> Target {
+        match (&self.request, self.console) {
+            (Some(r), _) => Target::App(r.client_id.clone()),
+            (None, true) => Target::Console,
+            (None, false) => Target::Portal,
+        }
+    }
+
+    /// A flow continuing `session` (step-up, registration, password change) towards `target`.
+    pub fn continuing(session: &Session, risk: (Risk, Vec<String>)) -> Self {
+        Flow {
+            user_id: Some(session.user_id.clone()),
+            amr: session.amr.clone(),
+            stepping_up: Some(session.id.clone()),
+            password_at: Some(session.auth_time),
+            sign_in_risk: Some(risk.0),
+            risk_reasons: risk.1,
+            ..Flow::default()
+        }
+    }
+
+    /// Adds what the detectors found; a flow's risk never goes down.
+    pub fn raise_risk(&mut self, risk: Option<Risk>, reasons: &[String]) {
+        self.sign_in_risk = self.sign_in_risk.max(risk);
+        for r in reasons {
+            if !self.risk_reasons.contains(r) {
+                self.risk_reasons.push(r.clone());
+            }
+        }
+    }
+
+    pub fn ask<'a>(&'a self, user_id: &'a str, request: &'a Request, now: i64) -> Ask<'a> {
+        Ask {
+            acr_asked: self.acr,
+            auth_time: Some(now),
+            sign_in_risk: self.sign_in_risk,
+            risk_reasons: &self.risk_reasons,
+            password_changed: self.password_changed,
+            registration_skipped: self.registration_skipped,
+            ..Ask::interactive(self.target(), user_id, request, &self.amr)
+        }
+    }
 }
 
 /// A loaded pending sign-in.
@@ -119,14 +189,19 @@ impl Pending {
     pub fn client_id(&self) -> Option<&str> {
         self.flow.request.as_ref().map(|r| r.client_id.as_str())
     }
+
+    /// The flow must be on `stage`: a form of another page cannot move it on.
+    pub fn expect(&self, stage: Stage) -> Result<(), ErrorPage> {
+        if self.flow.stage == stage { Ok(()) } else { Err(expired()) }
+    }
 }
 
 pub fn expired() -> ErrorPage {
     ErrorPage::bad_request("This sign-in page has expired", "Go back to the application and start signing in again.")
 }
 
-/// Parks `flow` server-side and sends the browser to `path?request=…`.
-pub fn start(req: &HttpRequest, state: &AppState, conn: &Connection, flow: &Flow, path: &str, now: i64) -> Result<HttpResponse, StoreError> {
+/// Parks `flow` server-side, bound to this browser; returns it and the browser cookie to set.
+pub fn create(req: &HttpRequest, state: &AppState, conn: &Connection, flow: &Flow, now: i64) -> Result<(Pending, Option<Cookie<'static>>), StoreError> {
     let (browser, new_cookie) = cookies::browser(req, state.config.secure_cookies());
     let id = random_token();
     let pending = PendingRequest {
@@ -135,11 +210,20 @@ pub fn start(req: &HttpRequest, state: &AppState, conn: &Connection, flow: &Flow
         params: serde_json::to_string(flow).expect("flow serialises"),
     };
     store::codes::insert_request(conn, &id, &pending, now, state.config.session.login_request_ttl_secs)?;
-    let mut res = see_other(&format!("{path}?request={id}"));
-    if let Some(c) = new_cookie {
+    Ok((Pending { id, csrf: pending.csrf_token, flow: flow.clone() }, new_cookie))
+}
+
+/// Parks `flow` server-side and sends the browser to `path?request=…`.
+pub fn start(req: &HttpRequest, state: &AppState, conn: &Connection, flow: &Flow, path: &str, now: i64) -> Result<HttpResponse, StoreError> {
+    let (pending, cookie) = create(req, state, conn, flow, now)?;
+    Ok(with_cookie(see_other(&format!("{path}?request={}", pending.id)), cookie))
+}
+
+fn with_cookie(mut res: HttpResponse, cookie: Option<Cookie<'static>>) -> HttpResponse {
+    if let Some(c) = cookie {
         res.add_cookie(&c).expect("cookie is valid");
     }
-    Ok(res)
+    res
 }
 
 /// The pending sign-in named by `id`, if it exists, is fresh and belongs to this browser.
@@ -171,75 +255,147 @@ pub fn load_form(req: &HttpRequest, conn: &Connection, params: &Params, now: i64
     Ok(pending)
 }
 
-pub fn log(req: &HttpRequest, conn: &Connection, pending: &Pending, username: Option<&str>, outcome: Result<&[String], &str>, now: i64) -> Result<(), StoreError> {
+/// A log row for an attempt the gate never saw (unknown user, wrong password or code), with
+/// what identity protection found; returns its id.
+pub fn log(req: &HttpRequest, conn: &Connection, pending: &Pending, username: Option<&str>, reason: &str, failure: Option<&str>, now: i64) -> Result<i64, StoreError> {
     let (ip, ua) = (client_ip(req), user_agent(req));
+    let target = pending.flow.target();
+    let reason = match pending.flow.risk_reasons.is_empty() {
+        true => reason.to_string(),
+        false => format!("{reason}; risk: {}", pending.flow.risk_reasons.join("; ")),
+    };
     let entry = SignIn {
         user_id: pending.flow.user_id.as_deref(),
         username,
-        client_id: pending.client_id(),
+        client_id: Some(target.app_id()),
         ip: ip.as_deref(),
         user_agent: ua.as_deref(),
-        result: if outcome.is_ok() { "success" } else { "failure" },
-        reason: outcome.err(),
-        methods: outcome.ok(),
+        result: "failure",
+        reason: Some(&reason),
+        methods: None,
+        failure,
     };
-    store::signins::record(conn, &entry, now)
+    gate::log_plain(conn, &entry, now)
 }
 
-/// Where a finished sign-in goes: back to the application (through the policy gate in
-/// `issue_code`), or to `return_to`.
-pub fn finish(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, s: &Session, now: i64) -> Result<HttpResponse, StoreError> {
-    store::codes::delete_request(conn, &pending.id)?;
-    match &pending.flow.request {
-        Some(r) => authorize::issue_code(req, state, conn, r, s, now),
-        None => Ok(see_other(pending.flow.return_to.as_deref().unwrap_or("/"))),
+/// Asks the gate about this flow now and does what it says: the next page, a refusal, or —
+/// when everything is done — the session and the code or page it was for.
+pub fn proceed(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &mut Pending, now: i64) -> Result<HttpResponse, PageError> {
+    let user_id = pending.user_id()?.to_string();
+    let request = Request::of(req);
+    let verdict = gate::check(conn, &pending.flow.ask(&user_id, &request, now), now)?;
+    render(req, state, conn, pending, verdict, now)
+}
+
+/// Turns a verdict about a parked flow into the answer for the browser.
+pub fn render(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &mut Pending, verdict: Verdict, now: i64) -> Result<HttpResponse, PageError> {
+    let (stage, path, why) = match &verdict.outcome {
+        Outcome::Issue => return complete(req, state, conn, pending, &verdict, now),
+        Outcome::Refuse(refusal) => {
+            let id = gate::log(conn, &verdict, "failure", Some(&refusal.log_reason()), now)?;
+            store::codes::delete_request(conn, &pending.id)?;
+            return Ok(refused(state, pending.flow.request.as_ref(), refusal, id));
+        }
+        Outcome::Reauthenticate => {
+            gate::log(conn, &verdict, "interrupted", Some("sign-in frequency: signing in again"), now)?;
+            store::codes::delete_request(conn, &pending.id)?;
+            let fresh = Flow { request: pending.flow.request.clone(), console: pending.flow.console, acr: pending.flow.acr, return_to: pending.flow.return_to.clone(), ..Flow::default() };
+            return Ok(start(req, state, conn, &fresh, "/login", now)?);
+        }
+        Outcome::StepUp(level) => {
+            pending.flow.required = *level;
+            (Stage::SecondFactor, "/login/mfa", "a second factor is required")
+        }
+        Outcome::Register { keys_only, skippable_days } => {
+            pending.flow.required = if *keys_only { Level::PhishingResistant } else { Level::Mfa };
+            pending.flow.skippable_days = *skippable_days;
+            (Stage::Register, "/mfa/setup", "registration of a sign-in method is required")
+        }
+        Outcome::ChangePassword => (Stage::ChangePassword, "/password/change", "a password change is required"),
+    };
+    // Each interruption is a row of its own, so sign-ins abandoned here are visible.
+    if pending.flow.stage != stage {
+        gate::log(conn, &verdict, "interrupted", Some(why), now)?;
     }
+    pending.flow.stage = stage;
+    pending.save(conn)?;
+    Ok(see_other(&format!("{path}?request={}", pending.id)))
 }
 
-/// Every factor is done: start the SSO session (a new id, ending the browser's old one) and
-/// continue — to a forced password change, or back to the application.
-pub fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, now: i64) -> Result<HttpResponse, PageError> {
-    // One transaction for the session, its history, the log row and the code: all or nothing,
-    // and one commit instead of half a dozen on the sign-in path.
-    let tx = conn.unchecked_transaction()?;
-    let res = complete_in(req, state, &tx, pending, now)?;
-    tx.commit()?;
-    Ok(res)
+#[derive(Template)]
+#[template(path = "blocked.html")]
+struct RefusedPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    correlation: i64,
+    back: Option<String>,
 }
 
-fn complete_in(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, now: i64) -> Result<HttpResponse, PageError> {
+/// A refusal for a person: a generic reason and the correlation id (the sign-in log row),
+/// never the policy's name; the app's button returns `access_denied` with the same id.
+pub fn refused(state: &AppState, request: Option<&AuthRequest>, refusal: &Refusal, correlation: i64) -> HttpResponse {
+    let (title, message, to_app) = match refusal {
+        Refusal::NotAssigned => (
+            "You don't have access to this application",
+            "Your account is not assigned to this application. Ask your administrator to give you access.",
+            "the user is not assigned to this application",
+        ),
+        Refusal::RegistrationNotAllowed => (
+            "Contact your administrator",
+            "A new sign-in method cannot be set up from here. Contact your administrator: they can send you a one-time registration link.",
+            "the user could not complete the sign-in",
+        ),
+        Refusal::Locked => (
+            "Too many attempts",
+            "Too many sign-in attempts. Wait a while and try again, or contact your administrator.",
+            "the user could not complete the sign-in",
+        ),
+        _ => (
+            "Access blocked",
+            "Your organisation's access policy does not allow this sign-in. If you think you should have access, contact your administrator.",
+            "access blocked by the organisation's policy",
+        ),
+    };
+    let back = request.map(|r| {
+        let error = OAuthError::new(ErrorCode::AccessDenied, format!("{to_app} (correlation id {correlation})"));
+        authorize::error_url(state.config.issuer(), &r.redirect_uri, r.state.as_deref(), &error)
+    });
+    html(StatusCode::FORBIDDEN, &RefusedPage { title, message, correlation, back })
+}
+
+/// The gate said Issue: start the SSO session (a new id, ending the browser's old one and the
+/// one stepped up), log the success, and go on to the app (a code) or `return_to` — in one
+/// IMMEDIATE transaction, so concurrent sign-ins wait for each other instead of failing.
+fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, verdict: &Verdict, now: i64) -> Result<HttpResponse, PageError> {
+    let issued = verdict.issued().ok_or_else(expired)?;
     let user_id = pending.user_id()?;
-    let user = store::users::by_id(conn, user_id)?.filter(|u| !u.disabled).ok_or_else(expired)?;
-    if pending.flow.request.is_none() {
-        // Signing in to latchkey itself; app sign-ins are logged by the policy gate with
-        // their conditional-access results.
-        log(req, conn, pending, Some(&user.username), Ok(&pending.flow.amr), now)?;
-    }
-    if let Some(old) = crate::auth::session::current(req, conn, now)? {
-        store::sessions::end(conn, &old.id, now)?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    if let Some(old) = crate::auth::session::current(req, &tx, now)? {
+        store::sessions::end(&tx, &old.id, now)?;
     }
     if let Some(old) = &pending.flow.stepping_up {
-        store::sessions::end(conn, old, now)?;
+        store::sessions::end(&tx, old, now)?;
     }
-    let (session, token) = store::sessions::create(conn, &user.id, &pending.flow.amr, now, state.config.session.ttl_secs)?;
+    let (session, token) = store::sessions::create(&tx, user_id, &pending.flow.amr, now, state.config.session.ttl_secs)?;
     if let Some(risk) = pending.flow.sign_in_risk {
-        store::protection::set_session_risk(conn, &session.id, risk.as_str(), &pending.flow.risk_reasons)?;
+        store::protection::set_session_risk(&tx, &session.id, risk.as_str(), &pending.flow.risk_reasons)?;
     }
     // This network and device platform are now familiar for this user.
-    let request = crate::policy::Request::of(req);
+    let request = Request::of(req);
     if let Some(ip) = &request.ip {
-        let platform = request.user_agent.as_deref().map(crate::policy::model::Platform::from_user_agent).unwrap_or(crate::policy::model::Platform::Other);
-        store::protection::record_success(conn, &user.id, &crate::auth::protection::network_of(ip), platform.as_str(), now)?;
+        let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
+        store::protection::record_success(&tx, user_id, &crate::auth::protection::network_of(ip), platform.as_str(), now)?;
     }
-    tracing::info!(user = %user.id, amr = ?pending.flow.amr, client = ?pending.client_id(), "signed in");
-    let mut res = if user.must_change_password || pending.flow.force_password_change {
-        see_other(&format!("/password/change?request={}", pending.id))
-    } else {
-        finish(req, state, conn, pending, &session, now)?
+    gate::log(&tx, verdict, "success", None, now)?;
+    store::codes::delete_request(&tx, &pending.id)?;
+    let res = match &pending.flow.request {
+        Some(r) => authorize::mint_code(state, &tx, r, &session, issued, now)?,
+        None => see_other(pending.flow.return_to.as_deref().unwrap_or("/")),
     };
+    tx.commit()?;
+    tracing::info!(user = %user_id, amr = ?pending.flow.amr, target = %pending.flow.target().app_id(), "signed in");
     let cookie = cookies::build(cookies::SESSION, token, state.config.secure_cookies(), None);
-    res.add_cookie(&cookie).expect("cookie is valid");
-    Ok(res)
+    Ok(with_cookie(res, Some(cookie)))
 }
 
 #[cfg(test)]

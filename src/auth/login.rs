@@ -1,12 +1,17 @@
-//! The first step of signing in (username + password), the forced password change, and the
-//! home page. What happens after the password — a second factor, registering one, or straight
-//! back to the app — is decided by `mfa::next_step`.
+//! The first step of signing in (username + password), the password change, and the home
+//! page. What happens after the password — a second factor, registering one, a password change,
+//! a refusal, or straight back to the app — is decided by the gate (`flow::proceed`).
 
-use super::flow::{self, Flow, Level, Pending};
-use super::{mfa, protection, session};
-use crate::policy::model::Platform;
+use super::access::{self, Access};
+use super::flow::{self, Flow, Level, Pending, Stage};
+use super::mfa::Methods;
+use super::{password_step, session};
 use crate::AppState;
-use crate::store;
+use crate::gate::Target;
+use crate::policy::Request;
+use crate::policy::model::Risk;
+use crate::store::{self, users::User};
+use crate::web::see_other;
 use crate::web::params::Params;
 use crate::web::{PageError, html};
 use actix_web::http::StatusCode;
@@ -44,6 +49,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         return Ok(flow::start(&req, &state, &conn, &Flow::default(), "/login", now)?);
     }
     let pending = flow::load(&req, &conn, query.get("request"), now)?;
+    pending.expect(Stage::Password)?;
     let hint = pending.flow.request.as_ref().and_then(|r| r.login_hint.clone()).unwrap_or_default();
     let page = LoginPage {
         request_id: &pending.id,
@@ -60,13 +66,15 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    pending.expect(Stage::Password)?;
     let username = params.get("username").unwrap_or("").trim().to_string();
     let password = params.get("password").unwrap_or("").to_string();
     let retry = |pending: &Pending, error: &str| -> Result<HttpResponse, PageError> {
+        let shown: String = username.chars().take(password_step::MAX_USERNAME).collect();
         let page = LoginPage {
             request_id: &pending.id,
             csrf: &pending.csrf,
-            username: &username,
+            username: &shown,
             app_name: app_name(&conn, &pending.flow)?,
             error: Some(error),
         };
@@ -75,59 +83,27 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     if username.is_empty() || password.is_empty() {
         return retry(&pending, "Enter your username and password.");
     }
-    let user = store::users::by_username(&conn, &username)?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let attempt = password.clone();
-    let verified = state
-        .passwords
-        .offload(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem))
-        .await
-        .map_err(internal)?;
-    let request = crate::policy::Request::of(&req);
-    let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
-    let found = protection::assess(&state.protection, &conn, user.as_ref().map(|u| u.id.as_str()), request.ip.as_deref(), platform.as_str(), &password, verified, now)?;
-    // Smart lockout: counted per kind of location, and a correct password during a lockout
-    // gets the same answer as a wrong one.
-    let locked = match &user {
-        Some(u) => protection::locked(&conn, &u.id, found.familiar, now)?,
-        None => false,
-    };
-    let failure = match &user {
-        None => Some("unknown username"),
-        Some(_) if locked => Some("account locked (smart lockout)"),
-        Some(_) if !verified => Some("wrong password"),
-        Some(u) if u.disabled => Some("account disabled"),
-        Some(_) => None,
-    };
-    pending.flow.user_id = user.as_ref().map(|u| u.id.clone());
-    pending.flow.sign_in_risk = found.risk;
-    pending.flow.risk_reasons = found.reasons.clone();
-    let Some(user) = user.filter(|_| failure.is_none()) else {
-        if matches!(failure, Some("wrong password" | "unknown username")) {
-            state.protection.record_failure(&username, request.ip.as_deref(), &password, now);
-            if let Some(id) = &pending.flow.user_id {
-                protection::count_failure(&state.protection, &conn, id, found.familiar, now)?;
-            }
-        }
-        let failure = failure.unwrap_or_default();
-        // "wrong password" stays exactly that: the brute-force detector counts those rows.
-        let reason = match failure {
-            "wrong password" => failure.to_string(),
-            _ if found.reasons.is_empty() => failure.to_string(),
-            _ => format!("{failure}; risk: {}", found.reasons.join("; ")),
-        };
-        flow::log(&req, &conn, &pending, Some(&username), Err(&reason), now)?;
+    let step = password_step::check(&state, &conn, &username, &password, &Request::of(&req), now).await.map_err(step_error)?;
+    pending.flow.raise_risk(step.risk, &step.reasons);
+    let Some(user) = step.user else {
+        let failure = step.failure.unwrap_or(password_step::Failure::WrongPassword);
+        pending.flow.user_id = step.user_id;
+        let logged: String = username.chars().take(password_step::MAX_USERNAME).collect();
+        flow::log(&req, &conn, &pending, Some(&logged), failure.reason(), failure.word(), now)?;
         // One message for every failure, so the page does not reveal which usernames exist.
         return retry(&pending, "Wrong username or password.");
     };
-    protection::clear_failures(&conn, &user.id, found.familiar)?;
-    if found.reasons.iter().any(|r| r.starts_with("leaked credentials")) {
-        // A breached password in use: the account itself is at risk until the password changes.
-        store::policies::set_user_risk(&conn, &user.id, crate::policy::model::Risk::High)?;
-        store::mfa::audit(&conn, None, Some(&user.id), "user_risk_raised", Some("leaked credentials"), now)?;
-    }
+    pending.flow.user_id = Some(user.id.clone());
     pending.flow.amr = flow::merge_amr(&[], &["pwd"]);
-    mfa::proceed(&req, &state, &conn, &mut pending, &user, now)
+    pending.flow.password_at = Some(now);
+    flow::proceed(&req, &state, &conn, &mut pending, now)
+}
+
+pub(crate) fn step_error(e: password_step::StepError) -> PageError {
+    match e {
+        password_step::StepError::Store(e) => e.into(),
+        password_step::StepError::PoolGone => crate::web::InternalError::Other(e.to_string()).into(),
+    }
 }
 
 #[derive(Template)]
@@ -141,29 +117,48 @@ struct ChangePasswordPage<'a> {
     error: Option<&'a str>,
 }
 
-/// A sign-in this recent counts as having just proven the current password.
+/// A password proven this recently counts as having just proven the current password.
 const RECENT_AUTH_SECS: i64 = 300;
+
+/// The person changing their password in this flow, and whether they must type the current one.
+fn changer(req: &HttpRequest, conn: &rusqlite::Connection, pending: &Pending, now: i64) -> Result<(User, bool), PageError> {
+    pending.expect(Stage::ChangePassword)?;
+    // A change from a signed-in session needs that session still in this browser.
+    if let Some(keep) = &pending.flow.keep_session
+        && session::current(req, conn, now)?.is_none_or(|s| &s.id != keep)
+    {
+        return Err(flow::expired().into());
+    }
+    let user = store::users::by_id(conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
+    let ask_current = pending.flow.password_at.is_none_or(|t| now - t > RECENT_AUTH_SECS);
+    Ok((user, ask_current))
+}
 
 pub async fn show_change_password(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
-    let Some(current) = session::current(&req, &conn, now)? else {
-        let flow = Flow { return_to: Some("/password/change".into()), ..Flow::default() };
-        return Ok(flow::start(&req, &state, &conn, &flow, "/login", now)?);
-    };
     if query.get("request").is_none() {
-        let flow = Flow { user_id: Some(current.user_id.clone()), ..Flow::default() };
+        // A change the person chose, from a session the gate lets into the portal.
+        let (session, _user) = match access::page(&req, &state, &conn, Target::Portal, "/password/change", now)? {
+            Access::Granted { session, user } => (session, user),
+            Access::Respond(res) => return Ok(res),
+        };
+        let mut flow = Flow::continuing(&session, access::session_risk(&conn, &session)?);
+        flow.stepping_up = None;
+        flow.keep_session = Some(session.id.clone());
+        flow.stage = Stage::ChangePassword;
+        flow.return_to = Some("/".into());
         return Ok(flow::start(&req, &state, &conn, &flow, "/password/change", now)?);
     }
     let pending = flow::load(&req, &conn, query.get("request"), now)?;
-    let user = store::users::by_id(&conn, &current.user_id)?.ok_or_else(flow::expired)?;
+    let (user, ask_current) = changer(&req, &conn, &pending, now)?;
     let page = ChangePasswordPage {
         request_id: &pending.id,
         csrf: &pending.csrf,
         username: &user.username,
-        forced: user.must_change_password,
-        ask_current: now - current.auth_time > RECENT_AUTH_SECS,
+        forced: pending.flow.keep_session.is_none(),
+        ask_current,
         error: None,
     };
     Ok(html(StatusCode::OK, &page))
@@ -173,27 +168,39 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let pending = flow::load_form(&req, &conn, &params, now)?;
-    let current = session::current(&req, &conn, now)?.ok_or_else(flow::expired)?;
-    let user = store::users::by_id(&conn, &current.user_id)?.ok_or_else(flow::expired)?;
-    let ask_current = now - current.auth_time > RECENT_AUTH_SECS;
+    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    let (user, ask_current) = changer(&req, &conn, &pending, now)?;
     let new = params.get("new_password").unwrap_or("").to_string();
-    let retry = |error: &str| -> Result<HttpResponse, PageError> {
+    let retry = |pending: &Pending, error: &str| -> Result<HttpResponse, PageError> {
         let page = ChangePasswordPage {
             request_id: &pending.id,
             csrf: &pending.csrf,
             username: &user.username,
-            forced: user.must_change_password,
+            forced: pending.flow.keep_session.is_none(),
             ask_current,
             error: Some(error),
         };
-        Ok(html(StatusCode::OK, &page))
+        Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
     };
+    // User risk is remediated only with a second factor in this flow: a password alone (all
+    // an attacker may hold) cannot undo "confirmed compromised".
+    let mfa_in_flow = Level::of(&pending.flow.amr) >= Level::Mfa;
+    if !mfa_in_flow && store::policies::user_risk(&conn, &user.id)? >= Risk::Medium {
+        if Methods::load(&conn, &user.id)?.any() {
+            pending.flow.stage = Stage::SecondFactor;
+            pending.flow.required = Level::Mfa;
+            pending.flow.stepping_up = pending.flow.keep_session.take();
+            pending.flow.return_to = Some("/password/change".into());
+            pending.save(&conn)?;
+            return Ok(see_other(&format!("/login/mfa?request={}", pending.id)));
+        }
+        return retry(&pending, "Your account may be at risk, so its password can't be changed here. Use \"Forgot password\" on the sign-in page, or contact your administrator.");
+    }
     if let Err(e) = state.protection.check_new(&new) {
-        return retry(&e.to_string());
+        return retry(&pending, &e.to_string());
     }
     if params.get("confirm_password") != Some(new.as_str()) {
-        return retry("The two new passwords do not match.");
+        return retry(&pending, "The two new passwords do not match.");
     }
     let (stored, old) = (user.password_hash.clone(), params.get("current_password").unwrap_or("").to_string());
     let new_for_hash = new.clone();
@@ -207,15 +214,28 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
         .await
         .map_err(internal)?;
     if !current_ok {
-        return retry("Your current password is not correct.");
+        return retry(&pending, "Your current password is not correct.");
     }
     if same_as_old {
-        return retry("Choose a password different from your current one.");
+        return retry(&pending, "Choose a password different from your current one.");
     }
-    store::users::set_password(&conn, &user.id, &hash, now)?;
-    store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "password_changed", None, now)?;
+    let keep = pending.flow.keep_session.clone();
+    {
+        let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
+        store::users::set_password(&tx, &user.id, &hash, now, mfa_in_flow)?;
+        // Every other session and every refresh-token family ends with the old password.
+        store::protection::end_everything_except(&tx, &user.id, keep.as_deref(), now)?;
+        store::mfa::audit(&tx, Some(&user.id), Some(&user.id), "password_changed", None, now)?;
+        tx.commit()?;
+    }
     tracing::info!(user = %user.id, "password changed");
-    Ok(flow::finish(&req, &state, &conn, &pending, &current, now)?)
+    if keep.is_some() {
+        store::codes::delete_request(&conn, &pending.id)?;
+        return Ok(see_other(pending.flow.return_to.as_deref().unwrap_or("/")));
+    }
+    pending.flow.password_changed = true;
+    pending.flow.password_at = Some(now);
+    flow::proceed(&req, &state, &conn, &mut pending, now)
 }
 
 #[derive(Template)]
@@ -229,17 +249,21 @@ struct HomePage {
 pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let page = match session::current(&req, &conn, now)? {
-        Some(s) => HomePage {
-            username: store::users::by_id(&conn, &s.user_id)?.map(|u| u.username),
-            csrf: s.csrf_token,
-            level: match Level::of(&s.amr) {
-                Level::Password => "a password",
-                Level::Mfa => "multi-factor authentication",
-                Level::PhishingResistant => "phishing-resistant multi-factor authentication",
-            },
+    if session::current(&req, &conn, now)?.is_none() {
+        return Ok(html(StatusCode::OK, &HomePage { username: None, csrf: String::new(), level: "" }));
+    }
+    let (s, user) = match access::page(&req, &state, &conn, Target::Portal, "/", now)? {
+        Access::Granted { session, user } => (session, user),
+        Access::Respond(res) => return Ok(res),
+    };
+    let page = HomePage {
+        username: Some(user.username),
+        csrf: s.csrf_token,
+        level: match Level::of(&s.amr) {
+            Level::Password => "a password",
+            Level::Mfa => "multi-factor authentication",
+            Level::PhishingResistant => "phishing-resistant multi-factor authentication",
         },
-        None => HomePage { username: None, csrf: String::new(), level: "" },
     };
     Ok(html(StatusCode::OK, &page))
 }

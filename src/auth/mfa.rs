@@ -1,14 +1,13 @@
 //! Second factors at sign-in: authenticator-app codes (RFC 6238), recovery codes, and the
-//! registration interruption for people who must use MFA but have no method yet. WebAuthn
-//! ceremonies are in `webauthn.rs`; both end in `flow::complete`.
+//! registration interruption for people who must use MFA but have no method yet (or need a
+//! security key). WebAuthn ceremonies are in `webauthn.rs`; every step ends in
+//! `flow::proceed`, which asks the gate what comes next.
 
-use super::flow::{self, Flow, Level, Pending};
+use super::flow::{self, Level, Pending, Stage};
 use super::login::app_name;
 use crate::AppState;
 use crate::crypto::{b64url, random_bytes, secret_hash};
-use crate::policy::{self, Request, evaluate::Decision, model::ClientAppType};
 use crate::store::{self, StoreError, mfa::Credential, users::User};
-use crate::web::see_other;
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html};
 use actix_web::http::StatusCode;
@@ -50,105 +49,6 @@ impl Methods {
             Level::PhishingResistant => !self.keys.is_empty(),
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub enum Next {
-    Done,
-    SecondFactor,
-    /// Must register a method before continuing.
-    Register,
-    /// Security defaults: should register; may skip for the days left of the grace period.
-    RegisterOptional { days_left: i64 },
-    /// A conditional-access policy blocks this sign-in; the evaluation, for the sign-in log.
-    Blocked { policy: String, evaluated: Box<(policy::evaluate::Context, policy::evaluate::Evaluation)> },
-}
-
-impl Next {
-    pub fn path(&self) -> &'static str {
-        match self {
-            Next::Done => "/",
-            Next::SecondFactor => "/login/mfa",
-            Next::Register | Next::RegisterOptional { .. } => "/mfa/setup",
-            Next::Blocked { .. } => "/login/blocked",
-        }
-    }
-}
-
-/// Security defaults: how long after their first sign-in a user may skip MFA registration.
-pub const REGISTRATION_GRACE_SECS: i64 = 14 * 86_400;
-
-/// What this sign-in needs next. Anyone with a registered method, or flagged to need MFA,
-/// must use a second factor; conditional access (or security defaults) may demand more, or
-/// block; an app can ask for more with `acr_values`.
-pub fn next_step(conn: &Connection, user: &User, flow: &mut Flow, request: &Request, now: i64) -> Result<Next, StoreError> {
-    let methods = Methods::load(conn, &user.id)?;
-    if methods.any() || user.mfa_required {
-        flow.required = flow.required.max(Level::Mfa);
-    }
-    let policies = policy::in_force(conn)?;
-    if let Some(app) = flow.request.as_ref().map(|r| r.client_id.clone()).filter(|_| !policies.is_empty()) {
-        let mut ctx = policy::context(conn, Some(&user.id), &app, ClientAppType::Browser, request, &flow.amr, Some(now), now)?;
-        ctx.password_changed = false;
-        policy::add_detections(&mut ctx, flow.sign_in_risk, &flow.risk_reasons);
-        let eval = policy::evaluate::evaluate(&policies, &ctx);
-        match eval.decision.clone() {
-            Decision::Block { policy } => return Ok(Next::Blocked { policy, evaluated: Box::new((ctx, eval)) }),
-            Decision::Require { needs, .. } => {
-                flow.required = flow.required.max(needs.level.unwrap_or_default());
-                flow.force_password_change |= needs.password_change;
-            }
-            Decision::Allow => {}
-        }
-    }
-    if Level::of(&flow.amr) < flow.required {
-        return Ok(if methods.can_reach(flow.required) { Next::SecondFactor } else { Next::Register });
-    }
-    // Security defaults: everyone registers MFA; skippable for 14 days from the first sign-in.
-    if !methods.any() && store::policies::security_defaults(conn)? {
-        let first = store::policies::first_signin(conn, &user.id, now)?;
-        let left = first + REGISTRATION_GRACE_SECS - now;
-        if left <= 0 {
-            return Ok(Next::Register);
-        }
-        if !flow.registration_skipped {
-            return Ok(Next::RegisterOptional { days_left: (left + 86_399) / 86_400 });
-        }
-    }
-    Ok(Next::Done)
-}
-
-/// Saves the flow and sends the browser to its next step, or completes the sign-in.
-pub fn proceed(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &mut Pending, user: &User, now: i64) -> Result<HttpResponse, PageError> {
-    match next_step(conn, user, &mut pending.flow, &Request::of(req), now)? {
-        Next::Done => flow::complete(req, state, conn, pending, now),
-        Next::Blocked { policy, evaluated } => {
-            let (ctx, eval) = *evaluated;
-            policy::log(conn, &ctx, &eval, "failure", Some(&policy::blocked_reason(&policy)), now)?;
-            store::codes::delete_request(conn, &pending.id)?;
-            Ok(blocked_page(state, pending.flow.request.as_ref(), &policy))
-        }
-        next => {
-            pending.save(conn)?;
-            Ok(see_other(&format!("{}?request={}", next.path(), pending.id)))
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "blocked.html")]
-struct BlockedPage {
-    policy: String,
-    back: Option<String>,
-}
-
-/// "Access blocked" for a person, with a way back to the app, which then gets access_denied.
-pub fn blocked_page(state: &AppState, request: Option<&crate::oidc::authorize::AuthRequest>, policy: &str) -> HttpResponse {
-    let back = request.map(|r| {
-        let error = crate::oidc::error::OAuthError::new(crate::oidc::error::ErrorCode::AccessDenied, policy::blocked_reason(policy));
-        crate::oidc::authorize::error_url(state.config.issuer(), &r.redirect_uri, r.state.as_deref(), &error)
-    });
-    html(StatusCode::FORBIDDEN, &BlockedPage { policy: policy.to_string(), back })
 }
 
 pub fn totp_for(secret_b32: &str, username: &str, issuer: &str) -> Option<Totp> {
@@ -260,6 +160,7 @@ pub async fn show_second_factor(req: HttpRequest, state: web::Data<AppState>) ->
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let pending = flow::load(&req, &conn, query.get("request"), state.clock.now())?;
+    pending.expect(Stage::SecondFactor)?;
     second_factor_page(&conn, &pending, None)
 }
 
@@ -269,6 +170,7 @@ pub async fn submit_second_factor(req: HttpRequest, state: web::Data<AppState>, 
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    pending.expect(Stage::SecondFactor)?;
     let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
     if too_many_failures(&conn, &user.id, now)? {
         return second_factor_page(&conn, &pending, Some("Too many wrong codes. Wait 15 minutes, or use a security key."));
@@ -290,7 +192,7 @@ pub async fn submit_second_factor(req: HttpRequest, state: web::Data<AppState>, 
         _ => Err("unknown second factor"),
     };
     if let Err(why) = outcome {
-        flow::log(&req, &conn, &pending, Some(&user.username), Err(&format!("second factor: {why}")), now)?;
+        flow::log(&req, &conn, &pending, Some(&user.username), &format!("second factor: {why}"), None, now)?;
         let message = if why == "authenticator code already used" {
             "That code has already been used. Wait for the next code and try again."
         } else {
@@ -299,7 +201,7 @@ pub async fn submit_second_factor(req: HttpRequest, state: web::Data<AppState>, 
         return second_factor_page(&conn, &pending, Some(message));
     }
     pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
-    proceed(&req, &state, &conn, &mut pending, &user, now)
+    flow::proceed(&req, &state, &conn, &mut pending, now)
 }
 
 #[derive(Template)]
@@ -315,13 +217,9 @@ struct SetupPage<'a> {
     error: Option<&'a str>,
 }
 
-fn setup_page(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, error: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
+fn setup_page(_req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, error: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
     let user = store::users::by_id(conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
-    let mut probe = pending.flow.clone();
-    let days_left = match next_step(conn, &user, &mut probe, &Request::of(req), now)? {
-        Next::RegisterOptional { days_left } => Some(days_left),
-        _ => None,
-    };
+    let days_left = pending.flow.skippable_days;
     let existing = store::mfa::totp(conn, &user.id)?.filter(|t| !t.confirmed);
     let secret = match existing {
         Some(t) => t.secret,
@@ -351,6 +249,7 @@ pub async fn show_setup(req: HttpRequest, state: web::Data<AppState>) -> Result<
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let pending = flow::load(&req, &conn, query.get("request"), now)?;
+    pending.expect(Stage::Register)?;
     setup_page(&req, &state, &conn, &pending, None, now)
 }
 
@@ -359,21 +258,23 @@ pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: we
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut pending = flow::load_form(&req, &conn, &params, now)?;
-    let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
-    if Methods::load(&conn, &user.id)?.any() {
-        // Registration during sign-in is only for people with nothing registered yet.
-        return Err(flow::expired().into());
+    // Only a flow the gate sent to registration registers (its rules: a low-risk, familiar
+    // context, or a second factor already proven in this flow).
+    pending.expect(Stage::Register)?;
+    if pending.flow.required == Level::PhishingResistant {
+        return setup_page(&req, &state, &conn, &pending, Some("This application requires a security key or passkey."), now);
     }
+    let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
     if too_many_failures(&conn, &user.id, now)? {
         return setup_page(&req, &state, &conn, &pending, Some("Too many wrong codes. Wait 15 minutes and try again."), now);
     }
     if let Err(why) = check_totp(&conn, &user, state.config.issuer(), params.get("code").unwrap_or(""), now, true)? {
-        flow::log(&req, &conn, &pending, Some(&user.username), Err(&format!("second factor: {why}")), now)?;
+        flow::log(&req, &conn, &pending, Some(&user.username), &format!("second factor: {why}"), None, now)?;
         return setup_page(&req, &state, &conn, &pending, Some("That code is not correct. Check the time on your device and try again."), now);
     }
     store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("authenticator app"), now)?;
     pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
-    proceed(&req, &state, &conn, &mut pending, &user, now)
+    flow::proceed(&req, &state, &conn, &mut pending, now)
 }
 
 /// POST /mfa/setup/skip: security defaults' grace period lets a person register later.
@@ -382,14 +283,14 @@ pub async fn skip_setup(req: HttpRequest, state: web::Data<AppState>, body: web:
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut pending = flow::load_form(&req, &conn, &params, now)?;
-    let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
-    let mut probe = pending.flow.clone();
-    if !matches!(next_step(&conn, &user, &mut probe, &Request::of(&req), now)?, Next::RegisterOptional { .. }) {
+    pending.expect(Stage::Register)?;
+    if pending.flow.skippable_days.is_none() {
         return Err(ErrorPage::bad_request("Registration is required", "You can no longer skip setting up a second way to sign in.").into());
     }
+    let user_id = pending.user_id()?.to_string();
     pending.flow.registration_skipped = true;
-    store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registration_skipped", None, now)?;
-    proceed(&req, &state, &conn, &mut pending, &user, now)
+    store::mfa::audit(&conn, Some(&user_id), Some(&user_id), "mfa_registration_skipped", None, now)?;
+    flow::proceed(&req, &state, &conn, &mut pending, now)
 }
 
 /// A random id for stored things that are not secrets.

@@ -1,9 +1,11 @@
 //! How a person proves who they are: passwords, the sign-in pages, SSO sessions.
 
+pub mod access;
 pub mod flow;
 pub mod login;
 pub mod mfa;
 pub mod password;
+pub mod password_step;
 pub mod protection;
 pub mod session;
 pub mod users;

@@ -101,6 +101,23 @@ pub fn bootstrap_admin(conn: &Connection, hasher: &PasswordHasher, now: i64) -> 
         is_admin: true,
         must_change_password: true,
     };
-    create(conn, hasher, &account, now)?;
+    let user = create(conn, hasher, &account, now)?;
+    store::users::set_one_time_password(conn, &user.id, &user.password_hash, now + ONE_TIME_PASSWORD_SECS, now)?;
     Ok(Some(password))
+}
+
+/// How long a printed one-time password works.
+pub const ONE_TIME_PASSWORD_SECS: i64 = 86_400;
+
+/// A new one-time password for `username` (an administrator locked out of their account): it
+/// must be changed at the next sign-in, expires after 24 hours, and every session and token of
+/// the user ends. Returns the password to print, once.
+pub fn reset_password(conn: &Connection, hasher: &PasswordHasher, username: &str, now: i64) -> Result<String, UserError> {
+    let user = store::users::by_username(conn, username)?.ok_or_else(|| UserError::Conflict(format!("no user named {username:?}")))?;
+    let password = crate::crypto::random_token()[..20].to_string();
+    let hash = hasher.hash(&password);
+    store::users::set_one_time_password(conn, &user.id, &hash, now + ONE_TIME_PASSWORD_SECS, now)?;
+    store::protection::end_everything(conn, &user.id, now)?;
+    store::mfa::audit(conn, None, Some(&user.id), "one_time_password_set", Some("latchkey user reset-password"), now)?;
+    Ok(password)
 }

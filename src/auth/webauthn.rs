@@ -6,8 +6,8 @@
 //! key is multi-factor on its own; a passkey is also discoverable, for sign-in without a
 //! username.
 
-use super::flow::{self, Pending};
-use super::mfa::{Methods, new_id};
+use super::flow::{self, Pending, Stage};
+use super::mfa::new_id;
 use super::session;
 use crate::AppState;
 use crate::crypto::{b64url, constant_time_eq};
@@ -109,10 +109,9 @@ fn registrant(req: &HttpRequest, conn: &Connection, request: Option<&str>, csrf:
         Some(id) => {
             let pending = flow::load(req, conn, Some(id), now)?;
             flow::check_csrf(&pending, Some(csrf))?;
+            // Only a flow the gate sent to registration registers a key.
+            pending.expect(Stage::Register)?;
             let user = pending.user_id()?.to_string();
-            if Methods::load(conn, &user)?.any() {
-                return Err(flow::expired().into());
-            }
             Ok((user, Some(pending)))
         }
         None => {
@@ -215,10 +214,10 @@ pub async fn register_finish(req: HttpRequest, state: web::Data<AppState>, body:
         store::mfa::audit(&conn, Some(&user_id), Some(&user_id), "mfa_registered", Some(&what), now)?;
         match pending {
             Some(mut p) => {
+                p.expect(Stage::Register)?;
                 // Registering a key during sign-in proves possession of it: it is the second factor.
                 p.flow.amr = flow::merge_amr(&p.flow.amr, &[amr_of(&st.kind)]);
-                let user = store::users::by_id(&conn, &user_id)?.ok_or_else(flow::expired)?;
-                Ok(as_json_redirect(super::mfa::proceed(&req, &state, &conn, &mut p, &user, now)?))
+                Ok(as_json_redirect(flow::proceed(&req, &state, &conn, &mut p, now)?))
             }
             None => Ok(HttpResponse::Ok().json(json!({ "redirect": "/security" }))),
         }
@@ -246,6 +245,9 @@ pub async fn authenticate_start(req: HttpRequest, state: web::Data<AppState>, bo
         let conn = state.pool.get()?;
         let pending = flow::load(&req, &conn, Some(&body.request), now)?;
         flow::check_csrf(&pending, Some(&body.csrf))?;
+        // A key is the second factor on the second-factor page, or a passkey alone on the
+        // sign-in page; nowhere else.
+        pending.expect(if pending.flow.user_id.is_some() { Stage::SecondFactor } else { Stage::Password })?;
         let (options, st) = match &pending.flow.user_id {
             Some(user) => {
                 let keys: Vec<Passkey> = store::mfa::credentials(&conn, user)?.iter().filter_map(passkey).collect();
@@ -285,10 +287,11 @@ pub async fn authenticate_finish(req: HttpRequest, state: web::Data<AppState>, b
         };
         let (st, request_id): (AuthState, String) = serde_json::from_str(&raw).map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
         let mut pending = flow::load(&req, &conn, Some(&request_id), now)?;
+        pending.expect(if pending.flow.user_id.is_some() { Stage::SecondFactor } else { Stage::Password })?;
         let credential_id = b64url(body.credential.get_credential_id());
         let found = store::mfa::credential_by_credential_id(&conn, &credential_id)?;
         let fail = |pending: &Pending, why: &str| -> Result<HttpResponse, PageError> {
-            flow::log(&req, &conn, pending, None, Err(&format!("second factor: {why}")), now)?;
+            flow::log(&req, &conn, pending, None, &format!("second factor: {why}"), None, now)?;
             if let Some(u) = &pending.flow.user_id {
                 store::mfa::audit(&conn, Some(u), Some(u), "mfa_failed", Some(why), now)?;
             }
@@ -319,14 +322,12 @@ pub async fn authenticate_finish(req: HttpRequest, state: web::Data<AppState>, b
         };
         record_use(&conn, &cred, &mut key, &result, now)?;
         store::mfa::audit(&conn, Some(&owner), Some(&owner), "mfa_used", Some(&cred.name), now)?;
-        let user = store::users::by_id(&conn, &owner)?.filter(|u| !u.disabled);
-        let Some(user) = user else { return fail(&pending, "account disabled") };
         let mut added = vec![amr_of(&cred.kind)];
         if result.user_verified() {
             added.push("user");
         }
         pending.flow.amr = flow::merge_amr(&pending.flow.amr, &added);
-        Ok(as_json_redirect(super::mfa::proceed(&req, &state, &conn, &mut pending, &user, now)?))
+        Ok(as_json_redirect(flow::proceed(&req, &state, &conn, &mut pending, now)?))
     })();
     result.unwrap_or_else(page_error_to_json)
 }

@@ -5,8 +5,9 @@
 use super::error::{ErrorCode, OAuthError};
 use crate::AppState;
 use crate::auth::flow::{self, Flow, Level};
-use crate::auth::{mfa, session};
-use crate::policy::{self, evaluate::Decision, model::ClientAppType};
+use crate::auth::{access, session};
+use crate::gate::{self, Issued, Outcome, Target};
+use crate::policy;
 use crate::store::{self, StoreError, clients::Client, sessions::Session};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, see_other};
@@ -187,72 +188,10 @@ pub fn error_redirect(iss: &str, redirect_uri: &str, state: Option<&str>, error:
     see_other(&error_url(iss, redirect_uri, state, error))
 }
 
-#[derive(askama::Template)]
-#[template(path = "no_access.html")]
-struct NoAccessPage {
-    app: String,
-    back: String,
-}
-
-/// The gate before any code is minted: assignment, then conditional access (or security
-/// defaults) for this app, this person, this session. Allowed: a one-time code and a redirect.
-/// Blocked or unassigned: a page for the person whose button returns them to the app with
-/// `access_denied` (with `prompt=none`, straight away). Something still missing: step up in
-/// the same flow (or `interaction_required` with `prompt=none`). Every outcome is logged with
-/// the evaluated context and each policy's result.
-pub fn issue_code(req: &HttpRequest, state: &AppState, conn: &Connection, request: &AuthRequest, session: &Session, now: i64) -> Result<HttpResponse, StoreError> {
-    let prompt_none = request.prompt.iter().any(|p| p == "none");
-    let mut ctx = policy::context(conn, Some(&session.user_id), &request.client_id, ClientAppType::Browser, &policy::Request::of(req), &session.amr, Some(session.auth_time), now)?;
-    let (risk, reasons) = store::protection::session_risk(conn, &session.id)?;
-    policy::add_detections(&mut ctx, crate::policy::model::Risk::parse(&risk), &reasons);
-    let eval = policy::decide(conn, &ctx)?;
-    let client = store::clients::by_id(conn, &request.client_id)?;
-    let refuse = |reason: &str, page: HttpResponse| -> Result<HttpResponse, StoreError> {
-        policy::log(conn, &ctx, &eval, "failure", Some(reason), now)?;
-        let error = OAuthError::new(ErrorCode::AccessDenied, reason);
-        Ok(if prompt_none { error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error) } else { page })
-    };
-    if let Some(client) = client.as_ref().filter(|c| c.assignment_required)
-        && !store::directory::is_assigned(conn, &client.id, &session.user_id)?
-    {
-        let error = OAuthError::new(ErrorCode::AccessDenied, "the user is not assigned to this application");
-        let back = error_url(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error);
-        let page = NoAccessPage { app: client.name.clone(), back };
-        return refuse("user is not assigned to the application", crate::web::html(actix_web::http::StatusCode::FORBIDDEN, &page));
-    }
-    match &eval.decision {
-        Decision::Block { policy: name } => {
-            return refuse(&policy::blocked_reason(name), mfa::blocked_page(state, Some(request), name));
-        }
-        Decision::Require { needs, policies } => {
-            policy::log(conn, &ctx, &eval, "interrupted", Some(&format!("conditional access requires more: {}", policies.join(", "))), now)?;
-            if prompt_none {
-                let error = OAuthError::new(ErrorCode::InteractionRequired, "conditional access requires the user to sign in interactively");
-                return Ok(error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error));
-            }
-            if needs.reauthenticate {
-                let flow = Flow { required: request.acr, request: Some(request.clone()), ..Flow::default() };
-                return flow::start(req, state, conn, &flow, "/login", now);
-            }
-            let user = store::users::by_id(conn, &session.user_id)?.ok_or_else(|| StoreError::Corrupt("session without user".into()))?;
-            let mut flow = Flow {
-                required: request.acr,
-                request: Some(request.clone()),
-                user_id: Some(session.user_id.clone()),
-                amr: session.amr.clone(),
-                stepping_up: Some(session.id.clone()),
-                ..Flow::default()
-            };
-            let path = match mfa::next_step(conn, &user, &mut flow, &policy::Request::of(req), now)? {
-                mfa::Next::Done if flow.force_password_change => "/password/change",
-                mfa::Next::Done => "/login/mfa",
-                next => next.path(),
-            };
-            return flow::start(req, state, conn, &flow, path, now);
-        }
-        Decision::Allow => {}
-    }
-    policy::log(conn, &ctx, &eval, "success", None, now)?;
+/// Mints a one-time code for `request` from `session`. Only a gate verdict of Issue (the
+/// `Issued` proof) allows it, so no path — password change, registration, reset, step-up —
+/// can complete a flow below what the app and policy asked for.
+pub fn mint_code(state: &AppState, conn: &Connection, request: &AuthRequest, session: &Session, _issued: Issued, now: i64) -> Result<HttpResponse, StoreError> {
     let code = crate::crypto::random_token();
     let row = store::codes::Code {
         client_id: request.client_id.clone(),
@@ -281,43 +220,38 @@ async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) ->
             return Ok(error_redirect(state.config.issuer(), &redirect_uri, st.as_deref(), &error));
         }
     };
-    let current = session::current(&req, &conn, now)?;
-    let user = match &current {
-        Some(s) => store::users::by_id(&conn, &s.user_id)?,
-        None => None,
-    };
-    let fail = |code: ErrorCode, d: &str| {
-        Ok(error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &OAuthError::new(code, d)))
-    };
+    let redirect = |code: ErrorCode, d: &str| error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &OAuthError::new(code, d));
     let prompt_none = request.prompt.iter().any(|p| p == "none");
-    let Some((s, u)) = current.zip(user).filter(|(s, _)| !request.needs_fresh_login(s, now)) else {
+    let Some(s) = session::current(&req, &conn, now)?.filter(|s| !request.needs_fresh_login(s, now)) else {
         if prompt_none {
-            return fail(ErrorCode::LoginRequired, "the user is not signed in");
+            return Ok(redirect(ErrorCode::LoginRequired, "the user is not signed in"));
         }
-        let flow = Flow { required: request.acr, request: Some(request), ..Flow::default() };
+        let flow = Flow { acr: request.acr, request: Some(request), ..Flow::default() };
         return Ok(flow::start(&req, &state, &conn, &flow, "/login", now)?);
     };
-    let needs_step_up = Level::of(&s.amr) < request.acr;
-    if needs_step_up || u.must_change_password {
-        if prompt_none {
-            let why = if needs_step_up { "the app requires a stronger sign-in" } else { "the user must change their password" };
-            return fail(ErrorCode::InteractionRequired, why);
+    // Single sign-on: the gate decides for this app with the session's evidence.
+    let verdict = access::check(&conn, &s, Target::App(request.client_id.clone()), request.acr, &policy::Request::of(&req), now)?;
+    match (&verdict.outcome, verdict.issued()) {
+        (_, Some(issued)) => {
+            let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
+            gate::log(&tx, &verdict, "success", None, now)?;
+            let res = mint_code(&state, &tx, &request, &s, issued, now)?;
+            tx.commit()?;
+            Ok(res)
         }
-        let mut flow = Flow {
-            required: request.acr,
-            request: Some(request),
-            user_id: Some(u.id.clone()),
-            amr: s.amr.clone(),
-            stepping_up: Some(s.id.clone()),
-            ..Flow::default()
-        };
-        let path = match mfa::next_step(&conn, &u, &mut flow, &policy::Request::of(&req), now)? {
-            _ if !needs_step_up => "/password/change",
-            next => next.path(),
-        };
-        return Ok(flow::start(&req, &state, &conn, &flow, path, now)?);
+        (Outcome::Refuse(refusal), _) if prompt_none => {
+            let id = gate::log(&conn, &verdict, "failure", Some(&refusal.log_reason()), now)?;
+            Ok(redirect(ErrorCode::AccessDenied, &format!("access denied (correlation id {id})")))
+        }
+        (_, None) if prompt_none => {
+            gate::log(&conn, &verdict, "interrupted", Some("prompt=none, but the user must interact"), now)?;
+            Ok(redirect(ErrorCode::InteractionRequired, "the user must interact with latchkey to continue"))
+        }
+        _ => {
+            let shape = Flow { acr: request.acr, request: Some(request.clone()), ..Flow::default() };
+            Ok(access::continue_flow(&req, &state, &conn, &s, shape, verdict, now)?)
+        }
     }
-    Ok(issue_code(&req, &state, &conn, &request, &s, now)?)
 }
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {

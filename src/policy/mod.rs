@@ -121,7 +121,7 @@ pub fn decide(conn: &Connection, ctx: &Context) -> Result<Evaluation, StoreError
 }
 
 /// Writes one sign-in log row carrying the evaluated context and each policy's result.
-pub fn log(conn: &Connection, ctx: &Context, eval: &Evaluation, result: &str, reason: Option<&str>, now: i64) -> Result<(), StoreError> {
+pub fn log(conn: &Connection, ctx: &Context, eval: &Evaluation, result: &str, reason: Option<&str>, now: i64) -> Result<i64, StoreError> {
     let blocked = matches!(eval.decision, evaluate::Decision::Block { .. });
     let report_only_block = eval.results.iter().any(|r| r.state == model::State::ReportOnly && r.blocks());
     let entry = store::signins::SignIn {
@@ -133,6 +133,7 @@ pub fn log(conn: &Connection, ctx: &Context, eval: &Evaluation, result: &str, re
         result,
         reason,
         methods: (!ctx.amr.is_empty()).then_some(&ctx.amr[..]),
+        failure: None,
     };
     store::signins::record_evaluated(conn, &entry, ctx, eval, blocked, report_only_block, now)
 }

@@ -303,7 +303,7 @@ pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: we
     let (ip, ua) = (client_ip(&req), user_agent(&req));
     let methods = r.verified.join(" + ");
     store::transaction(&mut conn, |tx| -> Result<(), store::StoreError> {
-        store::users::set_password(tx, &user_id, &hash, now)?;
+        store::users::set_password(tx, &user_id, &hash, now, true)?;
         store::protection::end_everything(tx, &user_id, now)?;
         store::protection::delete_reset(tx, &r.id)?;
         store::mfa::audit(tx, Some(&user_id), Some(&user_id), "password_reset", Some(&format!("self-service, verified by {methods}")), now)?;
@@ -316,7 +316,7 @@ pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: we
             reason: Some("self-service password reset"),
             ..Default::default()
         };
-        store::signins::record(tx, &entry, now)
+        store::signins::record(tx, &entry, now).map(drop)
     })?;
     if let Some(to) = store::users::by_id(&conn, &user_id)?.and_then(|u| u.email) {
         let body = format!(

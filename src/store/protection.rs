@@ -46,7 +46,7 @@ pub fn record_success(conn: &Connection, user_id: &str, network: &str, platform:
 /// Wrong passwords for a user since `since`, from the sign-in log.
 pub fn recent_failures(conn: &Connection, user_id: &str, since: i64) -> Result<i64> {
     Ok(conn
-        .prepare_cached("SELECT count(*) FROM signin_log WHERE user_id = ?1 AND at >= ?2 AND reason = 'wrong password'")?
+        .prepare_cached("SELECT count(*) FROM signin_log WHERE user_id = ?1 AND at >= ?2 AND failure = 'wrong_password'")?
         .query_row(params![user_id, since], |r| r.get(0))?)
 }
 
@@ -146,7 +146,15 @@ pub fn recent_resets(conn: &Connection, username: &str, ip: Option<&str>, since:
 /// After a password reset: every session ends and every grant (refresh and access tokens) is
 /// revoked.
 pub fn end_everything(conn: &Connection, user_id: &str, now: i64) -> Result<()> {
-    conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL", params![user_id, now])?;
+    end_everything_except(conn, user_id, None, now)
+}
+
+/// `end_everything`, keeping the session `keep` (the one the person changed their password in).
+pub fn end_everything_except(conn: &Connection, user_id: &str, keep: Option<&str>, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL AND id IS NOT ?3",
+        params![user_id, now, keep],
+    )?;
     conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![user_id, now])?;
     Ok(())
 }

@@ -13,15 +13,21 @@ pub struct SignIn<'a> {
     pub reason: Option<&'a str>,
     /// RFC 8176 amr of a successful sign-in.
     pub methods: Option<&'a [String]>,
+    /// Why it failed, as a stored word (`WRONG_PASSWORD`…), apart from the reason for people.
+    pub failure: Option<&'a str>,
 }
 
-pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<()> {
+/// The `failure` word of a wrong password: what the brute-force detector counts.
+pub const WRONG_PASSWORD: &str = "wrong_password";
+
+/// Writes one row; returns its id (the correlation id shown to the person).
+pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, failure)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
-    .execute(params![now, s.user_id, s.username, s.client_id, s.ip, s.user_agent, s.result, s.reason, s.methods.map(super::to_json)])?;
-    Ok(())
+    .execute(params![now, s.user_id, s.username, s.client_id, s.ip, s.user_agent, s.result, s.reason, s.methods.map(super::to_json), s.failure])?;
+    Ok(conn.last_insert_rowid())
 }
 
 /// `record`, plus the conditional-access context and each policy's result.
@@ -33,7 +39,7 @@ pub fn record_evaluated(
     blocked: bool,
     report_only_block: bool,
     now: i64,
-) -> Result<()> {
+) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies,
              blocked_by_policy, report_only_block)
@@ -54,7 +60,7 @@ pub fn record_evaluated(
         blocked,
         report_only_block
     ])?;
-    Ok(())
+    Ok(conn.last_insert_rowid())
 }
 
 #[derive(Debug)]

@@ -15,6 +15,8 @@ pub struct User {
     pub updated_at: i64,
     /// This user must sign in with a second factor (and register one if they have none).
     pub mfa_required: bool,
+    /// A one-time password stops working at this time.
+    pub password_expires_at: Option<i64>,
 }
 
 pub struct NewUser<'a> {
@@ -27,7 +29,7 @@ pub struct NewUser<'a> {
 }
 
 const COLUMNS: &str =
-    "id, username, email, email_verified, name, password_hash, is_admin, must_change_password, disabled, updated_at, mfa_required";
+    "id, username, email, email_verified, name, password_hash, is_admin, must_change_password, disabled, updated_at, mfa_required, password_expires_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -42,6 +44,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         disabled: r.get(8)?,
         updated_at: r.get(9)?,
         mfa_required: r.get(10)?,
+        password_expires_at: r.get(11)?,
     })
 }
 
@@ -71,13 +74,24 @@ pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }
 
-/// Stores a new password hash, clears the "must change password" flag, and remediates user
-/// risk (a password changed by the signed-in user is no longer a leaked one).
-pub fn set_password(conn: &Connection, id: &str, password_hash: &str, now: i64) -> Result<()> {
+/// Stores a new password hash and clears the "must change password" flag. `remediates`: the
+/// change also clears user risk — only when the person proved a second factor in the same flow
+/// or went through self-service reset, never with a password alone.
+pub fn set_password(conn: &Connection, id: &str, password_hash: &str, now: i64, remediates: bool) -> Result<()> {
     conn.execute(
-        "UPDATE users SET password_hash = ?2, must_change_password = 0, password_changed_at = ?3, user_risk = 'none',
-             updated_at = ?3 WHERE id = ?1",
-        params![id, password_hash, now],
+        "UPDATE users SET password_hash = ?2, must_change_password = 0, password_expires_at = NULL, password_changed_at = ?3,
+             user_risk = CASE WHEN ?4 THEN 'none' ELSE user_risk END, updated_at = ?3 WHERE id = ?1",
+        params![id, password_hash, now, remediates],
+    )?;
+    Ok(())
+}
+
+/// Sets a one-time password: it must be changed at the next sign-in and stops working at
+/// `expires_at`.
+pub fn set_one_time_password(conn: &Connection, id: &str, password_hash: &str, expires_at: i64, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2, must_change_password = 1, password_expires_at = ?3, updated_at = ?4 WHERE id = ?1",
+        params![id, password_hash, expires_at, now],
     )?;
     Ok(())
 }

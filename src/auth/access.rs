@@ -1,0 +1,75 @@
+//! A browser that already holds a session: signing in to an app with it (SSO), or using
+//! latchkey's own portal and console. The gate runs on every such request, with the session's
+//! evidence (its methods, age and the highest risk seen in it); anything short of Issue
+//! continues in a sign-in flow that starts from the session.
+
+use super::flow::{self, Flow};
+use super::session;
+use crate::AppState;
+use crate::gate::{self, Ask, Target, Verdict};
+use crate::policy::Request;
+use crate::policy::model::Risk;
+use crate::store::{self, StoreError, sessions::Session, users::User};
+use crate::web::PageError;
+use actix_web::{HttpRequest, HttpResponse};
+use rusqlite::Connection;
+
+/// The session's sign-in risk and its reasons.
+pub fn session_risk(conn: &Connection, session: &Session) -> Result<(Risk, Vec<String>), StoreError> {
+    let (risk, reasons) = store::protection::session_risk(conn, &session.id)?;
+    Ok((Risk::parse(&risk).unwrap_or(Risk::None), reasons))
+}
+
+/// Asks the gate whether `session` may be used for `target` now.
+pub fn check(conn: &Connection, session: &Session, target: Target, acr: super::flow::Level, request: &Request, now: i64) -> Result<Verdict, StoreError> {
+    let (risk, reasons) = session_risk(conn, session)?;
+    let ask = Ask {
+        auth_time: Some(session.auth_time),
+        acr_asked: acr,
+        sign_in_risk: Some(risk),
+        risk_reasons: &reasons,
+        ..Ask::interactive(target, &session.user_id, request, &session.amr)
+    };
+    gate::check(conn, &ask, now)
+}
+
+/// Continues from `session` in a sign-in flow shaped by `flow` (its request, console flag or
+/// return_to): the gate's verdict picks the page, or refuses.
+pub fn continue_flow(req: &HttpRequest, state: &AppState, conn: &Connection, session: &Session, mut flow: Flow, verdict: Verdict, now: i64) -> Result<HttpResponse, PageError> {
+    let base = Flow::continuing(session, session_risk(conn, session)?);
+    flow.user_id = base.user_id;
+    flow.amr = base.amr;
+    flow.stepping_up = base.stepping_up;
+    flow.password_at = base.password_at;
+    flow.sign_in_risk = base.sign_in_risk;
+    flow.risk_reasons = base.risk_reasons;
+    let (mut pending, cookie) = flow::create(req, state, conn, &flow, now)?;
+    let mut res = flow::render(req, state, conn, &mut pending, verdict, now)?;
+    if let Some(c) = cookie {
+        res.add_cookie(&c).expect("cookie is valid");
+    }
+    Ok(res)
+}
+
+/// What a page of the portal or console may do.
+pub enum Access {
+    Granted { session: Session, user: User },
+    /// Sign in, step up, register, change a password, or a refusal: send this instead.
+    Respond(HttpResponse),
+}
+
+/// The gate for a page of latchkey's own (`target` Portal or Console); `back` is where the
+/// person returns once whatever the gate asks for is done.
+pub fn page(req: &HttpRequest, state: &AppState, conn: &Connection, target: Target, back: &str, now: i64) -> Result<Access, PageError> {
+    let console = target == Target::Console;
+    let shape = Flow { return_to: Some(back.to_string()), console, ..Flow::default() };
+    let Some(s) = session::current(req, conn, now)? else {
+        return Ok(Access::Respond(flow::start(req, state, conn, &shape, "/login", now)?));
+    };
+    let verdict = check(conn, &s, target, super::flow::Level::Password, &Request::of(req), now)?;
+    if verdict.issued().is_some() {
+        let user = store::users::by_id(conn, &s.user_id)?.ok_or_else(flow::expired)?;
+        return Ok(Access::Granted { session: s, user });
+    }
+    Ok(Access::Respond(continue_flow(req, state, conn, &s, shape, verdict, now)?))
+}

@@ -1,0 +1,111 @@
+//! The first factor, shared by the sign-in page and the password grant: one way to check a
+//! username and password, with smart lockout, the risk detectors and failure counting, so the
+//! legacy grant is no softer target than the browser.
+
+use super::protection;
+use crate::AppState;
+use crate::policy::Request;
+use crate::policy::model::{Platform, Risk};
+use crate::store::{self, StoreError, users::User};
+use rusqlite::Connection;
+
+/// Longest username looked up; anything longer is refused before any work.
+pub const MAX_USERNAME: usize = 256;
+
+/// Why a password step failed. People see one message for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    UnknownUser,
+    WrongPassword,
+    Locked,
+    Disabled,
+    /// A one-time password past its 24 hours.
+    Expired,
+}
+
+impl Failure {
+    /// The reason for the sign-in log.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Failure::UnknownUser => "unknown username",
+            Failure::WrongPassword => "wrong password",
+            Failure::Locked => "account locked (smart lockout)",
+            Failure::Disabled => "account disabled",
+            Failure::Expired => "one-time password expired",
+        }
+    }
+
+    /// The stored word, for counting.
+    pub fn word(self) -> Option<&'static str> {
+        (self == Failure::WrongPassword).then_some(store::signins::WRONG_PASSWORD)
+    }
+}
+
+pub struct PasswordStep {
+    /// The user, when the password was right and the account usable.
+    pub user: Option<User>,
+    /// The account the username named, if any (for the log).
+    pub user_id: Option<String>,
+    pub failure: Option<Failure>,
+    pub risk: Option<Risk>,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the password hashing pool is gone")]
+    PoolGone,
+}
+
+/// Checks `password` for `username` from `request` at `now`. A correct password during a
+/// lockout gets the same answer as a wrong one.
+pub async fn check(state: &AppState, conn: &Connection, username: &str, password: &str, request: &Request, now: i64) -> Result<PasswordStep, StepError> {
+    let user = match username.len() {
+        1..=MAX_USERNAME => store::users::by_username(conn, username)?,
+        _ => None,
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let attempt = password.to_string();
+    let verified = state
+        .passwords
+        .offload(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem))
+        .await
+        .map_err(|_| StepError::PoolGone)?;
+    let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
+    let user_id = user.as_ref().map(|u| u.id.clone());
+    let found = protection::assess(&state.protection, conn, user_id.as_deref(), request.ip.as_deref(), platform.as_str(), password, verified, now)?;
+    let locked = match &user_id {
+        Some(id) => protection::locked(conn, id, found.familiar, now)?,
+        None => false,
+    };
+    let failure = match &user {
+        None => Some(Failure::UnknownUser),
+        Some(_) if locked => Some(Failure::Locked),
+        Some(_) if !verified => Some(Failure::WrongPassword),
+        Some(u) if u.disabled => Some(Failure::Disabled),
+        Some(u) if u.password_expires_at.is_some_and(|t| t <= now) => Some(Failure::Expired),
+        Some(_) => None,
+    };
+    match (failure, &user_id) {
+        (Some(Failure::WrongPassword | Failure::UnknownUser), _) => {
+            if username.len() <= MAX_USERNAME {
+                state.protection.record_failure(username, request.ip.as_deref(), password, now);
+            }
+            if let Some(id) = &user_id {
+                protection::count_failure(&state.protection, conn, id, found.familiar, now)?;
+            }
+        }
+        (None, Some(id)) => {
+            protection::clear_failures(conn, id, found.familiar)?;
+            if found.reasons.iter().any(|r| r.starts_with("leaked credentials")) {
+                // A breached password in use: the account is at risk until it is remediated.
+                store::policies::set_user_risk(conn, id, Risk::High)?;
+                store::mfa::audit(conn, None, Some(id), "user_risk_raised", Some("leaked credentials"), now)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(PasswordStep { user: user.filter(|_| failure.is_none()), user_id, failure, risk: found.risk, reasons: found.reasons })
+}

@@ -1,0 +1,168 @@
+//! Gathers the gate's facts from the store, evaluates conditional access, decides, and logs.
+
+use super::{Facts, MethodSet, Outcome, Person, Registration, Target, Way, decide};
+use crate::auth::flow::Level;
+use crate::policy::evaluate::{Context, Decision, Evaluation};
+use crate::policy::model::{ClientAppType, Platform, Risk};
+use crate::policy::{self, Request};
+use crate::store::{self, StoreError, signins::SignIn};
+use rusqlite::Connection;
+
+/// Security defaults: how long after their first sign-in a user may skip MFA registration.
+pub const REGISTRATION_GRACE_SECS: i64 = 14 * 86_400;
+
+/// One question to the gate.
+#[derive(Debug, Clone)]
+pub struct Ask<'a> {
+    pub way: Way,
+    pub target: Target,
+    pub user_id: Option<&'a str>,
+    pub client_app_type: ClientAppType,
+    pub request: &'a Request,
+    pub amr: &'a [String],
+    /// When the person last authenticated (sign-in frequency).
+    pub auth_time: Option<i64>,
+    pub acr_asked: Level,
+    /// Identity protection's findings so far in this flow or session.
+    pub sign_in_risk: Option<Risk>,
+    pub risk_reasons: &'a [String],
+    pub password_changed: bool,
+    pub registration_skipped: bool,
+    /// Whether smart lockout applies (a password is being presented now).
+    pub lockout: Option<bool>,
+}
+
+impl<'a> Ask<'a> {
+    /// A person in a browser, for `target`, with what they have proven so far.
+    pub fn interactive(target: Target, user_id: &'a str, request: &'a Request, amr: &'a [String]) -> Self {
+        Self {
+            way: Way::Interactive,
+            target,
+            user_id: Some(user_id),
+            client_app_type: ClientAppType::Browser,
+            request,
+            amr,
+            auth_time: None,
+            acr_asked: Level::Password,
+            sign_in_risk: None,
+            risk_reasons: &[],
+            password_changed: false,
+            registration_skipped: false,
+            lockout: None,
+        }
+    }
+}
+
+/// The gate's answer with what it was based on, for the sign-in log.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub ctx: Context,
+    pub eval: Evaluation,
+}
+
+/// Proof that the gate said Issue: what minting a code requires, so no path can mint one
+/// without asking.
+#[derive(Debug, Clone, Copy)]
+pub struct Issued(());
+
+impl Verdict {
+    pub fn issued(&self) -> Option<Issued> {
+        (self.outcome == Outcome::Issue).then_some(Issued(()))
+    }
+}
+
+/// Answers `ask` at `now`.
+pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, StoreError> {
+    let mut ctx = policy::context(conn, ask.user_id, ask.target.app_id(), ask.client_app_type, ask.request, ask.amr, ask.auth_time, now)?;
+    ctx.password_changed = ask.password_changed;
+    policy::add_detections(&mut ctx, ask.sign_in_risk, ask.risk_reasons);
+    let policies = policy::in_force(conn)?;
+    let eval = policy::evaluate::evaluate(&policies, &ctx);
+    let person = match ask.user_id {
+        Some(id) => Some(person(conn, id, &ask.target, ask.request, ask.lockout, now)?),
+        None => None,
+    };
+    let registration = match &person {
+        Some(p) if !p.methods.any() && ask.way == Way::Interactive && store::policies::security_defaults(conn)? => {
+            let first = store::policies::first_signin(conn, ask.user_id.unwrap_or_default(), now)?;
+            let left = first + REGISTRATION_GRACE_SECS - now;
+            if left <= 0 { Registration::Required } else { Registration::Grace { days_left: (left + 86_399) / 86_400 } }
+        }
+        _ => Registration::NotRequired,
+    };
+    let facts = Facts {
+        way: ask.way,
+        target: ask.target.clone(),
+        person,
+        amr: ask.amr.to_vec(),
+        acr_asked: ask.acr_asked,
+        sign_in_risk: ctx.sign_in_risk,
+        user_risk: ctx.user_risk,
+        policy: eval.decision.clone(),
+        registration,
+        registration_skipped: ask.registration_skipped,
+        password_changed: ask.password_changed,
+    };
+    Ok(Verdict { outcome: decide(&facts), ctx, eval })
+}
+
+fn person(conn: &Connection, user_id: &str, target: &Target, request: &Request, lockout: Option<bool>, now: i64) -> Result<Person, StoreError> {
+    let user = store::users::by_id(conn, user_id)?.ok_or_else(|| StoreError::Corrupt("the gate was asked about a user that does not exist".into()))?;
+    let roles = store::directory::roles(conn, user_id)?;
+    let methods = crate::auth::mfa::Methods::load(conn, user_id)?;
+    let (networks, platforms) = store::protection::history(conn, user_id)?;
+    let network = request.ip.as_deref().map(crate::auth::protection::network_of);
+    let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
+    let familiar_network = network.as_ref().is_some_and(|n| networks.contains(n));
+    let assigned = match target {
+        Target::App(id) => match store::clients::by_id(conn, id)? {
+            Some(c) if c.assignment_required => store::directory::is_assigned(conn, id, user_id)?,
+            Some(_) => true,
+            None => false,
+        },
+        Target::Portal => true,
+        // The console is for administrators; others are refused by its own route guard.
+        Target::Console => true,
+    };
+    let locked = match lockout {
+        Some(familiar) => crate::auth::protection::locked(conn, user_id, familiar, now)?,
+        None => false,
+    };
+    Ok(Person {
+        disabled: user.disabled,
+        must_change_password: user.must_change_password,
+        mfa_required: user.mfa_required || !roles.is_empty(),
+        methods: MethodSet { totp: methods.totp, keys: !methods.keys.is_empty() },
+        first_sign_in: networks.is_empty(),
+        familiar: familiar_network || platforms.iter().any(|p| p == platform.as_str()),
+        locked,
+        assigned,
+    })
+}
+
+/// Writes the attempt's sign-in log row with the evaluated context and each policy's result;
+/// returns its id, the correlation id.
+pub fn log(conn: &Connection, v: &Verdict, result: &str, reason: Option<&str>, now: i64) -> Result<i64, StoreError> {
+    let blocked = matches!(v.eval.decision, Decision::Block { .. });
+    let report_only_block = v.eval.results.iter().any(|r| r.state == crate::policy::model::State::ReportOnly && r.blocks());
+    let ctx = &v.ctx;
+    let entry = SignIn {
+        user_id: ctx.user_id.as_deref(),
+        username: ctx.username.as_deref(),
+        client_id: Some(&ctx.app),
+        ip: ctx.ip.as_deref(),
+        user_agent: ctx.user_agent.as_deref(),
+        result,
+        reason,
+        methods: (!ctx.amr.is_empty()).then_some(&ctx.amr[..]),
+        failure: None,
+    };
+    store::signins::record_evaluated(conn, &entry, ctx, &v.eval, blocked, report_only_block, now)
+}
+
+/// A log row for an attempt that never reached a decision (unknown user, wrong password),
+/// keeping what the detectors found.
+pub fn log_plain(conn: &Connection, entry: &SignIn<'_>, now: i64) -> Result<i64, StoreError> {
+    store::signins::record(conn, entry, now)
+}
