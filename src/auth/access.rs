@@ -28,6 +28,7 @@ pub fn check(conn: &Connection, session: &Session, target: Target, acr: super::f
         acr_asked: acr,
         sign_in_risk: Some(risk),
         risk_reasons: &reasons,
+        session_in_use: true,
         ..Ask::interactive(target, &session.user_id, request, &session.amr)
     };
     gate::check(conn, &ask, now)

@@ -28,6 +28,8 @@ pub struct Ask<'a> {
     pub risk_reasons: &'a [String],
     pub password_changed: bool,
     pub registration_skipped: bool,
+    /// Using an existing session rather than signing in.
+    pub session_in_use: bool,
     /// Whether smart lockout applies (a password is being presented now).
     pub lockout: Option<bool>,
 }
@@ -48,6 +50,7 @@ impl<'a> Ask<'a> {
             risk_reasons: &[],
             password_changed: false,
             registration_skipped: false,
+            session_in_use: false,
             lockout: None,
         }
     }
@@ -103,6 +106,7 @@ pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, Stor
         registration,
         registration_skipped: ask.registration_skipped,
         password_changed: ask.password_changed,
+        session_in_use: ask.session_in_use,
     };
     Ok(Verdict { outcome: decide(&facts), ctx, eval })
 }

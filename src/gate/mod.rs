@@ -136,6 +136,9 @@ pub struct Facts {
     pub registration_skipped: bool,
     /// The password was changed in this flow.
     pub password_changed: bool,
+    /// An existing session is being used (SSO, the portal): the evidence is what it was
+    /// signed in with, and a method registered since does not by itself demand a step-up.
+    pub session_in_use: bool,
 }
 
 /// Why a request is refused. Shown to people and apps only as a generic sentence with the
@@ -228,7 +231,7 @@ pub fn decide(f: &Facts) -> Outcome {
         _ => (Level::Password, false, false),
     };
     let mut required = f.acr_asked.max(needs_level);
-    if p.mfa_required || p.methods.any() || f.target == Target::Console {
+    if p.mfa_required || (p.methods.any() && !f.session_in_use) || f.target == Target::Console {
         required = required.max(Level::Mfa);
     }
     let have = Level::of(&f.amr);

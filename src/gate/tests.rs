@@ -25,6 +25,7 @@ fn facts(way: Way, p: Person) -> Facts {
         registration: Registration::NotRequired,
         registration_skipped: false,
         password_changed: false,
+        session_in_use: false,
     }
 }
 
@@ -187,6 +188,18 @@ fn a_policy_password_change_comes_after_the_second_factor() {
     assert_eq!(decide(&f), Outcome::ChangePassword);
     f.password_changed = true;
     assert_eq!(decide(&f), Outcome::Issue);
+}
+
+#[test]
+fn a_session_from_before_a_method_was_registered_keeps_working_but_not_for_the_console() {
+    let mut f = facts(Way::Interactive, Person { methods: TOTP, ..person() });
+    f.session_in_use = true;
+    assert_eq!(decide(&f), Outcome::Issue);
+    f.target = Target::Console;
+    assert_eq!(decide(&f), Outcome::StepUp(Level::Mfa));
+    let mut f = facts(Way::Interactive, Person { methods: TOTP, mfa_required: true, ..person() });
+    f.session_in_use = true;
+    assert_eq!(decide(&f), Outcome::StepUp(Level::Mfa));
 }
 
 #[test]

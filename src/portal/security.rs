@@ -3,7 +3,7 @@
 //! last method needs one from the last ten minutes.
 
 use crate::AppState;
-use crate::auth::flow::{self, Flow, Level};
+use crate::auth::flow::{self, Flow, Level, Stage};
 use crate::auth::mfa::{self, Methods};
 use crate::auth::session;
 use crate::crypto::constant_time_eq;
@@ -34,13 +34,12 @@ pub fn require_mfa_to_change(conn: &Connection, s: &Session) -> Result<(), PageE
 
 /// Sends the person through a second factor and back to Security info.
 fn step_up(req: &HttpRequest, state: &AppState, conn: &Connection, s: &Session, now: i64) -> Result<HttpResponse, PageError> {
+    // The step-up keeps the session's risk: stepping up never lowers it.
     let flow = Flow {
-        user_id: Some(s.user_id.clone()),
-        amr: s.amr.clone(),
         required: Level::Mfa,
         return_to: Some(PATH.into()),
-        stepping_up: Some(s.id.clone()),
-        ..Flow::default()
+        stage: Stage::SecondFactor,
+        ..Flow::continuing(s, crate::auth::access::session_risk(conn, s)?)
     };
     Ok(flow::start(req, state, conn, &flow, "/login/mfa", now)?)
 }

@@ -388,6 +388,17 @@ pub async fn register_totp(server: &TestServer, browser: &reqwest::Client) -> St
     secret
 }
 
+/// Registers an authenticator app on the sign-in's registration page at `to`
+/// (`/mfa/setup?request=…`); returns the secret and the answer to the confirmed code.
+pub async fn register_totp_at_sign_in(server: &TestServer, browser: &reqwest::Client, to: &str) -> (String, reqwest::Response) {
+    assert!(to.starts_with("/mfa/setup?request="), "expected the registration page, got {to}");
+    let page = browser.get(server.url(to)).send().await.unwrap().text().await.unwrap();
+    let secret = element_text(&page, "totp-secret");
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("code", totp_code(server, &secret))];
+    let res = browser.post(server.url("/mfa/setup")).form(&form).send().await.unwrap();
+    (secret, res)
+}
+
 /// The newest message in the file outbox containing `needle`, as text.
 pub fn outbox_message(server: &TestServer, needle: &str) -> String {
     let dir = server.data_dir.join("outbox");

@@ -151,10 +151,15 @@ async fn the_first_admin_must_change_the_one_time_password_before_reaching_an_ap
         let html = res.text().await.unwrap();
         assert!(html.contains(why), "expected {why:?} in {html}");
     }
-    // Leaving and coming back through SSO does not skip the change.
+    // Leaving and coming back does not skip the change: no session exists before it.
     let res = authorize(&server, &b, &good_auth_url(&server, &id, &challenge, &[])).await;
-    assert!(location(&res).starts_with("/password/change"));
+    assert!(location(&res).starts_with("/login?request="), "{}", location(&res));
     let res = b.post(server.url("/password/change")).form(&form("a brand new passphrase", "a brand new passphrase")).send().await.unwrap();
+    // Then a second factor, with no way to skip it, and only then the app.
+    let to = location(&res);
+    let page = b.get(server.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("skip-setup"), "{page}");
+    let (_, res) = register_totp_at_sign_in(&server, &b, &to).await;
     assert!(query_param(&location(&res), "code").is_some(), "back to the app with a code");
     server.stop().await;
 }
