@@ -70,6 +70,14 @@ pub struct Verdict {
 pub struct Issued(());
 
 impl Verdict {
+    /// The log reason of a refusal (empty otherwise).
+    pub fn outcome_reason(&self) -> String {
+        match &self.outcome {
+            Outcome::Refuse(r) => r.log_reason(),
+            _ => String::new(),
+        }
+    }
+
     pub fn issued(&self) -> Option<Issued> {
         (self.outcome == Outcome::Issue).then_some(Issued(()))
     }

@@ -13,13 +13,15 @@ pub struct Grant {
     pub auth_time: Option<i64>,
     pub amr: Vec<String>,
     pub revoked_at: Option<i64>,
+    /// Obtained through the password grant: its refreshes are legacy authentication too.
+    pub legacy: bool,
 }
 
 pub fn insert_grant(conn: &Connection, g: &Grant, now: i64) -> Result<()> {
     conn.execute(
-        "INSERT INTO grants (id, client_id, user_id, session_id, scope, auth_time, amr, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![g.id, g.client_id, g.user_id, g.session_id, g.scope, g.auth_time, to_json(&g.amr), now],
+        "INSERT INTO grants (id, client_id, user_id, session_id, scope, auth_time, amr, created_at, client_app_type)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![g.id, g.client_id, g.user_id, g.session_id, g.scope, g.auth_time, to_json(&g.amr), now, if g.legacy { "legacy" } else { "browser" }],
     )?;
     Ok(())
 }
@@ -27,7 +29,7 @@ pub fn insert_grant(conn: &Connection, g: &Grant, now: i64) -> Result<()> {
 pub fn grant(conn: &Connection, id: &str) -> Result<Option<Grant>> {
     let row = conn
         .prepare_cached(
-            "SELECT id, client_id, user_id, session_id, scope, auth_time, amr, revoked_at FROM grants WHERE id = ?1",
+            "SELECT id, client_id, user_id, session_id, scope, auth_time, amr, revoked_at, client_app_type FROM grants WHERE id = ?1",
         )?
         .query_row([id], |r| {
             Ok((
@@ -40,6 +42,7 @@ pub fn grant(conn: &Connection, id: &str) -> Result<Option<Grant>> {
                     auth_time: r.get(5)?,
                     amr: vec![],
                     revoked_at: r.get(7)?,
+                    legacy: r.get::<_, String>(8)? == "legacy",
                 },
                 r.get::<_, Option<String>>(6)?,
             ))

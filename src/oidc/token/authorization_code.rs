@@ -80,6 +80,7 @@ pub fn exchange(
             auth_time: Some(row.auth_time),
             amr: row.amr.clone(),
             revoked_at: None,
+            legacy: false,
         };
         store::tokens::insert_grant(tx, &grant, now)?;
         if !store::codes::mark_redeemed(tx, &code_hash, &grant.id)? {

@@ -1,13 +1,18 @@
 //! RFC 6749 §4.3, the resource owner password grant: legacy authentication. Off unless an
 //! admin allows it for a client; always a single factor (`amr` ["pwd"]), so conditional
-//! access (or security defaults, which block it) decides with client app type "legacy".
+//! access (or security defaults, which block it) decides with client app type "legacy". The
+//! password goes through the same step as the browser's (lockout, detectors, failure count,
+//! sign-in log) and the gate decides; users who have or must use a second factor are refused,
+//! since this grant cannot perform one.
 
 use crate::AppState;
 use crate::crypto::secret_hash;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::jwt::at_hash;
 use crate::oidc::tokens::{self, IdClaims, TokenResponse, has_scope};
-use crate::policy::{self, evaluate::Decision, model::ClientAppType};
+use crate::auth::password_step;
+use crate::gate::{self, Outcome, Refusal, Target, Way};
+use crate::policy::{self, model::ClientAppType};
 use crate::store::{self, clients::Client, signins::SignIn, tokens::Grant};
 use crate::web::params::Params;
 use rusqlite::Connection;
@@ -32,43 +37,68 @@ pub async fn exchange(
         }
     }
     let scope = scope.join(" ");
-    let user = store::users::by_username(conn, &username)?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = state
-        .passwords
-        .offload(move |h, mem| h.verify_with(&password, stored.as_deref(), mem))
-        .await
-        .map_err(OAuthError::server)?;
-    let Some(user) = user.filter(|u| verified && !u.disabled) else {
+    // Conditional access first, with what is known before the password is checked, so that a
+    // blocked sign-in gets the same answer whether the password was right or wrong (RFC 6749
+    // §4.3 is legacy authentication: it must not become a password oracle).
+    let account = match username.len() {
+        1..=password_step::MAX_USERNAME => store::users::by_username(conn, &username)?,
+        _ => None,
+    };
+    let amr = vec!["pwd".to_string()];
+    fn ask<'a>(client: &Client, user_id: &'a str, request: &'a policy::Request, amr: &'a [String], now: i64) -> gate::Ask<'a> {
+        gate::Ask {
+            way: Way::PasswordGrant,
+            client_app_type: ClientAppType::Legacy,
+            auth_time: Some(now),
+            ..gate::Ask::interactive(Target::App(client.id.clone()), user_id, request, amr)
+        }
+    }
+    // One answer for every failure — unknown user, wrong password, lockout, policy — so the
+    // grant reveals neither accounts nor passwords.
+    let failed = |id: i64| OAuthError::invalid_grant(format!("wrong username or password, or the sign-in is not allowed (correlation id {id})"));
+    let refuse = |verdict: &gate::Verdict, reason: &str| -> Result<OAuthError, OAuthError> {
+        Ok(failed(gate::log(conn, verdict, "failure", Some(&format!("legacy password grant: {reason}")), now)?))
+    };
+    if let Some(u) = &account {
+        let before = gate::check(conn, &ask(client, &u.id, request, &amr, now), now)?;
+        if let Outcome::Refuse(Refusal::Blocked { .. }) = &before.outcome {
+            // The same work as a checked password, so time does not tell either.
+            let attempt = password.clone();
+            state.passwords.offload(move |h, mem| h.verify_with(&attempt, None, mem)).await.map_err(OAuthError::server)?;
+            return Err(refuse(&before, &before.outcome_reason())?);
+        }
+    }
+    let step = password_step::check(state, conn, &username, &password, request, now).await.map_err(OAuthError::server)?;
+    let Some(user) = step.user else {
+        let failure = step.failure.unwrap_or(password_step::Failure::WrongPassword);
+        let reason = match step.reasons.is_empty() {
+            true => format!("legacy password grant: {}", failure.reason()),
+            false => format!("legacy password grant: {}; risk: {}", failure.reason(), step.reasons.join("; ")),
+        };
         let entry = SignIn {
-            username: Some(&username),
+            user_id: step.user_id.as_deref(),
+            username: Some(&username[..username.len().min(password_step::MAX_USERNAME)]).filter(|u| u.is_char_boundary(u.len())),
             client_id: Some(&client.id),
             ip: request.ip.as_deref(),
             user_agent: request.user_agent.as_deref(),
             result: "failure",
-            reason: Some("legacy password grant: wrong username or password"),
+            reason: Some(&reason),
+            failure: failure.word(),
             ..Default::default()
         };
-        store::signins::record(conn, &entry, now)?;
-        return Err(OAuthError::invalid_grant("wrong username or password"));
+        return Err(failed(gate::log_plain(conn, &entry, now)?));
     };
-    let amr = vec!["pwd".to_string()];
-    let ctx = policy::context(conn, Some(&user.id), &client.id, ClientAppType::Legacy, request, &amr, Some(now), now)?;
-    let eval = policy::decide(conn, &ctx)?;
-    let refused = match &eval.decision {
-        Decision::Allow if client.assignment_required && !store::directory::is_assigned(conn, &client.id, &user.id)? => {
-            Some("user is not assigned to the application".to_string())
-        }
-        Decision::Allow if user.must_change_password => Some("the user must change their password".to_string()),
-        Decision::Allow => None,
-        Decision::Block { policy: name } => Some(policy::blocked_reason(name)),
-        Decision::Require { policies, .. } => Some(format!("conditional access requires more than a password ({})", policies.join(", "))),
-    };
-    if let Some(reason) = refused {
-        policy::log(conn, &ctx, &eval, "failure", Some(&reason), now)?;
-        return Err(OAuthError::invalid_grant(reason));
+    let mut after = ask(client, &user.id, request, &amr, now);
+    after.sign_in_risk = step.risk;
+    after.risk_reasons = &step.reasons;
+    let verdict = gate::check(conn, &after, now)?;
+    if let Outcome::Refuse(r) = &verdict.outcome {
+        return Err(refuse(&verdict, &r.log_reason())?);
     }
-    policy::log(conn, &ctx, &eval, "success", None, now)?;
+    if verdict.issued().is_none() {
+        return Err(refuse(&verdict, "more than a password is required")?);
+    }
+    gate::log(conn, &verdict, "success", None, now)?;
     let grant = Grant {
         id: crate::crypto::new_uuid(),
         client_id: client.id.clone(),
@@ -78,6 +108,7 @@ pub async fn exchange(
         auth_time: Some(now),
         amr: amr.clone(),
         revoked_at: None,
+        legacy: true,
     };
     let refresh = (has_scope(&scope, "offline_access") && client.allows_grant("refresh_token")).then(crate::crypto::random_token);
     store::transaction(conn, |tx| -> Result<(), store::StoreError> {
