@@ -129,42 +129,30 @@ impl Config {
         Self::load_from(file, std::env::vars())
     }
 
-    pub fn load_from(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load_from(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let mut table: toml::Table = DEFAULTS.parse().expect("built-in defaults are valid TOML");
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-            let overlay: toml::Table =
-                text.parse().map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+            let overlay: toml::Table = text.parse().map_err(|source| ConfigError::Parse { path: path.into(), source })?;
             merge(&mut table, overlay);
         }
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("LATCHKEY_") else { continue };
             let (section, key) = rest.split_once("__").ok_or_else(|| ConfigError::EnvName(name.clone()))?;
-            let section = table
-                .entry(section.to_ascii_lowercase())
-                .or_insert_with(|| toml::Value::Table(Default::default()));
+            let section = table.entry(section.to_ascii_lowercase()).or_insert_with(|| toml::Value::Table(Default::default()));
             if let toml::Value::Table(section) = section {
                 section.insert(key.to_ascii_lowercase(), env_value(&value));
             }
         }
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let issuer = url::Url::parse(&self.server.issuer)
-            .map_err(|e| ConfigError::Invalid(format!("server.issuer is not a URL: {e}")))?;
+        let issuer = url::Url::parse(&self.server.issuer).map_err(|e| ConfigError::Invalid(format!("server.issuer is not a URL: {e}")))?;
         if !matches!(issuer.scheme(), "https" | "http") || issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(ConfigError::Invalid(
-                "server.issuer must be an http(s) URL without query or fragment (OIDC Discovery §2)".into(),
-            ));
+            return Err(ConfigError::Invalid("server.issuer must be an http(s) URL without query or fragment (OIDC Discovery §2)".into()));
         }
         if !(1..=60).contains(&self.tokens.code_ttl_secs) {
             return Err(ConfigError::Invalid("tokens.code_ttl_secs must be between 1 and 60".into()));

@@ -26,13 +26,7 @@ impl Mailer {
         let from = match self {
             Self::Smtp { from, .. } | Self::Outbox { from, .. } => from.clone(),
         };
-        let message = Message::builder()
-            .from(from)
-            .to(to)
-            .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
-            .map_err(|e| e.to_string())?;
+        let message = Message::builder().from(from).to(to).subject(subject).header(ContentType::TEXT_PLAIN).body(body).map_err(|e| e.to_string())?;
         match self {
             Self::Smtp { transport, .. } => transport.send(&message).map(|_| ()).map_err(|e| e.to_string()),
             Self::Outbox { dir, .. } => {

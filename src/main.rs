@@ -226,11 +226,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 human.push_str(&format!("client_secret: {s}\n(shown once: store it now)\n"));
             }
             human.push_str(&format!("issuer:        {issuer}\ndiscovery:     {issuer}/.well-known/openid-configuration"));
-            print(
-                cli.json,
-                json!({ "client_id": out.client_id, "client_secret": out.client_secret, "issuer": issuer }),
-                human,
-            );
+            print(cli.json, json!({ "client_id": out.client_id, "client_secret": out.client_secret, "issuer": issuer }), human);
             Ok(())
         }
         Command::BenchArgon2 { seconds } => {
@@ -252,10 +248,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let conn = state_db.pool.get()?;
             let on = state == "on";
             if on && latchkey::store::policies::all(&conn)?.iter().any(|p| p.state == latchkey::policy::model::State::On) {
-                anyhow::bail!("a conditional-access policy is on: security defaults and policies are mutually exclusive; turn the policies off (or to report-only) first");
+                anyhow::bail!(
+                    "a conditional-access policy is on: security defaults and policies are mutually exclusive; turn the policies off (or to report-only) first"
+                );
             }
             latchkey::store::policies::set_security_defaults(&conn, on)?;
-            latchkey::store::directory::audit_change(&conn, "cli", "security_defaults_changed", None, None, Some(&format!("{{\"security_defaults\":{on}}}")), state_db.clock.now())?;
+            latchkey::store::directory::audit_change(
+                &conn,
+                "cli",
+                "security_defaults_changed",
+                None,
+                None,
+                Some(&format!("{{\"security_defaults\":{on}}}")),
+                state_db.clock.now(),
+            )?;
             print(cli.json, json!({ "security_defaults": on }), format!("security defaults are {state}"));
             Ok(())
         }
@@ -280,8 +286,7 @@ fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
     let level: tracing::Level = config.log.level.parse().map_err(|_| anyhow::anyhow!("log.level {:?} is not a level", config.log.level))?;
     // Logs go to stderr: stdout carries only what the command prints (and --json output).
     tracing_subscriber::fmt().with_max_level(level).with_target(false).with_writer(std::io::stderr).init();
-    let listener = std::net::TcpListener::bind(&config.server.bind)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.bind))?;
+    let listener = std::net::TcpListener::bind(&config.server.bind).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.bind))?;
     let state = AppState::open(config, clock)?;
     if let Some(password) = users::bootstrap_admin(&*state.pool.get()?, &state.passwords, state.clock.now())? {
         print(

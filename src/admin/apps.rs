@@ -5,7 +5,11 @@ use super::{Admin, Apps, Nav, Need, capitalise};
 use crate::AppState;
 use crate::crypto::{random_token, secret_hash};
 use crate::oidc::clients::{self, ID_TOKEN_ALGS, RegistrationError, check_redirect_uri};
-use crate::store::{self, clients::{Client, ClientSettings}, directory};
+use crate::store::{
+    self,
+    clients::{Client, ClientSettings},
+    directory,
+};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};
 use actix_web::http::StatusCode;
@@ -115,23 +119,22 @@ impl AppForm {
             id_token_alg: self.id_token_alg.clone(),
             assignment_required: self.assignment_required,
         };
-        if errors.is_empty() {
-            if let Err(e) = clients::check(&mut settings) {
-                let field = match &e {
-                    RegistrationError::Name | RegistrationError::Conflict(_) => "name",
-                    RegistrationError::RedirectUri(..) => "redirect_uris",
-                    RegistrationError::GrantType(_) | RegistrationError::Combination(_) => "grants",
-                    RegistrationError::Algorithm(_) => "id_token_alg",
-                    RegistrationError::Url("logo URL", _) => "logo_url",
-                    RegistrationError::Url(..) => "launch_url",
-                };
-                errors.insert(field, capitalise(&e.to_string()));
-            }
+        if errors.is_empty()
+            && let Err(e) = clients::check(&mut settings)
+        {
+            let field = match &e {
+                RegistrationError::Name | RegistrationError::Conflict(_) => "name",
+                RegistrationError::RedirectUri(..) => "redirect_uris",
+                RegistrationError::GrantType(_) | RegistrationError::Combination(_) => "grants",
+                RegistrationError::Algorithm(_) => "id_token_alg",
+                RegistrationError::Url("logo URL", _) => "logo_url",
+                RegistrationError::Url(..) => "launch_url",
+            };
+            errors.insert(field, capitalise(&e.to_string()));
         }
         if errors.is_empty() { Ok(settings) } else { Err(errors) }
     }
 }
-
 
 #[derive(Template)]
 #[template(path = "admin/apps.html")]
@@ -165,7 +168,14 @@ struct SecretPage {
     rotated: bool,
 }
 
-fn form_page(state: &AppState, conn: &Connection, admin: &Admin<impl Need>, form: AppForm, errors: Errors, app: Option<Client>) -> Result<HttpResponse, PageError> {
+fn form_page(
+    state: &AppState,
+    conn: &Connection,
+    admin: &Admin<impl Need>,
+    form: AppForm,
+    errors: Errors,
+    app: Option<Client>,
+) -> Result<HttpResponse, PageError> {
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let assignments = match &app {
         Some(a) => directory::assignments(conn, &a.id)?,
@@ -176,9 +186,8 @@ fn form_page(state: &AppState, conn: &Connection, admin: &Admin<impl Need>, form
 }
 
 fn load_app(conn: &Connection, id: &str) -> Result<Client, PageError> {
-    store::clients::by_id(conn, id)?.ok_or_else(|| {
-        ErrorPage { status: StatusCode::NOT_FOUND, title: "No such application".into(), message: "It may have been deleted.".into() }.into()
-    })
+    store::clients::by_id(conn, id)?
+        .ok_or_else(|| ErrorPage { status: StatusCode::NOT_FOUND, title: "No such application".into(), message: "It may have been deleted.".into() }.into())
 }
 
 fn snapshot(c: &Client) -> String {
@@ -307,7 +316,15 @@ async fn set_enabled(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Pa
             directory::revoke_client_grants(tx, &app.id, now)?;
         }
         let action = if enable { "app_enabled" } else { "app_disabled" };
-        directory::audit_change(tx, &admin.user.id, action, Some(&app.name), Some(&format!("{{\"enabled\":{}}}", app.enabled)), Some(&format!("{{\"enabled\":{enable}}}")), now)
+        directory::audit_change(
+            tx,
+            &admin.user.id,
+            action,
+            Some(&app.name),
+            Some(&format!("{{\"enabled\":{}}}", app.enabled)),
+            Some(&format!("{{\"enabled\":{enable}}}")),
+            now,
+        )
     })?;
     Ok(see_other(&format!("/admin/apps/{}", app.id)))
 }

@@ -6,7 +6,11 @@ use crate::AppState;
 use crate::auth::mfa::{Methods, new_id};
 use crate::auth::users::{self, NewAccount, UserError};
 use crate::crypto::{random_token, secret_hash};
-use crate::store::{self, directory::{self as dir, Role}, users::User};
+use crate::store::{
+    self,
+    directory::{self as dir, Role},
+    users::User,
+};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};
 use actix_web::http::StatusCode;
@@ -108,7 +112,9 @@ async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result
     };
     let password = if form.invite { random_token() } else { p.get("password").unwrap_or("").to_string() };
     let mut errors = Errors::new();
-    if !form.invite && let Err(e) = state.protection.check_new(&password) {
+    if !form.invite
+        && let Err(e) = state.protection.check_new(&password)
+    {
         errors.insert("password", e.to_string());
     }
     let hash = state.passwords.offload({
@@ -167,7 +173,6 @@ async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result
     }
     Ok(see_other(&format!("/admin/users/{}", user.id)))
 }
-
 
 struct MethodRow {
     kind: &'static str,

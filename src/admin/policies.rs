@@ -98,12 +98,23 @@ impl PolicyForm {
             for id in &l.exclude.locations {
                 tick(format!("loc_ex_{id}"), true);
             }
-            f.text.insert("loc_mode".into(), if l.include.all_trusted { "trusted" } else if l.include.all { "any" } else { "selected" }.into());
+            f.text.insert(
+                "loc_mode".into(),
+                if l.include.all_trusted {
+                    "trusted"
+                } else if l.include.all {
+                    "any"
+                } else {
+                    "selected"
+                }
+                .into(),
+            );
         }
         for c in &p.grant.controls {
             f.checked.insert(format!("ctl_{}", snake(c)));
         }
-        let names = |ids: &[String], lookup: &dyn Fn(&str) -> Option<String>| ids.iter().map(|i| lookup(i).unwrap_or_else(|| i.clone())).collect::<Vec<_>>().join(", ");
+        let names =
+            |ids: &[String], lookup: &dyn Fn(&str) -> Option<String>| ids.iter().map(|i| lookup(i).unwrap_or_else(|| i.clone())).collect::<Vec<_>>().join(", ");
         let user_name = |id: &str| store::users::by_id(conn, id).ok().flatten().map(|u| u.username);
         let group_name = |id: &str| dir::group(conn, id).ok().flatten().map(|g| g.name);
         f.text.insert("name".into(), p.name.clone());
@@ -158,9 +169,12 @@ impl PolicyForm {
         let risks = |prefix: &str| ticked(prefix).iter().filter_map(|r| Risk::parse(r)).collect::<Vec<_>>();
         let platforms = |prefix: &str| ticked(prefix).iter().filter_map(|p| Platform::ALL.iter().find(|x| x.as_str() == p).copied()).collect::<Vec<_>>();
         let locations = match self.get("loc_mode") {
-            "trusted" | "selected" | "any" if !ticked("loc_in_").is_empty() || self.get("loc_mode") != "selected" || self.on("loc_ex_trusted") || !ticked("loc_ex_").is_empty() => {
+            "trusted" | "selected" | "any"
+                if !ticked("loc_in_").is_empty() || self.get("loc_mode") != "selected" || self.on("loc_ex_trusted") || !ticked("loc_ex_").is_empty() =>
+            {
                 let mode = self.get("loc_mode");
-                let include = Locations { all: mode == "any", all_trusted: mode == "trusted", locations: if mode == "selected" { ticked("loc_in_") } else { vec![] } };
+                let include =
+                    Locations { all: mode == "any", all_trusted: mode == "trusted", locations: if mode == "selected" { ticked("loc_in_") } else { vec![] } };
                 let exclude = Locations { all: false, all_trusted: self.on("loc_ex_trusted"), locations: ticked("loc_ex_") };
                 let any_everywhere = include.all && !exclude.all_trusted && exclude.locations.is_empty();
                 (!any_everywhere).then_some(LocationCondition { include, exclude })
@@ -195,7 +209,11 @@ impl PolicyForm {
                 platforms_include: platforms("plat_in_"),
                 platforms_exclude: platforms("plat_ex_"),
             },
-            grant: Grant { block, operator: if self.get("operator") == "all_of" { Operator::AllOf } else { Operator::AnyOf }, controls: if block { vec![] } else { controls } },
+            grant: Grant {
+                block,
+                operator: if self.get("operator") == "all_of" { Operator::AllOf } else { Operator::AnyOf },
+                controls: if block { vec![] } else { controls },
+            },
             session: SessionControls { sign_in_frequency_hours: frequency },
         };
         if errors.is_empty()
@@ -217,7 +235,6 @@ impl PolicyForm {
 fn snake<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
-
 
 pub struct PolicyRow {
     pub id: String,
@@ -317,7 +334,14 @@ pub struct Impact {
     pub challenged: usize,
 }
 
-fn form_page(conn: &Connection, admin: &Admin<impl Need>, form: PolicyForm, errors: Errors, policy_id: Option<String>, impact: Option<Impact>) -> Result<HttpResponse, PageError> {
+fn form_page(
+    conn: &Connection,
+    admin: &Admin<impl Need>,
+    form: PolicyForm,
+    errors: Errors,
+    policy_id: Option<String>,
+    impact: Option<Impact>,
+) -> Result<HttpResponse, PageError> {
     let page = FormPage {
         nav: admin.nav(),
         form,
@@ -660,4 +684,3 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/locations/{id}/delete", web::post().to(delete_location))
         .route("/admin/whatif", web::get().to(what_if));
 }
-

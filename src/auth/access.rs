@@ -36,7 +36,15 @@ pub fn check(conn: &Connection, session: &Session, target: Target, acr: super::f
 
 /// Continues from `session` in a sign-in flow shaped by `flow` (its request, console flag or
 /// return_to): the gate's verdict picks the page, or refuses.
-pub fn continue_flow(req: &HttpRequest, state: &AppState, conn: &Connection, session: &Session, mut flow: Flow, verdict: Verdict, now: i64) -> Result<HttpResponse, PageError> {
+pub fn continue_flow(
+    req: &HttpRequest,
+    state: &AppState,
+    conn: &Connection,
+    session: &Session,
+    mut flow: Flow,
+    verdict: Verdict,
+    now: i64,
+) -> Result<HttpResponse, PageError> {
     let base = Flow::continuing(session, session_risk(conn, session)?);
     flow.user_id = base.user_id;
     flow.amr = base.amr;
@@ -54,7 +62,10 @@ pub fn continue_flow(req: &HttpRequest, state: &AppState, conn: &Connection, ses
 
 /// What a page of the portal or console may do.
 pub enum Access {
-    Granted { session: Session, user: User },
+    Granted {
+        session: Session,
+        user: User,
+    },
     /// Sign in, step up, register, change a password, or a refusal: send this instead.
     Respond(HttpResponse),
 }

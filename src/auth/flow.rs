@@ -204,11 +204,8 @@ pub fn expired() -> ErrorPage {
 pub fn create(req: &HttpRequest, state: &AppState, conn: &Connection, flow: &Flow, now: i64) -> Result<(Pending, Option<Cookie<'static>>), StoreError> {
     let (browser, new_cookie) = cookies::browser(req, state.config.secure_cookies());
     let id = random_token();
-    let pending = PendingRequest {
-        browser_hash: secret_hash(&browser),
-        csrf_token: random_token(),
-        params: serde_json::to_string(flow).expect("flow serialises"),
-    };
+    let pending =
+        PendingRequest { browser_hash: secret_hash(&browser), csrf_token: random_token(), params: serde_json::to_string(flow).expect("flow serialises") };
     store::codes::insert_request(conn, &id, &pending, now, state.config.session.login_request_ttl_secs)?;
     Ok((Pending { id, csrf: pending.csrf_token, flow: flow.clone() }, new_cookie))
 }
@@ -241,10 +238,7 @@ pub fn check_csrf(pending: &Pending, sent: Option<&str>) -> Result<(), ErrorPage
     if constant_time_eq(sent.unwrap_or("").as_bytes(), pending.csrf.as_bytes()) {
         Ok(())
     } else {
-        Err(ErrorPage::bad_request(
-            "This form has expired",
-            "The form was not submitted from this sign-in page. Go back to the application and sign in again.",
-        ))
+        Err(ErrorPage::bad_request("This form has expired", "The form was not submitted from this sign-in page. Go back to the application and sign in again."))
     }
 }
 
@@ -257,7 +251,15 @@ pub fn load_form(req: &HttpRequest, conn: &Connection, params: &Params, now: i64
 
 /// A log row for an attempt the gate never saw (unknown user, wrong password or code), with
 /// what identity protection found; returns its id.
-pub fn log(req: &HttpRequest, conn: &Connection, pending: &Pending, username: Option<&str>, reason: &str, failure: Option<&str>, now: i64) -> Result<i64, StoreError> {
+pub fn log(
+    req: &HttpRequest,
+    conn: &Connection,
+    pending: &Pending,
+    username: Option<&str>,
+    reason: &str,
+    failure: Option<&str>,
+    now: i64,
+) -> Result<i64, StoreError> {
     let (ip, ua) = (client_ip(req), user_agent(req));
     let target = pending.flow.target();
     let reason = match pending.flow.risk_reasons.is_empty() {
@@ -299,7 +301,13 @@ pub fn render(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &
         Outcome::Reauthenticate => {
             gate::log(conn, &verdict, "interrupted", Some("sign-in frequency: signing in again"), now)?;
             store::codes::delete_request(conn, &pending.id)?;
-            let fresh = Flow { request: pending.flow.request.clone(), console: pending.flow.console, acr: pending.flow.acr, return_to: pending.flow.return_to.clone(), ..Flow::default() };
+            let fresh = Flow {
+                request: pending.flow.request.clone(),
+                console: pending.flow.console,
+                acr: pending.flow.acr,
+                return_to: pending.flow.return_to.clone(),
+                ..Flow::default()
+            };
             return Ok(start(req, state, conn, &fresh, "/login", now)?);
         }
         Outcome::StepUp(level) => {

@@ -11,8 +11,8 @@ use crate::gate::Target;
 use crate::policy::Request;
 use crate::policy::model::Risk;
 use crate::store::{self, users::User};
-use crate::web::see_other;
 use crate::web::params::Params;
+use crate::web::see_other;
 use crate::web::{PageError, html};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -51,13 +51,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let pending = flow::load(&req, &conn, query.get("request"), now)?;
     pending.expect(Stage::Password)?;
     let hint = pending.flow.request.as_ref().and_then(|r| r.login_hint.clone()).unwrap_or_default();
-    let page = LoginPage {
-        request_id: &pending.id,
-        csrf: &pending.csrf,
-        username: &hint,
-        app_name: app_name(&conn, &pending.flow)?,
-        error: None,
-    };
+    let page = LoginPage { request_id: &pending.id, csrf: &pending.csrf, username: &hint, app_name: app_name(&conn, &pending.flow)?, error: None };
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -71,13 +65,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     let password = params.get("password").unwrap_or("").to_string();
     let retry = |pending: &Pending, error: &str| -> Result<HttpResponse, PageError> {
         let shown: String = username.chars().take(password_step::MAX_USERNAME).collect();
-        let page = LoginPage {
-            request_id: &pending.id,
-            csrf: &pending.csrf,
-            username: &shown,
-            app_name: app_name(&conn, &pending.flow)?,
-            error: Some(error),
-        };
+        let page = LoginPage { request_id: &pending.id, csrf: &pending.csrf, username: &shown, app_name: app_name(&conn, &pending.flow)?, error: Some(error) };
         Ok(html(StatusCode::OK, &page))
     };
     if username.is_empty() || password.is_empty() {
@@ -194,7 +182,10 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
             pending.save(&conn)?;
             return Ok(see_other(&format!("/login/mfa?request={}", pending.id)));
         }
-        return retry(&pending, "Your account may be at risk, so its password can't be changed here. Use \"Forgot password\" on the sign-in page, or contact your administrator.");
+        return retry(
+            &pending,
+            "Your account may be at risk, so its password can't be changed here. Use \"Forgot password\" on the sign-in page, or contact your administrator.",
+        );
     }
     if let Err(e) = state.protection.check_new(&new) {
         return retry(&pending, &e.to_string());

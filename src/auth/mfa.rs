@@ -54,12 +54,7 @@ impl Methods {
 pub fn totp_for(secret_b32: &str, username: &str, issuer: &str) -> Option<Totp> {
     let host = url::Url::parse(issuer).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "latchkey".into());
     let secret = Secret::try_from_base32(secret_b32).ok()?;
-    totp_rs::Builder::new()
-        .with_secret(secret)
-        .with_account_name(username)
-        .with_issuer(Some(format!("latchkey ({host})")))
-        .build()
-        .ok()
+    totp_rs::Builder::new().with_secret(secret).with_account_name(username).with_issuer(Some(format!("latchkey ({host})"))).build().ok()
 }
 
 pub fn new_totp_secret() -> String {

@@ -45,8 +45,7 @@ pub struct PoolGone;
 
 impl PasswordHasher {
     pub fn new(c: &PasswordConfig) -> Result<Self, String> {
-        let params =
-            Params::new(c.memory_kib, c.iterations, c.parallelism, Some(OUTPUT_LEN)).map_err(|e| e.to_string())?;
+        let params = Params::new(c.memory_kib, c.iterations, c.parallelism, Some(OUTPUT_LEN)).map_err(|e| e.to_string())?;
         let mut hasher = Self { params, decoy: Arc::from(""), pool: Arc::default() };
         hasher.decoy = Arc::from(hasher.hash(&crate::crypto::random_token()));
         Ok(hasher)
@@ -106,10 +105,7 @@ impl PasswordHasher {
     }
 
     /// Runs `work` on the hashing pool and waits for it without blocking the async worker.
-    pub async fn offload<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static,
-    ) -> Result<T, PoolGone> {
+    pub async fn offload<T: Send + 'static>(&self, work: impl FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static) -> Result<T, PoolGone> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
         let job: Job = Box::new(move |mem| {

@@ -68,11 +68,7 @@ pub async fn check(state: &AppState, conn: &Connection, username: &str, password
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let attempt = password.to_string();
-    let verified = state
-        .passwords
-        .offload(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem))
-        .await
-        .map_err(|_| StepError::PoolGone)?;
+    let verified = state.passwords.offload(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem)).await.map_err(|_| StepError::PoolGone)?;
     let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
     let user_id = user.as_ref().map(|u| u.id.clone());
     let found = protection::assess(&state.protection, conn, user_id.as_deref(), request.ip.as_deref(), platform.as_str(), password, verified, now)?;

@@ -235,13 +235,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("breached.txt");
         std::fs::write(&path, breached).unwrap();
-        let pw = PasswordConfig {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-            banned_terms: vec!["Acme".into()],
-            breached_list: path.display().to_string(),
-        };
+        let pw = PasswordConfig { memory_kib: 64, iterations: 1, parallelism: 1, banned_terms: vec!["Acme".into()], breached_list: path.display().to_string() };
         let cfg = ProtectionConfig { lockout_threshold: 3, lockout_secs: 60, window_secs: 600, spray_accounts: 3, brute_force_failures: 3 };
         Protection::new(&pw, cfg).unwrap()
     }

@@ -1,7 +1,10 @@
 //! Creating accounts: the rules a username and a password must meet.
 
 use super::password::{PasswordHasher, check_rules};
-use crate::store::{self, StoreError, users::{NewUser, User}};
+use crate::store::{
+    self, StoreError,
+    users::{NewUser, User},
+};
 use rusqlite::Connection;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,22 +66,16 @@ pub fn create(conn: &Connection, hasher: &PasswordHasher, a: &NewAccount<'_>, no
 pub fn create_hashed(conn: &Connection, a: &NewAccount<'_>, hash: &str, now: i64) -> Result<User, UserError> {
     check_username(a.username)?;
     check_rules(a.password)?;
-    if let Some(e) = a.email {
-        if !valid_email(e) {
-            return Err(UserError::Email(e.to_string()));
-        }
+    if let Some(e) = a.email
+        && !valid_email(e)
+    {
+        return Err(UserError::Email(e.to_string()));
     }
     if store::users::by_username(conn, a.username)?.is_some() {
         return Err(UserError::Conflict(format!("a user named {:?} already exists", a.username)));
     }
-    let new = NewUser {
-        username: a.username,
-        email: a.email,
-        name: a.name,
-        password_hash: hash,
-        is_admin: a.is_admin,
-        must_change_password: a.must_change_password,
-    };
+    let new =
+        NewUser { username: a.username, email: a.email, name: a.name, password_hash: hash, is_admin: a.is_admin, must_change_password: a.must_change_password };
     let user = store::users::insert(conn, &new, now)?;
     if a.is_admin {
         store::directory::set_roles(conn, &user.id, &[store::directory::Role::GlobalAdmin])?;
@@ -93,14 +90,7 @@ pub fn bootstrap_admin(conn: &Connection, hasher: &PasswordHasher, now: i64) -> 
         return Ok(None);
     }
     let password = crate::crypto::random_token()[..20].to_string();
-    let account = NewAccount {
-        username: "admin",
-        password: &password,
-        email: None,
-        name: Some("Administrator"),
-        is_admin: true,
-        must_change_password: true,
-    };
+    let account = NewAccount { username: "admin", password: &password, email: None, name: Some("Administrator"), is_admin: true, must_change_password: true };
     let user = create(conn, hasher, &account, now)?;
     store::users::set_one_time_password(conn, &user.id, &user.password_hash, now + ONE_TIME_PASSWORD_SECS, now)?;
     Ok(Some(password))

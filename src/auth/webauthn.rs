@@ -26,9 +26,7 @@ const CEREMONY_SECS: i64 = 300;
 pub fn relying_party(issuer: &str) -> Result<Webauthn, String> {
     let origin = url::Url::parse(issuer).map_err(|e| e.to_string())?;
     let rp_id = origin.host_str().ok_or("the issuer has no host")?.to_string();
-    WebauthnBuilder::new(&rp_id, &origin)
-        .and_then(|b| b.rp_name("latchkey").build())
-        .map_err(|e| format!("WebAuthn cannot use issuer {issuer}: {e}"))
+    WebauthnBuilder::new(&rp_id, &origin).and_then(|b| b.rp_name("latchkey").build()).map_err(|e| format!("WebAuthn cannot use issuer {issuer}: {e}"))
 }
 
 /// A JSON error for the script to show the person.
@@ -139,8 +137,7 @@ pub async fn register_start(req: HttpRequest, state: web::Data<AppState>, body: 
         }
         let user = store::users::by_id(&conn, &user_id)?.ok_or_else(flow::expired)?;
         let uuid = Uuid::parse_str(&user.id).map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
-        let exclude: Vec<CredentialID> =
-            store::mfa::credentials(&conn, &user.id)?.iter().filter_map(passkey).map(|p| p.cred_id().clone()).collect();
+        let exclude: Vec<CredentialID> = store::mfa::credentials(&conn, &user.id)?.iter().filter_map(passkey).map(|p| p.cred_id().clone()).collect();
         let display = user.name.clone().unwrap_or_else(|| user.username.clone());
         let (options, reg) = relying(&state)?
             .start_passkey_registration(uuid, &user.username, &display, Some(exclude))
@@ -338,4 +335,3 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/webauthn/authenticate/start", web::post().to(authenticate_start))
         .route("/webauthn/authenticate/finish", web::post().to(authenticate_finish));
 }
-

@@ -112,7 +112,9 @@ pub struct Person {
 pub enum Registration {
     NotRequired,
     /// May skip for this many more days (unless already skipped in this flow).
-    Grace { days_left: i64 },
+    Grace {
+        days_left: i64,
+    },
     Required,
 }
 
@@ -147,7 +149,9 @@ pub struct Facts {
 pub enum Refusal {
     Disabled,
     Locked,
-    Blocked { policy: String },
+    Blocked {
+        policy: String,
+    },
     NotAssigned,
     /// Registration during sign-in needs a low-risk, familiar context.
     RegistrationNotAllowed,
@@ -179,7 +183,10 @@ pub enum Outcome {
     /// Prove a registered second factor reaching this level.
     StepUp(Level),
     /// Register a method now: any second factor, or a security key / passkey only.
-    Register { keys_only: bool, skippable_days: Option<i64> },
+    Register {
+        keys_only: bool,
+        skippable_days: Option<i64>,
+    },
     ChangePassword,
     /// Sign-in frequency: sign in again from the start.
     Reauthenticate,

@@ -66,10 +66,12 @@ const MAX_PARAM_LEN: usize = 2048;
 pub fn validate(params: &Params, conn: &Connection) -> Result<(AuthRequest, Client), Rejection> {
     let page = |title: &str, msg: &str| Rejection::Page(ErrorPage::bad_request(title, msg));
     let client_id = params.get("client_id").ok_or_else(|| page("Invalid sign-in request", "The application did not say who it is (client_id is missing)."))?;
-    let client = store::clients::by_id(conn, client_id)?
-        .filter(|c| c.enabled)
-        .ok_or_else(|| page("Unknown application", "This application is not registered with latchkey, or it has been disabled. Contact the application's administrator."))?;
-    let redirect_uri = params.get("redirect_uri").ok_or_else(|| page("Invalid sign-in request", "The application did not say where to return to (redirect_uri is missing)."))?;
+    let client = store::clients::by_id(conn, client_id)?.filter(|c| c.enabled).ok_or_else(|| {
+        page("Unknown application", "This application is not registered with latchkey, or it has been disabled. Contact the application's administrator.")
+    })?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| page("Invalid sign-in request", "The application did not say where to return to (redirect_uri is missing)."))?;
     // Exact string match against the registered URIs (RFC 9700 §4.1.3).
     if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
         return Err(page(
@@ -78,11 +80,7 @@ pub fn validate(params: &Params, conn: &Connection) -> Result<(AuthRequest, Clie
         ));
     }
     let state = params.get("state").map(str::to_string);
-    let fail = |code: ErrorCode, d: &str| Rejection::Redirect {
-        redirect_uri: redirect_uri.to_string(),
-        state: state.clone(),
-        error: OAuthError::new(code, d),
-    };
+    let fail = |code: ErrorCode, d: &str| Rejection::Redirect { redirect_uri: redirect_uri.to_string(), state: state.clone(), error: OAuthError::new(code, d) };
     if params.get("request").is_some() {
         return Err(fail(ErrorCode::RequestNotSupported, "request objects are not supported"));
     }
@@ -141,9 +139,9 @@ pub fn validate(params: &Params, conn: &Connection) -> Result<(AuthRequest, Clie
     }
     let max_age = match params.get("max_age") {
         None => None,
-        Some(m) => Some(m.parse::<i64>().ok().filter(|m| *m >= 0).ok_or_else(|| {
-            fail(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds")
-        })?),
+        Some(m) => {
+            Some(m.parse::<i64>().ok().filter(|m| *m >= 0).ok_or_else(|| fail(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds"))?)
+        }
     };
     // OIDC Core §3.1.2.1: acr_values are voluntary; unknown ones are ignored.
     let acr = params.get("acr_values").unwrap_or("").split(' ').filter_map(Level::from_acr).min().unwrap_or_default();
@@ -255,8 +253,7 @@ async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) ->
 }
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let params = Params::parse(req.query_string().as_bytes())
-        .map_err(|e| ErrorPage::bad_request("Invalid sign-in request", e.to_string()))?;
+    let params = Params::parse(req.query_string().as_bytes()).map_err(|e| ErrorPage::bad_request("Invalid sign-in request", e.to_string()))?;
     handle(req, state, params).await
 }
 

@@ -46,11 +46,8 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-            let (id, secret) =
-                decoded.split_once(':').ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-            let (id, secret) = form_decode(id)
-                .zip(form_decode(secret))
-                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+            let (id, secret) = decoded.split_once(':').ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+            let (id, secret) = form_decode(id).zip(form_decode(secret)).ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
             Some((id, secret))
         }
         None => None,

@@ -54,11 +54,7 @@ pub async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<App
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let now = state.clock.now();
     let id = &caller.client.id;
-    let found = if looks_like_jwt(token) {
-        access_token(&state, &conn, id, token, now)
-    } else {
-        refresh_token(&conn, id, token, now)?
-    };
+    let found = if looks_like_jwt(token) { access_token(&state, &conn, id, token, now) } else { refresh_token(&conn, id, token, now)? };
     let body = found.unwrap_or_else(|| json!({ "active": false }));
     Ok(crate::web::no_store(&mut HttpResponse::Ok()).json(body))
 }

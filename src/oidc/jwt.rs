@@ -80,8 +80,7 @@ pub fn verify(ring: &KeyRing, token: &str, typ: &'static str, now: i64) -> Resul
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(VerifyError::Malformed);
     };
-    let header: Value =
-        b64url_decode(h).and_then(|b| serde_json::from_slice(&b).ok()).ok_or(VerifyError::Malformed)?;
+    let header: Value = b64url_decode(h).and_then(|b| serde_json::from_slice(&b).ok()).ok_or(VerifyError::Malformed)?;
     if !header["typ"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(typ) || t.eq_ignore_ascii_case(&format!("application/{typ}"))) {
         return Err(VerifyError::WrongType(typ));
     }

@@ -157,10 +157,7 @@ fn public_jwk(pkey: &PKey<Private>, alg: &str) -> Result<(String, Value), KeyErr
             let mut ctx = BigNumContext::new()?;
             let point = ec.public_key().to_bytes(ec.group(), PointConversionForm::UNCOMPRESSED, &mut ctx)?;
             let (x, y) = (b64url(&point[1..33]), b64url(&point[33..65]));
-            (
-                format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
-                json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y }),
-            )
+            (format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#), json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y }))
         }
         ("EdDSA", Id::ED25519) => {
             let x = b64url(&pkey.raw_public_key()?);

@@ -39,11 +39,7 @@ fn read_hint(state: &AppState, token: &str, now: i64) -> Option<Hint> {
     if claims["iss"] != state.config.issuer() {
         return None;
     }
-    Some(Hint {
-        aud: claims["aud"].as_str()?.to_string(),
-        sub: claims["sub"].as_str()?.to_string(),
-        sid: claims["sid"].as_str().map(str::to_string),
-    })
+    Some(Hint { aud: claims["aud"].as_str()?.to_string(), sub: claims["sub"].as_str()?.to_string(), sid: claims["sid"].as_str().map(str::to_string) })
 }
 
 async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params, from_form: bool) -> Result<HttpResponse, PageError> {

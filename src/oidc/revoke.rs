@@ -21,13 +21,12 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         if store::tokens::grant(&conn, &row.grant_id)?.is_some_and(|g| g.client_id == client.id) {
             store::tokens::revoke_grant(&conn, &row.grant_id, now)?;
         }
-    } else if let Ok(claims) = jwt::verify(&state.keys, token, TYP_ACCESS, now) {
-        if let Ok(c) = serde_json::from_value::<AccessClaims>(claims)
-            && c.client_id == client.id
-            && c.exp > now
-        {
-            store::tokens::revoke_access_token(&conn, &c.jti, c.exp, now)?;
-        }
+    } else if let Ok(claims) = jwt::verify(&state.keys, token, TYP_ACCESS, now)
+        && let Ok(c) = serde_json::from_value::<AccessClaims>(claims)
+        && c.client_id == client.id
+        && c.exp > now
+    {
+        store::tokens::revoke_access_token(&conn, &c.jti, c.exp, now)?;
     }
     Ok(crate::web::no_store(&mut HttpResponse::Ok()).finish())
 }

@@ -19,19 +19,14 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, OAuthError> {
         Some(v) => {
             let v = v.to_str().map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
             match v.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-                    Some(token.trim().to_string())
-                }
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Some(token.trim().to_string()),
                 _ => return Err(invalid_token("the Authorization header must use the Bearer scheme")),
             }
         }
         None => None,
     };
-    let from_body = if req.method() == Method::POST && !body.is_empty() {
-        super::token::form_params(req, body)?.get("access_token").map(str::to_string)
-    } else {
-        None
-    };
+    let from_body =
+        if req.method() == Method::POST && !body.is_empty() { super::token::form_params(req, body)?.get("access_token").map(str::to_string) } else { None };
     match (from_header, from_body) {
         // RFC 6750 §2: a client MUST NOT use more than one method to transmit the token.
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("send the access token in one place only")),
@@ -48,9 +43,7 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
     if claims.gid.is_none() || !has_scope(&claims.scope, "openid") {
         return Err(invalid_token("the token was not issued for OpenID Connect sign-in"));
     }
-    let user = store::users::by_id(&conn, &claims.sub)?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| invalid_token("the user no longer exists or is disabled"))?;
+    let user = store::users::by_id(&conn, &claims.sub)?.filter(|u| !u.disabled).ok_or_else(|| invalid_token("the user no longer exists or is disabled"))?;
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));
     if has_scope(&claims.scope, "profile") {

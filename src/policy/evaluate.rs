@@ -46,7 +46,10 @@ pub enum Effect {
     Block,
     Satisfied,
     /// Its grant is not yet met: one of (any_of) or all of (all_of) these controls.
-    Requires { operator: Operator, controls: Vec<Control> },
+    Requires {
+        operator: Operator,
+        controls: Vec<Control>,
+    },
     /// Sign-in frequency: the last authentication is too old.
     Reauthenticate,
 }
@@ -95,10 +98,7 @@ pub struct Evaluation {
 }
 
 fn matches_principals(p: &Principals, ctx: &Context, user: &str) -> bool {
-    p.all
-        || p.users.iter().any(|u| u == user)
-        || p.groups.iter().any(|g| ctx.groups.contains(g))
-        || p.roles.iter().any(|r| ctx.roles.contains(r))
+    p.all || p.users.iter().any(|u| u == user) || p.groups.iter().any(|g| ctx.groups.contains(g)) || p.roles.iter().any(|r| ctx.roles.contains(r))
 }
 
 /// Whether `policy`'s assignments and conditions cover `ctx`; Err says why not.
@@ -137,9 +137,7 @@ fn applies(policy: &Policy, ctx: &Context) -> Result<(), String> {
         return Err(format!("user risk {} is not targeted", ctx.user_risk.as_str()));
     }
     if let Some(l) = &c.locations {
-        let hit = |loc: &super::model::Locations| {
-            (loc.all_trusted && ctx.trusted_location) || loc.locations.iter().any(|id| ctx.locations.contains(id))
-        };
+        let hit = |loc: &super::model::Locations| (loc.all_trusted && ctx.trusted_location) || loc.locations.iter().any(|id| ctx.locations.contains(id));
         if l.exclude.all || hit(&l.exclude) {
             return Err("location is excluded".into());
         }
@@ -411,16 +409,15 @@ mod tests {
     #[test]
     fn trusted_and_named_locations() {
         let mut p = policy("outside", mfa());
-        p.conditions.locations = Some(LocationCondition {
-            include: Locations { all: true, ..Default::default() },
-            exclude: Locations { all_trusted: true, ..Default::default() },
-        });
+        p.conditions.locations =
+            Some(LocationCondition { include: Locations { all: true, ..Default::default() }, exclude: Locations { all_trusted: true, ..Default::default() } });
         let mut office = ctx();
         office.locations = vec!["hq".into()];
         office.trusted_location = true;
         assert_eq!(evaluate(std::slice::from_ref(&p), &office).decision, Decision::Allow);
         assert!(matches!(evaluate(std::slice::from_ref(&p), &ctx()).decision, Decision::Require { .. }));
-        p.conditions.locations = Some(LocationCondition { include: Locations { locations: vec!["hq".into()], ..Default::default() }, exclude: Locations::default() });
+        p.conditions.locations =
+            Some(LocationCondition { include: Locations { locations: vec!["hq".into()], ..Default::default() }, exclude: Locations::default() });
         assert!(matches!(evaluate(std::slice::from_ref(&p), &office).decision, Decision::Require { .. }));
         assert_eq!(evaluate(&[p], &ctx()).decision, Decision::Allow);
     }
@@ -431,9 +428,15 @@ mod tests {
         let either = policy("either", Grant { controls: vec![Control::Mfa, Control::PasswordChange], ..Default::default() });
         let both = policy("both", Grant { operator: Operator::AllOf, controls: vec![Control::Mfa, Control::PasswordChange], ..Default::default() });
         let e = evaluate(&[phr.clone(), either.clone()], &ctx());
-        assert_eq!(e.decision, Decision::Require { needs: Needs { level: Some(Level::PhishingResistant), ..Default::default() }, policies: vec!["phr".into(), "either".into()] });
+        assert_eq!(
+            e.decision,
+            Decision::Require { needs: Needs { level: Some(Level::PhishingResistant), ..Default::default() }, policies: vec!["phr".into(), "either".into()] }
+        );
         let e = evaluate(&[both], &ctx());
-        assert_eq!(e.decision, Decision::Require { needs: Needs { level: Some(Level::Mfa), password_change: true, ..Default::default() }, policies: vec!["both".into()] });
+        assert_eq!(
+            e.decision,
+            Decision::Require { needs: Needs { level: Some(Level::Mfa), password_change: true, ..Default::default() }, policies: vec!["both".into()] }
+        );
         let mut c = ctx();
         c.amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
         assert!(matches!(evaluate(&[phr], &c).decision, Decision::Require { .. }), "an authenticator code is not phishing-resistant");

@@ -32,7 +32,12 @@ pub struct RiskSignals {
     pub user: Risk,
 }
 
-pub fn risk_signals(conn: &Connection, user_id: Option<&str>, locations: &[store::policies::NamedLocation], matched: &[String]) -> Result<RiskSignals, StoreError> {
+pub fn risk_signals(
+    conn: &Connection,
+    user_id: Option<&str>,
+    locations: &[store::policies::NamedLocation],
+    matched: &[String],
+) -> Result<RiskSignals, StoreError> {
     let sign_in = locations.iter().filter(|l| matched.contains(&l.id)).map(|l| l.risk).max().unwrap_or(Risk::None);
     let user = match user_id {
         Some(u) => store::policies::user_risk(conn, u)?,
@@ -108,11 +113,7 @@ fn group_ids(conn: &Connection, user_id: &str) -> Result<Vec<String>, StoreError
 /// The policies in force: security defaults' built-in ones while defaults are on (custom
 /// policies are then not evaluated — the two are mutually exclusive), else the custom ones.
 pub fn in_force(conn: &Connection) -> Result<Vec<Policy>, StoreError> {
-    if store::policies::security_defaults(conn)? {
-        Ok(templates::security_defaults())
-    } else {
-        store::policies::all(conn)
-    }
+    if store::policies::security_defaults(conn)? { Ok(templates::security_defaults()) } else { store::policies::all(conn) }
 }
 
 /// Evaluates what is in force for `ctx`.

@@ -380,12 +380,18 @@ pub async fn key_start(req: HttpRequest, state: web::Data<AppState>, body: web::
                 .map_err(internal)?;
             let ids = fake.iter().map(|id| crate::crypto::b64url(id.as_ref())).collect();
             let o = serde_json::to_value(&o).expect("options serialise");
-            (uniform_options(&o["publicKey"]["challenge"], &o["publicKey"]["rpId"].as_str().unwrap_or_default().to_string(), ids), KeyCeremony { reset: r.id.clone(), state: None })
+            (
+                uniform_options(&o["publicKey"]["challenge"], o["publicKey"]["rpId"].as_str().unwrap_or_default(), ids),
+                KeyCeremony { reset: r.id.clone(), state: None },
+            )
         } else {
             let (o, s) = webauthn.start_passkey_authentication(&keys).map_err(internal)?;
             let o = serde_json::to_value(&o).expect("options serialise");
             let ids = keys.iter().map(|k| crate::crypto::b64url(k.cred_id().as_ref())).collect();
-            (uniform_options(&o["publicKey"]["challenge"], &o["publicKey"]["rpId"].as_str().unwrap_or_default().to_string(), ids), KeyCeremony { reset: r.id.clone(), state: Some(s) })
+            (
+                uniform_options(&o["publicKey"]["challenge"], o["publicKey"]["rpId"].as_str().unwrap_or_default(), ids),
+                KeyCeremony { reset: r.id.clone(), state: Some(s) },
+            )
         };
         let id = crate::auth::mfa::new_id();
         store::mfa::put_ceremony(&conn, &id, r.user_id.as_deref(), "reset", &serde_json::to_string(&ceremony).expect("serialises"), now + 300)?;
@@ -425,7 +431,13 @@ pub async fn key_finish(req: HttpRequest, state: web::Data<AppState>, body: web:
         if !verified {
             r.attempts += 1;
             store::protection::update_reset(&conn, &r)?;
-            let entry = SignIn { user_id: r.user_id.as_deref(), username: Some(&r.username), result: "failure", reason: Some("password reset: security key not accepted"), ..Default::default() };
+            let entry = SignIn {
+                user_id: r.user_id.as_deref(),
+                username: Some(&r.username),
+                result: "failure",
+                reason: Some("password reset: security key not accepted"),
+                ..Default::default()
+            };
             store::signins::record(&conn, &entry, now)?;
             return Ok(refuse(StatusCode::UNAUTHORIZED, "That key was not accepted."));
         }

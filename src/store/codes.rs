@@ -9,13 +9,7 @@ pub struct PendingRequest {
     pub params: String,
 }
 
-pub fn insert_request(
-    conn: &Connection,
-    id: &str,
-    req: &PendingRequest,
-    now: i64,
-    ttl: i64,
-) -> Result<()> {
+pub fn insert_request(conn: &Connection, id: &str, req: &PendingRequest, now: i64, ttl: i64) -> Result<()> {
     conn.execute(
         "INSERT INTO auth_requests (id, browser_hash, csrf_token, params, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -29,9 +23,7 @@ pub fn insert_request(
 pub fn request(conn: &Connection, id: &str, now: i64) -> Result<Option<PendingRequest>> {
     Ok(conn
         .prepare_cached("SELECT browser_hash, csrf_token, params FROM auth_requests WHERE id = ?1 AND expires_at > ?2")?
-        .query_row(params![id, now], |r| {
-            Ok(PendingRequest { browser_hash: r.get(0)?, csrf_token: r.get(1)?, params: r.get(2)? })
-        })
+        .query_row(params![id, now], |r| Ok(PendingRequest { browser_hash: r.get(0)?, csrf_token: r.get(1)?, params: r.get(2)? }))
         .optional()?)
 }
 
@@ -112,10 +104,7 @@ pub fn code_by_hash(conn: &Connection, code_hash: &str) -> Result<Option<Code>> 
 
 /// Marks the code redeemed under `grant_id`; false if someone redeemed it first.
 pub fn mark_redeemed(conn: &Connection, code_hash: &str, grant_id: &str) -> Result<bool> {
-    let n = conn.execute(
-        "UPDATE authorization_codes SET grant_id = ?2 WHERE code_hash = ?1 AND grant_id IS NULL",
-        params![code_hash, grant_id],
-    )?;
+    let n = conn.execute("UPDATE authorization_codes SET grant_id = ?2 WHERE code_hash = ?1 AND grant_id IS NULL", params![code_hash, grant_id])?;
     Ok(n == 1)
 }
 

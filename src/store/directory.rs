@@ -46,10 +46,7 @@ pub fn set_roles(conn: &Connection, user_id: &str, roles: &[Role]) -> Result<()>
     for r in roles {
         conn.execute("INSERT INTO user_roles (user_id, role) VALUES (?1, ?2)", params![user_id, r.as_str()])?;
     }
-    conn.execute(
-        "UPDATE users SET is_admin = ?2 WHERE id = ?1",
-        params![user_id, roles.contains(&Role::GlobalAdmin)],
-    )?;
+    conn.execute("UPDATE users SET is_admin = ?2 WHERE id = ?1", params![user_id, roles.contains(&Role::GlobalAdmin)])?;
     Ok(())
 }
 
@@ -69,9 +66,7 @@ pub fn users(conn: &Connection, search: Option<&str>) -> Result<Vec<UserSummary>
          WHERE username LIKE ?1 OR ifnull(name, '') LIKE ?1 OR ifnull(email, '') LIKE ?1
          ORDER BY username COLLATE NOCASE LIMIT 500",
     )?;
-    let rows = stmt.query_map([pattern], |r| {
-        Ok(UserSummary { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, email: r.get(3)?, disabled: r.get(4)? })
-    })?;
+    let rows = stmt.query_map([pattern], |r| Ok(UserSummary { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, email: r.get(3)?, disabled: r.get(4)? }))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -150,11 +145,8 @@ pub fn group_by_name(conn: &Connection, name: &str) -> Result<Option<Group>> {
 }
 
 pub fn create_group(conn: &Connection, id: &str, name: &str, description: Option<&str>, now: i64) -> Result<()> {
-    conn.execute(
-        "INSERT INTO groups (id, name, description, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, name, description, now],
-    )
-    .map_err(|e| super::conflict_on_duplicate(e, || format!("a group named {name:?} already exists")))?;
+    conn.execute("INSERT INTO groups (id, name, description, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, name, description, now])
+        .map_err(|e| super::conflict_on_duplicate(e, || format!("a group named {name:?} already exists")))?;
     Ok(())
 }
 
@@ -169,9 +161,8 @@ pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<UserSummary>> {
         "SELECT u.id, u.username, u.name, u.email, u.disabled FROM group_members m JOIN users u ON u.id = m.user_id
          WHERE m.group_id = ?1 ORDER BY u.username COLLATE NOCASE",
     )?;
-    let rows = stmt.query_map([group_id], |r| {
-        Ok(UserSummary { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, email: r.get(3)?, disabled: r.get(4)? })
-    })?;
+    let rows =
+        stmt.query_map([group_id], |r| Ok(UserSummary { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, email: r.get(3)?, disabled: r.get(4)? }))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -185,9 +176,7 @@ pub fn remove_member(conn: &Connection, group_id: &str, user_id: &str) -> Result
 
 /// The names of the groups a user is in (the `groups` claim).
 pub fn group_names_of(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?1 ORDER BY g.name",
-    )?;
+    let mut stmt = conn.prepare_cached("SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?1 ORDER BY g.name")?;
     let rows = stmt.query_map([user_id], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -236,21 +225,14 @@ pub fn is_assigned(conn: &Connection, client_id: &str, user_id: &str) -> Result<
 }
 
 pub fn create_invite(conn: &Connection, token_hash: &str, user_id: &str, expires_at: i64) -> Result<()> {
-    conn.execute(
-        "INSERT INTO invites (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
-        params![token_hash, user_id, expires_at],
-    )?;
+    conn.execute("INSERT INTO invites (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)", params![token_hash, user_id, expires_at])?;
     Ok(())
 }
 
 /// The user an unused, unexpired invitation is for.
 pub fn invite(conn: &Connection, token_hash: &str, now: i64) -> Result<Option<User>> {
     let user_id: Option<String> = conn
-        .query_row(
-            "SELECT user_id FROM invites WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
-            params![token_hash, now],
-            |r| r.get(0),
-        )
+        .query_row("SELECT user_id FROM invites WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2", params![token_hash, now], |r| r.get(0))
         .optional()?;
     match user_id {
         Some(id) => super::users::by_id(conn, &id),

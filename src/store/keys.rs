@@ -12,18 +12,10 @@ pub struct KeyRow {
 
 /// All keys, newest first.
 pub fn all(conn: &Connection) -> Result<Vec<KeyRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT kid, alg, private_pem, encrypted, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, rowid DESC",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT kid, alg, private_pem, encrypted, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, rowid DESC")?;
     let rows = stmt.query_map([], |r| {
-        Ok(KeyRow {
-            kid: r.get(0)?,
-            alg: r.get(1)?,
-            private_pem: r.get(2)?,
-            encrypted: r.get(3)?,
-            created_at: r.get(4)?,
-            retired_at: r.get(5)?,
-        })
+        Ok(KeyRow { kid: r.get(0)?, alg: r.get(1)?, private_pem: r.get(2)?, encrypted: r.get(3)?, created_at: r.get(4)?, retired_at: r.get(5)? })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -31,10 +23,7 @@ pub fn all(conn: &Connection) -> Result<Vec<KeyRow>> {
 /// Makes `key` the active key: every other active key of its algorithm is retired now.
 pub fn activate(conn: &mut Connection, key: &KeyRow) -> Result<()> {
     super::transaction(conn, |tx| {
-        tx.execute(
-            "UPDATE signing_keys SET retired_at = ?2 WHERE alg = ?1 AND retired_at IS NULL",
-            params![key.alg, key.created_at],
-        )?;
+        tx.execute("UPDATE signing_keys SET retired_at = ?2 WHERE alg = ?1 AND retired_at IS NULL", params![key.alg, key.created_at])?;
         tx.execute(
             "INSERT INTO signing_keys (kid, alg, private_pem, encrypted, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![key.kid, key.alg, key.private_pem, key.encrypted, key.created_at],

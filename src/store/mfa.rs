@@ -31,10 +31,7 @@ pub fn put_unconfirmed_totp(conn: &Connection, user_id: &str, secret: &str, now:
 /// Records `step` as used (and confirms the secret); false if that step or a later one was
 /// already used — a replay (RFC 6238 §5.2).
 pub fn use_totp_step(conn: &Connection, user_id: &str, step: i64) -> Result<bool> {
-    let n = conn.execute(
-        "UPDATE totp_secrets SET last_step = ?2, confirmed = 1 WHERE user_id = ?1 AND last_step < ?2",
-        params![user_id, step],
-    )?;
+    let n = conn.execute("UPDATE totp_secrets SET last_step = ?2, confirmed = 1 WHERE user_id = ?1 AND last_step < ?2", params![user_id, step])?;
     Ok(n == 1)
 }
 
@@ -81,15 +78,18 @@ pub fn credential_by_credential_id(conn: &Connection, credential_id: &str) -> Re
         .prepare_cached(&sql)?
         .query_row([credential_id], |r| {
             let user: String = r.get(0)?;
-            Ok((user, Credential {
-                id: r.get(1)?,
-                kind: r.get(2)?,
-                name: r.get(3)?,
-                credential_id: r.get(4)?,
-                passkey: r.get(5)?,
-                created_at: r.get(6)?,
-                last_used_at: r.get(7)?,
-            }))
+            Ok((
+                user,
+                Credential {
+                    id: r.get(1)?,
+                    kind: r.get(2)?,
+                    name: r.get(3)?,
+                    credential_id: r.get(4)?,
+                    passkey: r.get(5)?,
+                    created_at: r.get(6)?,
+                    last_used_at: r.get(7)?,
+                },
+            ))
         })
         .optional()?)
 }
@@ -106,19 +106,12 @@ pub fn insert_credential(conn: &Connection, user_id: &str, c: &Credential) -> Re
 
 /// Stores the credential's updated state (sign counter) after a successful use.
 pub fn credential_used(conn: &Connection, id: &str, passkey: &str, now: i64) -> Result<()> {
-    conn.execute(
-        "UPDATE webauthn_credentials SET passkey = ?2, last_used_at = ?3 WHERE id = ?1",
-        params![id, passkey, now],
-    )?;
+    conn.execute("UPDATE webauthn_credentials SET passkey = ?2, last_used_at = ?3 WHERE id = ?1", params![id, passkey, now])?;
     Ok(())
 }
 
 pub fn delete_credential(conn: &Connection, user_id: &str, id: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row("DELETE FROM webauthn_credentials WHERE user_id = ?1 AND id = ?2 RETURNING name", params![user_id, id], |r| {
-            r.get(0)
-        })
-        .optional()?)
+    Ok(conn.query_row("DELETE FROM webauthn_credentials WHERE user_id = ?1 AND id = ?2 RETURNING name", params![user_id, id], |r| r.get(0)).optional()?)
 }
 
 pub fn recovery_codes_left(conn: &Connection, user_id: &str) -> Result<i64> {
@@ -128,20 +121,15 @@ pub fn recovery_codes_left(conn: &Connection, user_id: &str) -> Result<i64> {
 pub fn replace_recovery_codes(conn: &Connection, user_id: &str, hashes: &[String], now: i64) -> Result<()> {
     conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
     for h in hashes {
-        conn.execute(
-            "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (?1, ?2, ?3)",
-            params![user_id, h, now],
-        )?;
+        conn.execute("INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (?1, ?2, ?3)", params![user_id, h, now])?;
     }
     Ok(())
 }
 
 /// Spends a recovery code; false if it is unknown or already used.
 pub fn use_recovery_code(conn: &Connection, user_id: &str, code_hash: &str, now: i64) -> Result<bool> {
-    let n = conn.execute(
-        "UPDATE recovery_codes SET used_at = ?3 WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
-        params![user_id, code_hash, now],
-    )?;
+    let n =
+        conn.execute("UPDATE recovery_codes SET used_at = ?3 WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL", params![user_id, code_hash, now])?;
     Ok(n == 1)
 }
 
@@ -166,10 +154,7 @@ pub fn take_ceremony(conn: &Connection, id: &str, purpose: &str, now: i64) -> Re
 }
 
 pub fn audit(conn: &Connection, actor: Option<&str>, user_id: Option<&str>, action: &str, detail: Option<&str>, now: i64) -> Result<()> {
-    conn.execute(
-        "INSERT INTO audit_log (at, actor_id, user_id, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![now, actor, user_id, action, detail],
-    )?;
+    conn.execute("INSERT INTO audit_log (at, actor_id, user_id, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)", params![now, actor, user_id, action, detail])?;
     Ok(())
 }
 

@@ -81,9 +81,7 @@ pub fn transaction<T, E: From<StoreError>>(
     conn: &mut rusqlite::Connection,
     f: impl FnOnce(&rusqlite::Transaction<'_>) -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E> {
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(StoreError::from)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(StoreError::from)?;
     let out = f(&tx)?;
     tx.commit().map_err(StoreError::from)?;
     Ok(out)

@@ -5,10 +5,7 @@ use crate::policy::model::{Policy, Risk, State};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub fn security_defaults(conn: &Connection) -> Result<bool> {
-    let v: Option<String> = conn
-        .prepare_cached("SELECT value FROM settings WHERE key = 'security_defaults'")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
+    let v: Option<String> = conn.prepare_cached("SELECT value FROM settings WHERE key = 'security_defaults'")?.query_row([], |r| r.get(0)).optional()?;
     Ok(v.as_deref() != Some("off"))
 }
 
@@ -34,9 +31,8 @@ pub fn all(conn: &Connection) -> Result<Vec<Policy>> {
 }
 
 pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Policy>> {
-    let row: Option<(String, String, String)> = conn
-        .query_row("SELECT id, state, definition FROM ca_policies WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
+    let row: Option<(String, String, String)> =
+        conn.query_row("SELECT id, state, definition FROM ca_policies WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
     row.map(|(i, s, d)| parse(i, s, d)).transpose()
 }
 

@@ -51,10 +51,7 @@ pub fn recent_failures(conn: &Connection, user_id: &str, since: i64) -> Result<i
 }
 
 pub fn set_session_risk(conn: &Connection, session_id: &str, risk: &str, reasons: &[String]) -> Result<()> {
-    conn.execute(
-        "UPDATE sessions SET sign_in_risk = ?2, risk_reasons = ?3 WHERE id = ?1",
-        params![session_id, risk, to_json(reasons)],
-    )?;
+    conn.execute("UPDATE sessions SET sign_in_risk = ?2, risk_reasons = ?3 WHERE id = ?1", params![session_id, risk, to_json(reasons)])?;
     Ok(())
 }
 
@@ -134,11 +131,8 @@ pub fn delete_reset(conn: &Connection, id: &str) -> Result<()> {
 
 /// Resets started recently for this username or from this IP (rate limiting).
 pub fn recent_resets(conn: &Connection, username: &str, ip: Option<&str>, since: i64) -> Result<(i64, i64)> {
-    let by_user: i64 = conn.query_row(
-        "SELECT count(*) FROM reset_requests WHERE username = ?1 COLLATE NOCASE AND created_at >= ?2",
-        params![username, since],
-        |r| r.get(0),
-    )?;
+    let by_user: i64 =
+        conn.query_row("SELECT count(*) FROM reset_requests WHERE username = ?1 COLLATE NOCASE AND created_at >= ?2", params![username, since], |r| r.get(0))?;
     let by_ip: i64 = conn.query_row("SELECT count(*) FROM reset_requests WHERE ip IS ?1 AND created_at >= ?2", params![ip, since], |r| r.get(0))?;
     Ok((by_user, by_ip))
 }
@@ -151,10 +145,7 @@ pub fn end_everything(conn: &Connection, user_id: &str, now: i64) -> Result<()> 
 
 /// `end_everything`, keeping the session `keep` (the one the person changed their password in).
 pub fn end_everything_except(conn: &Connection, user_id: &str, keep: Option<&str>, now: i64) -> Result<()> {
-    conn.execute(
-        "UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL AND id IS NOT ?3",
-        params![user_id, now, keep],
-    )?;
+    conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL AND id IS NOT ?3", params![user_id, now, keep])?;
     conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![user_id, now])?;
     Ok(())
 }
@@ -178,11 +169,9 @@ pub fn put_email_confirmation(conn: &Connection, user_id: &str, email: &str, cod
 
 pub fn email_confirmation(conn: &Connection, user_id: &str) -> Result<Option<EmailConfirmation>> {
     Ok(conn
-        .query_row(
-            "SELECT email, code_hash, expires_at, attempts FROM email_confirmations WHERE user_id = ?1",
-            [user_id],
-            |r| Ok(EmailConfirmation { email: r.get(0)?, code_hash: r.get(1)?, expires_at: r.get(2)?, attempts: r.get(3)? }),
-        )
+        .query_row("SELECT email, code_hash, expires_at, attempts FROM email_confirmations WHERE user_id = ?1", [user_id], |r| {
+            Ok(EmailConfirmation { email: r.get(0)?, code_hash: r.get(1)?, expires_at: r.get(2)?, attempts: r.get(3)? })
+        })
         .optional()?)
 }
 

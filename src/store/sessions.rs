@@ -28,15 +28,7 @@ pub fn create(conn: &Connection, user_id: &str, amr: &[String], now: i64, ttl: i
     conn.execute(
         "INSERT INTO sessions (id, token_hash, user_id, csrf_token, auth_time, amr, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7)",
-        params![
-            session.id,
-            crate::crypto::secret_hash(&token),
-            session.user_id,
-            session.csrf_token,
-            now,
-            to_json(&session.amr),
-            now + ttl
-        ],
+        params![session.id, crate::crypto::secret_hash(&token), session.user_id, session.csrf_token, now, to_json(&session.amr), now + ttl],
     )?;
     Ok((session, token))
 }
@@ -49,9 +41,7 @@ pub fn by_token(conn: &Connection, token: &str, now: i64) -> Result<Option<Sessi
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2 AND u.disabled = 0",
         )?
-        .query_row(params![crate::crypto::secret_hash(token), now], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get(5)?))
-        })
+        .query_row(params![crate::crypto::secret_hash(token), now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get(5)?)))
         .optional()?;
     let Some((id, user_id, csrf_token, auth_time, amr, last_seen_at)) = row else { return Ok(None) };
     Ok(Some(Session { id, user_id, csrf_token, auth_time, amr: json_list(&amr)?, last_seen_at }))

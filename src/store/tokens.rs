@@ -28,9 +28,7 @@ pub fn insert_grant(conn: &Connection, g: &Grant, now: i64) -> Result<()> {
 
 pub fn grant(conn: &Connection, id: &str) -> Result<Option<Grant>> {
     let row = conn
-        .prepare_cached(
-            "SELECT id, client_id, user_id, session_id, scope, auth_time, amr, revoked_at, client_app_type FROM grants WHERE id = ?1",
-        )?
+        .prepare_cached("SELECT id, client_id, user_id, session_id, scope, auth_time, amr, revoked_at, client_app_type FROM grants WHERE id = ?1")?
         .query_row([id], |r| {
             Ok((
                 Grant {
@@ -61,10 +59,8 @@ pub fn revoke_grant(conn: &Connection, id: &str, now: i64) -> Result<()> {
 }
 
 pub fn insert_refresh(conn: &Connection, token_hash: &str, grant_id: &str, now: i64, expires_at: i64) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![token_hash, grant_id, now, expires_at])?;
+    conn.prepare_cached("INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![token_hash, grant_id, now, expires_at])?;
     Ok(())
 }
 
@@ -83,17 +79,12 @@ pub fn refresh_by_hash(conn: &Connection, token_hash: &str) -> Result<Option<Ref
 
 /// Marks a refresh token used; false if it was already rotated (a concurrent use).
 pub fn mark_rotated(conn: &Connection, token_hash: &str, now: i64) -> Result<bool> {
-    let n = conn
-        .prepare_cached("UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND rotated_at IS NULL")?
-        .execute(params![token_hash, now])?;
+    let n = conn.prepare_cached("UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND rotated_at IS NULL")?.execute(params![token_hash, now])?;
     Ok(n == 1)
 }
 
 pub fn revoke_access_token(conn: &Connection, jti: &str, expires_at: i64, now: i64) -> Result<()> {
-    conn.execute(
-        "INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) VALUES (?1, ?2)",
-        params![jti, expires_at],
-    )?;
+    conn.execute("INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) VALUES (?1, ?2)", params![jti, expires_at])?;
     conn.execute("DELETE FROM revoked_access_tokens WHERE expires_at < ?1", [now])?;
     Ok(())
 }

@@ -11,10 +11,9 @@ const ASSETS: &[(&str, &str, &str)] = &[
 
 async fn asset(name: web::Path<String>) -> HttpResponse {
     match ASSETS.iter().find(|(n, _, _)| *n == name.as_str()) {
-        Some((_, mime, body)) => HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, *mime))
-            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-            .body(*body),
+        Some((_, mime, body)) => {
+            HttpResponse::Ok().insert_header((header::CONTENT_TYPE, *mime)).insert_header((header::CACHE_CONTROL, "public, max-age=3600")).body(*body)
+        }
         None => HttpResponse::NotFound().finish(),
     }
 }

@@ -152,10 +152,7 @@ pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
 
 /// A 303 See Other to `location` (the right status after a POST, harmless after a GET).
 pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).insert_header((header::CACHE_CONTROL, "no-store")).finish()
 }
 
 /// The client's IP: the TCP peer, unless the peer is a trusted proxy (`server.trusted_proxies`)
@@ -180,7 +177,5 @@ pub fn user_agent(req: &HttpRequest) -> Option<String> {
 
 /// `Cache-Control: no-store` and `Pragma: no-cache`, required on token responses (RFC 6749 §5.1).
 pub fn no_store(builder: &mut actix_web::HttpResponseBuilder) -> &mut actix_web::HttpResponseBuilder {
-    builder
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
+    builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store"))).insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
 }

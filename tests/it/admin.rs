@@ -127,7 +127,13 @@ async fn every_state_changing_console_route_rejects_a_missing_or_wrong_csrf_toke
         p.id
     };
     let location_id = {
-        let l = latchkey::store::policies::NamedLocation { id: "l1".into(), name: "HQ".into(), ranges: vec!["10.0.0.0/8".into()], trusted: true, risk: latchkey::policy::model::Risk::None };
+        let l = latchkey::store::policies::NamedLocation {
+            id: "l1".into(),
+            name: "HQ".into(),
+            ranges: vec!["10.0.0.0/8".into()],
+            trusted: true,
+            risk: latchkey::policy::model::Risk::None,
+        };
         latchkey::store::policies::add_location(&server.admin().pool.get().unwrap(), &l, 0).unwrap();
         l.id
     };
@@ -186,7 +192,8 @@ async fn the_app_form_shows_each_bad_field_next_to_it_keeps_the_input_and_saves_
     let server = TestServer::spawn();
     let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
     register_app(&b, &server, &csrf, &[]).await;
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
         (&[("name", "  ")], "name", "name must be 1 to 100 characters"),
         (&[("name", "Expenses")], "name", "already exists"),
         (&[("redirect_uris", "/relative")], "redirect_uris", "absolute URI"),
@@ -289,7 +296,15 @@ async fn deleting_an_app_revokes_its_tokens_and_disabling_stops_its_sign_ins() {
 async fn assignment_required_refuses_an_unassigned_user_until_assigned_directly_or_by_group() {
     let f = Fixture::new().await;
     let (b, csrf) = mfa_browser(&f.server, "root", &[Role::GlobalAdmin]).await;
-    let form = [("csrf", csrf.as_str()), ("name", "App"), ("redirect_uris", REDIRECT), ("grant_authorization_code", "on"), ("grant_refresh_token", "on"), ("id_token_alg", "RS256"), ("assignment_required", "on")];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "App"),
+        ("redirect_uris", REDIRECT),
+        ("grant_authorization_code", "on"),
+        ("grant_refresh_token", "on"),
+        ("id_token_alg", "RS256"),
+        ("assignment_required", "on"),
+    ];
     assert_eq!(post(&b, &f.server, &format!("/admin/apps/{}", f.client_id), &form).await.status(), StatusCode::SEE_OTHER);
 
     let (_, challenge) = pkce();
@@ -321,7 +336,7 @@ async fn assignment_required_refuses_an_unassigned_user_until_assigned_directly_
 }
 
 fn field_href(html: &str, id: &str) -> String {
-    let marker = format!(r#"href=""#);
+    let marker = r#"href=""#.to_string();
     let at = html.find(&format!(r#"id="{id}""#)).unwrap();
     let start = html[..at].rfind(&marker).unwrap() + marker.len();
     unescape(&html[start..start + html[start..].find('"').unwrap()])
@@ -364,7 +379,7 @@ async fn an_idle_admin_session_must_sign_in_again() {
     server.advance(901);
     let res = b.get(server.url("/admin")).send().await.unwrap();
     assert!(location(&res).starts_with("/login?request="));
-    assert_eq!(get(&b, &server, "/").await.1.contains("Welcome"), true, "the session ended");
+    assert!(get(&b, &server, "/").await.1.contains("Welcome"), "the session ended");
     server.stop().await;
 }
 
@@ -387,7 +402,13 @@ async fn apps_can_have_es256_or_eddsa_id_tokens_and_a_groups_claim() {
             .set_pkce_challenge(challenge)
             .url();
         let back = sign_in(&server, &browser(), url.as_str(), "alice").await;
-        let tokens = rp.exchange_code(AuthorizationCode::new(query_param(&back, "code").unwrap())).unwrap().set_pkce_verifier(verifier).request_async(&rp_http()).await.unwrap();
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(query_param(&back, "code").unwrap()))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&rp_http())
+            .await
+            .unwrap();
         let id_token = tokens.id_token().unwrap();
         assert_eq!(*id_token.signing_alg().unwrap(), jws);
         let verifier = rp.id_token_verifier().set_allowed_algs(vec![jws]);

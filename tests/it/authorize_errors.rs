@@ -37,7 +37,17 @@ async fn a_redirect_uri_that_is_not_an_exact_match_gets_an_error_page_and_no_red
     let (id, _) = server.add_client("App", &[], false);
     let (_, challenge) = pkce();
     for wrong in ["http://127.0.0.1:9/callback/", "http://127.0.0.1:9/callback?x=1", "http://127.0.0.1:10/callback", "https://evil.example/callback"] {
-        let url = auth_url(&server, &[("client_id", &id), ("redirect_uri", wrong), ("response_type", "code"), ("scope", "openid"), ("code_challenge", &challenge), ("code_challenge_method", "S256")]);
+        let url = auth_url(
+            &server,
+            &[
+                ("client_id", &id),
+                ("redirect_uri", wrong),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        );
         let (status, redirected, body) = page(&url).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{wrong}");
         assert!(!redirected, "{wrong} must never be redirected to");
@@ -71,8 +81,21 @@ async fn malformed_requests_get_the_specific_oauth_error() {
         (vec![("client_id", &id), ("redirect_uri", REDIRECT), ("scope", "openid")], "invalid_request"),
         (vec![("client_id", &id), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "profile")], "invalid_scope"),
         (vec![("client_id", &id), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid admin")], "invalid_scope"),
-        (vec![("client_id", &id), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid"), ("code_challenge", &challenge), ("code_challenge_method", "plain")], "invalid_request"),
-        (vec![("client_id", &id), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid"), ("code_challenge", &challenge)], "invalid_request"),
+        (
+            vec![
+                ("client_id", &id),
+                ("redirect_uri", REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![("client_id", &id), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid"), ("code_challenge", &challenge)],
+            "invalid_request",
+        ),
         (vec![("client_id", &public_id), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid")], "invalid_request"),
         (vec![("client_id", &id), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid"), ("prompt", "none login")], "invalid_request"),
         (vec![("client_id", &id), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid"), ("max_age", "-1")], "invalid_request"),
@@ -208,7 +231,14 @@ async fn the_authorization_endpoint_accepts_post() {
     let f = Fixture::new().await;
     f.tokens().await;
     let (_, challenge) = pkce();
-    let form = [("client_id", f.client_id.as_str()), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid"), ("code_challenge", &challenge), ("code_challenge_method", "S256")];
+    let form = [
+        ("client_id", f.client_id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
     let res = f.browser.post(f.server.url("/authorize")).form(&form).send().await.unwrap();
     assert!(query_param(&location(&res), "code").is_some());
     f.server.stop().await;

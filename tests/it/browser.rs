@@ -60,10 +60,7 @@ async fn app(server: &TestServer, name: &str) -> App {
 /// verified ID token claims as JSON.
 async fn app_sign_in(app: &App, b: &mut Browser, acr: Option<&str>, interact: impl FnOnce(&mut Browser)) -> serde_json::Value {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut req = app
-        .rp
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
-        .set_pkce_challenge(challenge);
+    let mut req = app.rp.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random).set_pkce_challenge(challenge);
     if let Some(acr) = acr {
         req = req.add_auth_context_value(openidconnect::AuthenticationContextClass::new(acr.into()));
     }
@@ -165,7 +162,14 @@ async fn a_security_key_steps_up_a_password_session_and_then_serves_as_second_fa
     b.screenshot("second-factor");
     b.click("use-key");
     let back = app.callback.arrival(&mut b);
-    let tokens = app.rp.exchange_code(AuthorizationCode::new(query_param(&back, "code").unwrap())).unwrap().set_pkce_verifier(verifier).request_async(&rp_http()).await.unwrap();
+    let tokens = app
+        .rp
+        .exchange_code(AuthorizationCode::new(query_param(&back, "code").unwrap()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&rp_http())
+        .await
+        .unwrap();
     let claims = tokens.id_token().unwrap().claims(&app.rp.id_token_verifier(), &nonce).unwrap();
     let amr: Vec<String> = claims.auth_method_refs().unwrap().iter().map(|a| a.to_string()).collect();
     assert_eq!(amr, ["pwd", "hwk", "user", "mfa"]);
@@ -230,7 +234,7 @@ async fn an_admin_signs_in_with_mfa_registers_an_app_through_the_form_and_a_rely
     let rp = relying_party_redirecting(&server, &client_id, Some(&client_secret), &callback.url).await;
     let app = App { rp, id: client_id.clone(), secret: client_secret, callback };
     let mut alice = Browser::launch();
-    let claims = app_sign_in(&app, &mut alice, None, |b| password_sign_in(b)).await;
+    let claims = app_sign_in(&app, &mut alice, None, password_sign_in).await;
     assert_eq!(claims["aud"], serde_json::json!([client_id]));
 
     // The other main pages, for a reviewer.
@@ -359,7 +363,15 @@ async fn self_service_password_reset_in_the_browser_with_a_passkey_and_the_same_
             let page = http.get(server.url(&location(&res))).send().await.unwrap().text().await.unwrap();
             let id = element_attr(&page, "reset-key", "data-request");
             let csrf = element_attr(&page, "reset-key", "data-csrf");
-            let v: serde_json::Value = http.post(server.url("/webauthn/reset/start")).json(&serde_json::json!({ "request": id, "csrf": csrf })).send().await.unwrap().json().await.unwrap();
+            let v: serde_json::Value = http
+                .post(server.url("/webauthn/reset/start"))
+                .json(&serde_json::json!({ "request": id, "csrf": csrf }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             v["options"]["publicKey"].clone()
         }
     };

@@ -4,13 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 fn latchkey(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env("LATCHKEY_PASSWORD__MEMORY_KIB", "1024")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_latchkey")).arg("--data-dir").arg(dir).args(args).env("LATCHKEY_PASSWORD__MEMORY_KIB", "1024").output().unwrap();
     (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 

@@ -138,13 +138,8 @@ impl TestServer {
     pub fn add_client_redirecting(&self, name: &str, grants: &[&str], public: bool, redirect: &str) -> (String, Option<String>) {
         let state = self.admin();
         let grants: Vec<String> = grants.iter().map(|s| s.to_string()).collect();
-        let reg = Registration {
-            name,
-            redirect_uris: &[redirect.to_string()],
-            post_logout_redirect_uris: &[POST_LOGOUT.to_string()],
-            grant_types: &grants,
-            public,
-        };
+        let reg =
+            Registration { name, redirect_uris: &[redirect.to_string()], post_logout_redirect_uris: &[POST_LOGOUT.to_string()], grant_types: &grants, public };
         let out = clients::register(&state.pool.get().unwrap(), &reg, state.clock.now()).unwrap();
         (out.client_id, out.client_secret)
     }
@@ -228,12 +223,7 @@ pub async fn login_page(server: &TestServer, browser: &reqwest::Client, login_pa
 
 /// Submits the sign-in form shown in `page`.
 pub async fn submit_login(server: &TestServer, browser: &reqwest::Client, page: &str, username: &str, password: &str) -> reqwest::Response {
-    let form = [
-        ("request", field(page, "request")),
-        ("csrf", field(page, "csrf")),
-        ("username", username.to_string()),
-        ("password", password.to_string()),
-    ];
+    let form = [("request", field(page, "request")), ("csrf", field(page, "csrf")), ("username", username.to_string()), ("password", password.to_string())];
     browser.post(server.url("/login")).form(&form).send().await.unwrap()
 }
 
@@ -288,7 +278,12 @@ pub async fn code_for(server: &TestServer, browser: &reqwest::Client, client_id:
 }
 
 /// POSTs a form to the token-style endpoint `path`, authenticating with HTTP Basic when given.
-pub async fn post_form(server: &TestServer, path: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (reqwest::StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
+pub async fn post_form(
+    server: &TestServer,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (reqwest::StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
     let mut req = rp_http().post(server.url(path)).form(form);
     if let Some((id, secret)) = basic {
         req = req.basic_auth(id, Some(secret));
@@ -356,17 +351,22 @@ impl TestServer {
 
 /// The current RFC 6238 code for `secret` at the server's time, as an authenticator app shows it.
 pub fn totp_code(server: &TestServer, secret: &str) -> String {
-    let totp = totp_rs::Builder::new()
-        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
-        .build()
-        .unwrap();
+    let totp = totp_rs::Builder::new().with_secret(totp_rs::Secret::try_from_base32(secret).unwrap()).build().unwrap();
     totp.generate(server.now() as u64).to_string()
 }
 
 /// Undoes askama's HTML escaping of text and attribute values.
 pub fn unescape(s: &str) -> String {
-    s.replace("&#38;", "&").replace("&#34;", "\"").replace("&#39;", "'").replace("&#60;", "<").replace("&#62;", ">")
-        .replace("&quot;", "\"").replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    s.replace("&#38;", "&")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// The text of the element with `id` in an HTML page.

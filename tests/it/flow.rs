@@ -2,9 +2,7 @@
 
 use crate::common::*;
 use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
-use openidconnect::{
-    AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope, TokenResponse,
-};
+use openidconnect::{AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope, TokenResponse};
 
 #[tokio::test]
 async fn a_relying_party_signs_a_user_in_with_code_and_pkce_then_refreshes_and_a_second_app_needs_no_password() {
@@ -29,13 +27,7 @@ async fn a_relying_party_signs_a_user_in_with_code_and_pkce_then_refreshes_and_a
     assert_eq!(query_param(&back, "iss").as_deref(), Some(server.base.as_str()));
     let code = query_param(&back, "code").unwrap();
 
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&http)
-        .await
-        .unwrap();
+    let tokens = rp.exchange_code(AuthorizationCode::new(code)).unwrap().set_pkce_verifier(verifier).request_async(&http).await.unwrap();
     let id_token = tokens.id_token().expect("an ID token");
     let id_verifier = rp.id_token_verifier();
     let claims = id_token.claims(&id_verifier, &nonce).expect("signature, issuer, audience and nonce verify");
@@ -43,16 +35,11 @@ async fn a_relying_party_signs_a_user_in_with_code_and_pkce_then_refreshes_and_a
     assert!(claims.auth_time().is_some());
     let amr: Vec<String> = claims.auth_method_refs().unwrap().iter().map(|a| a.to_string()).collect();
     assert_eq!(amr, ["pwd"]);
-    let expected_hash = AccessTokenHash::from_token(
-        tokens.access_token(),
-        id_token.signing_alg().unwrap(),
-        id_token.signing_key(&id_verifier).unwrap(),
-    )
-    .unwrap();
+    let expected_hash =
+        AccessTokenHash::from_token(tokens.access_token(), id_token.signing_alg().unwrap(), id_token.signing_key(&id_verifier).unwrap()).unwrap();
     assert_eq!(claims.access_token_hash(), Some(&expected_hash));
 
-    let info: CoreUserInfoClaims =
-        rp.user_info(tokens.access_token().clone(), None).unwrap().request_async(&http).await.unwrap();
+    let info: CoreUserInfoClaims = rp.user_info(tokens.access_token().clone(), None).unwrap().request_async(&http).await.unwrap();
     assert_eq!(info.subject().as_str(), sub);
     assert_eq!(info.preferred_username().unwrap().as_str(), "alice");
     assert_eq!(info.email().unwrap().as_str(), "someone@example.com");
@@ -60,18 +47,15 @@ async fn a_relying_party_signs_a_user_in_with_code_and_pkce_then_refreshes_and_a
     let refresh = tokens.refresh_token().expect("offline_access gives a refresh token");
     let refreshed = rp.exchange_refresh_token(refresh).unwrap().request_async(&http).await.unwrap();
     assert_ne!(refreshed.refresh_token().unwrap().secret(), refresh.secret(), "refresh tokens rotate");
-    let info: CoreUserInfoClaims =
-        rp.user_info(refreshed.access_token().clone(), None).unwrap().request_async(&http).await.unwrap();
+    let info: CoreUserInfoClaims = rp.user_info(refreshed.access_token().clone(), None).unwrap().request_async(&http).await.unwrap();
     assert_eq!(info.subject().as_str(), sub);
 
     // A second app: the SSO session signs the same person in without a password prompt.
     let (id2, secret2) = server.add_client("Chat", &["authorization_code"], false);
     let rp2 = relying_party(&server, &id2, secret2.as_deref()).await;
     let (challenge2, verifier2) = PkceCodeChallenge::new_random_sha256();
-    let (url2, _, nonce2) = rp2
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
-        .set_pkce_challenge(challenge2)
-        .url();
+    let (url2, _, nonce2) =
+        rp2.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random).set_pkce_challenge(challenge2).url();
     let res = authorize(&server, &browser, url2.as_str()).await;
     let back2 = location(&res);
     assert!(back2.starts_with(REDIRECT), "SSO should go straight back to the app, went to {back2}");
@@ -97,10 +81,8 @@ async fn a_public_client_signs_in_with_pkce_and_no_secret() {
     assert!(secret.is_none());
     let rp = relying_party(&server, &id, None).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _, nonce) = rp
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
-        .set_pkce_challenge(challenge)
-        .url();
+    let (url, _, nonce) =
+        rp.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random).set_pkce_challenge(challenge).url();
     let back = sign_in(&server, &browser(), url.as_str(), "pat").await;
     let tokens = rp
         .exchange_code(AuthorizationCode::new(query_param(&back, "code").unwrap()))

@@ -21,10 +21,8 @@ fn kid_of(jwt: &str) -> String {
 async fn rp_sign_in(server: &TestServer, browser: &reqwest::Client, id: &str, secret: &str) -> (String, String) {
     let rp = relying_party(server, id, Some(secret)).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _, nonce) = rp
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
-        .set_pkce_challenge(challenge)
-        .url();
+    let (url, _, nonce) =
+        rp.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random).set_pkce_challenge(challenge).url();
     let res = browser.get(url.as_str()).send().await.unwrap();
     let mut to = location(&res);
     if to.starts_with("/login") {
@@ -48,7 +46,7 @@ async fn after_key_rotation_old_tokens_still_verify_and_new_tokens_use_the_new_k
     let f = Fixture::new().await;
     let (old_id_token, old_access) = rp_sign_in(&f.server, &f.browser, &f.client_id, &f.secret).await;
     let old_kid = kid_of(&old_id_token);
-    assert_eq!(jwks_kids(&f.server).await, [old_kid.clone()]);
+    assert_eq!(jwks_kids(&f.server).await, vec![old_kid.clone()]);
 
     let admin = f.server.admin();
     let new_kid = latchkey::oidc::keys::rotate(&admin.pool, None, admin.clock.now()).unwrap().remove(0);
@@ -145,8 +143,14 @@ async fn the_first_admin_must_change_the_one_time_password_before_reaching_an_ap
     assert!(to.starts_with("/password/change?request="), "{to}");
     let page = b.get(server.url(&to)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("requires <strong>admin</strong> to choose a new password"), "{page}");
-    let form = |new: &str, confirm: &str| vec![("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("new_password", new.to_string()), ("confirm_password", confirm.to_string())];
-    for (new, confirm, why) in [("short", "short", "at least 8"), ("long enough one", "different one!", "do not match"), (password.as_str(), password.as_str(), "different from your current")] {
+    let form = |new: &str, confirm: &str| {
+        vec![("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("new_password", new.to_string()), ("confirm_password", confirm.to_string())]
+    };
+    for (new, confirm, why) in [
+        ("short", "short", "at least 8"),
+        ("long enough one", "different one!", "do not match"),
+        (password.as_str(), password.as_str(), "different from your current"),
+    ] {
         let res = b.post(server.url("/password/change")).form(&form(new, confirm)).send().await.unwrap();
         let html = res.text().await.unwrap();
         assert!(html.contains(why), "expected {why:?} in {html}");

@@ -41,10 +41,8 @@ async fn password_then_authenticator_code_signs_in_a_relying_party_with_mfa_amr_
     let (f, secret) = alice_with_totp().await;
     let rp = relying_party(&f.server, &f.client_id, Some(&f.secret)).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _, nonce) = rp
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
-        .set_pkce_challenge(challenge)
-        .url();
+    let (url, _, nonce) =
+        rp.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random).set_pkce_challenge(challenge).url();
     let res = authorize(&f.server, &f.browser, url.as_str()).await;
     let page = login_page(&f.server, &f.browser, &location(&res)).await;
     let to = location(&submit_login(&f.server, &f.browser, &page, "alice", PASSWORD).await);

@@ -126,7 +126,9 @@ async fn security_defaults_block_legacy_authentication_and_let_mfa_registration_
     let mut f = Fixture::new().await;
     latchkey::store::policies::set_security_defaults(&f.server.admin().pool.get().unwrap(), true).unwrap();
     let (id, secret) = f.server.add_client("Old mail", &["password"], false);
-    let (status, _, body) = post_form(&f.server, "/token", Some((&id, secret.as_deref().unwrap())), &[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)]).await;
+    let (status, _, body) =
+        post_form(&f.server, "/token", Some((&id, secret.as_deref().unwrap())), &[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)])
+            .await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
     assert!(last_log(&f.server).reason.unwrap().contains("Security defaults"));
 
@@ -135,7 +137,8 @@ async fn security_defaults_block_legacy_authentication_and_let_mfa_registration_
     assert!(to.starts_with("/mfa/setup?request="), "{to}");
     let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
     assert_eq!(element_text(&page, "days-left"), "14 days left");
-    let res = f.browser.post(f.server.url("/mfa/setup/skip")).form(&[("request", field(&page, "request")), ("csrf", field(&page, "csrf"))]).send().await.unwrap();
+    let res =
+        f.browser.post(f.server.url("/mfa/setup/skip")).form(&[("request", field(&page, "request")), ("csrf", field(&page, "csrf"))]).send().await.unwrap();
     assert!(query_param(&location(&res), "code").is_some(), "skipped: back to the app");
 
     // Day 15: registration is required; skipping is refused.
@@ -144,7 +147,8 @@ async fn security_defaults_block_legacy_authentication_and_let_mfa_registration_
     let to = after_password(&f, "alice").await;
     let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
     assert!(!page.contains("days-left") && !page.contains("Skip for now"), "{page}");
-    let res = f.browser.post(f.server.url("/mfa/setup/skip")).form(&[("request", field(&page, "request")), ("csrf", field(&page, "csrf"))]).send().await.unwrap();
+    let res =
+        f.browser.post(f.server.url("/mfa/setup/skip")).form(&[("request", field(&page, "request")), ("csrf", field(&page, "csrf"))]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("code", totp_code(&f.server, &element_text(&page, "totp-secret")))];
     let res = f.browser.post(f.server.url("/mfa/setup")).form(&form).send().await.unwrap();
@@ -161,7 +165,17 @@ async fn security_defaults_and_policies_are_mutually_exclusive() {
     // Create a policy from the template form, report-only: fine.
     let (_, page) = get(&b, &server, "/admin/policies/new?template=all-mfa").await;
     assert!(page.contains(r#"value="Require MFA for all users""#));
-    let form = [("csrf", csrf.as_str()), ("name", "Everyone MFA"), ("state", "report_only"), ("users_all", "on"), ("apps_all", "on"), ("grant", "grant"), ("operator", "any_of"), ("ctl_mfa", "on"), ("loc_mode", "any")];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "Everyone MFA"),
+        ("state", "report_only"),
+        ("users_all", "on"),
+        ("apps_all", "on"),
+        ("grant", "grant"),
+        ("operator", "any_of"),
+        ("ctl_mfa", "on"),
+        ("loc_mode", "any"),
+    ];
     let res = post(&b, &server, "/admin/policies/new", &form).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let policy_path = location(&res);
@@ -193,10 +207,17 @@ async fn security_defaults_and_policies_are_mutually_exclusive() {
 async fn trusted_named_locations_can_be_excluded() {
     let mut f = Fixture::new().await;
     let conn = f.server.admin().pool.get().unwrap();
-    let office = latchkey::store::policies::NamedLocation { id: "hq".into(), name: "Office".into(), ranges: vec!["127.0.0.0/8".into()], trusted: true, risk: Risk::None };
+    let office = latchkey::store::policies::NamedLocation {
+        id: "hq".into(),
+        name: "Office".into(),
+        ranges: vec!["127.0.0.0/8".into()],
+        trusted: true,
+        risk: Risk::None,
+    };
     latchkey::store::policies::add_location(&conn, &office, 0).unwrap();
     put_template(&f.server, "all-mfa", State::On, |p| {
-        p.conditions.locations = Some(LocationCondition { include: Locations { all: true, ..Default::default() }, exclude: Locations { all_trusted: true, ..Default::default() } });
+        p.conditions.locations =
+            Some(LocationCondition { include: Locations { all: true, ..Default::default() }, exclude: Locations { all_trusted: true, ..Default::default() } });
     });
     let to = after_password(&f, "alice").await;
     assert!(query_param(&to, "code").is_some(), "from the trusted office: no MFA: {to}");
@@ -214,7 +235,13 @@ async fn risky_sign_ins_need_mfa_and_risky_users_must_change_their_password() {
     put_template(&f.server, "risky-signins-mfa", State::On, |_| {});
     let to = after_password(&f, "alice").await;
     assert!(query_param(&to, "code").is_some(), "no risk yet: {to}");
-    let risky = latchkey::store::policies::NamedLocation { id: "tor".into(), name: "Anonymisers".into(), ranges: vec!["127.0.0.1/32".into()], trusted: false, risk: Risk::High };
+    let risky = latchkey::store::policies::NamedLocation {
+        id: "tor".into(),
+        name: "Anonymisers".into(),
+        ranges: vec!["127.0.0.1/32".into()],
+        trusted: false,
+        risk: Risk::High,
+    };
     latchkey::store::policies::add_location(&conn, &risky, 0).unwrap();
     f.browser = browser();
     let to = after_password(&f, "alice").await;
@@ -240,7 +267,12 @@ async fn risky_sign_ins_need_mfa_and_risky_users_must_change_their_password() {
     let to = location(&f.browser.post(f.server.url("/login/mfa")).form(&form).send().await.unwrap());
     assert!(to.starts_with("/password/change?request="), "then a password change: {to}");
     let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
-    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("new_password", "a whole new passphrase".into()), ("confirm_password", "a whole new passphrase".into())];
+    let form = [
+        ("request", field(&page, "request")),
+        ("csrf", field(&page, "csrf")),
+        ("new_password", "a whole new passphrase".into()),
+        ("confirm_password", "a whole new passphrase".into()),
+    ];
     let res = f.browser.post(f.server.url("/password/change")).form(&form).send().await.unwrap();
     let code = query_param(&location(&res), "code").expect("then the app");
     let (status, _) = redeem(&f.server, f.client(), &code, &verifier).await;
@@ -341,7 +373,12 @@ async fn what_if_agrees_with_a_real_sign_in() {
     assert_eq!(unescape(&element_text(&page, "whatif-decision")), "Blocked by \"No unknown devices\"");
     let real_results: Vec<serde_json::Value> = serde_json::from_str(real.policies.as_deref().unwrap()).unwrap();
     for r in real_results {
-        let row = format!("<td>{}</td><td>{}</td><td>{}</td>", r["name"].as_str().unwrap(), r["state"].as_str().unwrap(), if r["applied"] == true { "yes" } else { "no" });
+        let row = format!(
+            "<td>{}</td><td>{}</td><td>{}</td>",
+            r["name"].as_str().unwrap(),
+            r["state"].as_str().unwrap(),
+            if r["applied"] == true { "yes" } else { "no" }
+        );
         assert!(page.contains(&row), "What If shows {row}");
     }
     let (_, windows) = get(&b, &f.server, &q.replace("platform=other", "platform=windows")).await;

@@ -74,12 +74,9 @@ async fn banned_and_breached_passwords_are_refused_with_the_reason_and_a_breache
     f.tokens().await;
     let page = f.browser.get(f.server.url("/password/change")).send().await.unwrap();
     let page = f.browser.get(f.server.url(&location(&page))).send().await.unwrap().text().await.unwrap();
-    for (new, why) in [
-        ("Password123", "too common"),
-        ("I love Latchkey a lot", "banned in this organisation"),
-        (BREACHED_PASSWORD, "breached passwords"),
-    ] {
-        let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("new_password", new.to_string()), ("confirm_password", new.to_string())];
+    for (new, why) in [("Password123", "too common"), ("I love Latchkey a lot", "banned in this organisation"), (BREACHED_PASSWORD, "breached passwords")] {
+        let form =
+            [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("new_password", new.to_string()), ("confirm_password", new.to_string())];
         let html = f.browser.post(f.server.url("/password/change")).form(&form).send().await.unwrap().text().await.unwrap();
         assert!(element_text(&html, "password-error").contains(why), "{new}: {html}");
     }
@@ -177,7 +174,8 @@ async fn a_user_registers_a_reset_address_and_an_admin_reset_needs_two_methods()
     for _ in 0..5 {
         b.post(server.url("/security/email/confirm")).form(&[("csrf", csrf.as_str()), ("code", "000000")]).send().await.unwrap();
     }
-    let html = b.post(server.url("/security/email/confirm")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.unwrap().text().await.unwrap();
+    let html =
+        b.post(server.url("/security/email/confirm")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("The code has expired"), "{html}");
     let page = b.get(server.url("/security")).send().await.unwrap().text().await.unwrap();
     assert_eq!(element_text(&page, "reset-email"), "root@example.org", "unchanged");

@@ -55,7 +55,8 @@ async fn a_code_is_bound_to_its_client_and_redirect_uri() {
     let (code, verifier) = code_for(&f.server, &f.browser, &f.client_id, "alice").await;
     let (status, body) = redeem(&f.server, (&other_id, other_secret.as_deref().unwrap()), &code, &verifier).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "http://127.0.0.1:9/other"), ("code_verifier", verifier.as_str())];
+    let form =
+        [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "http://127.0.0.1:9/other"), ("code_verifier", verifier.as_str())];
     let (status, _, body) = post_form(&f.server, "/token", Some(f.client()), &form).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
     f.server.stop().await;
@@ -67,13 +68,27 @@ async fn a_wrong_client_secret_is_401_invalid_client_with_www_authenticate() {
     let (code, verifier) = code_for(&f.server, &f.browser, &f.client_id, "alice").await;
     let (status, body) = redeem(&f.server, (&f.client_id, "not-the-secret"), &code, &verifier).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", verifier.as_str()), ("client_id", f.client_id.as_str()), ("client_secret", "wrong")];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+        ("client_id", f.client_id.as_str()),
+        ("client_secret", "wrong"),
+    ];
     let (status, headers, body) = post_form(&f.server, "/token", None, &form).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
     assert_eq!(headers.get("www-authenticate").unwrap(), r#"Basic realm="latchkey""#);
     assert_eq!(headers.get("cache-control").unwrap(), "no-store");
     // The code survived the failed attempts: client_secret_post with the right secret works.
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", verifier.as_str()), ("client_id", f.client_id.as_str()), ("client_secret", f.secret.as_str())];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+        ("client_id", f.client_id.as_str()),
+        ("client_secret", f.secret.as_str()),
+    ];
     let (status, _, body) = post_form(&f.server, "/token", None, &form).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     f.server.stop().await;
@@ -103,10 +118,12 @@ async fn refresh_may_narrow_the_scope_but_never_widen_it() {
     let f = Fixture::new().await;
     let first = f.tokens().await;
     let r1 = first["refresh_token"].as_str().unwrap();
-    let (status, _, body) = post_form(&f.server, "/token", Some(f.client()), &[("grant_type", "refresh_token"), ("refresh_token", r1), ("scope", "openid email")]).await;
+    let (status, _, body) =
+        post_form(&f.server, "/token", Some(f.client()), &[("grant_type", "refresh_token"), ("refresh_token", r1), ("scope", "openid email")]).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
     // The refused request did not spend the token.
-    let (status, _, body) = post_form(&f.server, "/token", Some(f.client()), &[("grant_type", "refresh_token"), ("refresh_token", r1), ("scope", "openid")]).await;
+    let (status, _, body) =
+        post_form(&f.server, "/token", Some(f.client()), &[("grant_type", "refresh_token"), ("refresh_token", r1), ("scope", "openid")]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "openid");
     f.server.stop().await;
@@ -137,7 +154,8 @@ async fn client_credentials_needs_a_client_allowed_it() {
 #[tokio::test]
 async fn malformed_token_requests_get_the_specific_error() {
     let f = Fixture::new().await;
-    let (status, _, body) = post_form(&f.server, "/token", Some(f.client()), &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", "x")]).await;
+    let (status, _, body) =
+        post_form(&f.server, "/token", Some(f.client()), &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", "x")]).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")));
     let (status, _, body) = post_form(&f.server, "/token", Some(f.client()), &[]).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
@@ -145,7 +163,13 @@ async fn malformed_token_requests_get_the_specific_error() {
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "repeated parameters");
     let (status, _, body) = post_form(&f.server, "/token", Some(f.client()), &[("grant_type", "client_credentials"), ("client_secret", "x")]).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "two auth methods");
-    let res = rp_http().post(f.server.url("/token")).basic_auth(&f.client_id, Some(&f.secret)).json(&serde_json::json!({"grant_type": "client_credentials"})).send().await.unwrap();
+    let res = rp_http()
+        .post(f.server.url("/token"))
+        .basic_auth(&f.client_id, Some(&f.secret))
+        .json(&serde_json::json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST, "JSON bodies are not OAuth");
     let (status, _, body) = post_form(&f.server, "/token", None, &[("grant_type", "client_credentials")]).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));

@@ -20,13 +20,7 @@ struct Redeemed {
     refresh_token: Option<String>,
 }
 
-pub fn exchange(
-    state: &AppState,
-    conn: &mut Connection,
-    client: &Client,
-    params: &Params,
-    now: i64,
-) -> Result<TokenResponse, OAuthError> {
+pub fn exchange(state: &AppState, conn: &mut Connection, client: &Client, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let redirect_uri = params.get("redirect_uri").ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
     let verifier = params.get("code_verifier");
@@ -68,7 +62,7 @@ pub fn exchange(
             (None, Some(_)) => return Ok(Err(OAuthError::invalid_grant("code_verifier given but no code_challenge was"))),
             (None, None) => {}
         }
-        if !store::users::by_id(tx, &row.user_id)?.is_some_and(|u| !u.disabled) {
+        if store::users::by_id(tx, &row.user_id)?.is_none_or(|u| u.disabled) {
             return Ok(Err(OAuthError::invalid_grant("the user can no longer sign in")));
         }
         let grant = Grant {
@@ -100,11 +94,7 @@ pub fn exchange(
     let user_id = outcome.grant.user_id.clone().expect("code grants have a user");
     let (access_token, expires_in) = super::user_access_token(state, &outcome.grant, &user_id, &outcome.grant.scope, now);
     let key = state.keys.active_for(&client.id_token_alg, now);
-    let groups = if has_scope(&outcome.grant.scope, "groups") {
-        Some(store::directory::group_names_of(conn, &user_id)?)
-    } else {
-        None
-    };
+    let groups = if has_scope(&outcome.grant.scope, "groups") { Some(store::directory::group_names_of(conn, &user_id)?) } else { None };
     let id_claims = IdClaims {
         iss: state.config.issuer().to_string(),
         sub: user_id,

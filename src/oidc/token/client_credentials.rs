@@ -6,19 +6,23 @@ use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::tokens::{AccessClaims, TokenResponse};
 use crate::policy::{self, evaluate::Decision, model::ClientAppType};
 use crate::store::clients::Client;
-use rusqlite::Connection;
 use crate::web::params::Params;
+use rusqlite::Connection;
 
-pub fn exchange(state: &AppState, conn: &Connection, client: &Client, params: &Params, request: &policy::Request, now: i64) -> Result<TokenResponse, OAuthError> {
+pub fn exchange(
+    state: &AppState,
+    conn: &Connection,
+    client: &Client,
+    params: &Params,
+    request: &policy::Request,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
     if client.is_public {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "public clients cannot use client_credentials"));
     }
     // latchkey defines no API scopes yet; the OIDC scopes describe a person, which this grant has not.
     if let Some(scope) = params.get("scope") {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            format!("scope {scope:?} cannot be granted to a client acting for itself"),
-        ));
+        return Err(OAuthError::new(ErrorCode::InvalidScope, format!("scope {scope:?} cannot be granted to a client acting for itself")));
     }
     // Conditional access, with the app itself as the target (policies naming client credentials).
     let ctx = policy::context(conn, None, &client.id, ClientAppType::ClientCredentials, request, &[], None, now)?;

@@ -36,10 +36,7 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
         return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")));
     }
     if !client.allows_grant(grant_type) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            format!("this client is not allowed the {grant_type} grant"),
-        ));
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, format!("this client is not allowed the {grant_type} grant")));
     }
     let request = crate::policy::Request::of(&req);
     let response = match grant_type {
@@ -52,13 +49,7 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
 }
 
 /// Signs an access token for a user grant; shared by the code and refresh grants.
-pub(crate) fn user_access_token(
-    state: &AppState,
-    grant: &crate::store::tokens::Grant,
-    user_id: &str,
-    scope: &str,
-    now: i64,
-) -> (String, i64) {
+pub(crate) fn user_access_token(state: &AppState, grant: &crate::store::tokens::Grant, user_id: &str, scope: &str, now: i64) -> (String, i64) {
     let ttl = state.config.tokens.access_token_ttl_secs;
     let claims = AccessClaims {
         iss: state.config.issuer().to_string(),

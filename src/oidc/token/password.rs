@@ -6,12 +6,12 @@
 //! since this grant cannot perform one.
 
 use crate::AppState;
+use crate::auth::password_step;
 use crate::crypto::secret_hash;
+use crate::gate::{self, Outcome, Refusal, Target, Way};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::jwt::at_hash;
 use crate::oidc::tokens::{self, IdClaims, TokenResponse, has_scope};
-use crate::auth::password_step;
-use crate::gate::{self, Outcome, Refusal, Target, Way};
 use crate::policy::{self, model::ClientAppType};
 use crate::store::{self, clients::Client, signins::SignIn, tokens::Grant};
 use crate::web::params::Params;

@@ -3,9 +3,9 @@
 
 use crate::AppState;
 use crate::crypto::secret_hash;
+use crate::gate::{self, Outcome, Refusal, Target, Way};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::tokens::{TokenResponse, has_scope};
-use crate::gate::{self, Outcome, Refusal, Target, Way};
 use crate::policy::{self, model::ClientAppType};
 use crate::store::{self, StoreError, clients::Client, tokens::Grant};
 use crate::web::params::Params;
