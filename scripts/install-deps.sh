@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a fresh Debian machine, if missing.
+set -euo pipefail
+need=()
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
+# Browser tests drive Debian's Chromium (headless) with a virtual WebAuthn authenticator.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
