@@ -42,9 +42,12 @@ impl PolicyForm {
     }
 
     fn from_params(p: Params) -> Self {
+        // Text fields and selects keep their value even when it is the word "on" (the State
+        // select's "On" is not a ticked checkbox).
+        const TEXT: [&str; 10] = ["state", "name", "users_in", "users_ex", "groups_in", "groups_ex", "loc_mode", "frequency", "grant", "operator"];
         let mut f = PolicyForm::default();
         for (k, v) in p.into_map() {
-            if v == "on" {
+            if v == "on" && !TEXT.contains(&k.as_str()) {
                 f.checked.insert(k);
             } else {
                 f.text.insert(k, v);
@@ -164,7 +167,10 @@ impl PolicyForm {
         let ticked = |prefix: &str| self.checked.iter().filter_map(|k| k.strip_prefix(prefix)).map(String::from).collect::<Vec<_>>();
         let roles_in = ticked("role_in_");
         let roles_ex = ticked("role_ex_");
-        let state = State::parse(self.get("state")).unwrap_or(State::ReportOnly);
+        let state = State::parse(self.get("state")).unwrap_or_else(|| {
+            errors.insert("state", "Choose a state: report-only, on or off.".into());
+            State::ReportOnly
+        });
         let client_app_types = ticked("cat_").iter().filter_map(|t| serde_json::from_value(serde_json::json!(t)).ok()).collect();
         let risks = |prefix: &str| ticked(prefix).iter().filter_map(|r| Risk::parse(r)).collect::<Vec<_>>();
         let platforms = |prefix: &str| ticked(prefix).iter().filter_map(|p| Platform::ALL.iter().find(|x| x.as_str() == p).copied()).collect::<Vec<_>>();

@@ -385,3 +385,51 @@ async fn what_if_agrees_with_a_real_sign_in() {
     assert_eq!(element_text(&windows, "whatif-decision"), "Allowed");
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn the_policy_form_saves_each_state_and_an_unchanged_on_policy_stays_on() {
+    let server = TestServer::spawn();
+    let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let conn = server.admin().pool.get().unwrap();
+    latchkey::store::policies::set_security_defaults(&conn, false).unwrap();
+    let form = |state: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "Everyone MFA".to_string()),
+            ("state", state.to_string()),
+            ("users_all", "on".into()),
+            ("apps_all", "on".into()),
+            ("grant", "grant".into()),
+            ("operator", "any_of".into()),
+            ("ctl_mfa", "on".into()),
+            ("loc_mode", "any".into()),
+        ]
+    };
+    let send = |f: Vec<(&'static str, String)>| f.into_iter().collect::<Vec<_>>();
+    let res = b.post(server.url("/admin/policies/new")).form(&send(form("on"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let path = location(&res);
+    let saved = || latchkey::store::policies::all(&server.admin().pool.get().unwrap()).unwrap().remove(0).state;
+    assert_eq!(saved(), State::On, "choosing On saves On");
+    // Saving the On policy's own form unchanged keeps it On (enforcement never silently stops).
+    let (_, page) = get(&b, &server, &path).await;
+    assert!(page.contains(r#"<option value="on" selected>"#), "the form shows On");
+    for state in ["report_only", "off", "on"] {
+        let res = b.post(server.url(&path)).form(&send(form(state))).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{state}");
+        assert_eq!(saved(), State::parse(state).unwrap(), "{state}");
+    }
+    // An unknown state is an error on the form, not a silent report-only.
+    let res = b.post(server.url(&path)).form(&send(form("enforce"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("Choose a state"));
+    // With security defaults on, choosing On through the form is refused with the reason.
+    latchkey::store::policies::set_security_defaults(&conn, true).unwrap();
+    let res = b.post(server.url(&path)).form(&send(form("report_only"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = b.post(server.url(&path)).form(&send(form("on"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("mutually exclusive"));
+    assert_eq!(saved(), State::ReportOnly);
+    server.stop().await;
+}
