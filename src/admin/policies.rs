@@ -21,6 +21,12 @@ type Errors = BTreeMap<&'static str, String>;
 
 const DEFAULTS_ON_EXPLANATION: &str = "Security defaults are on. Security defaults and conditional-access policies are mutually exclusive: turn security defaults off (on this page) before switching a policy on. Report-only and off are allowed.";
 
+/// What a policy can target, as (id, name): latchkey's own portal and console, then every app.
+fn targets(conn: &Connection) -> Result<Vec<(String, String)>, store::StoreError> {
+    let built_in = crate::gate::BUILT_IN_TARGETS.iter().map(|(id, name)| (id.to_string(), name.to_string()));
+    Ok(built_in.chain(store::clients::all(conn)?.into_iter().map(|c| (c.id, c.name))).collect())
+}
+
 fn not_found() -> PageError {
     ErrorPage { status: StatusCode::NOT_FOUND, title: "No such policy".into(), message: "It may have been deleted.".into() }.into()
 }
@@ -352,7 +358,7 @@ fn form_page(
         nav: admin.nav(),
         form,
         policy_id,
-        apps: store::clients::all(conn)?.into_iter().map(|c| (c.id, c.name)).collect(),
+        apps: targets(conn)?,
         locations: pol::locations(conn)?.into_iter().map(|l| (l.id, l.name)).collect(),
         platforms: Platform::ALL.iter().map(|p| p.as_str()).collect(),
         impact,
@@ -610,7 +616,7 @@ async fn what_if(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppSta
     let now = state.clock.now();
     let q = Query(Params::parse(req.query_string().as_bytes()).unwrap_or_default().into_map().into_iter().collect());
     let get = |k: &str| q.v(k);
-    let apps: Vec<(String, String)> = store::clients::all(&conn)?.into_iter().map(|c| (c.id, c.name)).collect();
+    let apps = targets(&conn)?;
     let mut error = None;
     let mut result = None;
     if !get("user").is_empty() || !get("app").is_empty() {

@@ -1,7 +1,7 @@
 //! Gathers the gate's facts from the store, evaluates conditional access, decides, and logs.
 
+use super::Level;
 use super::{Facts, MethodSet, Outcome, Person, Registration, Target, Way, decide};
-use crate::auth::flow::Level;
 use crate::policy::evaluate::{Context, Decision, Evaluation};
 use crate::policy::model::{ClientAppType, Platform, Risk};
 use crate::policy::{self, Request};

@@ -16,12 +16,13 @@
 //! shown to the person and the app.
 
 mod check;
+pub mod level;
 
 pub use check::{Ask, Issued, REGISTRATION_GRACE_SECS, Verdict, check, log, log_plain};
 
-use crate::auth::flow::Level;
 use crate::policy::evaluate::Decision;
 use crate::policy::model::Risk;
+pub use level::Level;
 
 /// latchkey's own pages, selectable by name in conditional-access policies (as Entra's
 /// "Microsoft Admin Portals"). "All apps" covers them too.

@@ -5,7 +5,7 @@
 //! credentials, the password grant, What If, impact preview — calls this, nothing else.
 
 use super::model::{ClientAppType, Control, Operator, Platform, Policy, Principals, Risk, State};
-use crate::auth::flow::Level;
+use crate::gate::Level;
 use serde::{Deserialize, Serialize};
 
 /// Everything known about one sign-in attempt.

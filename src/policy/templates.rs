@@ -27,7 +27,7 @@ fn mfa() -> Grant {
 
 /// What security defaults enforce through the evaluator: admins always use MFA; legacy
 /// authentication is blocked. (Every user's MFA registration, with its 14-day grace, is
-/// enforced at sign-in by `auth::mfa::next_step`.)
+/// enforced by the sign-in gate, `gate::decide`.)
 pub fn security_defaults() -> Vec<Policy> {
     let mut admins_mfa = base("security-defaults-admins", "Security defaults: administrators use MFA");
     admins_mfa.state = State::On;
@@ -67,6 +67,12 @@ pub fn all() -> Vec<(&'static str, &'static str, Policy)> {
     phr_admins.include_users = admins();
     phr_admins.grant = Grant { controls: vec![Control::PhishingResistantMfa], ..Default::default() };
 
+    let mut console_trusted = base("", "Block the admin console outside trusted locations");
+    console_trusted.include_apps = Apps { all: false, apps: vec![crate::gate::CONSOLE.into()] };
+    console_trusted.conditions.locations =
+        Some(LocationCondition { include: Locations { all: true, ..Default::default() }, exclude: Locations { all_trusted: true, ..Default::default() } });
+    console_trusted.grant = Grant { block: true, ..Default::default() };
+
     vec![
         ("admins-mfa", "Administrators always use a second factor.", admins_mfa),
         ("all-mfa", "Everyone uses a second factor for every app.", all_mfa),
@@ -74,6 +80,11 @@ pub fn all() -> Vec<(&'static str, &'static str, Policy)> {
         ("risky-signins-mfa", "Sign-ins from medium or high risk need a second factor.", risky_signins),
         ("risky-users-password", "Users at high risk must use MFA and change their password.", risky_users),
         ("admins-phishing-resistant", "Administrators must use a security key or passkey.", phr_admins),
+        (
+            "console-trusted-locations",
+            "The admin console opens only from named locations marked trusted (break-glass accounts can be excluded).",
+            console_trusted,
+        ),
     ]
 }
 
