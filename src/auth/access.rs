@@ -85,3 +85,19 @@ pub fn page(req: &HttpRequest, state: &AppState, conn: &Connection, target: Targ
     }
     Ok(Access::Respond(continue_flow(req, state, conn, &s, shape, verdict, now)?))
 }
+
+/// The session behind a form POST to latchkey's own pages, if the gate lets it in now. A POST
+/// is not redirected into a sign-in flow; the page it came from (a GET) does that.
+pub fn form_session(req: &HttpRequest, conn: &Connection, target: Target, now: i64) -> Result<Session, PageError> {
+    let s = session::current(req, conn, now)?.ok_or_else(flow::expired)?;
+    let verdict = check(conn, &s, target, super::flow::Level::Password, &Request::of(req), now)?;
+    if verdict.issued().is_none() {
+        return Err(crate::web::ErrorPage {
+            status: actix_web::http::StatusCode::FORBIDDEN,
+            title: "Sign in again".into(),
+            message: "Your sign-in needs attention before this change can be made. Reload the page to continue.".into(),
+        }
+        .into());
+    }
+    Ok(s)
+}

@@ -113,7 +113,7 @@ fn registrant(req: &HttpRequest, conn: &Connection, request: Option<&str>, csrf:
             Ok((user, Some(pending)))
         }
         None => {
-            let s = session::current(req, conn, now)?.ok_or_else(flow::expired)?;
+            let s = super::access::form_session(req, conn, crate::gate::Target::Portal, now)?;
             if !constant_time_eq(csrf.as_bytes(), s.csrf_token.as_bytes()) {
                 return Err(crate::web::ErrorPage::bad_request("Refused", "This page has expired; reload it.").into());
             }

@@ -5,7 +5,8 @@
 use crate::AppState;
 use crate::auth::flow::{self, Flow, Level, Stage};
 use crate::auth::mfa::{self, Methods};
-use crate::auth::session;
+use crate::auth::access::{self, Access};
+use crate::gate::Target;
 use crate::crypto::constant_time_eq;
 use crate::store::{self, sessions::Session};
 use crate::web::params::Params;
@@ -52,7 +53,7 @@ struct Signed {
 /// The session behind a POST and its form, with the session's CSRF token checked.
 fn signed_form(req: &HttpRequest, conn: &Connection, body: &[u8], now: i64) -> Result<Signed, PageError> {
     let params = Params::form(body)?;
-    let session = session::current(req, conn, now)?.ok_or_else(flow::expired)?;
+    let session = access::form_session(req, conn, Target::Portal, now)?;
     if !constant_time_eq(params.get("csrf").unwrap_or("").as_bytes(), session.csrf_token.as_bytes()) {
         return Err(ErrorPage::bad_request("This form has expired", "Reload the Security info page and try again.").into());
     }
@@ -102,9 +103,9 @@ struct SecurityPage {
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let Some(s) = session::current(&req, &conn, now)? else {
-        let flow = Flow { return_to: Some(PATH.into()), ..Flow::default() };
-        return Ok(flow::start(&req, &state, &conn, &flow, "/login", now)?);
+    let s = match access::page(&req, &state, &conn, Target::Portal, PATH, now)? {
+        Access::Granted { session, .. } => session,
+        Access::Respond(res) => return Ok(res),
     };
     let methods = Methods::load(&conn, &s.user_id)?;
     let can_change = !methods.any() || Level::of(&s.amr) >= Level::Mfa;
@@ -137,7 +138,10 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let s = session::current(&req, &conn, now)?.ok_or_else(flow::expired)?;
+    let s = match access::page(&req, &state, &conn, Target::Portal, PATH, now)? {
+        Access::Granted { session, .. } => session,
+        Access::Respond(res) => return Ok(res),
+    };
     step_up(&req, &state, &conn, &s, now)
 }
 
@@ -170,7 +174,10 @@ fn totp_page(state: &AppState, conn: &Connection, s: &Session, error: Option<&st
 pub async fn show_totp(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let s = session::current(&req, &conn, now)?.ok_or_else(flow::expired)?;
+    let s = match access::page(&req, &state, &conn, Target::Portal, "/security/totp", now)? {
+        Access::Granted { session, .. } => session,
+        Access::Respond(res) => return Ok(res),
+    };
     require_mfa_to_change(&conn, &s)?;
     totp_page(&state, &conn, &s, None, now)
 }
