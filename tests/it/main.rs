@@ -8,6 +8,7 @@ mod cdp;
 mod cli;
 mod common;
 mod flow;
+mod gate;
 mod lifecycle;
 mod mfa;
 mod policy;
