@@ -73,13 +73,14 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
+    let https = state.config.issuer().starts_with("https://");
     let state = aw::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(aw::FormConfig::default().limit(64 * 1024))
             .app_data(aw::JsonConfig::default().limit(64 * 1024))
-            .wrap(web::security_headers())
+            .wrap(web::security_headers(https))
             .configure(oidc::configure)
             .configure(auth::configure)
             .configure(portal::configure)

@@ -296,24 +296,32 @@ async fn user_action(admin: Admin<Global>, state: web::Data<AppState>, path: web
         let audit = match action.as_str() {
             "disable" => {
                 dir::set_disabled(tx, &user.id, true, now)?;
+                store::protection::end_everything(tx, &user.id, now)?;
                 "user_disabled"
             }
             "enable" => {
                 dir::set_disabled(tx, &user.id, false, now)?;
                 "user_enabled"
             }
+            // Each of these means the account may be in someone else's hands: every session
+            // and refresh-token family ends with it.
             "reset-mfa" => {
                 dir::reset_mfa(tx, &user.id)?;
+                store::protection::end_everything(tx, &user.id, now)?;
                 "user_mfa_reset"
             }
             "require-password-change" => {
                 dir::require_password_change(tx, &user.id, now)?;
+                store::protection::end_everything(tx, &user.id, now)?;
                 "user_password_change_required"
             }
             // An admin-set user risk: the input conditional-access user-risk conditions read.
             "risk-none" | "risk-low" | "risk-medium" | "risk-high" => {
                 let risk = crate::policy::model::Risk::parse(&action[5..]).expect("matched above");
                 store::policies::set_user_risk(tx, &user.id, risk)?;
+                if risk == crate::policy::model::Risk::High {
+                    store::protection::end_everything(tx, &user.id, now)?;
+                }
                 "user_risk_set"
             }
             _ => return Err(not_found("action")),

@@ -48,6 +48,8 @@ pub enum Stage {
     SecondFactor,
     Register,
     ChangePassword,
+    /// A first method was just registered: recovery codes are offered before going on.
+    RecoveryCodes,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -82,6 +84,10 @@ pub struct Flow {
     /// The highest sign-in risk seen in this flow and the session it continues.
     pub sign_in_risk: Option<Risk>,
     pub risk_reasons: Vec<String>,
+    /// Recovery codes are to be offered (a first method was registered in this flow).
+    pub offer_recovery: bool,
+    /// They have been shown (once).
+    pub recovery_shown: bool,
 }
 
 impl Flow {
@@ -243,6 +249,11 @@ pub fn log(
 /// when everything is done — the session and the code or page it was for.
 pub fn proceed(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &mut Pending, now: i64) -> Result<HttpResponse, PageError> {
     let user_id = pending.user_id()?.to_string();
+    if pending.flow.offer_recovery {
+        pending.flow.stage = Stage::RecoveryCodes;
+        pending.save(conn)?;
+        return Ok(see_other(&format!("/mfa/recovery?request={}", pending.id)));
+    }
     let request = Request::of(req);
     let verdict = gate::check(conn, &pending.flow.ask(&user_id, &request, now), now)?;
     render(req, state, conn, pending, verdict, now)

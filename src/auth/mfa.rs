@@ -269,6 +269,47 @@ pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: we
     }
     store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("authenticator app"), now)?;
     pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
+    offer_recovery(&conn, &mut pending)?;
+    flow::proceed(&req, &state, &conn, &mut pending, now)
+}
+
+/// After a method is registered during sign-in, a person without recovery codes is offered
+/// them, so one lost phone does not lock out the only administrator.
+pub(crate) fn offer_recovery(conn: &Connection, pending: &mut Pending) -> Result<(), StoreError> {
+    pending.flow.offer_recovery = store::mfa::recovery_codes_left(conn, pending.flow.user_id.as_deref().unwrap_or_default())? == 0;
+    Ok(())
+}
+
+/// GET /mfa/recovery: the codes, shown once, with copy and download buttons.
+pub async fn show_recovery(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    let mut pending = flow::load(&req, &conn, query.get("request"), now)?;
+    pending.expect(Stage::RecoveryCodes)?;
+    let codes = match pending.flow.recovery_shown {
+        true => vec![],
+        false => {
+            let user_id = pending.user_id()?.to_string();
+            let codes = new_recovery_codes(&conn, &user_id, now)?;
+            store::mfa::audit(&conn, Some(&user_id), Some(&user_id), "mfa_registered", Some("recovery codes"), now)?;
+            pending.flow.recovery_shown = true;
+            pending.save(&conn)?;
+            codes
+        }
+    };
+    let page = crate::portal::security::RecoveryPage::new(codes, Some((pending.id.clone(), pending.csrf.clone())));
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// POST /mfa/recovery: saved; on with the sign-in.
+pub async fn continue_after_recovery(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let params = Params::form(&body)?;
+    let conn = state.pool.get()?;
+    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    pending.expect(Stage::RecoveryCodes)?;
+    pending.flow.offer_recovery = false;
     flow::proceed(&req, &state, &conn, &mut pending, now)
 }
 

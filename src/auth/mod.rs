@@ -24,5 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/mfa/setup", web::get().to(mfa::show_setup))
         .route("/mfa/setup", web::post().to(mfa::submit_setup))
         .route("/mfa/setup/skip", web::post().to(mfa::skip_setup))
+        .route("/mfa/recovery", web::get().to(mfa::show_recovery))
+        .route("/mfa/recovery", web::post().to(mfa::continue_after_recovery))
         .configure(webauthn::configure);
 }

@@ -214,6 +214,7 @@ pub async fn register_finish(req: HttpRequest, state: web::Data<AppState>, body:
                 p.expect(Stage::Register)?;
                 // Registering a key during sign-in proves possession of it: it is the second factor.
                 p.flow.amr = flow::merge_amr(&p.flow.amr, &[amr_of(&st.kind)]);
+                super::mfa::offer_recovery(&conn, &mut p)?;
                 Ok(as_json_redirect(flow::proceed(&req, &state, &conn, &mut p, now)?))
             }
             None => Ok(HttpResponse::Ok().json(json!({ "redirect": "/security" }))),

@@ -299,7 +299,15 @@ pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: we
     if p.get("confirm_password") != Some(new.as_str()) {
         return refuse("The two passwords do not match.");
     }
-    let hash = state.passwords.offload(move |h, mem| h.hash_with(&new, mem)).await.map_err(crate::auth::login::internal)?;
+    let stored = store::users::by_id(&conn, &user_id)?.map(|u| u.password_hash);
+    let (same, hash) = state
+        .passwords
+        .offload(move |h, mem| (h.verify_with(&new, stored.as_deref(), mem), h.hash_with(&new, mem)))
+        .await
+        .map_err(crate::auth::login::internal)?;
+    if same {
+        return refuse("Choose a password different from your current one.");
+    }
     let (ip, ua) = (client_ip(&req), user_agent(&req));
     let methods = r.verified.join(" + ");
     store::transaction(&mut conn, |tx| -> Result<(), store::StoreError> {

@@ -3,11 +3,11 @@
 //! last method needs one from the last ten minutes.
 
 use crate::AppState;
+use crate::auth::access::{self, Access};
 use crate::auth::flow::{self, Flow, Level, Stage};
 use crate::auth::mfa::{self, Methods};
-use crate::auth::access::{self, Access};
-use crate::gate::Target;
 use crate::crypto::constant_time_eq;
+use crate::gate::Target;
 use crate::store::{self, sessions::Session};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};
@@ -245,8 +245,20 @@ pub async fn remove_key(req: HttpRequest, state: web::Data<AppState>, body: web:
 
 #[derive(Template)]
 #[template(path = "recovery_codes.html")]
-struct RecoveryPage {
-    codes: Vec<String>,
+pub(crate) struct RecoveryPage {
+    pub codes: Vec<String>,
+    /// A text file of the codes, for the download button.
+    pub download: String,
+    /// During sign-in: the flow's (request id, CSRF token) for "continue".
+    pub next: Option<(String, String)>,
+}
+
+impl RecoveryPage {
+    pub fn new(codes: Vec<String>, next: Option<(String, String)>) -> Self {
+        let text = format!("latchkey recovery codes (each works once)\n\n{}\n", codes.join("\n"));
+        let download = format!("data:text/plain;base64,{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text));
+        Self { codes, download, next }
+    }
 }
 
 pub async fn new_recovery_codes(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
@@ -255,7 +267,7 @@ pub async fn new_recovery_codes(req: HttpRequest, state: web::Data<AppState>, bo
     let f = signed_form(&req, &conn, &body, now)?;
     let codes = mfa::new_recovery_codes(&conn, &f.session.user_id, now)?;
     store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_registered", Some("recovery codes"), now)?;
-    Ok(html(StatusCode::OK, &RecoveryPage { codes }))
+    Ok(html(StatusCode::OK, &RecoveryPage::new(codes, None)))
 }
 
 /// How long, and for how many tries, an e-mail confirmation code works.

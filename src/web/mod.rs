@@ -10,9 +10,11 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 
-/// Security headers on every response. CSP allows no inline script and no framing.
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// Security headers on every response. CSP allows no inline script and no framing; with an
+/// https issuer, HSTS too (RFC 6797).
+pub fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = if https { DefaultHeaders::new().add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")) } else { DefaultHeaders::new() };
+    headers
         .add((
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \

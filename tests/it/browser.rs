@@ -214,6 +214,10 @@ async fn an_admin_signs_in_with_mfa_registers_an_app_through_the_form_and_a_rely
     let secret = b.eval("document.getElementById('totp-secret').textContent").as_str().unwrap().to_string();
     b.fill("code", &totp_code(&server, &secret));
     b.submit("code");
+    // Recovery codes are offered once, with copy and download, before the console opens.
+    b.wait_for("document.getElementById('recovery-codes')");
+    b.screenshot("admin-recovery-codes");
+    b.click("continue");
     b.wait_for("document.getElementById('app-count')");
     b.screenshot("admin-overview");
 

@@ -157,16 +157,20 @@ impl Browser {
     }
 
     pub fn fill(&mut self, id: &str, value: &str) {
+        // Under load a navigation may still be finishing: wait for the field first.
+        self.wait_for(&format!("document.getElementById({})", json!(id)));
         self.eval(&format!("document.getElementById({}).value = {}", json!(id), json!(value)));
     }
 
     /// Clicks the element with `id`, and waits for the page to be ready if it navigated.
     pub fn click(&mut self, id: &str) {
+        self.wait_for(&format!("document.getElementById({})", json!(id)));
         self.eval(&format!("document.getElementById({}).click()", json!(id)));
     }
 
     /// Submits the form holding the element with `id` (the person pressing Enter).
     pub fn submit(&mut self, id: &str) {
+        self.wait_for(&format!("document.getElementById({})", json!(id)));
         self.eval(&format!("document.getElementById({}).form.requestSubmit()", json!(id)));
     }
 

@@ -396,7 +396,21 @@ pub async fn register_totp_at_sign_in(server: &TestServer, browser: &reqwest::Cl
     let secret = element_text(&page, "totp-secret");
     let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("code", totp_code(server, &secret))];
     let res = browser.post(server.url("/mfa/setup")).form(&form).send().await.unwrap();
-    (secret, res)
+    (secret, continue_past_recovery_codes(server, browser, res).await)
+}
+
+/// After a first method is registered during sign-in, recovery codes are offered once; this
+/// checks they are shown and continues.
+pub async fn continue_past_recovery_codes(server: &TestServer, browser: &reqwest::Client, res: reqwest::Response) -> reqwest::Response {
+    let to = location(&res);
+    if !to.starts_with("/mfa/recovery?request=") {
+        return res;
+    }
+    let page = browser.get(server.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(page.matches("<li><code>").count(), 10, "ten recovery codes: {page}");
+    assert!(page.contains(r#"id="download-codes""#) && page.contains(r#"id="copy-codes""#));
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf"))];
+    browser.post(server.url("/mfa/recovery")).form(&form).send().await.unwrap()
 }
 
 /// The newest message in the file outbox containing `needle`, as text.

@@ -156,6 +156,7 @@ async fn a_user_who_must_use_mfa_registers_an_authenticator_right_after_the_pass
     assert!(html.contains("That code is not correct."));
     let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("code", totp_code(&f.server, &secret))];
     let res = f.browser.post(f.server.url("/mfa/setup")).form(&form).send().await.unwrap();
+    let res = continue_past_recovery_codes(&f.server, &f.browser, res).await;
     let (status, tokens) = redeem(&f.server, f.client(), &query_param(&location(&res), "code").unwrap(), &verifier).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(claims_of(tokens["id_token"].as_str().unwrap())["amr"], serde_json::json!(["pwd", "otp", "mfa"]));

@@ -152,6 +152,7 @@ async fn security_defaults_block_legacy_authentication_and_let_mfa_registration_
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("code", totp_code(&f.server, &element_text(&page, "totp-secret")))];
     let res = f.browser.post(f.server.url("/mfa/setup")).form(&form).send().await.unwrap();
+    let res = continue_past_recovery_codes(&f.server, &f.browser, res).await;
     assert!(query_param(&location(&res), "code").is_some(), "registered: in");
     f.server.stop().await;
 }

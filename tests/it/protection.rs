@@ -113,6 +113,10 @@ async fn self_service_reset_with_an_authenticator_code_revokes_old_refresh_token
     let form = [("id", id.clone()), ("csrf", field(&page, "csrf")), ("new_password", "Password123".into()), ("confirm_password", "Password123".into())];
     let html = f.browser.post(f.server.url("/reset/password")).form(&form).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("too common"));
+    // The current password is not a new one.
+    let form = [("id", id.clone()), ("csrf", field(&page, "csrf")), ("new_password", PASSWORD.into()), ("confirm_password", PASSWORD.into())];
+    let html = f.browser.post(f.server.url("/reset/password")).form(&form).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("different from your current one"), "{html}");
     let form = [("id", id), ("csrf", field(&page, "csrf")), ("new_password", "a brand new phrase".into()), ("confirm_password", "a brand new phrase".into())];
     let html = f.browser.post(f.server.url("/reset/password")).form(&form).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Your password has been changed"));
