@@ -3,7 +3,7 @@
 use super::Level;
 use super::{Facts, MethodSet, Outcome, Person, Registration, Target, Way, decide};
 use crate::policy::evaluate::{Context, Decision, Evaluation};
-use crate::policy::model::{ClientAppType, Platform, Risk};
+use crate::policy::model::{ClientAppType, Risk};
 use crate::policy::{self, Request};
 use crate::store::{self, StoreError, signins::SignIn};
 use rusqlite::Connection;
@@ -123,9 +123,8 @@ fn person(conn: &Connection, user_id: &str, target: &Target, request: &Request, 
     let user = store::users::by_id(conn, user_id)?.ok_or_else(|| StoreError::Corrupt("the gate was asked about a user that does not exist".into()))?;
     let roles = store::directory::roles(conn, user_id)?;
     let methods = crate::auth::mfa::Methods::load(conn, user_id)?;
-    let (networks, platforms) = store::protection::history(conn, user_id)?;
+    let (networks, _) = store::protection::history(conn, user_id)?;
     let network = request.ip.as_deref().map(crate::auth::protection::network_of);
-    let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
     let familiar_network = network.as_ref().is_some_and(|n| networks.contains(n));
     let assigned = match target {
         Target::App(id) => match store::clients::by_id(conn, id)? {
@@ -147,7 +146,9 @@ fn person(conn: &Connection, user_id: &str, target: &Target, request: &Request, 
         mfa_required: user.mfa_required || !roles.is_empty(),
         methods: MethodSet { totp: methods.totp, keys: !methods.keys.is_empty() },
         first_sign_in: networks.is_empty(),
-        familiar: familiar_network || platforms.iter().any(|p| p == platform.as_str()),
+        // The network only: the device platform comes from the User-Agent, which an attacker
+        // chooses, so it cannot vouch for a registration.
+        familiar: familiar_network,
         locked,
         assigned,
     })

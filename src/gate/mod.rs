@@ -102,7 +102,7 @@ pub struct Person {
     pub methods: MethodSet,
     /// Has never signed in successfully: may register a first method (as under security defaults).
     pub first_sign_in: bool,
-    /// This network or device platform is one they have signed in from before.
+    /// This network is one they have signed in from before.
     pub familiar: bool,
     pub locked: bool,
     pub assigned: bool,
@@ -283,7 +283,8 @@ pub fn decide(f: &Facts) -> Outcome {
 
 /// Registration during sign-in: a person who has proven a second factor in this flow may add
 /// another; otherwise only from a low-risk context, and — for someone who has signed in
-/// before — from a network or platform they have used.
+/// before — from a network they have used (not merely a platform: the User-Agent that names
+/// it is the attacker's to choose).
 fn register(f: &Facts, p: &Person, keys_only: bool, skippable_days: Option<i64>) -> Outcome {
     let proven = Level::of(&f.amr) >= Level::Mfa;
     let low_risk = f.sign_in_risk <= Risk::Low && f.user_risk <= Risk::Low;

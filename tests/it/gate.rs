@@ -500,6 +500,9 @@ async fn a_password_only_attacker_cannot_register_their_own_factor_from_an_unfam
     let (_, challenge) = pkce();
     let res = b.get(good_auth_url(&f.server, &f.client_id, &challenge, &[("prompt", "none")])).send().await.unwrap();
     assert_eq!(query_param(&location(&res), "error").as_deref(), Some("login_required"), "no session either");
+    // Claiming her usual platform does not help: the User-Agent is the attacker's to choose.
+    let (_, res) = attempt_from(&f.server, &f.client_id, "alice", PASSWORD, "203.0.113.50", WINDOWS).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "a familiar User-Agent from a new network: {:?}", res.headers());
 
     // alice herself, from her network, is asked to register.
     let (_, res) = attempt_from(&f.server, &f.client_id, "alice", PASSWORD, "198.51.100.23", WINDOWS).await;
