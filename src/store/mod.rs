@@ -87,6 +87,27 @@ pub fn transaction<T, E: From<StoreError>>(
     Ok(out)
 }
 
+/// The outcome of a transaction's body says whether its writes land: a refusal rolls back, a
+/// success or a detected replay (whose revocation must stand) commits.
+pub trait Outcome {
+    fn commits(&self) -> bool;
+}
+
+/// Runs `f` inside one IMMEDIATE transaction and commits or rolls back as its outcome says.
+pub fn decide<O: Outcome, E: From<StoreError>>(
+    conn: &mut rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> std::result::Result<O, E>,
+) -> std::result::Result<O, E> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(StoreError::from)?;
+    let out = f(&tx)?;
+    if out.commits() {
+        tx.commit().map_err(StoreError::from)?;
+    } else {
+        tx.rollback().map_err(StoreError::from)?;
+    }
+    Ok(out)
+}
+
 /// A UNIQUE constraint failing becomes a `Conflict` saying `message`; other errors pass through.
 pub(crate) fn conflict_on_duplicate(e: rusqlite::Error, message: impl FnOnce() -> String) -> StoreError {
     match e {

@@ -20,6 +20,21 @@ struct Redeemed {
     refresh_token: Option<String>,
 }
 
+/// What presenting a code did.
+enum Redemption {
+    Redeemed(Redeemed),
+    /// Used before: the grant from its first use is revoked (committed).
+    Replayed,
+    /// Refused: nothing written.
+    Refused(OAuthError),
+}
+
+impl store::Outcome for Redemption {
+    fn commits(&self) -> bool {
+        !matches!(self, Redemption::Refused(_))
+    }
+}
+
 pub fn exchange(state: &AppState, conn: &mut Connection, client: &Client, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let redirect_uri = params.get("redirect_uri").ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
@@ -32,38 +47,39 @@ pub fn exchange(state: &AppState, conn: &mut Connection, client: &Client, params
 
     // One transaction: the code is checked and spent, the grant and refresh token created, or
     // (on replay) the grant issued from the first use revoked — all or nothing.
-    let outcome = store::transaction(conn, |tx| -> Result<Result<Redeemed, OAuthError>, StoreError> {
+    let outcome = store::decide(conn, |tx| -> Result<Redemption, StoreError> {
+        let refused = |why: &str| Ok(Redemption::Refused(OAuthError::invalid_grant(why)));
         let Some(row) = store::codes::code_by_hash(tx, &code_hash)? else {
-            return Ok(Err(OAuthError::invalid_grant("the authorization code is invalid")));
+            return refused("the authorization code is invalid");
         };
         if row.client_id != client.id {
-            return Ok(Err(OAuthError::invalid_grant("the authorization code was issued to another client")));
+            return refused("the authorization code was issued to another client");
         }
         if let Some(first_grant) = &row.grant_id {
             // RFC 6749 §4.1.2: a code used twice revokes every token issued from it.
             store::tokens::revoke_grant(tx, first_grant, now)?;
             tracing::warn!(client_id = %client.id, "authorization code replayed; its tokens are revoked");
-            return Ok(Err(OAuthError::invalid_grant("the authorization code has already been used")));
+            return Ok(Redemption::Replayed);
         }
         if row.expires_at <= now {
-            return Ok(Err(OAuthError::invalid_grant("the authorization code has expired")));
+            return refused("the authorization code has expired");
         }
         if row.redirect_uri != redirect_uri {
-            return Ok(Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request")));
+            return refused("redirect_uri does not match the authorization request");
         }
         match (&row.code_challenge, verifier) {
             (Some(challenge), Some(v)) => {
                 if !constant_time_eq(b64url(&sha256(v.as_bytes())).as_bytes(), challenge.as_bytes()) {
-                    return Ok(Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge")));
+                    return refused("code_verifier does not match the code_challenge");
                 }
             }
-            (Some(_), None) => return Ok(Err(OAuthError::invalid_grant("code_verifier is missing"))),
+            (Some(_), None) => return refused("code_verifier is missing"),
             // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is an injection sign.
-            (None, Some(_)) => return Ok(Err(OAuthError::invalid_grant("code_verifier given but no code_challenge was"))),
+            (None, Some(_)) => return refused("code_verifier given but no code_challenge was"),
             (None, None) => {}
         }
         if store::users::by_id(tx, &row.user_id)?.is_none_or(|u| u.disabled) {
-            return Ok(Err(OAuthError::invalid_grant("the user can no longer sign in")));
+            return refused("the user can no longer sign in");
         }
         let grant = Grant {
             id: crate::crypto::new_uuid(),
@@ -78,7 +94,7 @@ pub fn exchange(state: &AppState, conn: &mut Connection, client: &Client, params
         };
         store::tokens::insert_grant(tx, &grant, now)?;
         if !store::codes::mark_redeemed(tx, &code_hash, &grant.id)? {
-            return Ok(Err(OAuthError::invalid_grant("the authorization code has already been used")));
+            return refused("the authorization code has already been used");
         }
         let refresh_token = if has_scope(&row.scope, "offline_access") && client.allows_grant("refresh_token") {
             let token = crate::crypto::random_token();
@@ -88,8 +104,13 @@ pub fn exchange(state: &AppState, conn: &mut Connection, client: &Client, params
             None
         };
         store::codes::purge_codes(tx, now - 86_400)?;
-        Ok(Ok(Redeemed { grant, nonce: row.nonce, refresh_token }))
-    })??;
+        Ok(Redemption::Redeemed(Redeemed { grant, nonce: row.nonce, refresh_token }))
+    })?;
+    let outcome = match outcome {
+        Redemption::Redeemed(r) => r,
+        Redemption::Replayed => return Err(OAuthError::invalid_grant("the authorization code has already been used")),
+        Redemption::Refused(e) => return Err(e),
+    };
 
     let user_id = outcome.grant.user_id.clone().expect("code grants have a user");
     let (access_token, expires_in) = super::user_access_token(state, &outcome.grant, &user_id, &outcome.grant.scope, now);

@@ -23,7 +23,7 @@ pub fn exchange(
     let presented_hash = secret_hash(presented);
     let next = crate::crypto::random_token();
 
-    let outcome = store::transaction(conn, |tx| -> Result<Refreshed, StoreError> {
+    let outcome = store::decide(conn, |tx| -> Result<Refreshed, StoreError> {
         let invalid = || Ok(Refreshed::Refused(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")));
         let Some(row) = store::tokens::refresh_by_hash(tx, &presented_hash)? else { return invalid() };
         let Some(grant) = store::tokens::grant(tx, &row.grant_id)? else { return invalid() };
@@ -34,6 +34,7 @@ pub fn exchange(
             return invalid();
         }
         if row.rotated_at.is_some() {
+            store::tokens::revoke_grant(tx, &grant.id, now)?;
             return Ok(Refreshed::Replayed(grant.id));
         }
         // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
@@ -70,6 +71,7 @@ pub fn exchange(
             return Ok(Refreshed::Refused(OAuthError::invalid_grant(reason)));
         }
         if !store::tokens::mark_rotated(tx, &presented_hash, now)? {
+            store::tokens::revoke_grant(tx, &grant.id, now)?;
             return Ok(Refreshed::Replayed(grant.id));
         }
         // The family keeps the absolute lifetime it started with; rotation does not extend it.
@@ -80,9 +82,7 @@ pub fn exchange(
         Refreshed::Issued(g, s) => (g, s),
         Refreshed::Refused(e) => return Err(e),
         Refreshed::Replayed(grant_id) => {
-            // A rotated token presented again means theft: the whole family ends (committed on
-            // its own, so the revocation stands whatever happens next).
-            store::transaction(conn, |tx| store::tokens::revoke_grant(tx, &grant_id, now))?;
+            // A rotated token presented again means theft: the whole family has ended.
             tracing::warn!(client_id = %client.id, grant = %grant_id, "rotated refresh token reused; family revoked");
             return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
         }
@@ -97,8 +97,14 @@ pub fn exchange(
 /// What one refresh did, deciding what the transaction commits.
 enum Refreshed {
     Issued(Grant, String),
-    /// A rotated token came back: revoke its family.
+    /// A rotated token came back: its family is revoked (committed).
     Replayed(String),
-    /// Refused: nothing spent.
+    /// Refused: nothing spent; only the sign-in log row of a policy refusal is kept.
     Refused(OAuthError),
+}
+
+impl store::Outcome for Refreshed {
+    fn commits(&self) -> bool {
+        true
+    }
 }
