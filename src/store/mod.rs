@@ -47,6 +47,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0005_protection.sql")),
         M::up(include_str!("migrations/0006_email_confirmations.sql")),
         M::up(include_str!("migrations/0007_gate.sql")),
+        M::up(include_str!("migrations/0008_recovery.sql")),
     ])
 }
 
@@ -133,7 +134,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 7);
+        assert_eq!(version, 8);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
