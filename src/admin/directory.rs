@@ -201,9 +201,11 @@ struct UserPage {
     errors: Errors,
     is_self: bool,
     risk: &'static str,
+    /// What is locked or paused now, and until when.
+    locks: Vec<(String, String)>,
 }
 
-fn user_page(conn: &Connection, admin: &Admin<impl Need>, user: User, errors: Errors) -> Result<HttpResponse, PageError> {
+fn user_page(conn: &Connection, admin: &Admin<impl Need>, user: User, errors: Errors, now: i64) -> Result<HttpResponse, PageError> {
     let m = Methods::load(conn, &user.id)?;
     let mut methods = vec![];
     if m.totp {
@@ -234,6 +236,7 @@ fn user_page(conn: &Connection, admin: &Admin<impl Need>, user: User, errors: Er
         roles: dir::roles(conn, &user.id)?,
         groups: dir::group_names_of(conn, &user.id)?,
         is_self: user.id == admin.user.id,
+        locks: store::protection::locks(conn, &user.id, now)?.into_iter().map(|(what, until)| (what, when(until))).collect(),
         user,
         methods,
         signins,
@@ -249,7 +252,7 @@ fn load_user(conn: &Connection, id: &str) -> Result<User, PageError> {
 async fn show_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let user = load_user(&conn, &id)?;
-    user_page(&conn, &admin, user, Errors::new())
+    user_page(&conn, &admin, user, Errors::new(), state.clock.now())
 }
 
 async fn update_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
@@ -270,7 +273,7 @@ async fn update_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::
         errors.insert("roles", "You cannot remove your own Global administrator role.".into());
     }
     if !errors.is_empty() {
-        return user_page(&conn, &admin, user, errors);
+        return user_page(&conn, &admin, user, errors, now);
     }
     store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
         let before = user_snapshot(tx, &user)?;
@@ -289,7 +292,7 @@ async fn user_action(admin: Admin<Global>, state: web::Data<AppState>, path: web
     let (id, action) = path.into_inner();
     let user = load_user(&conn, &id)?;
     if user.id == admin.user.id && action == "disable" {
-        return user_page(&conn, &admin, user, Errors::from([("actions", "You cannot disable your own account.".to_string())]));
+        return user_page(&conn, &admin, user, Errors::from([("actions", "You cannot disable your own account.".to_string())]), now);
     }
     store::transaction(&mut conn, |tx| -> Result<_, PageError> {
         let before = user_snapshot(tx, &user)?;
@@ -309,6 +312,10 @@ async fn user_action(admin: Admin<Global>, state: web::Data<AppState>, path: web
                 dir::reset_mfa(tx, &user.id)?;
                 store::protection::end_everything(tx, &user.id, now)?;
                 "user_mfa_reset"
+            }
+            "unlock" => {
+                store::protection::unlock(tx, &user.id)?;
+                "user_unlocked"
             }
             "require-password-change" => {
                 dir::require_password_change(tx, &user.id, now)?;

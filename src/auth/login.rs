@@ -78,7 +78,12 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
         pending.flow.user_id = step.user_id;
         let logged: String = username.chars().take(password_step::MAX_USERNAME).collect();
         flow::log(&req, &conn, &pending, Some(&logged), failure.reason(), failure.word(), now)?;
-        // One message for every failure, so the page does not reveal which usernames exist.
+        // One message for every failure, so the page does not reveal which usernames exist; a
+        // lock (of an account, or of a made-up name's own counter) says how long to wait.
+        if let Some(until) = step.locked_until {
+            let minutes = crate::auth::budget::minutes_until(until, now);
+            return retry(&pending, &format!("Too many attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" }));
+        }
         return retry(&pending, "Wrong username or password.");
     };
     pending.flow.user_id = Some(user.id.clone());

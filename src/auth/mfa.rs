@@ -3,6 +3,7 @@
 //! security key). WebAuthn ceremonies are in `webauthn.rs`; every step ends in
 //! `flow::proceed`, which asks the gate what comes next.
 
+use super::budget;
 use super::flow::{self, Level, Pending, Stage};
 use super::login::app_name;
 use crate::AppState;
@@ -16,9 +17,6 @@ use askama::Template;
 use rusqlite::Connection;
 use totp_rs::{Secret, Totp};
 
-/// Wrong second factors allowed per user in `FAILURE_WINDOW_SECS` before attempts are refused.
-pub const MAX_FAILURES: i64 = 5;
-pub const FAILURE_WINDOW_SECS: i64 = 900;
 pub const RECOVERY_CODES: usize = 10;
 
 /// The methods a user has registered.
@@ -61,20 +59,95 @@ pub fn new_totp_secret() -> String {
     Secret::generate().to_base32()
 }
 
-/// Checks an authenticator code for `user_id` at `now` (±1 step) and spends its time step.
-/// `setup` accepts the unconfirmed secret of a registration in progress and confirms it.
-pub fn check_totp(conn: &Connection, user: &User, issuer: &str, code: &str, now: i64, setup: bool) -> Result<Result<(), &'static str>, StoreError> {
-    let Some(row) = store::mfa::totp(conn, &user.id)? else { return Ok(Err("no authenticator app is registered")) };
-    if !setup && !row.confirmed {
-        return Ok(Err("no authenticator app is registered"));
-    }
-    let Some(totp) = totp_for(&row.secret, &user.username, issuer) else { return Ok(Err("the stored secret is invalid")) };
-    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    let Some(step) = totp.check(&code, now.max(0) as u64) else { return Ok(Err("wrong authenticator code")) };
-    if !store::mfa::use_totp_step(conn, &user.id, step as i64)? {
+/// Checks an authenticator code against `user`'s confirmed secret at `now` (±1 step) and
+/// spends its time step.
+pub fn check_totp(conn: &Connection, user: &User, issuer: &str, code: &str, now: i64) -> Result<Result<(), &'static str>, StoreError> {
+    let Some(row) = store::mfa::totp(conn, &user.id)?.filter(|t| t.confirmed) else { return Ok(Err("no authenticator app is registered")) };
+    let Some(step) = code_step(&row.secret, &user.username, issuer, code, now) else { return Ok(Err("wrong authenticator code")) };
+    if !store::mfa::use_totp_step(conn, &user.id, step)? {
         return Ok(Err("authenticator code already used"));
     }
     Ok(Ok(()))
+}
+
+/// The time step `code` matches for `secret` at `now`, if any.
+fn code_step(secret: &str, username: &str, issuer: &str, code: &str, now: i64) -> Option<i64> {
+    let totp = totp_for(secret, username, issuer)?;
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    totp.check(&code, now.max(0) as u64).map(|s| s as i64)
+}
+
+/// How long an enrolment's secret lives.
+pub const ENROLMENT_SECS: i64 = 600;
+
+/// The secret of the authenticator-app enrolment bound to `binding` (this sign-in flow or this
+/// session), made on first use: each enrolment gets its own, shown nowhere else, for 10 minutes
+/// — a secret planted by someone who once had the password is never shown to the real person.
+pub fn enrolment_secret(conn: &Connection, user_id: &str, binding: &str, now: i64) -> Result<String, StoreError> {
+    if let Some(s) = store::mfa::enrolment(conn, binding, user_id, now)? {
+        return Ok(s);
+    }
+    let secret = new_totp_secret();
+    store::mfa::put_enrolment(conn, binding, user_id, &secret, now + ENROLMENT_SECS)?;
+    Ok(secret)
+}
+
+/// Confirms the enrolment bound to `binding` with a code from the app: only then is the secret
+/// stored as the user's method.
+pub fn confirm_enrolment(conn: &Connection, user: &User, issuer: &str, binding: &str, code: &str, now: i64) -> Result<Result<(), &'static str>, StoreError> {
+    let Some(secret) = store::mfa::enrolment(conn, binding, &user.id, now)? else { return Ok(Err("the registration expired; scan the new code")) };
+    let Some(step) = code_step(&secret, &user.username, issuer, code, now) else { return Ok(Err("wrong authenticator code")) };
+    if !store::mfa::confirm_enrolment(conn, binding, &user.id, &secret, step, now)? {
+        return Ok(Err("an authenticator app is already registered"));
+    }
+    Ok(Ok(()))
+}
+
+/// A wrong code while confirming one's own new secret guesses nothing of the account's: only
+/// the IP's budget counts it.
+pub fn enrolment_paused(conn: &Connection, ip: Option<&str>, now: i64) -> Result<Option<i64>, StoreError> {
+    match ip {
+        Some(ip) => budget::paused(conn, budget::Subject::Ip(ip), budget::Kind::Code, now),
+        None => Ok(None),
+    }
+}
+
+pub fn enrolment_failed(conn: &Connection, ip: Option<&str>, now: i64) -> Result<(), StoreError> {
+    if let Some(ip) = ip {
+        budget::spend(conn, budget::Subject::Ip(ip), budget::Kind::Code, now)?;
+    }
+    Ok(())
+}
+
+/// Whether wrong codes of `kind` are paused for this user or this IP, and until when.
+pub fn codes_paused(conn: &Connection, user_id: &str, ip: Option<&str>, kind: budget::Kind, now: i64) -> Result<Option<i64>, StoreError> {
+    let by_user = budget::paused(conn, budget::Subject::User(user_id), kind, now)?;
+    let by_ip = match ip {
+        Some(ip) => budget::paused(conn, budget::Subject::Ip(ip), budget::Kind::Code, now)?,
+        None => None,
+    };
+    Ok(by_user.max(by_ip))
+}
+
+/// A wrong code of `kind`: spends the user's budget for that method and the IP's budget for
+/// codes; returns when a pause this started ends.
+pub fn wrong_code(conn: &Connection, user_id: &str, ip: Option<&str>, kind: budget::Kind, now: i64) -> Result<Option<i64>, StoreError> {
+    let by_user = budget::spend(conn, budget::Subject::User(user_id), kind, now)?;
+    let by_ip = match ip {
+        Some(ip) => budget::spend(conn, budget::Subject::Ip(ip), budget::Kind::Code, now)?,
+        None => None,
+    };
+    if let Some(until) = by_user {
+        store::mfa::audit(
+            conn,
+            None,
+            Some(user_id),
+            "mfa_paused",
+            Some(&format!("too many wrong codes; paused for {} minutes", budget::minutes_until(until, now))),
+            now,
+        )?;
+    }
+    Ok(by_user.or(by_ip))
 }
 
 fn normalise_recovery(code: &str) -> String {
@@ -116,10 +189,6 @@ pub fn qr_svg_data_url(text: &str) -> String {
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" shape-rendering="crispEdges"><rect width="100%" height="100%" fill="#fff"/><path d="{path}" fill="#000"/></svg>"##
     );
     format!("data:image/svg+xml;base64,{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, svg))
-}
-
-pub fn too_many_failures(conn: &Connection, user_id: &str, now: i64) -> Result<bool, StoreError> {
-    Ok(store::mfa::recent_mfa_failures(conn, user_id, now - FAILURE_WINDOW_SECS)? >= MAX_FAILURES)
 }
 
 #[derive(Template)]
@@ -167,15 +236,18 @@ pub async fn submit_second_factor(req: HttpRequest, state: web::Data<AppState>, 
     let mut pending = flow::load_form(&req, &conn, &params, now)?;
     pending.expect(Stage::SecondFactor)?;
     let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
-    if too_many_failures(&conn, &user.id, now)? {
-        return second_factor_page(&conn, &pending, Some("Too many wrong codes. Wait 15 minutes, or use a security key."));
-    }
     if pending.flow.required == Level::PhishingResistant {
         return second_factor_page(&conn, &pending, Some("This application requires a security key or passkey."));
     }
+    let kind = if params.get("method") == Some("recovery") { budget::Kind::Recovery } else { budget::Kind::Totp };
+    let ip = crate::web::client_ip(&req);
+    if let Some(until) = codes_paused(&conn, &user.id, ip.as_deref(), kind, now)? {
+        let message = format!("Too many wrong codes. Try again in {} minutes, or use a security key.", budget::minutes_until(until, now));
+        return second_factor_page(&conn, &pending, Some(&message));
+    }
     let code = params.get("code").unwrap_or("");
     let outcome = match params.get("method") {
-        Some("totp") => check_totp(&conn, &user, state.config.issuer(), code, now, false)?,
+        Some("totp") => check_totp(&conn, &user, state.config.issuer(), code, now)?,
         Some("recovery") => {
             if use_recovery_code(&conn, &user.id, code, now)? {
                 store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_used", Some("recovery code"), now)?;
@@ -187,7 +259,12 @@ pub async fn submit_second_factor(req: HttpRequest, state: web::Data<AppState>, 
         _ => Err("unknown second factor"),
     };
     if let Err(why) = outcome {
-        flow::log(&req, &conn, &pending, Some(&user.username), &format!("second factor: {why}"), None, now)?;
+        let paused = wrong_code(&conn, &user.id, ip.as_deref(), kind, now)?;
+        let reason = match paused {
+            Some(until) => format!("second factor: {why}; paused for {} minutes", budget::minutes_until(until, now)),
+            None => format!("second factor: {why}"),
+        };
+        flow::log(&req, &conn, &pending, Some(&user.username), &reason, None, now)?;
         let message = if why == "authenticator code already used" {
             "That code has already been used. Wait for the next code and try again."
         } else {
@@ -215,15 +292,7 @@ struct SetupPage<'a> {
 fn setup_page(_req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, error: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
     let user = store::users::by_id(conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
     let days_left = pending.flow.skippable_days;
-    let existing = store::mfa::totp(conn, &user.id)?.filter(|t| !t.confirmed);
-    let secret = match existing {
-        Some(t) => t.secret,
-        None => {
-            let s = new_totp_secret();
-            store::mfa::put_unconfirmed_totp(conn, &user.id, &s, now)?;
-            s
-        }
-    };
+    let secret = enrolment_secret(conn, &user.id, &format!("flow:{}", pending.id), now)?;
     let totp = totp_for(&secret, &user.username, state.config.issuer()).ok_or_else(|| crate::web::InternalError::Other("bad TOTP secret".into()))?;
     let url = totp.to_url().map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
     let page = SetupPage {
@@ -260,11 +329,15 @@ pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: we
         return setup_page(&req, &state, &conn, &pending, Some("This application requires a security key or passkey."), now);
     }
     let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
-    if too_many_failures(&conn, &user.id, now)? {
-        return setup_page(&req, &state, &conn, &pending, Some("Too many wrong codes. Wait 15 minutes and try again."), now);
+    let ip = crate::web::client_ip(&req);
+    if let Some(until) = enrolment_paused(&conn, ip.as_deref(), now)? {
+        let message = format!("Too many wrong codes. Try again in {} minutes.", budget::minutes_until(until, now));
+        return setup_page(&req, &state, &conn, &pending, Some(&message), now);
     }
-    if let Err(why) = check_totp(&conn, &user, state.config.issuer(), params.get("code").unwrap_or(""), now, true)? {
-        flow::log(&req, &conn, &pending, Some(&user.username), &format!("second factor: {why}"), None, now)?;
+    let binding = format!("flow:{}", pending.id);
+    if let Err(why) = confirm_enrolment(&conn, &user, state.config.issuer(), &binding, params.get("code").unwrap_or(""), now)? {
+        enrolment_failed(&conn, ip.as_deref(), now)?;
+        flow::log(&req, &conn, &pending, Some(&user.username), &format!("registration: {why}"), None, now)?;
         return setup_page(&req, &state, &conn, &pending, Some("That code is not correct. Check the time on your device and try again."), now);
     }
     store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("authenticator app"), now)?;

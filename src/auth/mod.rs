@@ -1,6 +1,7 @@
 //! How a person proves who they are: passwords, the sign-in pages, SSO sessions.
 
 pub mod access;
+pub mod budget;
 pub mod flow;
 pub mod login;
 pub mod mfa;

@@ -2,7 +2,7 @@
 //! username and password, with smart lockout, the risk detectors and failure counting, so the
 //! legacy grant is no softer target than the browser.
 
-use super::protection;
+use super::{budget, protection};
 use crate::AppState;
 use crate::policy::Request;
 use crate::policy::model::{Platform, Risk};
@@ -49,6 +49,8 @@ pub struct PasswordStep {
     pub failure: Option<Failure>,
     pub risk: Option<Risk>,
     pub reasons: Vec<String>,
+    /// With `Failure::Locked`: when the lock ends.
+    pub locked_until: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,11 +74,16 @@ pub async fn check(state: &AppState, conn: &Connection, username: &str, password
     let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
     let user_id = user.as_ref().map(|u| u.id.clone());
     let found = protection::assess(&state.protection, conn, user_id.as_deref(), request.ip.as_deref(), platform.as_str(), password, verified, now)?;
-    let locked = match &user_id {
-        Some(id) => protection::locked(conn, id, found.familiar, now)?,
-        None => false,
+    // Smart lockout; a username that names no account has a counter of its own with the same
+    // limits, so "Too many attempts" shows up for made-up names too.
+    let locked_until = match &user_id {
+        Some(id) => store::protection::lockout(conn, id, found.familiar)?.map(|l| l.locked_until).filter(|t| *t > now),
+        None if username.len() <= MAX_USERNAME => budget::paused(conn, budget::Subject::Name(username), budget::Kind::Password, now)?,
+        None => None,
     };
+    let locked = locked_until.is_some();
     let failure = match &user {
+        None if locked => Some(Failure::Locked),
         None => Some(Failure::UnknownUser),
         Some(_) if locked => Some(Failure::Locked),
         Some(_) if !verified => Some(Failure::WrongPassword),
@@ -89,8 +96,22 @@ pub async fn check(state: &AppState, conn: &Connection, username: &str, password
             if username.len() <= MAX_USERNAME {
                 state.protection.record_failure(username, request.ip.as_deref(), password, now);
             }
-            if let Some(id) = &user_id {
-                protection::count_failure(&state.protection, conn, id, found.familiar, now)?;
+            match &user_id {
+                Some(id) => {
+                    protection::count_failure(&state.protection, conn, id, found.familiar, now)?;
+                    let until = store::protection::lockout(conn, id, found.familiar)?.map_or(0, |l| l.locked_until);
+                    if until > now {
+                        let place = if found.familiar { "familiar" } else { "unfamiliar" };
+                        let detail = format!("smart lockout from {place} networks for {} minutes", budget::minutes_until(until, now));
+                        store::mfa::audit(conn, None, Some(id), "user_locked", Some(&detail), now)?;
+                    }
+                }
+                None if username.len() <= MAX_USERNAME => {
+                    let c = &state.protection.config;
+                    let limit = (c.lockout_threshold, 86_400, c.lockout_secs);
+                    budget::spend_with(conn, budget::Subject::Name(username), budget::Kind::Password, limit, now)?;
+                }
+                None => {}
             }
         }
         (None, Some(id)) => {
@@ -103,5 +124,5 @@ pub async fn check(state: &AppState, conn: &Connection, username: &str, password
         }
         _ => {}
     }
-    Ok(PasswordStep { user: user.filter(|_| failure.is_none()), user_id, failure, risk: found.risk, reasons: found.reasons })
+    Ok(PasswordStep { user: user.filter(|_| failure.is_none()), user_id, failure, risk: found.risk, reasons: found.reasons, locked_until })
 }

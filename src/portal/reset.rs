@@ -6,6 +6,7 @@
 //! the same whether or not the account exists, and attempts are rate-limited.
 
 use crate::AppState;
+use crate::auth::budget::{self, Kind, Subject};
 use crate::auth::mfa::check_totp;
 use crate::auth::webauthn::{page_error_to_json, passkey, record_use, refuse, relying};
 use crate::crypto::{constant_time_eq, random_token, secret_hash};
@@ -20,9 +21,9 @@ use rusqlite::Connection;
 const RESET_TTL_SECS: i64 = 900;
 const EMAIL_CODE_SECS: i64 = 600;
 const MAX_ATTEMPTS: i64 = 5;
-const RATE_WINDOW_SECS: i64 = 900;
-const PER_ACCOUNT: i64 = 5;
-const PER_IP: i64 = 20;
+/// E-mailed codes per reset, and the wait between two of them.
+const EMAILS_PER_RESET: i64 = 3;
+const EMAIL_COOLDOWN_SECS: i64 = 60;
 
 fn expired() -> PageError {
     ErrorPage::bad_request("This password reset has expired", "Start again from the sign-in page: choose \"Forgot password?\".").into()
@@ -66,11 +67,23 @@ pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     }
     let conn = state.pool.get()?;
     let ip = client_ip(&req);
-    let (by_user, by_ip) = store::protection::recent_resets(&conn, &username, ip.as_deref(), now - RATE_WINDOW_SECS)?;
-    if by_user >= PER_ACCOUNT || by_ip >= PER_IP {
-        return Ok(html(StatusCode::TOO_MANY_REQUESTS, &StartPage { csrf: &cookie, error: Some("Too many password resets. Wait 15 minutes and try again.") }));
-    }
     let user = store::users::by_username(&conn, &username)?.filter(|u| !u.disabled);
+    let subject = account_subject(user.as_ref().map(|u| u.id.as_str()), &username);
+    // Durable budgets per account (or name) and per IP, whatever happened to earlier resets.
+    let paused = budget::paused(&conn, subject, Kind::Reset, now)?.max(match &ip {
+        Some(ip) => budget::paused(&conn, Subject::Ip(ip), Kind::Reset, now)?,
+        None => None,
+    });
+    if let Some(until) = paused {
+        let message = format!("Too many password resets. Try again in {} minutes.", budget::minutes_until(until, now));
+        return Ok(html(StatusCode::TOO_MANY_REQUESTS, &StartPage { csrf: &cookie, error: Some(&message) }));
+    }
+    if let Some(ip) = &ip {
+        budget::spend(&conn, Subject::Ip(ip), Kind::Reset, now)?;
+    }
+    if let Some(until) = budget::spend(&conn, subject, Kind::Reset, now)? {
+        paused_notice(&state, &conn, user.as_ref(), &username, ip.as_deref(), until, now).await?;
+    }
     let (browser, new_cookie) = cookies::browser(&req, state.config.secure_cookies());
     let reset = Reset {
         id: random_token(),
@@ -82,6 +95,8 @@ pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         email_code_hash: None,
         email_code_expires: None,
         attempts: 0,
+        email_sends: 0,
+        email_sent_at: None,
     };
     store::protection::insert_reset(&conn, &reset, ip.as_deref(), now, RESET_TTL_SECS)?;
     let mut res = see_other(&format!("/reset/verify?id={}", reset.id));
@@ -106,6 +121,44 @@ fn load_form(req: &HttpRequest, conn: &Connection, p: &Params, now: i64) -> Resu
         return Err(ErrorPage::bad_request("This form has expired", "Start the password reset again.").into());
     }
     Ok(r)
+}
+
+/// Who a reset's budgets belong to: the account, or — when there is none — the name typed,
+/// counted the same way so that limits reveal nothing.
+fn account_subject<'a>(user_id: Option<&'a str>, username: &'a str) -> Subject<'a> {
+    match user_id {
+        Some(id) => Subject::User(id),
+        None => Subject::Name(username),
+    }
+}
+
+/// A spent budget paused resets for an account: the sign-in log shows it and the person is told
+/// by e-mail (someone may be trying to take the account over).
+async fn paused_notice(
+    state: &web::Data<AppState>,
+    conn: &Connection,
+    user: Option<&store::users::User>,
+    username: &str,
+    ip: Option<&str>,
+    until: i64,
+    now: i64,
+) -> Result<(), PageError> {
+    let minutes = budget::minutes_until(until, now);
+    let reason = format!("password reset paused for {minutes} minutes: too many attempts");
+    let entry = SignIn { user_id: user.map(|u| u.id.as_str()), username: Some(username), ip, result: "failure", reason: Some(&reason), ..Default::default() };
+    store::signins::record(conn, &entry, now)?;
+    if let Some((u, to)) = user.and_then(|u| u.email.clone().map(|e| (u, e))) {
+        store::mfa::audit(conn, None, Some(&u.id), "password_reset_paused", Some(&reason), now)?;
+        let body = format!(
+            "There were too many attempts to reset the password of {username} at {}. Password reset for this account is paused for {minutes} minutes.\n\nIf this was not you, someone may be trying to get into your account: tell your administrator.\n",
+            state.config.issuer()
+        );
+        let state2 = state.clone();
+        if let Err(e) = web::block(move || state2.mail.send(&to, "Too many password reset attempts", body)).await? {
+            tracing::error!(error = %e, "could not send the reset-paused notice");
+        }
+    }
+    Ok(())
 }
 
 /// The account a reset is for, if it exists.
@@ -138,21 +191,25 @@ struct VerifyPage<'a> {
     id: &'a str,
     csrf: &'a str,
     username: &'a str,
+    /// Shown only once a first method is proven: before that, every account looks the same.
     needed: usize,
     verified: Vec<String>,
     email_sent: bool,
+    /// Seconds until another code may be e-mailed (0: now); None: no more for this reset.
+    email_wait: Option<i64>,
     message: Option<&'a str>,
     error: Option<&'a str>,
 }
 
-fn verify_page(conn: &Connection, r: &Reset, message: Option<&str>, error: Option<&str>) -> Result<HttpResponse, PageError> {
+fn verify_page(conn: &Connection, r: &Reset, message: Option<&str>, error: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
     let page = VerifyPage {
         id: &r.id,
         csrf: &r.csrf_token,
         username: &r.username,
-        needed: needed(conn, r)?,
+        needed: if r.verified.is_empty() { 1 } else { needed(conn, r)? },
         verified: r.verified.clone(),
-        email_sent: r.email_code_hash.is_some(),
+        email_sent: r.email_code_hash.is_some() || r.email_sends > 0,
+        email_wait: (r.email_sends < EMAILS_PER_RESET).then(|| r.email_sent_at.map_or(0, |t| (t + EMAIL_COOLDOWN_SECS - now).max(0))),
         message,
         error,
     };
@@ -160,22 +217,33 @@ fn verify_page(conn: &Connection, r: &Reset, message: Option<&str>, error: Optio
 }
 
 /// Next page: more verification, or the new password once enough methods are proven.
-fn next(conn: &Connection, r: &Reset, message: Option<&str>) -> Result<HttpResponse, PageError> {
+fn next(conn: &Connection, r: &Reset, message: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
     if r.verified.len() >= needed(conn, r)? && r.user_id.is_some() {
         return Ok(see_other(&format!("/reset/password?id={}", r.id)));
     }
-    verify_page(conn, r, message, None)
+    verify_page(conn, r, message, None, now)
 }
 
 pub async fn show_verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
-    let r = load(&req, &conn, q.get("id"), state.clock.now())?;
-    verify_page(&conn, &r, None, None)
+    let now = state.clock.now();
+    let r = load(&req, &conn, q.get("id"), now)?;
+    verify_page(&conn, &r, None, None, now)
 }
 
-/// A wrong code: counted, and after too many the reset ends.
-fn wrong(req: &HttpRequest, conn: &Connection, mut r: Reset, why: &str, now: i64) -> Result<HttpResponse, PageError> {
+/// A wrong code: spends the account's budget for that method (shared with sign-in), the
+/// account's reset budget and the IP's code budget; after too many the reset ends, and a spent
+/// budget pauses the method for the account.
+async fn wrong(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    conn: &Connection,
+    mut r: Reset,
+    kind: Kind,
+    why: &str,
+    now: i64,
+) -> Result<HttpResponse, PageError> {
     r.attempts += 1;
     let ip = client_ip(req);
     let entry = SignIn {
@@ -187,12 +255,39 @@ fn wrong(req: &HttpRequest, conn: &Connection, mut r: Reset, why: &str, now: i64
         ..Default::default()
     };
     store::signins::record(conn, &entry, now)?;
+    let subject = account_subject(r.user_id.as_deref(), &r.username);
+    let by_method = budget::spend(conn, subject, kind, now)?;
+    let by_reset = budget::spend(conn, subject, Kind::Reset, now)?;
+    if let Some(ip) = &ip {
+        budget::spend(conn, Subject::Ip(ip), Kind::Code, now)?;
+    }
+    if let Some(until) = by_method.max(by_reset) {
+        let user = account(conn, &r)?;
+        paused_notice(state, conn, user.as_ref(), &r.username, ip.as_deref(), until, now).await?;
+    }
     if r.attempts >= MAX_ATTEMPTS {
         store::protection::delete_reset(conn, &r.id)?;
         return Err(ErrorPage::bad_request("Too many wrong codes", "This password reset has ended. Wait a while and start again.").into());
     }
     store::protection::update_reset(conn, &r)?;
-    verify_page(conn, &r, None, Some("That code is not correct."))
+    verify_page(conn, &r, None, Some("That code is not correct."), now)
+}
+
+/// Whether codes of `kind` may be tried for this reset now; the page to show if not.
+fn codes_refused(req: &HttpRequest, conn: &Connection, r: &Reset, kind: Kind, now: i64) -> Result<Option<HttpResponse>, PageError> {
+    let subject = account_subject(r.user_id.as_deref(), &r.username);
+    let ip = client_ip(req);
+    let paused = budget::paused(conn, subject, kind, now)?.max(budget::paused(conn, subject, Kind::Reset, now)?).max(match &ip {
+        Some(ip) => budget::paused(conn, Subject::Ip(ip), Kind::Code, now)?,
+        None => None,
+    });
+    match paused {
+        Some(until) => {
+            let message = format!("Too many attempts. Try again in {} minutes.", budget::minutes_until(until, now));
+            Ok(Some(verify_page(conn, r, None, Some(&message), now)?))
+        }
+        None => Ok(None),
+    }
 }
 
 pub async fn verify_totp(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
@@ -200,15 +295,18 @@ pub async fn verify_totp(req: HttpRequest, state: web::Data<AppState>, body: web
     let p = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut r = load_form(&req, &conn, &p, now)?;
+    if let Some(page) = codes_refused(&req, &conn, &r, Kind::Totp, now)? {
+        return Ok(page);
+    }
     let ok = match &account(&conn, &r)? {
-        Some(u) => check_totp(&conn, u, state.config.issuer(), p.get("code").unwrap_or(""), now, false)?.is_ok(),
+        Some(u) => check_totp(&conn, u, state.config.issuer(), p.get("code").unwrap_or(""), now)?.is_ok(),
         None => false,
     };
     if !ok {
-        return wrong(&req, &conn, r, "wrong authenticator code", now);
+        return wrong(&req, &state, &conn, r, Kind::Totp, "wrong authenticator code", now).await;
     }
     passed(&conn, &mut r, "authenticator app")?;
-    next(&conn, &r, None)
+    next(&conn, &r, None, now)
 }
 
 /// POST /reset/email: sends a one-time code to the account's address, if it has one. The page
@@ -218,8 +316,24 @@ pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web:
     let p = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut r = load_form(&req, &conn, &p, now)?;
+    // No mail bombing: a few codes per reset, a pause between two, and a daily budget per
+    // account (or name, so the answers are the same for accounts that do not exist).
+    if r.email_sends >= EMAILS_PER_RESET {
+        return verify_page(&conn, &r, None, Some("No more codes can be sent for this reset. Use the last code you received, or start again later."), now);
+    }
+    if let Some(wait) = r.email_sent_at.map(|t| t + EMAIL_COOLDOWN_SECS - now).filter(|w| *w > 0) {
+        return verify_page(&conn, &r, None, Some(&format!("A code was just sent. You can ask for another in {wait} seconds.")), now);
+    }
+    let subject = account_subject(r.user_id.as_deref(), &r.username);
+    if let Some(until) = budget::paused(&conn, subject, Kind::EmailSend, now)? {
+        let message = format!("Too many codes were sent today. Try again in {} minutes.", budget::minutes_until(until, now));
+        return verify_page(&conn, &r, None, Some(&message), now);
+    }
+    budget::spend(&conn, subject, Kind::EmailSend, now)?;
     let user = account(&conn, &r)?;
     let code = crate::crypto::random_digits(6);
+    r.email_sends += 1;
+    r.email_sent_at = Some(now);
     r.email_code_hash = Some(secret_hash(&code));
     r.email_code_expires = Some(now + EMAIL_CODE_SECS);
     store::protection::update_reset(&conn, &r)?;
@@ -235,7 +349,7 @@ pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web:
             tracing::error!(error = %e, "could not send the password reset e-mail");
         }
     }
-    verify_page(&conn, &r, Some("If the account has an e-mail address, a code is on its way. It works for 10 minutes."), None)
+    verify_page(&conn, &r, Some("If the account has an e-mail address, a code is on its way. It works for 10 minutes."), None, now)
 }
 
 pub async fn verify_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
@@ -243,16 +357,19 @@ pub async fn verify_email(req: HttpRequest, state: web::Data<AppState>, body: we
     let p = Params::form(&body)?;
     let conn = state.pool.get()?;
     let mut r = load_form(&req, &conn, &p, now)?;
+    if let Some(page) = codes_refused(&req, &conn, &r, Kind::EmailCode, now)? {
+        return Ok(page);
+    }
     let code: String = p.get("code").unwrap_or("").chars().filter(|c| c.is_ascii_digit()).collect();
     let ok = r.user_id.is_some()
         && r.email_code_expires.is_some_and(|t| t > now)
         && r.email_code_hash.as_deref().is_some_and(|h| constant_time_eq(h.as_bytes(), secret_hash(&code).as_bytes()));
     if !ok {
-        return wrong(&req, &conn, r, "wrong e-mail code", now);
+        return wrong(&req, &state, &conn, r, Kind::EmailCode, "wrong e-mail code", now).await;
     }
     r.email_code_hash = None;
     passed(&conn, &mut r, "e-mail")?;
-    next(&conn, &r, None)
+    next(&conn, &r, None, now)
 }
 
 #[derive(Template)]

@@ -156,15 +156,10 @@ struct TotpPage<'a> {
 
 fn totp_page(state: &AppState, conn: &Connection, s: &Session, error: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
     let user = store::users::by_id(conn, &s.user_id)?.ok_or_else(flow::expired)?;
-    let secret = match store::mfa::totp(conn, &user.id)? {
-        Some(t) if t.confirmed => return Ok(see_other(PATH)),
-        Some(t) => t.secret,
-        None => {
-            let secret = mfa::new_totp_secret();
-            store::mfa::put_unconfirmed_totp(conn, &user.id, &secret, now)?;
-            secret
-        }
-    };
+    if store::mfa::totp(conn, &user.id)?.is_some_and(|t| t.confirmed) {
+        return Ok(see_other(PATH));
+    }
+    let secret = mfa::enrolment_secret(conn, &user.id, &format!("session:{}", s.id), now)?;
     let totp = mfa::totp_for(&secret, &user.username, state.config.issuer()).ok_or_else(|| crate::web::InternalError::Other("bad TOTP secret".into()))?;
     let url = totp.to_url().map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
     let page = TotpPage { csrf: &s.csrf_token, qr: mfa::qr_svg_data_url(&url), secret, error };
@@ -187,21 +182,24 @@ pub async fn confirm_totp(req: HttpRequest, state: web::Data<AppState>, body: we
     let conn = state.pool.get()?;
     let f = signed_form(&req, &conn, &body, now)?;
     let user = store::users::by_id(&conn, &f.session.user_id)?.ok_or_else(flow::expired)?;
-    if mfa::too_many_failures(&conn, &user.id, now)? {
-        return totp_page(&state, &conn, &f.session, Some("Too many wrong codes. Wait 15 minutes and try again."), now);
+    let ip = crate::web::client_ip(&req);
+    if let Some(until) = mfa::enrolment_paused(&conn, ip.as_deref(), now)? {
+        let message = format!("Too many wrong codes. Try again in {} minutes.", crate::auth::budget::minutes_until(until, now));
+        return totp_page(&state, &conn, &f.session, Some(&message), now);
     }
-    if let Err(why) = mfa::check_totp(&conn, &user, state.config.issuer(), f.params.get("code").unwrap_or(""), now, true)? {
-        let entry = store::signins::SignIn {
-            user_id: Some(&user.id),
-            username: Some(&user.username),
-            result: "failure",
-            reason: Some(&format!("second factor: {why}")),
-            ..Default::default()
-        };
-        store::signins::record(&conn, &entry, now)?;
+    let binding = format!("session:{}", f.session.id);
+    if let Err(why) = mfa::confirm_enrolment(&conn, &user, state.config.issuer(), &binding, f.params.get("code").unwrap_or(""), now)? {
+        mfa::enrolment_failed(&conn, ip.as_deref(), now)?;
+        tracing::info!(user = %user.id, why, "authenticator registration failed");
         return totp_page(&state, &conn, &f.session, Some("That code is not correct. Check the time on your device and try again."), now);
     }
     store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("authenticator app"), now)?;
+    // A first method: recovery codes now, so one lost phone does not lock the person out.
+    if store::mfa::recovery_codes_left(&conn, &user.id)? == 0 {
+        let codes = mfa::new_recovery_codes(&conn, &user.id, now)?;
+        store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("recovery codes"), now)?;
+        return Ok(html(StatusCode::OK, &RecoveryPage::new(codes, None)));
+    }
     Ok(see_other(PATH))
 }
 

@@ -16,22 +16,42 @@ pub fn totp(conn: &Connection, user_id: &str) -> Result<Option<Totp>> {
         .optional()?)
 }
 
-/// Starts (or restarts) authenticator-app registration with an unconfirmed secret. A confirmed
-/// secret is never replaced this way.
-pub fn put_unconfirmed_totp(conn: &Connection, user_id: &str, secret: &str, now: i64) -> Result<()> {
+/// The secret of the enrolment bound to `binding` (a flow or a session) for `user_id`, if one
+/// is under way and unexpired.
+pub fn enrolment(conn: &Connection, binding: &str, user_id: &str, now: i64) -> Result<Option<String>> {
+    conn.execute("DELETE FROM totp_enrolments WHERE expires_at <= ?1", [now])?;
+    Ok(conn
+        .prepare_cached("SELECT secret FROM totp_enrolments WHERE binding = ?1 AND user_id = ?2 AND expires_at > ?3")?
+        .query_row(params![binding, user_id, now], |r| r.get(0))
+        .optional()?)
+}
+
+/// Starts an enrolment bound to `binding`, with its own secret, until `expires_at`.
+pub fn put_enrolment(conn: &Connection, binding: &str, user_id: &str, secret: &str, expires_at: i64) -> Result<()> {
     conn.execute(
-        "INSERT INTO totp_secrets (user_id, secret, created_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at
-         WHERE totp_secrets.confirmed = 0",
-        params![user_id, secret, now],
+        "INSERT INTO totp_enrolments (binding, user_id, secret, expires_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(binding) DO UPDATE SET user_id = excluded.user_id, secret = excluded.secret, expires_at = excluded.expires_at",
+        params![binding, user_id, secret, expires_at],
     )?;
     Ok(())
 }
 
-/// Records `step` as used (and confirms the secret); false if that step or a later one was
-/// already used — a replay (RFC 6238 §5.2).
+/// A confirmed enrolment becomes the user's authenticator app (replacing none: a confirmed
+/// secret is never overwritten), with `step` spent.
+pub fn confirm_enrolment(conn: &Connection, binding: &str, user_id: &str, secret: &str, step: i64, now: i64) -> Result<bool> {
+    conn.execute("DELETE FROM totp_enrolments WHERE binding = ?1", [binding])?;
+    let n = conn.execute(
+        "INSERT INTO totp_secrets (user_id, secret, confirmed, last_step, created_at) VALUES (?1, ?2, 1, ?3, ?4)
+         ON CONFLICT(user_id) DO NOTHING",
+        params![user_id, secret, step, now],
+    )?;
+    Ok(n == 1)
+}
+
+/// Records `step` as used; false if that step or a later one was already used — a replay
+/// (RFC 6238 §5.2).
 pub fn use_totp_step(conn: &Connection, user_id: &str, step: i64) -> Result<bool> {
-    let n = conn.execute("UPDATE totp_secrets SET last_step = ?2, confirmed = 1 WHERE user_id = ?1 AND last_step < ?2", params![user_id, step])?;
+    let n = conn.execute("UPDATE totp_secrets SET last_step = ?2 WHERE user_id = ?1 AND confirmed = 1 AND last_step < ?2", params![user_id, step])?;
     Ok(n == 1)
 }
 
@@ -175,13 +195,4 @@ pub fn audit_for_user(conn: &Connection, user_id: &str) -> Result<Vec<AuditRow>>
 pub fn set_mfa_required(conn: &Connection, user_id: &str, required: bool) -> Result<()> {
     conn.execute("UPDATE users SET mfa_required = ?2 WHERE id = ?1", params![user_id, required])?;
     Ok(())
-}
-
-/// Second-factor failures for this user since `since`, for rate limiting.
-pub fn recent_mfa_failures(conn: &Connection, user_id: &str, since: i64) -> Result<i64> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM signin_log WHERE user_id = ?1 AND at >= ?2 AND result = 'failure' AND reason LIKE 'second factor:%'",
-        params![user_id, since],
-        |r| r.get(0),
-    )?)
 }

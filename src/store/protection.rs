@@ -75,6 +75,9 @@ pub struct Reset {
     pub email_code_hash: Option<String>,
     pub email_code_expires: Option<i64>,
     pub attempts: i64,
+    /// Codes e-mailed in this reset, and when the last one went.
+    pub email_sends: i64,
+    pub email_sent_at: Option<i64>,
 }
 
 pub fn insert_reset(conn: &Connection, r: &Reset, ip: Option<&str>, now: i64, ttl: i64) -> Result<()> {
@@ -90,7 +93,8 @@ pub fn insert_reset(conn: &Connection, r: &Reset, ip: Option<&str>, now: i64, tt
 pub fn reset(conn: &Connection, id: &str, now: i64) -> Result<Option<Reset>> {
     let row = conn
         .query_row(
-            "SELECT id, browser_hash, csrf_token, username, user_id, verified, email_code_hash, email_code_expires, attempts
+            "SELECT id, browser_hash, csrf_token, username, user_id, verified, email_code_hash, email_code_expires, attempts,
+                 email_sends, email_sent_at
              FROM reset_requests WHERE id = ?1 AND expires_at > ?2",
             params![id, now],
             |r| {
@@ -105,6 +109,8 @@ pub fn reset(conn: &Connection, id: &str, now: i64) -> Result<Option<Reset>> {
                         email_code_hash: r.get(6)?,
                         email_code_expires: r.get(7)?,
                         attempts: r.get(8)?,
+                        email_sends: r.get(9)?,
+                        email_sent_at: r.get(10)?,
                     },
                     r.get::<_, String>(5)?,
                 ))
@@ -118,8 +124,9 @@ pub fn reset(conn: &Connection, id: &str, now: i64) -> Result<Option<Reset>> {
 
 pub fn update_reset(conn: &Connection, r: &Reset) -> Result<()> {
     conn.execute(
-        "UPDATE reset_requests SET verified = ?2, email_code_hash = ?3, email_code_expires = ?4, attempts = ?5 WHERE id = ?1",
-        params![r.id, to_json(&r.verified), r.email_code_hash, r.email_code_expires, r.attempts],
+        "UPDATE reset_requests SET verified = ?2, email_code_hash = ?3, email_code_expires = ?4, attempts = ?5, email_sends = ?6,
+             email_sent_at = ?7 WHERE id = ?1",
+        params![r.id, to_json(&r.verified), r.email_code_hash, r.email_code_expires, r.attempts, r.email_sends, r.email_sent_at],
     )?;
     Ok(())
 }
@@ -127,14 +134,6 @@ pub fn update_reset(conn: &Connection, r: &Reset) -> Result<()> {
 pub fn delete_reset(conn: &Connection, id: &str) -> Result<()> {
     conn.execute("DELETE FROM reset_requests WHERE id = ?1", [id])?;
     Ok(())
-}
-
-/// Resets started recently for this username or from this IP (rate limiting).
-pub fn recent_resets(conn: &Connection, username: &str, ip: Option<&str>, since: i64) -> Result<(i64, i64)> {
-    let by_user: i64 =
-        conn.query_row("SELECT count(*) FROM reset_requests WHERE username = ?1 COLLATE NOCASE AND created_at >= ?2", params![username, since], |r| r.get(0))?;
-    let by_ip: i64 = conn.query_row("SELECT count(*) FROM reset_requests WHERE ip IS ?1 AND created_at >= ?2", params![ip, since], |r| r.get(0))?;
-    Ok((by_user, by_ip))
 }
 
 /// After a password reset: every session ends and every grant (refresh and access tokens) is
@@ -183,4 +182,68 @@ pub fn email_confirmation_failed(conn: &Connection, user_id: &str) -> Result<()>
 pub fn delete_email_confirmation(conn: &Connection, user_id: &str) -> Result<()> {
     conn.execute("DELETE FROM email_confirmations WHERE user_id = ?1", [user_id])?;
     Ok(())
+}
+
+/// One attempt budget's state.
+#[derive(Debug, Clone, Default)]
+pub struct Budget {
+    pub window_start: i64,
+    pub spent: i64,
+    pub paused_until: i64,
+    pub pauses: i64,
+}
+
+pub fn budget(conn: &Connection, subject: &str, kind: &str) -> Result<Option<Budget>> {
+    Ok(conn
+        .prepare_cached("SELECT window_start, spent, paused_until, pauses FROM attempt_budgets WHERE subject = ?1 AND kind = ?2")?
+        .query_row(params![subject, kind], |r| Ok(Budget { window_start: r.get(0)?, spent: r.get(1)?, paused_until: r.get(2)?, pauses: r.get(3)? }))
+        .optional()?)
+}
+
+pub fn put_budget(conn: &Connection, subject: &str, kind: &str, b: &Budget) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO attempt_budgets (subject, kind, window_start, spent, paused_until, pauses) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(subject, kind) DO UPDATE SET window_start = excluded.window_start, spent = excluded.spent,
+             paused_until = excluded.paused_until, pauses = excluded.pauses",
+    )?
+    .execute(params![subject, kind, b.window_start, b.spent, b.paused_until, b.pauses])?;
+    Ok(())
+}
+
+/// Ends a user's pauses and counts (an administrator's "Unlock").
+pub fn clear_budgets(conn: &Connection, subject: &str) -> Result<()> {
+    conn.execute("DELETE FROM attempt_budgets WHERE subject = ?1", [subject])?;
+    Ok(())
+}
+
+/// What is locked or paused for a user now, as (what, until): smart lockout per kind of
+/// location, and spent attempt budgets.
+pub fn locks(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<(String, i64)>> {
+    let mut out = vec![];
+    let mut stmt = conn.prepare_cached("SELECT familiar, locked_until FROM lockouts WHERE user_id = ?1 AND locked_until > ?2")?;
+    for row in stmt.query_map(params![user_id, now], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, i64>(1)?)))? {
+        let (familiar, until) = row?;
+        let what = if familiar { "Sign-in from familiar networks (smart lockout)" } else { "Sign-in from unfamiliar networks (smart lockout)" };
+        out.push((what.to_string(), until));
+    }
+    let mut stmt = conn.prepare_cached("SELECT kind, paused_until FROM attempt_budgets WHERE subject = ?1 AND paused_until > ?2")?;
+    for row in stmt.query_map(params![format!("user:{user_id}"), now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (kind, until) = row?;
+        let what = match kind.as_str() {
+            "reset" => "Self-service password reset",
+            "totp" => "Authenticator-app codes",
+            "recovery" => "Recovery codes",
+            "email_code" => "E-mailed reset codes",
+            "email_send" => "Sending reset codes by e-mail",
+            _ => "Other attempts",
+        };
+        out.push((what.to_string(), until));
+    }
+    Ok(out)
+}
+
+/// An administrator's "Unlock": smart lockout and every attempt budget of the user start over.
+pub fn unlock(conn: &Connection, user_id: &str) -> Result<()> {
+    conn.execute("DELETE FROM lockouts WHERE user_id = ?1", [user_id])?;
+    clear_budgets(conn, &format!("user:{user_id}"))
 }

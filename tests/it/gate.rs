@@ -306,7 +306,7 @@ async fn the_password_grant_locks_out_like_the_browser() {
     let res = authorize(&f.server, &f.browser, &good_auth_url(&f.server, &f.client_id, &challenge, &[])).await;
     let login = login_page(&f.server, &f.browser, &location(&res)).await;
     let html = submit_login(&f.server, &f.browser, &login, "alice", PASSWORD).await.text().await.unwrap();
-    assert!(html.contains("Wrong username or password."), "locked in the browser too");
+    assert!(html.contains("Too many attempts. Try again in 1 minute."), "locked in the browser too: {html}");
     // …until it ends.
     f.server.advance(61);
     let (status, body) = password_grant(&f.server, client, "alice", PASSWORD).await;

@@ -13,4 +13,5 @@ mod lifecycle;
 mod mfa;
 mod policy;
 mod protection;
+mod recovery;
 mod token_errors;

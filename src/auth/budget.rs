@@ -1,0 +1,141 @@
+//! Durable attempt budgets: how many password resets and wrong codes an account and an IP may
+//! spend, counted in the database independently of the rows they concern (a reset that ends
+//! does not give its tries back). One budget per method per account, shared by sign-in and
+//! reset, so a TOTP code cannot be guessed by alternating between them. A spent budget pauses
+//! that kind of attempt, each pause twice as long as the one before.
+
+use crate::store::{self, StoreError, protection::Budget};
+use rusqlite::Connection;
+
+/// What is being attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Starting a password reset.
+    Reset,
+    /// A wrong authenticator-app code.
+    Totp,
+    /// A wrong recovery code.
+    Recovery,
+    /// A wrong e-mailed reset code.
+    EmailCode,
+    /// Any wrong code, counted per IP.
+    Code,
+    /// A reset code e-mailed to an account.
+    EmailSend,
+    /// A wrong password for a username that names no account (smart lockout's stand-in, so a
+    /// made-up name locks like a real one).
+    Password,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Reset => "reset",
+            Kind::Totp => "totp",
+            Kind::Recovery => "recovery",
+            Kind::EmailCode => "email_code",
+            Kind::Code => "code",
+            Kind::EmailSend => "email_send",
+            Kind::Password => "password",
+        }
+    }
+
+    /// (attempts allowed per window, window seconds, first pause seconds)
+    fn limit(self, subject: &Subject<'_>) -> (i64, i64, i64) {
+        match (self, subject) {
+            (Kind::EmailSend, _) => (10, 86_400, 86_400),
+            (Kind::Reset | Kind::Code, Subject::Ip(_)) => (30, 900, 900),
+            _ => (5, 900, 900),
+        }
+    }
+}
+
+/// Who spends.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    User(&'a str),
+    /// A username that may not exist: counted the same way, so limits reveal nothing.
+    Name(&'a str),
+    Ip(&'a str),
+}
+
+impl Subject<'_> {
+    fn key(&self) -> String {
+        match self {
+            Subject::User(id) => format!("user:{id}"),
+            Subject::Name(n) => format!("name:{}", &crate::crypto::secret_hash(&n.to_lowercase())[..24]),
+            Subject::Ip(ip) => format!("ip:{ip}"),
+        }
+    }
+}
+
+/// When `kind` is paused for `subject`, until when.
+pub fn paused(conn: &Connection, subject: Subject<'_>, kind: Kind, now: i64) -> Result<Option<i64>, StoreError> {
+    Ok(store::protection::budget(conn, &subject.key(), kind.as_str())?.map(|b| b.paused_until).filter(|t| *t > now))
+}
+
+/// Spends one attempt; `Some(until)` when this one used up the budget and started a pause.
+pub fn spend(conn: &Connection, subject: Subject<'_>, kind: Kind, now: i64) -> Result<Option<i64>, StoreError> {
+    spend_with(conn, subject, kind, kind.limit(&subject), now)
+}
+
+/// `spend` with its own (allowed, window, first pause) limits.
+pub fn spend_with(conn: &Connection, subject: Subject<'_>, kind: Kind, limit: (i64, i64, i64), now: i64) -> Result<Option<i64>, StoreError> {
+    let key = subject.key();
+    let (allowed, window, pause) = limit;
+    let mut b = store::protection::budget(conn, &key, kind.as_str())?.unwrap_or(Budget { window_start: now, ..Budget::default() });
+    if now - b.window_start >= window {
+        b.window_start = now;
+        b.spent = 0;
+    }
+    // A day without a pause forgives the earlier ones.
+    if b.pauses > 0 && now > b.paused_until + 86_400 {
+        b.pauses = 0;
+    }
+    b.spent += 1;
+    let mut started = None;
+    if b.spent >= allowed {
+        let until = now + pause.saturating_mul(1 << b.pauses.min(6));
+        b.paused_until = until;
+        b.pauses += 1;
+        b.spent = 0;
+        b.window_start = now;
+        started = Some(until);
+    }
+    store::protection::put_budget(conn, &key, kind.as_str(), &b)?;
+    Ok(started)
+}
+
+/// Minutes until `until`, rounded up, for people.
+pub fn minutes_until(until: i64, now: i64) -> i64 {
+    ((until - now).max(1) + 59) / 60
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_pauses_when_spent_each_pause_longer_and_survives_the_rows_it_counted() {
+        let pool = crate::store::open_in_memory();
+        let conn = pool.get().unwrap();
+        let who = Subject::Name("alice");
+        for i in 0..4 {
+            assert_eq!(spend(&conn, who, Kind::Reset, i).unwrap(), None);
+        }
+        assert_eq!(spend(&conn, who, Kind::Reset, 4).unwrap(), Some(904));
+        assert_eq!(paused(&conn, who, Kind::Reset, 500).unwrap(), Some(904));
+        assert_eq!(paused(&conn, Subject::Name("ALICE"), Kind::Reset, 500).unwrap(), Some(904), "names count case-insensitively");
+        assert_eq!(paused(&conn, who, Kind::Totp, 500).unwrap(), None, "one budget per kind");
+        assert_eq!(paused(&conn, who, Kind::Reset, 904).unwrap(), None);
+        for i in 0..4 {
+            spend(&conn, who, Kind::Reset, 1000 + i).unwrap();
+        }
+        assert_eq!(spend(&conn, who, Kind::Reset, 1004).unwrap(), Some(1004 + 1800), "the second pause is twice as long");
+        // Per IP the allowance is larger.
+        for i in 0..29 {
+            assert_eq!(spend(&conn, Subject::Ip("192.0.2.1"), Kind::Code, i).unwrap(), None);
+        }
+        assert!(spend(&conn, Subject::Ip("192.0.2.1"), Kind::Code, 29).unwrap().is_some());
+    }
+}
