@@ -33,6 +33,8 @@ pub struct AppState {
     pub mail: mail::Mailer,
     /// Keys the made-up WebAuthn credential ids shown for accounts that do not exist.
     pub fake_key: [u8; 32],
+    /// Encrypts TOTP secrets and signing keys at rest.
+    pub sealer: crypto::Sealer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,14 +47,17 @@ pub enum StartError {
     Password(String),
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
+    #[error("cannot read or create the master key (master.key in the data directory): {0}")]
+    MasterKey(std::io::Error),
 }
 
 impl AppState {
     /// Opens the database (running migrations) and the signing keys, generating the first key.
     pub fn open(config: Config, clock: Clock) -> Result<Self, StartError> {
         let pool = store::open(&config.server.data_dir)?;
-        let secret = config.keys.encryption_secret.expose().map(str::to_string);
-        let keys = KeyRing::open(pool.clone(), secret, config.max_jwt_ttl(), clock.now())?;
+        let sealer = crypto::Sealer::load(config.keys.encryption_secret.expose(), &config.server.data_dir).map_err(StartError::MasterKey)?;
+        store::mfa::seal_plaintext_totp(&*pool.get().map_err(store::StoreError::from)?, |s| sealer.seal(s))?;
+        let keys = KeyRing::open(pool.clone(), Some(sealer.passphrase().to_string()), config.max_jwt_ttl(), clock.now())?;
         let passwords = PasswordHasher::new(&config.password).map_err(StartError::Password)?;
         let webauthn = match auth::webauthn::relying_party(config.issuer()) {
             Ok(w) => Some(w),
@@ -63,7 +68,7 @@ impl AppState {
         };
         let protection = auth::protection::Protection::new(&config.password, config.protection.clone()).map_err(StartError::Password)?;
         let mail = mail::Mailer::new(&config).map_err(StartError::Password)?;
-        Ok(Self { config, pool, keys, clock, passwords, webauthn, protection, mail, fake_key: crypto::random_bytes::<32>() })
+        Ok(Self { config, pool, keys, clock, passwords, webauthn, protection, mail, fake_key: crypto::random_bytes::<32>(), sealer })
     }
 }
 

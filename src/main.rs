@@ -273,8 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command: KeysCommand::Rotate } => {
             let state = AppState::open(config, clock)?;
-            let secret = state.config.keys.encryption_secret.expose();
-            let kids = latchkey::oidc::keys::rotate(&state.pool, secret, state.clock.now())?;
+            let kids = latchkey::oidc::keys::rotate(&state.pool, Some(state.sealer.passphrase()), state.clock.now())?;
             let human = latchkey::oidc::keys::ALGORITHMS.iter().zip(&kids).map(|(a, k)| format!("new active {a} key: {k}")).collect::<Vec<_>>().join("\n");
             print(cli.json, json!({ "kids": kids }), human);
             Ok(())

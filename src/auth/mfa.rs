@@ -61,9 +61,10 @@ pub fn new_totp_secret() -> String {
 
 /// Checks an authenticator code against `user`'s confirmed secret at `now` (±1 step) and
 /// spends its time step.
-pub fn check_totp(conn: &Connection, user: &User, issuer: &str, code: &str, now: i64) -> Result<Result<(), &'static str>, StoreError> {
+pub fn check_totp(state: &AppState, conn: &Connection, user: &User, code: &str, now: i64) -> Result<Result<(), &'static str>, StoreError> {
     let Some(row) = store::mfa::totp(conn, &user.id)?.filter(|t| t.confirmed) else { return Ok(Err("no authenticator app is registered")) };
-    let Some(step) = code_step(&row.secret, &user.username, issuer, code, now) else { return Ok(Err("wrong authenticator code")) };
+    let Some(secret) = state.sealer.open(&row.secret) else { return Ok(Err("the stored secret cannot be decrypted")) };
+    let Some(step) = code_step(&secret, &user.username, state.config.issuer(), code, now) else { return Ok(Err("wrong authenticator code")) };
     if !store::mfa::use_totp_step(conn, &user.id, step)? {
         return Ok(Err("authenticator code already used"));
     }
@@ -83,21 +84,30 @@ pub const ENROLMENT_SECS: i64 = 600;
 /// The secret of the authenticator-app enrolment bound to `binding` (this sign-in flow or this
 /// session), made on first use: each enrolment gets its own, shown nowhere else, for 10 minutes
 /// — a secret planted by someone who once had the password is never shown to the real person.
-pub fn enrolment_secret(conn: &Connection, user_id: &str, binding: &str, now: i64) -> Result<String, StoreError> {
-    if let Some(s) = store::mfa::enrolment(conn, binding, user_id, now)? {
+pub fn enrolment_secret(state: &AppState, conn: &Connection, user_id: &str, binding: &str, now: i64) -> Result<String, StoreError> {
+    if let Some(s) = store::mfa::enrolment(conn, binding, user_id, now)?.and_then(|s| state.sealer.open(&s)) {
         return Ok(s);
     }
     let secret = new_totp_secret();
-    store::mfa::put_enrolment(conn, binding, user_id, &secret, now + ENROLMENT_SECS)?;
+    store::mfa::put_enrolment(conn, binding, user_id, &state.sealer.seal(&secret), now + ENROLMENT_SECS)?;
     Ok(secret)
 }
 
 /// Confirms the enrolment bound to `binding` with a code from the app: only then is the secret
 /// stored as the user's method.
-pub fn confirm_enrolment(conn: &Connection, user: &User, issuer: &str, binding: &str, code: &str, now: i64) -> Result<Result<(), &'static str>, StoreError> {
-    let Some(secret) = store::mfa::enrolment(conn, binding, &user.id, now)? else { return Ok(Err("the registration expired; scan the new code")) };
-    let Some(step) = code_step(&secret, &user.username, issuer, code, now) else { return Ok(Err("wrong authenticator code")) };
-    if !store::mfa::confirm_enrolment(conn, binding, &user.id, &secret, step, now)? {
+pub fn confirm_enrolment(
+    state: &AppState,
+    conn: &Connection,
+    user: &User,
+    binding: &str,
+    code: &str,
+    now: i64,
+) -> Result<Result<(), &'static str>, StoreError> {
+    let Some(sealed) = store::mfa::enrolment(conn, binding, &user.id, now)? else { return Ok(Err("the registration expired; scan the new code")) };
+    let Some(secret) = state.sealer.open(&sealed) else { return Ok(Err("the registration expired; scan the new code")) };
+    let Some(step) = code_step(&secret, &user.username, state.config.issuer(), code, now) else { return Ok(Err("wrong authenticator code")) };
+    // Stored sealed: only the confirmed secret becomes the method.
+    if !store::mfa::confirm_enrolment(conn, binding, &user.id, &sealed, step, now)? {
         return Ok(Err("an authenticator app is already registered"));
     }
     Ok(Ok(()))
@@ -247,7 +257,7 @@ pub async fn submit_second_factor(req: HttpRequest, state: web::Data<AppState>, 
     }
     let code = params.get("code").unwrap_or("");
     let outcome = match params.get("method") {
-        Some("totp") => check_totp(&conn, &user, state.config.issuer(), code, now)?,
+        Some("totp") => check_totp(&state, &conn, &user, code, now)?,
         Some("recovery") => {
             if use_recovery_code(&conn, &user.id, code, now)? {
                 store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_used", Some("recovery code"), now)?;
@@ -292,7 +302,7 @@ struct SetupPage<'a> {
 fn setup_page(_req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, error: Option<&str>, now: i64) -> Result<HttpResponse, PageError> {
     let user = store::users::by_id(conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
     let days_left = pending.flow.skippable_days;
-    let secret = enrolment_secret(conn, &user.id, &format!("flow:{}", pending.id), now)?;
+    let secret = enrolment_secret(state, conn, &user.id, &format!("flow:{}", pending.id), now)?;
     let totp = totp_for(&secret, &user.username, state.config.issuer()).ok_or_else(|| crate::web::InternalError::Other("bad TOTP secret".into()))?;
     let url = totp.to_url().map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
     let page = SetupPage {
@@ -335,7 +345,7 @@ pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: we
         return setup_page(&req, &state, &conn, &pending, Some(&message), now);
     }
     let binding = format!("flow:{}", pending.id);
-    if let Err(why) = confirm_enrolment(&conn, &user, state.config.issuer(), &binding, params.get("code").unwrap_or(""), now)? {
+    if let Err(why) = confirm_enrolment(&state, &conn, &user, &binding, params.get("code").unwrap_or(""), now)? {
         enrolment_failed(&conn, ip.as_deref(), now)?;
         flow::log(&req, &conn, &pending, Some(&user.username), &format!("registration: {why}"), None, now)?;
         return setup_page(&req, &state, &conn, &pending, Some("That code is not correct. Check the time on your device and try again."), now);

@@ -56,6 +56,14 @@ impl KeyRing {
     /// Loads the keys, generating a first key for any algorithm that has none.
     pub fn open(pool: Pool, secret: Option<String>, max_token_ttl: i64, now: i64) -> Result<Self, KeyError> {
         let existing = store::keys::all(&*pool.get().map_err(StoreError::from)?)?;
+        // Keys stored in plaintext before encryption at rest are encrypted now.
+        if let Some(s) = secret.as_deref() {
+            for row in existing.iter().filter(|r| !r.encrypted) {
+                let pkey = PKey::private_key_from_pem(row.private_pem.as_bytes())?;
+                let pem = pkey.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), s.as_bytes())?;
+                store::keys::encrypt(&*pool.get().map_err(StoreError::from)?, &row.kid, &String::from_utf8(pem).expect("PEM is ASCII"))?;
+            }
+        }
         for alg in ALGORITHMS {
             if !existing.iter().any(|k| k.alg == *alg) {
                 rotate_alg(&pool, secret.as_deref(), alg, now)?;
@@ -144,7 +152,7 @@ impl KeyRing {
 }
 
 /// The public half as a JWK, and its RFC 7638 thumbprint, which is the key id.
-fn public_jwk(pkey: &PKey<Private>, alg: &str) -> Result<(String, Value), KeyError> {
+pub fn public_jwk(pkey: &PKey<Private>, alg: &str) -> Result<(String, Value), KeyError> {
     // RFC 7638 §3.2: the required members, in lexicographic order, no whitespace.
     let (canonical, jwk) = match (alg, pkey.id()) {
         ("RS256", Id::RSA) => {

@@ -299,7 +299,7 @@ pub async fn verify_totp(req: HttpRequest, state: web::Data<AppState>, body: web
         return Ok(page);
     }
     let ok = match &account(&conn, &r)? {
-        Some(u) => check_totp(&conn, u, state.config.issuer(), p.get("code").unwrap_or(""), now)?.is_ok(),
+        Some(u) => check_totp(&state, &conn, u, p.get("code").unwrap_or(""), now)?.is_ok(),
         None => false,
     };
     if !ok {

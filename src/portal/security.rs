@@ -159,7 +159,7 @@ fn totp_page(state: &AppState, conn: &Connection, s: &Session, error: Option<&st
     if store::mfa::totp(conn, &user.id)?.is_some_and(|t| t.confirmed) {
         return Ok(see_other(PATH));
     }
-    let secret = mfa::enrolment_secret(conn, &user.id, &format!("session:{}", s.id), now)?;
+    let secret = mfa::enrolment_secret(state, conn, &user.id, &format!("session:{}", s.id), now)?;
     let totp = mfa::totp_for(&secret, &user.username, state.config.issuer()).ok_or_else(|| crate::web::InternalError::Other("bad TOTP secret".into()))?;
     let url = totp.to_url().map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
     let page = TotpPage { csrf: &s.csrf_token, qr: mfa::qr_svg_data_url(&url), secret, error };
@@ -188,7 +188,7 @@ pub async fn confirm_totp(req: HttpRequest, state: web::Data<AppState>, body: we
         return totp_page(&state, &conn, &f.session, Some(&message), now);
     }
     let binding = format!("session:{}", f.session.id);
-    if let Err(why) = mfa::confirm_enrolment(&conn, &user, state.config.issuer(), &binding, f.params.get("code").unwrap_or(""), now)? {
+    if let Err(why) = mfa::confirm_enrolment(&state, &conn, &user, &binding, f.params.get("code").unwrap_or(""), now)? {
         mfa::enrolment_failed(&conn, ip.as_deref(), now)?;
         tracing::info!(user = %user.id, why, "authenticator registration failed");
         return totp_page(&state, &conn, &f.session, Some("That code is not correct. Check the time on your device and try again."), now);

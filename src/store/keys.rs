@@ -31,3 +31,10 @@ pub fn activate(conn: &mut Connection, key: &KeyRow) -> Result<()> {
         Ok::<_, super::StoreError>(())
     })
 }
+
+/// Replaces a plaintext private key with its encrypted form (installations from before
+/// encryption at rest).
+pub fn encrypt(conn: &Connection, kid: &str, private_pem: &str) -> Result<()> {
+    conn.execute("UPDATE signing_keys SET private_pem = ?2, encrypted = 1 WHERE kid = ?1 AND encrypted = 0", params![kid, private_pem])?;
+    Ok(())
+}

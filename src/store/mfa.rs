@@ -16,6 +16,22 @@ pub fn totp(conn: &Connection, user_id: &str) -> Result<Option<Totp>> {
         .optional()?)
 }
 
+/// Seals every TOTP secret still stored in plaintext (installations from before encryption at
+/// rest), in one transaction.
+pub fn seal_plaintext_totp(conn: &Connection, seal: impl Fn(&str) -> String) -> Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let rows: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT user_id, secret FROM totp_secrets WHERE secret NOT LIKE 'enc:v1:%'")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+    };
+    for (user, secret) in rows {
+        tx.execute("UPDATE totp_secrets SET secret = ?2 WHERE user_id = ?1", params![user, seal(&secret)])?;
+    }
+    tx.execute("DELETE FROM totp_enrolments WHERE secret NOT LIKE 'enc:v1:%'", [])?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// The secret of the enrolment bound to `binding` (a flow or a session) for `user_id`, if one
 /// is under way and unexpired.
 pub fn enrolment(conn: &Connection, binding: &str, user_id: &str, now: i64) -> Result<Option<String>> {

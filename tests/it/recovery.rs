@@ -133,14 +133,15 @@ async fn an_authenticator_secret_planted_by_an_attacker_is_never_shown_to_the_vi
     let form = [("csrf", field(&page, "csrf")), ("code", totp_code(&f.server, &hers))];
     f.browser.post(f.server.url("/security/totp")).form(&form).send().await.unwrap();
     let stored = latchkey::store::mfa::totp(&conn(&f.server), &user_id(&f.server, "alice")).unwrap().unwrap();
-    assert_eq!(stored.secret, hers);
+    assert!(latchkey::crypto::Sealer::is_sealed(&stored.secret), "encrypted at rest");
+    assert_eq!(f.server.admin().sealer.open(&stored.secret).unwrap(), hers);
     // The attacker cannot confirm theirs now either: nothing is overwritten.
     f.server.advance(31);
     let form = [("csrf", field(&attacker_page, "csrf")), ("code", totp_code(&f.server, &planted))];
     let res = attacker.post(f.server.url("/security/totp")).form(&form).send().await.unwrap();
     assert_ne!(res.status(), StatusCode::SEE_OTHER, "not registered");
     let stored = latchkey::store::mfa::totp(&conn(&f.server), &user_id(&f.server, "alice")).unwrap().unwrap();
-    assert_eq!(stored.secret, hers, "her method is unchanged");
+    assert_eq!(f.server.admin().sealer.open(&stored.secret).unwrap(), hers, "her method is unchanged");
     // The planted secret is no key to her account at reset.
     let b = browser();
     let page = reset_page(&f.server, &b, "alice").await.unwrap();
@@ -264,4 +265,49 @@ async fn lockout_says_how_long_to_wait_the_same_for_made_up_names_and_an_admin_c
     let to = sign_in(&f.server, &b, &good_auth_url(&f.server, &f.client_id, &challenge, &[]), "alice").await;
     assert!(query_param(&to, "code").is_some(), "unlocked: {to}");
     f.server.stop().await;
+}
+
+#[tokio::test]
+async fn secrets_at_rest_are_encrypted_and_old_plaintext_totp_secrets_still_verify_after_a_restart() {
+    let f = Fixture::new().await;
+    // An installation from before encryption at rest: a plaintext secret and a plaintext key.
+    let alice = user_id(&f.server, "alice");
+    let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    conn(&f.server).execute("INSERT INTO totp_secrets (user_id, secret, confirmed, created_at) VALUES (?1, ?2, 1, 0)", [&alice, secret]).unwrap();
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let pkey = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
+    let pem = String::from_utf8(pkey.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    let (kid, _) = latchkey::oidc::keys::public_jwk(&pkey, "ES256").unwrap();
+    conn(&f.server)
+        .execute("INSERT INTO signing_keys (kid, alg, private_pem, encrypted, created_at, retired_at) VALUES (?1, 'ES256', ?2, 0, 0, 1)", [&kid, &pem])
+        .unwrap();
+    let port = f.server.port;
+    let dir = f.server.stop().await.unwrap();
+    assert!(String::from_utf8_lossy(&std::fs::read(dir.path().join("latchkey.db")).unwrap()).contains("BEGIN PRIVATE KEY") || wal_has_key(dir.path()));
+    // A start encrypts both.
+    let server = TestServer::spawn_at(dir.path(), port);
+    let stored = latchkey::store::mfa::totp(&conn(&server), &alice).unwrap().unwrap();
+    assert!(latchkey::crypto::Sealer::is_sealed(&stored.secret), "migrated on start");
+    let unencrypted: i64 =
+        conn(&server).query_row("SELECT count(*) FROM signing_keys WHERE encrypted = 0 OR private_pem LIKE '%BEGIN PRIVATE KEY%'", [], |r| r.get(0)).unwrap();
+    assert_eq!(unencrypted, 0, "every signing key encrypted");
+    // alice's authenticator still works.
+    let b = browser();
+    let (client_id, _) = server.add_client("App 2", &[], false);
+    let (_, challenge) = pkce();
+    let res = authorize(&server, &b, &good_auth_url(&server, &client_id, &challenge, &[])).await;
+    let login = login_page(&server, &b, &location(&res)).await;
+    let to = location(&submit_login(&server, &b, &login, "alice", PASSWORD).await);
+    assert!(to.starts_with("/login/mfa"), "{to}");
+    let page = b.get(server.url(&to)).send().await.unwrap().text().await.unwrap();
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("method", "totp".into()), ("code", totp_code(&server, secret))];
+    let res = b.post(server.url("/login/mfa")).form(&form).send().await.unwrap();
+    assert!(query_param(&location(&res), "code").is_some(), "{}", location(&res));
+    server.stop().await;
+    drop(dir);
+}
+
+/// Whether the write-ahead log still holds a plaintext private key (before a checkpoint).
+fn wal_has_key(dir: &std::path::Path) -> bool {
+    std::fs::read(dir.join("latchkey.db-wal")).is_ok_and(|w| String::from_utf8_lossy(&w).contains("BEGIN PRIVATE KEY"))
 }
