@@ -85,16 +85,23 @@ impl<N: Need> FromRequest for Admin<N> {
             let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
             let conn = state.pool.get().map_err(PageError::from)?;
             match admit::<N>(&req, &state, &conn, &body)? {
-                Ok(admin) => Ok(admin),
-                Err(res) => Err(actix_web::error::InternalError::from_response("sent elsewhere by the sign-in gate", res).into()),
+                Admission::Admitted(admin) => Ok(admin),
+                Admission::Elsewhere(res) => Err(actix_web::error::InternalError::from_response("sent elsewhere by the sign-in gate", res).into()),
             }
         })
     }
 }
 
-/// The console's guard. `Ok(Err(response))` sends the browser elsewhere first: to sign in, to a
-/// second factor or registration, to change a password, or to sign in again after inactivity.
-fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connection, body: &[u8]) -> Result<Result<Admin<N>, HttpResponse>, PageError> {
+/// What the console's guard decided.
+enum Admission<N: Need> {
+    Admitted(Admin<N>),
+    /// Somewhere else first: to sign in, to a second factor or registration, to change a
+    /// password, to sign in again after inactivity, or a refusal page.
+    Elsewhere(HttpResponse),
+}
+
+/// The console's guard.
+fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connection, body: &[u8]) -> Result<Admission<N>, PageError> {
     let now = state.clock.now();
     let back = match *req.method() {
         Method::GET => req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/admin").to_string(),
@@ -102,7 +109,7 @@ fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connecti
     };
     let shape = Flow { return_to: Some(back.clone()), console: true, ..Flow::default() };
     let Some(s) = session::current(req, conn, now)? else {
-        return Ok(Err(flow::start(req, state, conn, &shape, "/login", now)?));
+        return Ok(Admission::Elsewhere(flow::start(req, state, conn, &shape, "/login", now)?));
     };
     let roles = store::directory::roles(conn, &s.user_id)?;
     if roles.is_empty() {
@@ -113,11 +120,11 @@ fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connecti
         store::sessions::end(conn, &s.id, now)?;
         let mut res = flow::start(req, state, conn, &shape, "/login", now)?;
         res.add_cookie(&crate::web::cookies::removal(crate::web::cookies::SESSION, state.config.secure_cookies())).expect("cookie");
-        return Ok(Err(res));
+        return Ok(Admission::Elsewhere(res));
     }
     let verdict = access::check(conn, &s, Target::Console, Level::Password, &crate::policy::Request::of(req), now)?;
     if verdict.issued().is_none() {
-        return Ok(Err(access::continue_flow(req, state, conn, &s, shape, verdict, now)?));
+        return Ok(Admission::Elsewhere(access::continue_flow(req, state, conn, &s, shape, verdict, now)?));
     }
     if N::GLOBAL && !roles.contains(&Role::GlobalAdmin) {
         return Err(forbidden("This part of the console is for global administrators."));
@@ -128,7 +135,7 @@ fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connecti
     }
     store::sessions::touch(conn, &s.id, now)?;
     let user = store::users::by_id(conn, &s.user_id)?.ok_or_else(flow::expired)?;
-    Ok(Ok(Admin { user, session: s, roles, form, need: PhantomData }))
+    Ok(Admission::Admitted(Admin { user, session: s, roles, form, need: PhantomData }))
 }
 
 /// An error message as a sentence for a form: first letter upper-case.
