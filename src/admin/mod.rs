@@ -85,7 +85,7 @@ impl<N: Need> FromRequest for Admin<N> {
             let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
             let conn = state.pool.get().map_err(PageError::from)?;
             match admit::<N>(&req, &state, &conn, &body)? {
-                Admission::Admitted(admin) => Ok(admin),
+                Admission::Admitted(admin) => Ok(*admin),
                 Admission::Elsewhere(res) => Err(actix_web::error::InternalError::from_response("sent elsewhere by the sign-in gate", res).into()),
             }
         })
@@ -94,7 +94,7 @@ impl<N: Need> FromRequest for Admin<N> {
 
 /// What the console's guard decided.
 enum Admission<N: Need> {
-    Admitted(Admin<N>),
+    Admitted(Box<Admin<N>>),
     /// Somewhere else first: to sign in, to a second factor or registration, to change a
     /// password, to sign in again after inactivity, or a refusal page.
     Elsewhere(HttpResponse),
@@ -135,7 +135,7 @@ fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connecti
     }
     store::sessions::touch(conn, &s.id, now)?;
     let user = store::users::by_id(conn, &s.user_id)?.ok_or_else(flow::expired)?;
-    Ok(Admission::Admitted(Admin { user, session: s, roles, form, need: PhantomData }))
+    Ok(Admission::Admitted(Box::new(Admin { user, session: s, roles, form, need: PhantomData })))
 }
 
 /// An error message as a sentence for a form: first letter upper-case.
