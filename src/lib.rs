@@ -80,6 +80,12 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
     };
     let https = state.config.issuer().starts_with("https://");
     let state = aw::Data::new(state);
+    // The back-channel logout worker runs on its own thread until the server's state is gone.
+    let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
+    std::thread::Builder::new()
+        .name("latchkey-logout".into())
+        .spawn(move || actix_web::rt::System::new().block_on(oidc::backchannel::run(weak)))
+        .map_err(StartError::Listen)?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -35,6 +35,8 @@ pub struct AppForm {
     pub grant_password: bool,
     pub id_token_alg: String,
     pub assignment_required: bool,
+    pub backchannel_logout_uri: String,
+    pub backchannel_logout_session_required: bool,
 }
 
 fn lines(text: &str) -> Vec<String> {
@@ -65,6 +67,8 @@ impl AppForm {
             grant_password: on("grant_password"),
             id_token_alg: p.get("id_token_alg").unwrap_or("RS256").to_string(),
             assignment_required: on("assignment_required"),
+            backchannel_logout_uri: p.get("backchannel_logout_uri").unwrap_or("").to_string(),
+            backchannel_logout_session_required: on("backchannel_logout_session_required"),
         }
     }
 
@@ -82,6 +86,8 @@ impl AppForm {
             grant_password: c.allows_grant("password"),
             id_token_alg: c.id_token_alg.clone(),
             assignment_required: c.assignment_required,
+            backchannel_logout_uri: c.backchannel_logout_uri.clone().unwrap_or_default(),
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
         }
     }
 
@@ -118,6 +124,8 @@ impl AppForm {
             launch_url: optional(&self.launch_url),
             id_token_alg: self.id_token_alg.clone(),
             assignment_required: self.assignment_required,
+            backchannel_logout_uri: optional(&self.backchannel_logout_uri),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
         };
         if errors.is_empty()
             && let Err(e) = clients::check(&mut settings)
@@ -128,6 +136,7 @@ impl AppForm {
                 RegistrationError::GrantType(_) | RegistrationError::Combination(_) => "grants",
                 RegistrationError::Algorithm(_) => "id_token_alg",
                 RegistrationError::Url("logo URL", _) => "logo_url",
+                RegistrationError::BackchannelLogoutUri(_) => "backchannel_logout_uri",
                 RegistrationError::Url(..) => "launch_url",
             };
             errors.insert(field, capitalise(&e.to_string()));

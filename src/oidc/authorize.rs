@@ -205,6 +205,8 @@ pub fn mint_code(state: &AppState, conn: &Connection, request: &AuthRequest, ses
         grant_id: None,
     };
     store::codes::insert_code(conn, &crate::crypto::secret_hash(&code), &row, now)?;
+    // This app is told (back-channel logout) when the session ends.
+    store::logout::record_app(conn, &session.id, &request.client_id)?;
     Ok(see_other(&client_url(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &[("code", &code)])))
 }
 

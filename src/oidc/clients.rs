@@ -25,6 +25,8 @@ pub enum RegistrationError {
     Algorithm(String),
     #[error("the {0} {1:?} must be an absolute http(s) URL")]
     Url(&'static str, String),
+    #[error("the back-channel logout URI {0:?} must be an absolute https URL (http only on a loopback address) without a fragment")]
+    BackchannelLogoutUri(String),
 }
 
 /// Checks one redirect URI (RFC 9700 §4.1, RFC 8252 §7): absolute, no fragment, no wildcard;
@@ -106,6 +108,13 @@ pub fn check(s: &mut ClientSettings) -> Result<(), RegistrationError> {
     }
     if !ID_TOKEN_ALGS.contains(&s.id_token_alg.as_str()) {
         return Err(RegistrationError::Algorithm(s.id_token_alg.clone()));
+    }
+    // Back-Channel Logout 1.0 §2.2: an absolute URL without a fragment; https except on a
+    // loopback address, like redirect URIs.
+    if let Some(u) = &s.backchannel_logout_uri
+        && check_redirect_uri(u, false).is_err()
+    {
+        return Err(RegistrationError::BackchannelLogoutUri(u.clone()));
     }
     for (field, url) in [("logo URL", &s.logo_url), ("launch URL", &s.launch_url)] {
         if let Some(u) = url

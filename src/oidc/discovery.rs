@@ -41,6 +41,8 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     });
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(body)
 }

@@ -1,6 +1,7 @@
 //! The OpenID Connect / OAuth 2.0 protocol, one module per endpoint.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod client_auth;
 pub mod clients;
 pub mod discovery;

@@ -17,6 +17,9 @@ pub struct Client {
     pub launch_url: Option<String>,
     pub id_token_alg: String,
     pub assignment_required: bool,
+    /// OIDC Back-Channel Logout: where logout tokens go, and whether they must carry `sid`.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     #[serde(skip)]
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
@@ -41,10 +44,13 @@ pub struct ClientSettings {
     pub launch_url: Option<String>,
     pub id_token_alg: String,
     pub assignment_required: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public, enabled,
-     logo_url, launch_url, id_token_alg, assignment_required, previous_secret_hash, previous_secret_expires_at, created_at";
+     logo_url, launch_url, id_token_alg, assignment_required, previous_secret_hash, previous_secret_expires_at, created_at,
+     backchannel_logout_uri, backchannel_logout_session_required";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
     Ok((
@@ -64,6 +70,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
             previous_secret_hash: r.get(12)?,
             previous_secret_expires_at: r.get(13)?,
             created_at: r.get(14)?,
+            backchannel_logout_uri: r.get(15)?,
+            backchannel_logout_session_required: r.get(16)?,
         },
         [r.get(3)?, r.get(4)?, r.get(5)?],
     ))
@@ -85,8 +93,9 @@ fn conflict(e: rusqlite::Error, name: &str) -> StoreError {
 pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Option<&str>, now: i64) -> Result<()> {
     conn.execute(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public,
-             logo_url, launch_url, id_token_alg, assignment_required, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             logo_url, launch_url, id_token_alg, assignment_required, created_at, backchannel_logout_uri,
+             backchannel_logout_session_required)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             id,
             s.name,
@@ -99,7 +108,9 @@ pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Opti
             s.launch_url,
             s.id_token_alg,
             s.assignment_required,
-            now
+            now,
+            s.backchannel_logout_uri,
+            s.backchannel_logout_session_required
         ],
     )
     .map_err(|e| conflict(e, &s.name))?;
@@ -110,7 +121,8 @@ pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Opti
 pub fn update(conn: &Connection, id: &str, s: &ClientSettings) -> Result<()> {
     conn.execute(
         "UPDATE clients SET name = ?2, redirect_uris = ?3, post_logout_redirect_uris = ?4, grant_types = ?5,
-             logo_url = ?6, launch_url = ?7, id_token_alg = ?8, assignment_required = ?9 WHERE id = ?1",
+             logo_url = ?6, launch_url = ?7, id_token_alg = ?8, assignment_required = ?9, backchannel_logout_uri = ?10,
+             backchannel_logout_session_required = ?11 WHERE id = ?1",
         params![
             id,
             s.name,
@@ -120,7 +132,9 @@ pub fn update(conn: &Connection, id: &str, s: &ClientSettings) -> Result<()> {
             s.logo_url,
             s.launch_url,
             s.id_token_alg,
-            s.assignment_required
+            s.assignment_required,
+            s.backchannel_logout_uri,
+            s.backchannel_logout_session_required
         ],
     )
     .map_err(|e| conflict(e, &s.name))?;

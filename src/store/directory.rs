@@ -84,6 +84,7 @@ pub fn update_profile(conn: &Connection, id: &str, name: Option<&str>, email: Op
 pub fn set_disabled(conn: &Connection, id: &str, disabled: bool, now: i64) -> Result<()> {
     conn.execute("UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1", params![id, disabled, now])?;
     if disabled {
+        super::logout::sessions_ending(conn, id, None, now)?;
         conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL", params![id, now])?;
         conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![id, now])?;
     }

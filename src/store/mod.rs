@@ -5,6 +5,7 @@ pub mod clients;
 pub mod codes;
 pub mod directory;
 pub mod keys;
+pub mod logout;
 pub mod mfa;
 pub mod policies;
 pub mod protection;
@@ -48,6 +49,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0006_email_confirmations.sql")),
         M::up(include_str!("migrations/0007_gate.sql")),
         M::up(include_str!("migrations/0008_recovery.sql")),
+        M::up(include_str!("migrations/0009_backchannel_logout.sql")),
     ])
 }
 
@@ -134,7 +136,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 8);
+        assert_eq!(version, 9);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }

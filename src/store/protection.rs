@@ -144,6 +144,7 @@ pub fn end_everything(conn: &Connection, user_id: &str, now: i64) -> Result<()> 
 
 /// `end_everything`, keeping the session `keep` (the one the person changed their password in).
 pub fn end_everything_except(conn: &Connection, user_id: &str, keep: Option<&str>, now: i64) -> Result<()> {
+    super::logout::sessions_ending(conn, user_id, keep, now)?;
     conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL AND id IS NOT ?3", params![user_id, now, keep])?;
     conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![user_id, now])?;
     Ok(())

@@ -47,7 +47,9 @@ pub fn by_token(conn: &Connection, token: &str, now: i64) -> Result<Option<Sessi
     Ok(Some(Session { id, user_id, csrf_token, auth_time, amr: json_list(&amr)?, last_seen_at }))
 }
 
+/// Ends a session; the apps it gave tokens to are queued a back-channel logout.
 pub fn end(conn: &Connection, id: &str, now: i64) -> Result<()> {
+    super::logout::session_ending(conn, id, now)?;
     conn.execute("UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL", params![id, now])?;
     Ok(())
 }

@@ -10,6 +10,7 @@ mod common;
 mod flow;
 mod gate;
 mod lifecycle;
+mod logout;
 mod mfa;
 mod policy;
 mod protection;
