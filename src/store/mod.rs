@@ -50,6 +50,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0007_gate.sql")),
         M::up(include_str!("migrations/0008_recovery.sql")),
         M::up(include_str!("migrations/0009_backchannel_logout.sql")),
+        M::up(include_str!("migrations/0010_consent.sql")),
     ])
 }
 
@@ -136,7 +137,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 9);
+        assert_eq!(version, 10);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
