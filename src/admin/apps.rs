@@ -37,6 +37,8 @@ pub struct AppForm {
     pub assignment_required: bool,
     pub backchannel_logout_uri: String,
     pub backchannel_logout_session_required: bool,
+    pub third_party: bool,
+    pub consent_for_everyone: bool,
 }
 
 fn lines(text: &str) -> Vec<String> {
@@ -69,6 +71,8 @@ impl AppForm {
             assignment_required: on("assignment_required"),
             backchannel_logout_uri: p.get("backchannel_logout_uri").unwrap_or("").to_string(),
             backchannel_logout_session_required: on("backchannel_logout_session_required"),
+            third_party: on("third_party"),
+            consent_for_everyone: on("consent_for_everyone"),
         }
     }
 
@@ -88,6 +92,8 @@ impl AppForm {
             assignment_required: c.assignment_required,
             backchannel_logout_uri: c.backchannel_logout_uri.clone().unwrap_or_default(),
             backchannel_logout_session_required: c.backchannel_logout_session_required,
+            third_party: c.third_party,
+            consent_for_everyone: c.consent_for_everyone,
         }
     }
 
@@ -126,6 +132,8 @@ impl AppForm {
             assignment_required: self.assignment_required,
             backchannel_logout_uri: optional(&self.backchannel_logout_uri),
             backchannel_logout_session_required: self.backchannel_logout_session_required,
+            third_party: self.third_party,
+            consent_for_everyone: self.consent_for_everyone,
         };
         if errors.is_empty()
             && let Err(e) = clients::check(&mut settings)

@@ -22,8 +22,22 @@ pub fn session_risk(conn: &Connection, session: &Session) -> Result<(Risk, Vec<S
 
 /// Asks the gate whether `session` may be used for `target` now.
 pub fn check(conn: &Connection, session: &Session, target: Target, acr: super::flow::Level, request: &Request, now: i64) -> Result<Verdict, StoreError> {
+    check_for(conn, session, target, acr, None, request, now)
+}
+
+/// `check` for an app's authorization request (`consent`: what it asks for).
+pub fn check_for(
+    conn: &Connection,
+    session: &Session,
+    target: Target,
+    acr: super::flow::Level,
+    consent: Option<gate::ConsentAsk<'_>>,
+    request: &Request,
+    now: i64,
+) -> Result<Verdict, StoreError> {
     let (risk, reasons) = session_risk(conn, session)?;
     let ask = Ask {
+        consent,
         auth_time: Some(session.auth_time),
         acr_asked: acr,
         sign_in_risk: Some(risk),

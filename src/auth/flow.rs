@@ -6,7 +6,7 @@
 
 use crate::AppState;
 use crate::crypto::{constant_time_eq, random_token, secret_hash};
-use crate::gate::{self, Ask, Outcome, Refusal, Target, Verdict};
+use crate::gate::{self, Ask, ConsentAsk, Outcome, Refusal, Target, Verdict};
 use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::policy::Request;
@@ -48,6 +48,8 @@ pub enum Stage {
     SecondFactor,
     Register,
     ChangePassword,
+    /// A third-party app's request, waiting for the person's approval.
+    Consent,
     /// A first method was just registered: recovery codes are offered before going on.
     RecoveryCodes,
 }
@@ -88,6 +90,8 @@ pub struct Flow {
     pub offer_recovery: bool,
     /// They have been shown (once).
     pub recovery_shown: bool,
+    /// The person approved what the app asked for, in this flow.
+    pub consented: bool,
 }
 
 impl Flow {
@@ -130,6 +134,7 @@ impl Flow {
             risk_reasons: &self.risk_reasons,
             password_changed: self.password_changed,
             registration_skipped: self.registration_skipped,
+            consent: self.request.as_ref().map(|r| ConsentAsk { scope: &r.scope, prompt: r.prompt.iter().any(|p| p == "consent"), given: self.consented }),
             ..Ask::interactive(self.target(), user_id, request, &self.amr)
         }
     }
@@ -290,6 +295,7 @@ pub fn render(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &
             (Stage::Register, "/mfa/setup", "registration of a sign-in method is required")
         }
         Outcome::ChangePassword => (Stage::ChangePassword, "/password/change", "a password change is required"),
+        Outcome::Consent => (Stage::Consent, "/consent", "the app asks for consent"),
     };
     // Each interruption is a row of its own, so sign-ins abandoned here are visible.
     if pending.flow.stage != stage {

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod budget;
+pub mod consent;
 pub mod flow;
 pub mod login;
 pub mod mfa;
@@ -25,6 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/mfa/setup", web::get().to(mfa::show_setup))
         .route("/mfa/setup", web::post().to(mfa::submit_setup))
         .route("/mfa/setup/skip", web::post().to(mfa::skip_setup))
+        .route("/consent", web::get().to(consent::show))
+        .route("/consent", web::post().to(consent::decide))
         .route("/mfa/recovery", web::get().to(mfa::show_recovery))
         .route("/mfa/recovery", web::post().to(mfa::continue_after_recovery))
         .configure(webauthn::configure);

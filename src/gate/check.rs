@@ -30,6 +30,8 @@ pub struct Ask<'a> {
     pub registration_skipped: bool,
     /// Using an existing session rather than signing in.
     pub session_in_use: bool,
+    /// For an app's sign-in: what it asks for, to check consent.
+    pub consent: Option<ConsentAsk<'a>>,
     /// Whether smart lockout applies (a password is being presented now).
     pub lockout: Option<bool>,
 }
@@ -51,9 +53,37 @@ impl<'a> Ask<'a> {
             password_changed: false,
             registration_skipped: false,
             session_in_use: false,
+            consent: None,
             lockout: None,
         }
     }
+}
+
+/// What an app's authorization request asks that consent is about.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsentAsk<'a> {
+    /// The scopes asked for, space-separated.
+    pub scope: &'a str,
+    /// `prompt=consent`: ask again even if approved before.
+    pub prompt: bool,
+    /// Approved in this flow already.
+    pub given: bool,
+}
+
+/// Whether the person must approve what `ask` wants of app `client_id` (third-party apps only).
+fn consent_needed(conn: &Connection, user_id: &str, client_id: &str, ask: &ConsentAsk<'_>) -> Result<bool, StoreError> {
+    if ask.given {
+        return Ok(false);
+    }
+    let Some(client) = store::clients::by_id(conn, client_id)? else { return Ok(false) };
+    if !client.third_party || client.consent_for_everyone {
+        return Ok(false);
+    }
+    if ask.prompt {
+        return Ok(true);
+    }
+    let approved = store::consents::scopes(conn, user_id, client_id)?.unwrap_or_default();
+    Ok(ask.scope.split(' ').filter(|s| !s.is_empty()).any(|s| !approved.iter().any(|a| a == s)))
 }
 
 /// The gate's answer with what it was based on, for the sign-in log.
@@ -115,6 +145,10 @@ pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, Stor
         registration_skipped: ask.registration_skipped,
         password_changed: ask.password_changed,
         session_in_use: ask.session_in_use,
+        consent_needed: match (&ask.consent, ask.user_id, &ask.target) {
+            (Some(c), Some(user), Target::App(app)) if ask.way == Way::Interactive => consent_needed(conn, user, app, c)?,
+            _ => false,
+        },
     };
     Ok(Verdict { outcome: decide(&facts), ctx, eval })
 }

@@ -18,7 +18,7 @@
 mod check;
 pub mod level;
 
-pub use check::{Ask, Issued, REGISTRATION_GRACE_SECS, Verdict, check, log, log_plain};
+pub use check::{Ask, ConsentAsk, Issued, REGISTRATION_GRACE_SECS, Verdict, check, log, log_plain};
 
 use crate::policy::evaluate::Decision;
 use crate::policy::model::Risk;
@@ -142,6 +142,8 @@ pub struct Facts {
     /// An existing session is being used (SSO, the portal): the evidence is what it was
     /// signed in with, and a method registered since does not by itself demand a step-up.
     pub session_in_use: bool,
+    /// A third-party app asks for data the person has not approved (or `prompt=consent`).
+    pub consent_needed: bool,
 }
 
 /// Why a request is refused. Shown to people and apps only as a generic sentence with the
@@ -189,6 +191,8 @@ pub enum Outcome {
         skippable_days: Option<i64>,
     },
     ChangePassword,
+    /// A third-party app: the person approves what it asks for first.
+    Consent,
     /// Sign-in frequency: sign in again from the start.
     Reauthenticate,
     Refuse(Refusal),
@@ -199,7 +203,7 @@ pub enum Outcome {
 /// (no person: anything more is a refusal) → sign-in frequency → a forced password change
 /// for a low-risk account → the level needed (app's acr, policy, registered methods, admin)
 /// by step-up or registration → a password change demanded by policy or left over →
-/// security defaults' registration → issue.
+/// security defaults' registration → consent for a third-party app → issue.
 pub fn decide(f: &Facts) -> Outcome {
     use Outcome::*;
     let Some(p) = &f.person else {
@@ -277,6 +281,10 @@ pub fn decide(f: &Facts) -> Outcome {
             }
             _ => {}
         }
+    }
+    // Consent last: the person is asked only once everything else about them is settled.
+    if f.consent_needed {
+        return Consent;
     }
     Issue
 }

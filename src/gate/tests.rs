@@ -26,6 +26,7 @@ fn facts(way: Way, p: Person) -> Facts {
         registration_skipped: false,
         password_changed: false,
         session_in_use: false,
+        consent_needed: false,
     }
 }
 
@@ -242,4 +243,18 @@ fn client_credentials_follow_policy_alone() {
     assert_eq!(decide(&f), Outcome::Refuse(Refusal::Blocked { policy: "b".into() }));
     f.policy = require(Some(Level::Mfa), false, false);
     assert!(matches!(decide(&f), Outcome::Refuse(Refusal::NeedsInteraction(_))));
+}
+
+#[test]
+fn consent_is_asked_last_and_never_of_an_app_acting_without_a_person() {
+    let mut f = facts(Way::Interactive, Person { methods: TOTP, ..person() });
+    f.consent_needed = true;
+    assert_eq!(decide(&f), Outcome::StepUp(Level::Mfa), "factors first");
+    f.amr = amr(&["pwd", "otp", "mfa"]);
+    assert_eq!(decide(&f), Outcome::Consent);
+    f.policy = Decision::Block { policy: "b".into() };
+    assert!(matches!(decide(&f), Outcome::Refuse(_)), "a block wins");
+    let mut f = facts(Way::Refresh, person());
+    f.consent_needed = true;
+    assert_eq!(decide(&f), Outcome::Issue);
 }

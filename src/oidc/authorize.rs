@@ -230,7 +230,8 @@ async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) ->
         return Ok(flow::start(&req, &state, &conn, &flow, "/login", now)?);
     };
     // Single sign-on: the gate decides for this app with the session's evidence.
-    let verdict = access::check(&conn, &s, Target::App(request.client_id.clone()), request.acr, &policy::Request::of(&req), now)?;
+    let consent = gate::ConsentAsk { scope: &request.scope, prompt: request.prompt.iter().any(|p| p == "consent"), given: false };
+    let verdict = access::check_for(&conn, &s, Target::App(request.client_id.clone()), request.acr, Some(consent), &policy::Request::of(&req), now)?;
     match (&verdict.outcome, verdict.issued()) {
         (_, Some(issued)) => {
             let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
@@ -242,6 +243,10 @@ async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) ->
         (Outcome::Refuse(refusal), _) if prompt_none => {
             let id = gate::log(&conn, &verdict, "failure", Some(&refusal.log_reason()), now)?;
             Ok(redirect(ErrorCode::AccessDenied, &format!("access denied (correlation id {id})")))
+        }
+        (Outcome::Consent, _) if prompt_none => {
+            gate::log(&conn, &verdict, "interrupted", Some("prompt=none, but the app needs the user's consent"), now)?;
+            Ok(redirect(ErrorCode::ConsentRequired, "the user has not approved what the application asks for"))
         }
         (_, None) if prompt_none => {
             gate::log(&conn, &verdict, "interrupted", Some("prompt=none, but the user must interact"), now)?;

@@ -20,6 +20,9 @@ pub struct Client {
     /// OIDC Back-Channel Logout: where logout tokens go, and whether they must carry `sid`.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// Not the organisation's own: people approve what it may see (unless an admin did for all).
+    pub third_party: bool,
+    pub consent_for_everyone: bool,
     #[serde(skip)]
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
@@ -46,11 +49,13 @@ pub struct ClientSettings {
     pub assignment_required: bool,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub third_party: bool,
+    pub consent_for_everyone: bool,
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public, enabled,
      logo_url, launch_url, id_token_alg, assignment_required, previous_secret_hash, previous_secret_expires_at, created_at,
-     backchannel_logout_uri, backchannel_logout_session_required";
+     backchannel_logout_uri, backchannel_logout_session_required, third_party, consent_for_everyone";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
     Ok((
@@ -72,6 +77,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
             created_at: r.get(14)?,
             backchannel_logout_uri: r.get(15)?,
             backchannel_logout_session_required: r.get(16)?,
+            third_party: r.get(17)?,
+            consent_for_everyone: r.get(18)?,
         },
         [r.get(3)?, r.get(4)?, r.get(5)?],
     ))
@@ -94,8 +101,8 @@ pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Opti
     conn.execute(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public,
              logo_url, launch_url, id_token_alg, assignment_required, created_at, backchannel_logout_uri,
-             backchannel_logout_session_required)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             backchannel_logout_session_required, third_party, consent_for_everyone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             id,
             s.name,
@@ -110,7 +117,9 @@ pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Opti
             s.assignment_required,
             now,
             s.backchannel_logout_uri,
-            s.backchannel_logout_session_required
+            s.backchannel_logout_session_required,
+            s.third_party,
+            s.consent_for_everyone
         ],
     )
     .map_err(|e| conflict(e, &s.name))?;
@@ -122,7 +131,7 @@ pub fn update(conn: &Connection, id: &str, s: &ClientSettings) -> Result<()> {
     conn.execute(
         "UPDATE clients SET name = ?2, redirect_uris = ?3, post_logout_redirect_uris = ?4, grant_types = ?5,
              logo_url = ?6, launch_url = ?7, id_token_alg = ?8, assignment_required = ?9, backchannel_logout_uri = ?10,
-             backchannel_logout_session_required = ?11 WHERE id = ?1",
+             backchannel_logout_session_required = ?11, third_party = ?12, consent_for_everyone = ?13 WHERE id = ?1",
         params![
             id,
             s.name,
@@ -134,7 +143,9 @@ pub fn update(conn: &Connection, id: &str, s: &ClientSettings) -> Result<()> {
             s.id_token_alg,
             s.assignment_required,
             s.backchannel_logout_uri,
-            s.backchannel_logout_session_required
+            s.backchannel_logout_session_required,
+            s.third_party,
+            s.consent_for_everyone
         ],
     )
     .map_err(|e| conflict(e, &s.name))?;

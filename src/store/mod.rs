@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod codes;
+pub mod consents;
 pub mod directory;
 pub mod keys;
 pub mod logout;

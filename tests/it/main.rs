@@ -7,6 +7,7 @@ mod browser;
 mod cdp;
 mod cli;
 mod common;
+mod consent;
 mod flow;
 mod gate;
 mod lifecycle;

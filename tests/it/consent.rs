@@ -1,0 +1,68 @@
+//! Consent for apps that are not the organisation's own.
+
+use crate::common::*;
+use reqwest::StatusCode;
+
+fn third_party(server: &TestServer, client_id: &str) {
+    server.admin().pool.get().unwrap().execute("UPDATE clients SET third_party = 1 WHERE id = ?1", [client_id]).unwrap();
+}
+
+/// Signs alice in for `extra` params; returns where the password step sends her.
+async fn to_after_password(f: &Fixture, b: &reqwest::Client, extra: &[(&str, &str)]) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let url = good_auth_url(&f.server, &f.client_id, &challenge, extra);
+    let res = authorize(&f.server, b, &url).await;
+    let to = location(&res);
+    if !to.starts_with("/login?") {
+        return (to, verifier);
+    }
+    let page = login_page(&f.server, b, &to).await;
+    (location(&submit_login(&f.server, b, &page, "alice", PASSWORD).await), verifier)
+}
+
+async fn decide(f: &Fixture, b: &reqwest::Client, to: &str, decision: &str) -> reqwest::Response {
+    let page = b.get(f.server.url(to)).send().await.unwrap().text().await.unwrap();
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("decision", decision.to_string())];
+    b.post(f.server.url("/consent")).form(&form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_third_party_app_asks_once_and_declining_returns_access_denied() {
+    let f = Fixture::new().await;
+    third_party(&f.server, &f.client_id);
+    let (to, _) = to_after_password(&f, &f.browser, &[("scope", "openid email")]).await;
+    assert!(to.starts_with("/consent?request="), "{to}");
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Your e-mail address") && page.contains(r#"id="consent-app""#), "{page}");
+    // Declining: back to the app with access_denied, and no session was made for it.
+    let res = decide(&f, &f.browser, &to, "decline").await;
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&location(&res), "state").as_deref(), Some("st4te"));
+    // Approving: a code; next time no question, until prompt=consent or a wider scope.
+    let b = browser();
+    let (to, verifier) = to_after_password(&f, &b, &[("scope", "openid email")]).await;
+    let res = decide(&f, &b, &to, "approve").await;
+    let code = query_param(&location(&res), "code").expect("approved: a code");
+    assert_eq!(redeem(&f.server, f.client(), &code, &verifier).await.0, StatusCode::OK);
+    let (to, _) = to_after_password(&f, &b, &[("scope", "openid email")]).await;
+    assert!(query_param(&to, "code").is_some(), "remembered: {to}");
+    let (to, _) = to_after_password(&f, &b, &[("scope", "openid email"), ("prompt", "consent")]).await;
+    assert!(to.starts_with("/consent?request="), "prompt=consent asks again: {to}");
+    let (to, _) = to_after_password(&f, &b, &[("scope", "openid email profile")]).await;
+    assert!(to.starts_with("/consent?request="), "more than approved asks again: {to}");
+    let (to, _) = to_after_password(&f, &b, &[("scope", "openid email profile"), ("prompt", "none")]).await;
+    assert_eq!(query_param(&to, "error").as_deref(), Some("consent_required"));
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn first_party_apps_and_apps_an_admin_consented_for_need_no_consent() {
+    let f = Fixture::new().await;
+    let (to, _) = to_after_password(&f, &f.browser, &[]).await;
+    assert!(query_param(&to, "code").is_some(), "first-party: {to}");
+    third_party(&f.server, &f.client_id);
+    f.server.admin().pool.get().unwrap().execute("UPDATE clients SET consent_for_everyone = 1 WHERE id = ?1", [&f.client_id]).unwrap();
+    let (to, _) = to_after_password(&f, &browser(), &[]).await;
+    assert!(query_param(&to, "code").is_some(), "an admin consented for everyone: {to}");
+    f.server.stop().await;
+}
