@@ -54,6 +54,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0010_consent.sql")),
         M::up(include_str!("migrations/0011_my_apps.sql")),
         M::up(include_str!("migrations/0012_pending_ip.sql")),
+        M::up(include_str!("migrations/0013_my_sessions.sql")),
     ])
 }
 
@@ -140,7 +141,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 12);
+        assert_eq!(version, 13);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
