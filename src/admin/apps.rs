@@ -39,6 +39,8 @@ pub struct AppForm {
     pub backchannel_logout_session_required: bool,
     pub third_party: bool,
     pub consent_for_everyone: bool,
+    pub initiate_login_uri: String,
+    pub visible_in_my_apps: bool,
 }
 
 fn lines(text: &str) -> Vec<String> {
@@ -51,14 +53,15 @@ fn optional(text: &str) -> Option<String> {
 
 impl AppForm {
     fn blank() -> Self {
-        Self { grant_code: true, grant_refresh: true, id_token_alg: "RS256".into(), ..Self::default() }
+        Self { grant_code: true, grant_refresh: true, id_token_alg: "RS256".into(), visible_in_my_apps: true, ..Self::default() }
     }
 
     fn from_params(p: &Params, public: Option<bool>) -> Self {
         let on = |k: &str| p.get(k).is_some();
         Self {
             name: p.get("name").unwrap_or("").to_string(),
-            logo_url: p.get("logo_url").unwrap_or("").to_string(),
+            // Logos are uploaded (served by latchkey); an external logo URL is no longer set.
+            logo_url: String::new(),
             launch_url: p.get("launch_url").unwrap_or("").to_string(),
             redirect_uris: p.get("redirect_uris").unwrap_or("").to_string(),
             post_logout_redirect_uris: p.get("post_logout_redirect_uris").unwrap_or("").to_string(),
@@ -73,6 +76,8 @@ impl AppForm {
             backchannel_logout_session_required: on("backchannel_logout_session_required"),
             third_party: on("third_party"),
             consent_for_everyone: on("consent_for_everyone"),
+            initiate_login_uri: p.get("initiate_login_uri").unwrap_or("").to_string(),
+            visible_in_my_apps: on("visible_in_my_apps"),
         }
     }
 
@@ -94,6 +99,8 @@ impl AppForm {
             backchannel_logout_session_required: c.backchannel_logout_session_required,
             third_party: c.third_party,
             consent_for_everyone: c.consent_for_everyone,
+            initiate_login_uri: c.initiate_login_uri.clone().unwrap_or_default(),
+            visible_in_my_apps: c.visible_in_my_apps,
         }
     }
 
@@ -134,6 +141,8 @@ impl AppForm {
             backchannel_logout_session_required: self.backchannel_logout_session_required,
             third_party: self.third_party,
             consent_for_everyone: self.consent_for_everyone,
+            initiate_login_uri: optional(&self.initiate_login_uri),
+            visible_in_my_apps: self.visible_in_my_apps,
         };
         if errors.is_empty()
             && let Err(e) = clients::check(&mut settings)
@@ -144,6 +153,7 @@ impl AppForm {
                 RegistrationError::GrantType(_) | RegistrationError::Combination(_) => "grants",
                 RegistrationError::Algorithm(_) => "id_token_alg",
                 RegistrationError::Url("logo URL", _) => "logo_url",
+                RegistrationError::Url("login-initiation URI", _) => "initiate_login_uri",
                 RegistrationError::BackchannelLogoutUri(_) => "backchannel_logout_uri",
                 RegistrationError::Url(..) => "launch_url",
             };
@@ -171,6 +181,8 @@ struct FormPage {
     algs: &'static [&'static str],
     assignments: Vec<directory::Assignment>,
     issuer: String,
+    has_logo: bool,
+    logo_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -198,7 +210,13 @@ fn form_page(
         Some(a) => directory::assignments(conn, &a.id)?,
         None => vec![],
     };
-    let page = FormPage { nav: admin.nav(), form, errors, app, algs: ID_TOKEN_ALGS, assignments, issuer: state.config.issuer().to_string() };
+    let has_logo = match &app {
+        Some(a) => store::clients::has_logo(conn, &a.id)?,
+        None => false,
+    };
+    let logo_error = errors.get("logo").cloned();
+    let page =
+        FormPage { nav: admin.nav(), form, errors, app, algs: ID_TOKEN_ALGS, assignments, issuer: state.config.issuer().to_string(), has_logo, logo_error };
     Ok(html(status, &page))
 }
 
@@ -396,8 +414,57 @@ async fn unassign(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<
     Ok(see_other(&format!("/admin/apps/{}#assignments", app.id)))
 }
 
+/// Largest logo accepted.
+pub const MAX_LOGO_BYTES: usize = 100 * 1024;
+
+/// What a logo's bytes are: PNG, JPEG or SVG, by their first bytes (not the browser's word).
+pub fn logo_type(data: &[u8]) -> Option<&'static str> {
+    if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Some("image/png");
+    }
+    if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Some("image/jpeg");
+    }
+    let text = std::str::from_utf8(data).ok()?;
+    let start = text.trim_start().trim_start_matches('\u{feff}');
+    (start.starts_with("<svg") || (start.starts_with("<?xml") && text.contains("<svg"))).then_some("image/svg+xml")
+}
+
+/// POST /admin/apps/{id}/logo (multipart): PNG, JPEG or SVG up to 100 KB, kept in the database
+/// and served by latchkey, so no page loads anything from elsewhere.
+async fn upload_logo(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let now = state.clock.now();
+    let app = load_app(&conn, &id)?;
+    let part = admin.upload.as_ref().and_then(|(body, boundary)| crate::web::multipart::field(body, boundary, "logo").map(|p| p.data.to_vec()));
+    let refuse = |why: &str| form_page(&state, &conn, &admin, AppForm::from_client(&app), Errors::from([("logo", why.to_string())]), Some(app.clone()));
+    let Some(data) = part.filter(|d| !d.is_empty()) else { return refuse("Choose a PNG, JPEG or SVG file.") };
+    if data.len() > MAX_LOGO_BYTES {
+        return refuse("The logo is larger than 100 KB.");
+    }
+    let Some(kind) = logo_type(&data) else { return refuse("The logo must be a PNG, JPEG or SVG image.") };
+    store::clients::set_logo(&conn, &app.id, kind, &data, now)?;
+    directory::audit_change(&conn, &admin.user.id, "app_logo_changed", Some(&app.name), None, Some(kind), now)?;
+    Ok(see_other(&format!("/admin/apps/{}", app.id)))
+}
+
+/// GET /apps/{id}/logo: the uploaded logo, with a policy that lets an SVG run nothing.
+pub async fn logo(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let Some((kind, data)) = store::clients::logo(&conn, &id)? else {
+        return Err(ErrorPage { status: StatusCode::NOT_FOUND, title: "No logo".into(), message: "This application has no logo.".into() }.into());
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(kind)
+        .insert_header((actix_web::http::header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; sandbox"))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "public, max-age=300"))
+        .body(data))
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/apps", web::get().to(list))
+    cfg.route("/apps/{id}/logo", web::get().to(logo))
+        .route("/admin/apps/{id}/logo", web::post().to(upload_logo))
+        .route("/admin/apps", web::get().to(list))
         .route("/admin/apps/new", web::get().to(new_form))
         .route("/admin/apps/new", web::post().to(create))
         .route("/admin/apps/{id}", web::get().to(show))

@@ -48,8 +48,10 @@ pub struct Admin<N: Need = Apps> {
     pub user: User,
     pub session: Session,
     pub roles: Vec<Role>,
-    /// The form of a POST (empty for a GET).
+    /// The form of a POST (empty for a GET, and for a multipart upload).
     pub form: Params,
+    /// A multipart upload's raw body and boundary (the CSRF token then comes in the query).
+    pub upload: Option<(web::Bytes, String)>,
     need: PhantomData<N>,
 }
 
@@ -129,13 +131,24 @@ fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connecti
     if N::GLOBAL && !roles.contains(&Role::GlobalAdmin) {
         return Err(forbidden("This part of the console is for global administrators."));
     }
-    let form = Params::form(body)?;
-    if req.method() == Method::POST && !constant_time_eq(form.get("csrf").unwrap_or("").as_bytes(), s.csrf_token.as_bytes()) {
+    // A file upload is multipart: its CSRF token travels in the query string.
+    let content_type = req.headers().get(actix_web::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let boundary = crate::web::multipart::boundary(content_type);
+    let (form, sent_csrf) = match &boundary {
+        Some(_) => (Params::default(), Params::parse(req.query_string().as_bytes()).unwrap_or_default().get("csrf").unwrap_or("").to_string()),
+        None => {
+            let form = Params::form(body)?;
+            let sent = form.get("csrf").unwrap_or("").to_string();
+            (form, sent)
+        }
+    };
+    if req.method() == Method::POST && !constant_time_eq(sent_csrf.as_bytes(), s.csrf_token.as_bytes()) {
         return Err(ErrorPage::bad_request("This form has expired", "The form did not come from this console session. Reload the page and try again.").into());
     }
     store::sessions::touch(conn, &s.id, now)?;
     let user = store::users::by_id(conn, &s.user_id)?.ok_or_else(flow::expired)?;
-    Ok(Admission::Admitted(Box::new(Admin { user, session: s, roles, form, need: PhantomData })))
+    let upload = boundary.map(|b| (web::Bytes::copy_from_slice(body), b));
+    Ok(Admission::Admitted(Box::new(Admin { user, session: s, roles, form, upload, need: PhantomData })))
 }
 
 /// An error message as a sentence for a form: first letter upper-case.

@@ -30,7 +30,16 @@ struct LoginPage<'a> {
     csrf: &'a str,
     username: &'a str,
     app_name: Option<String>,
+    /// The app's id when it has a logo (served at /apps/{id}/logo).
+    app_logo: Option<String>,
     error: Option<&'a str>,
+}
+
+fn app_logo(conn: &Connection, flow: &Flow) -> Result<Option<String>, store::StoreError> {
+    match &flow.request {
+        Some(r) if store::clients::has_logo(conn, &r.client_id)? => Ok(Some(r.client_id.clone())),
+        _ => Ok(None),
+    }
 }
 
 pub(crate) fn app_name(conn: &Connection, flow: &Flow) -> Result<Option<String>, store::StoreError> {
@@ -51,7 +60,14 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let pending = flow::load(&req, &conn, query.get("request"), now)?;
     pending.expect(Stage::Password)?;
     let hint = pending.flow.request.as_ref().and_then(|r| r.login_hint.clone()).unwrap_or_default();
-    let page = LoginPage { request_id: &pending.id, csrf: &pending.csrf, username: &hint, app_name: app_name(&conn, &pending.flow)?, error: None };
+    let page = LoginPage {
+        request_id: &pending.id,
+        csrf: &pending.csrf,
+        username: &hint,
+        app_name: app_name(&conn, &pending.flow)?,
+        app_logo: app_logo(&conn, &pending.flow)?,
+        error: None,
+    };
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -65,7 +81,14 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     let password = params.get("password").unwrap_or("").to_string();
     let retry = |pending: &Pending, error: &str| -> Result<HttpResponse, PageError> {
         let shown: String = username.chars().take(password_step::MAX_USERNAME).collect();
-        let page = LoginPage { request_id: &pending.id, csrf: &pending.csrf, username: &shown, app_name: app_name(&conn, &pending.flow)?, error: Some(error) };
+        let page = LoginPage {
+            request_id: &pending.id,
+            csrf: &pending.csrf,
+            username: &shown,
+            app_name: app_name(&conn, &pending.flow)?,
+            app_logo: app_logo(&conn, &pending.flow)?,
+            error: Some(error),
+        };
         Ok(html(StatusCode::OK, &page))
     };
     if username.is_empty() || password.is_empty() {
@@ -232,34 +255,4 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
     pending.flow.password_changed = true;
     pending.flow.password_at = Some(now);
     flow::proceed(&req, &state, &conn, &mut pending, now)
-}
-
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    username: Option<String>,
-    csrf: String,
-    level: &'static str,
-}
-
-pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let now = state.clock.now();
-    let conn = state.pool.get()?;
-    if session::current(&req, &conn, now)?.is_none() {
-        return Ok(html(StatusCode::OK, &HomePage { username: None, csrf: String::new(), level: "" }));
-    }
-    let (s, user) = match access::page(&req, &state, &conn, Target::Portal, "/", now)? {
-        Access::Granted { session, user } => (session, user),
-        Access::Respond(res) => return Ok(res),
-    };
-    let page = HomePage {
-        username: Some(user.username),
-        csrf: s.csrf_token,
-        level: match Level::of(&s.amr) {
-            Level::Password => "a password",
-            Level::Mfa => "multi-factor authentication",
-            Level::PhishingResistant => "phishing-resistant multi-factor authentication",
-        },
-    };
-    Ok(html(StatusCode::OK, &page))
 }

@@ -16,8 +16,7 @@ pub mod webauthn;
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(login::home))
-        .route("/login", web::get().to(login::show))
+    cfg.route("/login", web::get().to(login::show))
         .route("/login", web::post().to(login::submit))
         .route("/password/change", web::get().to(login::show_change_password))
         .route("/password/change", web::post().to(login::change_password))

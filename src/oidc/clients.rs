@@ -116,6 +116,12 @@ pub fn check(s: &mut ClientSettings) -> Result<(), RegistrationError> {
     {
         return Err(RegistrationError::BackchannelLogoutUri(u.clone()));
     }
+    // OIDC Core §4: the app's login-initiation endpoint, https like redirect URIs.
+    if let Some(u) = &s.initiate_login_uri
+        && check_redirect_uri(u, false).is_err()
+    {
+        return Err(RegistrationError::Url("login-initiation URI", u.clone()));
+    }
     for (field, url) in [("logo URL", &s.logo_url), ("launch URL", &s.launch_url)] {
         if let Some(u) = url
             && !url::Url::parse(u).is_ok_and(|p| p.scheme() == "https" || p.scheme() == "http")
@@ -149,6 +155,7 @@ pub fn register(conn: &Connection, r: &Registration<'_>, now: i64) -> Result<Reg
         grant_types: r.grant_types.to_vec(),
         is_public: r.public,
         id_token_alg: "RS256".into(),
+        visible_in_my_apps: true,
         ..ClientSettings::default()
     };
     register_settings(conn, &mut s, now)

@@ -1,9 +1,11 @@
 //! The signed-in person's own pages.
 
+pub mod apps;
 pub mod reset;
 pub mod security;
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    apps::configure(cfg);
     security::configure(cfg);
     reset::configure(cfg);
 }

@@ -23,6 +23,9 @@ pub struct Client {
     /// Not the organisation's own: people approve what it may see (unless an admin did for all).
     pub third_party: bool,
     pub consent_for_everyone: bool,
+    /// OIDC Core §4: My Apps starts the app's own sign-in here.
+    pub initiate_login_uri: Option<String>,
+    pub visible_in_my_apps: bool,
     #[serde(skip)]
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
@@ -51,11 +54,14 @@ pub struct ClientSettings {
     pub backchannel_logout_session_required: bool,
     pub third_party: bool,
     pub consent_for_everyone: bool,
+    pub initiate_login_uri: Option<String>,
+    pub visible_in_my_apps: bool,
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public, enabled,
      logo_url, launch_url, id_token_alg, assignment_required, previous_secret_hash, previous_secret_expires_at, created_at,
-     backchannel_logout_uri, backchannel_logout_session_required, third_party, consent_for_everyone";
+     backchannel_logout_uri, backchannel_logout_session_required, third_party, consent_for_everyone, initiate_login_uri,
+     visible_in_my_apps";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
     Ok((
@@ -79,6 +85,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
             backchannel_logout_session_required: r.get(16)?,
             third_party: r.get(17)?,
             consent_for_everyone: r.get(18)?,
+            initiate_login_uri: r.get(19)?,
+            visible_in_my_apps: r.get(20)?,
         },
         [r.get(3)?, r.get(4)?, r.get(5)?],
     ))
@@ -101,8 +109,8 @@ pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Opti
     conn.execute(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public,
              logo_url, launch_url, id_token_alg, assignment_required, created_at, backchannel_logout_uri,
-             backchannel_logout_session_required, third_party, consent_for_everyone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             backchannel_logout_session_required, third_party, consent_for_everyone, initiate_login_uri, visible_in_my_apps)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         params![
             id,
             s.name,
@@ -119,7 +127,9 @@ pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Opti
             s.backchannel_logout_uri,
             s.backchannel_logout_session_required,
             s.third_party,
-            s.consent_for_everyone
+            s.consent_for_everyone,
+            s.initiate_login_uri,
+            s.visible_in_my_apps
         ],
     )
     .map_err(|e| conflict(e, &s.name))?;
@@ -131,7 +141,8 @@ pub fn update(conn: &Connection, id: &str, s: &ClientSettings) -> Result<()> {
     conn.execute(
         "UPDATE clients SET name = ?2, redirect_uris = ?3, post_logout_redirect_uris = ?4, grant_types = ?5,
              logo_url = ?6, launch_url = ?7, id_token_alg = ?8, assignment_required = ?9, backchannel_logout_uri = ?10,
-             backchannel_logout_session_required = ?11, third_party = ?12, consent_for_everyone = ?13 WHERE id = ?1",
+             backchannel_logout_session_required = ?11, third_party = ?12, consent_for_everyone = ?13, initiate_login_uri = ?14,
+             visible_in_my_apps = ?15 WHERE id = ?1",
         params![
             id,
             s.name,
@@ -145,7 +156,9 @@ pub fn update(conn: &Connection, id: &str, s: &ClientSettings) -> Result<()> {
             s.backchannel_logout_uri,
             s.backchannel_logout_session_required,
             s.third_party,
-            s.consent_for_everyone
+            s.consent_for_everyone,
+            s.initiate_login_uri,
+            s.visible_in_my_apps
         ],
     )
     .map_err(|e| conflict(e, &s.name))?;
@@ -183,4 +196,42 @@ pub fn set_enabled(conn: &Connection, id: &str, enabled: bool) -> Result<()> {
 /// which revokes every access token issued under those grants.
 pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
     Ok(conn.execute("DELETE FROM clients WHERE id = ?1", [id])? == 1)
+}
+
+/// An app's logo: (content type, bytes).
+pub fn logo(conn: &Connection, client_id: &str) -> Result<Option<(String, Vec<u8>)>> {
+    Ok(conn
+        .prepare_cached("SELECT content_type, data FROM client_logos WHERE client_id = ?1")?
+        .query_row([client_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+pub fn set_logo(conn: &Connection, client_id: &str, content_type: &str, data: &[u8], now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO client_logos (client_id, content_type, data, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(client_id) DO UPDATE SET content_type = excluded.content_type, data = excluded.data, updated_at = excluded.updated_at",
+        params![client_id, content_type, data, now],
+    )?;
+    Ok(())
+}
+
+pub fn has_logo(conn: &Connection, client_id: &str) -> Result<bool> {
+    Ok(conn.prepare_cached("SELECT 1 FROM client_logos WHERE client_id = ?1")?.query_row([client_id], |_| Ok(())).optional()?.is_some())
+}
+
+/// The apps `user_id` may open from My Apps: enabled, visible, launchable, and open to everyone
+/// or assigned to them (directly or through a group); the most recently used first.
+pub fn my_apps(conn: &Connection, user_id: &str) -> Result<Vec<(Client, Option<i64>)>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, (SELECT max(g.created_at) FROM grants g WHERE g.client_id = clients.id AND g.user_id = ?1) AS used
+         FROM clients
+         WHERE enabled = 1 AND visible_in_my_apps = 1 AND (launch_url IS NOT NULL OR initiate_login_uri IS NOT NULL)
+           AND (assignment_required = 0 OR EXISTS (SELECT 1 FROM app_assignments a WHERE a.client_id = clients.id AND (
+                 (a.principal_type = 'user' AND a.principal_id = ?1) OR
+                 (a.principal_type = 'group' AND a.principal_id IN (SELECT group_id FROM group_members WHERE user_id = ?1)))))
+         ORDER BY used IS NULL, used DESC, name COLLATE NOCASE"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([user_id], |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(21)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(|(c, used)| Ok((finish(c)?, used))).collect()
 }

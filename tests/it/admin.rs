@@ -205,7 +205,7 @@ async fn the_app_form_shows_each_bad_field_next_to_it_keeps_the_input_and_saves_
         (&[("grant_authorization_code", ""), ("grant_refresh_token", "")], "grants", "at least one grant"),
         (&[("app_type", "public"), ("grant_client_credentials", "on")], "grants", "public client cannot use client_credentials"),
         (&[("id_token_alg", "HS256")], "id_token_alg", "not supported"),
-        (&[("logo_url", "not a url")], "logo_url", "absolute http(s) URL"),
+        (&[("initiate_login_uri", "not a url")], "initiate_login_uri", "must be an absolute http(s) URL"),
     ];
     for (changes, field_name, message) in cases {
         let mut form: Vec<(&str, &str)> = vec![

@@ -13,6 +13,7 @@ mod gate;
 mod lifecycle;
 mod logout;
 mod mfa;
+mod my_apps;
 mod policy;
 mod protection;
 mod recovery;
