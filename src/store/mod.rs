@@ -36,6 +36,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A client already holds as many pending sign-ins as it may.
+    #[error("too many sign-ins in progress from this client")]
+    TooManyPending,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -55,6 +58,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0011_my_apps.sql")),
         M::up(include_str!("migrations/0012_pending_ip.sql")),
         M::up(include_str!("migrations/0013_my_sessions.sql")),
+        M::up(include_str!("migrations/0014_frontchannel_logout.sql")),
     ])
 }
 
@@ -141,7 +145,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 13);
+        assert_eq!(version, 14);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
