@@ -24,13 +24,20 @@ pub enum Refused {
     Breached,
 }
 
-/// One failed password attempt, for the spray detector: who, from where, and a keyed hash of
+/// The most failed attempts the spray detector remembers; the oldest go first. Anonymous
+/// requests must not grow memory: each entry is a fixed 56 bytes, so this is under 1 MiB.
+const MAX_FAILURES: usize = 10_000;
+
+/// A short keyed hash: enough to tell values apart within the window, never the value itself.
+type Mac = [u8; 16];
+
+/// One failed password attempt, for the spray detector: keyed hashes of who, from where and
 /// the password tried (kept in memory only, for the detection window).
 struct Failure {
     at: i64,
-    username: String,
-    ip: String,
-    password_mac: [u8; 32],
+    account: Mac,
+    ip: Mac,
+    password: Mac,
 }
 
 pub struct Protection {
@@ -100,37 +107,41 @@ impl Protection {
         Ok(())
     }
 
-    fn mac(&self, password: &str) -> [u8; 32] {
+    /// `what` keeps the three kinds of value apart: a username never matches a password.
+    fn mac(&self, what: u8, value: &str) -> Mac {
         let mut data = self.key.to_vec();
-        data.extend_from_slice(password.as_bytes());
-        sha256(&data)
+        data.push(what);
+        data.extend_from_slice(value.as_bytes());
+        sha256(&data)[..16].try_into().expect("16 of 32 bytes")
     }
 
-    /// Remembers a failed password for the spray detector.
+    /// Remembers a failed password for the spray detector: bounded by time (the window) and by
+    /// count (`MAX_FAILURES`).
     pub fn record_failure(&self, username: &str, ip: Option<&str>, password: &str, now: i64) {
+        let failure =
+            Failure { at: now, account: self.mac(b'u', &username.to_lowercase()), ip: self.mac(b'i', ip.unwrap_or("")), password: self.mac(b'p', password) };
         let mut f = self.failures.lock().expect("failure log");
-        while f.front().is_some_and(|x| x.at < now - self.config.window_secs) {
+        while f.front().is_some_and(|x| x.at < now - self.config.window_secs) || f.len() >= MAX_FAILURES {
             f.pop_front();
         }
-        f.push_back(Failure { at: now, username: username.to_lowercase(), ip: ip.unwrap_or("").into(), password_mac: self.mac(password) });
+        f.push_back(failure);
     }
 
     /// Password spray: many different accounts failing recently from this IP, or with this
     /// very password.
     fn spray(&self, ip: Option<&str>, password: &str, now: i64) -> Option<String> {
+        let (ip, password) = (ip.map(|ip| self.mac(b'i', ip)), self.mac(b'p', password));
         let f = self.failures.lock().expect("failure log");
         let since = now - self.config.window_secs;
-        let mac = self.mac(password);
-        let accounts = |pred: &dyn Fn(&Failure) -> bool| -> usize {
-            f.iter().filter(|x| x.at >= since && pred(x)).map(|x| x.username.as_str()).collect::<HashSet<_>>().len()
-        };
+        let accounts =
+            |pred: &dyn Fn(&Failure) -> bool| -> usize { f.iter().filter(|x| x.at >= since && pred(x)).map(|x| x.account).collect::<HashSet<_>>().len() };
         let limit = self.config.spray_accounts as usize;
         if let Some(ip) = ip
             && accounts(&|x| x.ip == ip) >= limit
         {
             return Some(format!("password spray: {limit} or more accounts failed from this IP"));
         }
-        if accounts(&|x| x.password_mac == mac) >= limit {
+        if accounts(&|x| x.password == password) >= limit {
             return Some(format!("password spray: this password failed for {limit} or more accounts"));
         }
         None
@@ -149,6 +160,19 @@ pub fn network_of(ip: &str) -> String {
             format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
         }
         Err(_) => ip.to_string(),
+    }
+}
+
+/// The client a per-client limit counts: the IPv4 address, or the IPv6 /64 (one subscriber's
+/// allocation: the addresses inside it cost an attacker nothing).
+pub fn client_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.chars().take(64).collect(),
     }
 }
 
@@ -269,8 +293,24 @@ mod tests {
     }
 
     #[test]
+    fn the_spray_detector_remembers_a_bounded_number_of_failures_and_no_usernames() {
+        let p = protection("");
+        let long = "x".repeat(1024);
+        for i in 0..MAX_FAILURES + 500 {
+            p.record_failure(&format!("{long}{i}"), Some("198.51.100.7"), "pw", 100);
+        }
+        let f = p.failures.lock().unwrap();
+        assert_eq!(f.len(), MAX_FAILURES, "the oldest are dropped, however recent");
+        assert_eq!(std::mem::size_of::<Failure>(), 56, "a fixed size, whatever was typed");
+        drop(f);
+        assert!(p.spray(Some("198.51.100.7"), "x", 100).unwrap().contains("from this IP"));
+    }
+
+    #[test]
     fn networks_are_slash_24_and_slash_48() {
         assert_eq!(network_of("203.0.113.77"), "203.0.113.0/24");
         assert_eq!(network_of("2001:db8:aa:1::5"), "2001:db8:aa::/48");
+        assert_eq!(client_key("2001:db8:aa:1:ffff::5"), "2001:db8:aa:1::/64");
+        assert_eq!(client_key("203.0.113.77"), "203.0.113.77");
     }
 }
