@@ -41,6 +41,8 @@ pub struct AppForm {
     pub consent_for_everyone: bool,
     pub initiate_login_uri: String,
     pub visible_in_my_apps: bool,
+    pub frontchannel_logout_uri: String,
+    pub frontchannel_logout_session_required: bool,
 }
 
 fn lines(text: &str) -> Vec<String> {
@@ -78,6 +80,8 @@ impl AppForm {
             consent_for_everyone: on("consent_for_everyone"),
             initiate_login_uri: p.get("initiate_login_uri").unwrap_or("").to_string(),
             visible_in_my_apps: on("visible_in_my_apps"),
+            frontchannel_logout_uri: p.get("frontchannel_logout_uri").unwrap_or("").to_string(),
+            frontchannel_logout_session_required: on("frontchannel_logout_session_required"),
         }
     }
 
@@ -101,6 +105,8 @@ impl AppForm {
             consent_for_everyone: c.consent_for_everyone,
             initiate_login_uri: c.initiate_login_uri.clone().unwrap_or_default(),
             visible_in_my_apps: c.visible_in_my_apps,
+            frontchannel_logout_uri: c.frontchannel_logout_uri.clone().unwrap_or_default(),
+            frontchannel_logout_session_required: c.frontchannel_logout_session_required,
         }
     }
 
@@ -143,6 +149,8 @@ impl AppForm {
             consent_for_everyone: self.consent_for_everyone,
             initiate_login_uri: optional(&self.initiate_login_uri),
             visible_in_my_apps: self.visible_in_my_apps,
+            frontchannel_logout_uri: optional(&self.frontchannel_logout_uri),
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
         };
         if errors.is_empty()
             && let Err(e) = clients::check(&mut settings)
@@ -154,6 +162,7 @@ impl AppForm {
                 RegistrationError::Algorithm(_) => "id_token_alg",
                 RegistrationError::Url("logo URL", _) => "logo_url",
                 RegistrationError::Url("login-initiation URI", _) => "initiate_login_uri",
+                RegistrationError::Url("front-channel logout URI", _) => "frontchannel_logout_uri",
                 RegistrationError::BackchannelLogoutUri(_) => "backchannel_logout_uri",
                 RegistrationError::Url(..) => "launch_url",
             };

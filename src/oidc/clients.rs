@@ -116,6 +116,12 @@ pub fn check(s: &mut ClientSettings) -> Result<(), RegistrationError> {
     {
         return Err(RegistrationError::BackchannelLogoutUri(u.clone()));
     }
+    // Front-Channel Logout 1.0 §2: the same rules; the page is loaded in an iframe.
+    if let Some(u) = &s.frontchannel_logout_uri
+        && check_redirect_uri(u, false).is_err()
+    {
+        return Err(RegistrationError::Url("front-channel logout URI", u.clone()));
+    }
     // OIDC Core §4: the app's login-initiation endpoint, https like redirect URIs.
     if let Some(u) = &s.initiate_login_uri
         && check_redirect_uri(u, false).is_err()

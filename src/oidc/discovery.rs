@@ -43,6 +43,8 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "authorization_response_iss_parameter_supported": true,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
     });
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(body)
 }

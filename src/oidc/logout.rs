@@ -25,7 +25,12 @@ struct ConfirmPage {
 
 #[derive(Template)]
 #[template(path = "signed_out.html")]
-struct SignedOutPage;
+struct SignedOutPage {
+    /// Front-channel logout pages of the apps used in the session, loaded in hidden frames.
+    frames: Vec<String>,
+    /// Where to go next once they have loaded (a registered post_logout_redirect_uri).
+    next: Option<String>,
+}
 
 struct Hint {
     aud: String,
@@ -86,21 +91,47 @@ async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params, fr
         };
         return Ok(html(StatusCode::OK, &page));
     }
+    // Front-Channel Logout 1.0 §2: each app used in the session gets its logout page loaded,
+    // with `iss` and `sid`, on the page that confirms the sign-out.
+    let frames = store::logout::frontchannel_targets(&conn, &current.id)?
+        .into_iter()
+        .filter_map(|(_, uri)| {
+            let mut url = url::Url::parse(&uri).ok()?;
+            url.query_pairs_mut().append_pair("iss", state.config.issuer()).append_pair("sid", &current.id);
+            Some(url.to_string())
+        })
+        .collect::<Vec<_>>();
     store::sessions::end(&conn, &current.id, now)?;
     tracing::info!(user = %current.user_id, "signed out");
-    Ok(done(&state, redirect, st))
+    Ok(done_with(&state, redirect, st, frames))
 }
 
 fn done(state: &AppState, redirect: Option<String>, st: Option<String>) -> HttpResponse {
-    let mut res = match redirect {
-        Some(uri) => {
-            let mut url = url::Url::parse(&uri).expect("registered URIs are absolute");
-            if let Some(s) = st {
-                url.query_pairs_mut().append_pair("state", &s);
-            }
-            see_other(url.as_str())
+    done_with(state, redirect, st, vec![])
+}
+
+fn done_with(state: &AppState, redirect: Option<String>, st: Option<String>, frames: Vec<String>) -> HttpResponse {
+    let next = redirect.map(|uri| {
+        let mut url = url::Url::parse(&uri).expect("registered URIs are absolute");
+        if let Some(s) = st {
+            url.query_pairs_mut().append_pair("state", &s);
         }
-        None => html(StatusCode::OK, &SignedOutPage),
+        url.to_string()
+    });
+    let mut res = match (next, frames.is_empty()) {
+        (Some(url), true) => see_other(&url),
+        (next, true) => html(StatusCode::OK, &SignedOutPage { frames, next }),
+        (next, false) => {
+            // The frames' origins, and nothing else, may be framed by this page.
+            let origins: Vec<String> = frames.iter().filter_map(|f| url::Url::parse(f).ok()).map(|u| u.origin().ascii_serialization()).collect();
+            let mut page = html(StatusCode::OK, &SignedOutPage { frames, next });
+            let csp = format!(
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src {}; base-uri 'none'; frame-ancestors 'none'",
+                origins.join(" ")
+            );
+            page.headers_mut().insert(actix_web::http::header::CONTENT_SECURITY_POLICY, csp.parse().expect("origins are header-safe"));
+            page
+        }
     };
     res.add_cookie(&cookies::removal(cookies::SESSION, state.config.secure_cookies())).expect("cookie is valid");
     res

@@ -162,6 +162,8 @@ mod tests {
             consent_for_everyone: false,
             initiate_login_uri: None,
             visible_in_my_apps: true,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             created_at: 0,

@@ -26,6 +26,9 @@ pub struct Client {
     /// OIDC Core §4: My Apps starts the app's own sign-in here.
     pub initiate_login_uri: Option<String>,
     pub visible_in_my_apps: bool,
+    /// OIDC Front-Channel Logout: a page the browser loads (in an iframe) at sign-out.
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
     #[serde(skip)]
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
@@ -56,12 +59,14 @@ pub struct ClientSettings {
     pub consent_for_everyone: bool,
     pub initiate_login_uri: Option<String>,
     pub visible_in_my_apps: bool,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public, enabled,
      logo_url, launch_url, id_token_alg, assignment_required, previous_secret_hash, previous_secret_expires_at, created_at,
      backchannel_logout_uri, backchannel_logout_session_required, third_party, consent_for_everyone, initiate_login_uri,
-     visible_in_my_apps";
+     visible_in_my_apps, frontchannel_logout_uri, frontchannel_logout_session_required";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
     Ok((
@@ -87,6 +92,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
             consent_for_everyone: r.get(18)?,
             initiate_login_uri: r.get(19)?,
             visible_in_my_apps: r.get(20)?,
+            frontchannel_logout_uri: r.get(21)?,
+            frontchannel_logout_session_required: r.get(22)?,
         },
         [r.get(3)?, r.get(4)?, r.get(5)?],
     ))
@@ -109,8 +116,9 @@ pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Opti
     conn.execute(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public,
              logo_url, launch_url, id_token_alg, assignment_required, created_at, backchannel_logout_uri,
-             backchannel_logout_session_required, third_party, consent_for_everyone, initiate_login_uri, visible_in_my_apps)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+             backchannel_logout_session_required, third_party, consent_for_everyone, initiate_login_uri, visible_in_my_apps,
+             frontchannel_logout_uri, frontchannel_logout_session_required)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         params![
             id,
             s.name,
@@ -129,7 +137,9 @@ pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Opti
             s.third_party,
             s.consent_for_everyone,
             s.initiate_login_uri,
-            s.visible_in_my_apps
+            s.visible_in_my_apps,
+            s.frontchannel_logout_uri,
+            s.frontchannel_logout_session_required
         ],
     )
     .map_err(|e| conflict(e, &s.name))?;
@@ -142,7 +152,7 @@ pub fn update(conn: &Connection, id: &str, s: &ClientSettings) -> Result<()> {
         "UPDATE clients SET name = ?2, redirect_uris = ?3, post_logout_redirect_uris = ?4, grant_types = ?5,
              logo_url = ?6, launch_url = ?7, id_token_alg = ?8, assignment_required = ?9, backchannel_logout_uri = ?10,
              backchannel_logout_session_required = ?11, third_party = ?12, consent_for_everyone = ?13, initiate_login_uri = ?14,
-             visible_in_my_apps = ?15 WHERE id = ?1",
+             visible_in_my_apps = ?15, frontchannel_logout_uri = ?16, frontchannel_logout_session_required = ?17 WHERE id = ?1",
         params![
             id,
             s.name,
@@ -158,7 +168,9 @@ pub fn update(conn: &Connection, id: &str, s: &ClientSettings) -> Result<()> {
             s.third_party,
             s.consent_for_everyone,
             s.initiate_login_uri,
-            s.visible_in_my_apps
+            s.visible_in_my_apps,
+            s.frontchannel_logout_uri,
+            s.frontchannel_logout_session_required
         ],
     )
     .map_err(|e| conflict(e, &s.name))?;
@@ -232,6 +244,6 @@ pub fn my_apps(conn: &Connection, user_id: &str) -> Result<Vec<(Client, Option<i
          ORDER BY used IS NULL, used DESC, name COLLATE NOCASE"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([user_id], |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(21)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt.query_map([user_id], |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(23)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(|(c, used)| Ok((finish(c)?, used))).collect()
 }

@@ -90,3 +90,14 @@ pub fn delivery(conn: &Connection, id: i64) -> Result<Option<(i64, bool, Option<
         .query_row("SELECT attempts, done_at IS NOT NULL, result FROM logout_deliveries WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?)
 }
+
+/// The front-channel logout URIs of the apps that received tokens in `session_id`, as
+/// (client id, URI).
+pub fn frontchannel_targets(conn: &Connection, session_id: &str) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id, c.frontchannel_logout_uri FROM session_apps a JOIN clients c ON c.id = a.client_id
+         WHERE a.session_id = ?1 AND c.frontchannel_logout_uri IS NOT NULL AND c.enabled = 1 ORDER BY c.name",
+    )?;
+    let rows = stmt.query_map([session_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -187,3 +187,30 @@ async fn a_failing_app_is_retried_with_backoff_and_every_attempt_is_audited() {
     assert!(detail.contains("HTTP 500"), "{detail}");
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn signing_out_loads_each_apps_front_channel_logout_page_with_iss_and_sid() {
+    let f = Fixture::new().await;
+    let conn = f.server.admin().pool.get().unwrap();
+    conn.execute("UPDATE clients SET frontchannel_logout_uri = 'https://app.example.com/fc-logout' WHERE id = ?1", [&f.client_id]).unwrap();
+    let tokens = f.tokens().await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let url = format!(
+        "/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=s1",
+        percent_encoding::utf8_percent_encode(POST_LOGOUT, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let res = f.browser.get(f.server.url(&url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "a page that loads the apps' logout pages, then continues");
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("frame-src https://app.example.com;"), "only the apps' origins may be framed: {csp}");
+    assert!(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"));
+    let page = unescape(&res.text().await.unwrap());
+    let src = page.split("<iframe src=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(src.starts_with("https://app.example.com/fc-logout?"), "{src}");
+    assert_eq!(query_param(&src, "iss").as_deref(), Some(f.server.base.as_str()));
+    assert_eq!(query_param(&src, "sid").as_deref(), Some(sid_of(&tokens).as_str()));
+    assert!(page.contains(&format!("{POST_LOGOUT}?state=s1")), "then on to the app's registered page: {page}");
+    let discovery: serde_json::Value = rp_http().get(f.server.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(discovery["frontchannel_logout_supported"], true);
+    f.server.stop().await;
+}
