@@ -45,6 +45,7 @@ pub struct TokenConfig {
 pub struct SessionConfig {
     pub ttl_secs: i64,
     pub login_request_ttl_secs: i64,
+    pub max_pending_per_ip: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +164,7 @@ impl Config {
             ("tokens.refresh_token_ttl_secs", self.tokens.refresh_token_ttl_secs),
             ("session.ttl_secs", self.session.ttl_secs),
             ("session.login_request_ttl_secs", self.session.login_request_ttl_secs),
+            ("session.max_pending_per_ip", self.session.max_pending_per_ip),
             ("admin.idle_timeout_secs", self.admin.idle_timeout_secs),
             ("protection.lockout_threshold", self.protection.lockout_threshold),
             ("protection.lockout_secs", self.protection.lockout_secs),

@@ -80,6 +80,7 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
     };
     let https = state.config.issuer().starts_with("https://");
     let state = aw::Data::new(state);
+    housekeeping(std::sync::Arc::downgrade(&state.clone().into_inner()));
     // The back-channel logout worker runs on its own thread until the server's state is gone.
     let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
     std::thread::Builder::new()
@@ -102,4 +103,28 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// How often expired rows that anonymous requests leave behind are deleted.
+const HOUSEKEEPING_SECS: u64 = 60;
+
+/// Deletes expired pending sign-ins now and every minute, on a thread of its own (the caller
+/// may not be inside an async runtime yet), until the server's state is gone. Inserting a
+/// pending sign-in also purges; this keeps the table small when the traffic stops.
+fn housekeeping(state: std::sync::Weak<AppState>) {
+    let run = move || {
+        while let Some(state) = state.upgrade() {
+            let now = state.clock.now();
+            match state.pool.get().map_err(store::StoreError::from).and_then(|c| store::codes::purge_requests(&c, now)) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(purged = n, "expired pending sign-ins removed"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+            drop(state);
+            std::thread::sleep(std::time::Duration::from_secs(HOUSEKEEPING_SECS));
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("housekeeping".into()).spawn(run) {
+        tracing::warn!(error = %e, "no housekeeping thread; expired rows go when new ones arrive");
+    }
 }

@@ -54,43 +54,68 @@ pub enum Stage {
     RecoveryCodes,
 }
 
+/// A pending sign-in is parked for every anonymous GET: its row stays small because what is
+/// empty or default is left out (`#[serde(default)]` reads it back).
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Flow {
     /// The application's request, when signing in for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<AuthRequest>,
     /// Signing in to the admin console (else, without a request, to the portal).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub console: bool,
     /// Who has proven a first factor (or is stepping up an existing session).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// What they have proven so far in this flow (and in the session being stepped up).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
     /// The strength the current step asks for (second-factor and registration pages).
+    #[serde(skip_serializing_if = "is_default")]
     pub required: Level,
     /// The strength the app asked for with `acr_values`; the gate checks it before issuing.
+    #[serde(skip_serializing_if = "is_default")]
     pub acr: Level,
+    #[serde(skip_serializing_if = "is_default")]
     pub stage: Stage,
     /// Where to go afterwards when not an application (e.g. the Security info page).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub return_to: Option<String>,
     /// The session being stepped up, ended when the stronger one starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stepping_up: Option<String>,
     /// A password change from a signed-in session: that session stays, every other one ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_session: Option<String>,
     /// Security defaults' grace: registration may be skipped for this many more days.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub skippable_days: Option<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub registration_skipped: bool,
     /// The password was changed in this flow.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub password_changed: bool,
     /// When the current password was last proven (this flow, or the session it continues).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password_at: Option<i64>,
     /// The highest sign-in risk seen in this flow and the session it continues.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sign_in_risk: Option<Risk>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub risk_reasons: Vec<String>,
     /// Recovery codes are to be offered (a first method was registered in this flow).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub offer_recovery: bool,
     /// They have been shown (once).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub recovery_shown: bool,
     /// The person approved what the app asked for, in this flow.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub consented: bool,
 }
 
@@ -176,7 +201,10 @@ pub fn create(req: &HttpRequest, state: &AppState, conn: &Connection, flow: &Flo
     let id = random_token();
     let pending =
         PendingRequest { browser_hash: secret_hash(&browser), csrf_token: random_token(), params: serde_json::to_string(flow).expect("flow serialises") };
-    store::codes::insert_request(conn, &id, &pending, now, state.config.session.login_request_ttl_secs)?;
+    // Each anonymous GET parks a row: one client may hold only so many open at once.
+    let client = client_ip(req).map(|ip| crate::auth::protection::client_key(&ip)).unwrap_or_default();
+    let (cap, ttl) = (state.config.session.max_pending_per_ip, state.config.session.login_request_ttl_secs);
+    store::codes::insert_request(conn, &id, &pending, &client, cap, now, ttl)?;
     Ok((Pending { id, csrf: pending.csrf_token, flow: flow.clone() }, new_cookie))
 }
 

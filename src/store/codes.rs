@@ -1,6 +1,6 @@
 //! Pending authorization requests and one-time authorization codes.
 
-use super::{Result, json_list, to_json};
+use super::{Result, StoreError, json_list, to_json};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub struct PendingRequest {
@@ -9,15 +9,27 @@ pub struct PendingRequest {
     pub params: String,
 }
 
-pub fn insert_request(conn: &Connection, id: &str, req: &PendingRequest, now: i64, ttl: i64) -> Result<()> {
-    conn.execute(
-        "INSERT INTO auth_requests (id, browser_hash, csrf_token, params, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, req.browser_hash, req.csrf_token, req.params, now, now + ttl],
-    )?;
-    // Housekeeping: requests nobody finished.
-    conn.execute("DELETE FROM auth_requests WHERE expires_at <= ?1", [now])?;
-    Ok(())
+/// Parks a pending sign-in opened by client `ip`, unless that client already has `max_open`
+/// unexpired ones (`TooManyPending`): anonymous requests must not grow the database without
+/// bound. The count and the insert are one statement, so concurrent requests cannot overshoot.
+pub fn insert_request(conn: &Connection, id: &str, req: &PendingRequest, ip: &str, max_open: i64, now: i64, ttl: i64) -> Result<()> {
+    purge_requests(conn, now)?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO auth_requests (id, browser_hash, csrf_token, params, created_at, expires_at, ip)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+             WHERE (SELECT COUNT(*) FROM auth_requests WHERE ip = ?7 AND expires_at > ?5) < ?8",
+        )?
+        .execute(params![id, req.browser_hash, req.csrf_token, req.params, now, now + ttl, ip, max_open])?;
+    match inserted {
+        0 => Err(StoreError::TooManyPending),
+        _ => Ok(()),
+    }
+}
+
+/// Housekeeping: drops pending sign-ins nobody finished.
+pub fn purge_requests(conn: &Connection, now: i64) -> Result<usize> {
+    Ok(conn.prepare_cached("DELETE FROM auth_requests WHERE expires_at <= ?1")?.execute([now])?)
 }
 
 pub fn request(conn: &Connection, id: &str, now: i64) -> Result<Option<PendingRequest>> {
@@ -118,4 +130,31 @@ pub fn purge_codes(conn: &Connection, before: i64) -> Result<()> {
 pub fn update_request(conn: &Connection, id: &str, params: &str) -> Result<()> {
     conn.execute("UPDATE auth_requests SET params = ?2 WHERE id = ?1", rusqlite::params![id, params])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending() -> PendingRequest {
+        PendingRequest { browser_hash: "b".into(), csrf_token: "c".into(), params: "{}".into() }
+    }
+
+    #[test]
+    fn one_client_holds_at_most_the_cap_of_open_sign_ins_and_expired_ones_go() {
+        let pool = crate::store::open_in_memory();
+        let conn = pool.get().unwrap();
+        for i in 0..3 {
+            insert_request(&conn, &format!("a{i}"), &pending(), "192.0.2.1", 3, 100, 900).unwrap();
+        }
+        assert!(matches!(insert_request(&conn, "a3", &pending(), "192.0.2.1", 3, 100, 900), Err(StoreError::TooManyPending)));
+        insert_request(&conn, "b0", &pending(), "192.0.2.2", 3, 100, 900).unwrap();
+        // Finished or expired requests free their place.
+        delete_request(&conn, "a0").unwrap();
+        insert_request(&conn, "a4", &pending(), "192.0.2.1", 3, 100, 900).unwrap();
+        insert_request(&conn, "a5", &pending(), "192.0.2.1", 3, 1000, 900).unwrap();
+        let left: i64 = conn.query_row("SELECT COUNT(*) FROM auth_requests", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 1, "housekeeping removed the expired rows");
+        assert_eq!(purge_requests(&conn, 2000).unwrap(), 1);
+    }
 }

@@ -137,7 +137,20 @@ macro_rules! into_page_error {
         }
     )*};
 }
-into_page_error!(crate::store::StoreError, askama::Error, r2d2::Error, rusqlite::Error, actix_web::error::BlockingError);
+into_page_error!(askama::Error, r2d2::Error, rusqlite::Error, actix_web::error::BlockingError);
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::TooManyPending => Self::Page(ErrorPage {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                title: "Too many sign-ins in progress".into(),
+                message: "Too many sign-ins were started from your network and not finished. Wait a few minutes, then sign in again.".into(),
+            }),
+            e => Self::Internal(e.into()),
+        }
+    }
+}
 
 /// Renders a template as an uncacheable HTML page.
 pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
