@@ -62,10 +62,23 @@ fn migrations() -> Migrations<'static> {
     ])
 }
 
-/// Opens (creating if needed) `<data_dir>/latchkey.db` and brings its schema up to date.
+/// Opens (creating if needed) `<data_dir>/latchkey.db` and brings its schema up to date. The
+/// data directory is 0700 and the database files 0600, whatever the umask, and an existing
+/// installation's are tightened: they hold password hashes, keys and tokens' hashes.
 pub fn open(data_dir: &Path) -> Result<Pool> {
-    std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir(data_dir.display().to_string(), e))?;
-    let manager = SqliteConnectionManager::file(data_dir.join("latchkey.db")).with_init(|c| {
+    let fault = |e| StoreError::DataDir(data_dir.display().to_string(), e);
+    private_dir(data_dir).map_err(fault)?;
+    let db = data_dir.join("latchkey.db");
+    // SQLite creates the WAL and SHM files with the database file's mode, so the file is made
+    // 0600 before SQLite first opens it; those of an existing installation are tightened too.
+    private_file(&db).map_err(fault)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let companion = data_dir.join(format!("latchkey.db{suffix}"));
+        if companion.exists() {
+            tighten(&companion, 0o600).map_err(fault)?;
+        }
+    }
+    let manager = SqliteConnectionManager::file(db).with_init(|c| {
         c.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
@@ -77,6 +90,42 @@ pub fn open(data_dir: &Path) -> Result<Pool> {
     let mut conn = pool.get()?;
     migrations().to_latest(&mut conn)?;
     Ok(pool)
+}
+
+/// Creates `dir` (and its parents) if needed and makes it 0700: readable only by latchkey's user.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    tighten(dir, 0o700)
+}
+
+/// Creates `file` if needed, 0600 from the first byte, and makes an existing one 0600.
+pub fn private_file(file: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(file)?;
+    tighten(file, 0o600)
+}
+
+/// Sets `path`'s permission bits to `mode` (set explicitly, so the umask does not matter), and
+/// says so in the log when an existing installation's were wider.
+#[cfg(unix)]
+fn tighten(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let was = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if was != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        if was & !mode != 0 {
+            tracing::warn!(path = %path.display(), "permissions tightened from {was:o} to {mode:o}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn tighten(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// An in-memory database with the full schema, for unit tests of store and domain code.
@@ -148,5 +197,24 @@ mod tests {
         assert_eq!(version, 14);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_is_0700_and_the_database_files_0600_even_when_they_existed_wider() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(data.join("latchkey.db"), b"").unwrap();
+        std::fs::set_permissions(data.join("latchkey.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let pool = super::open(&data).unwrap();
+        pool.get().unwrap().execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").unwrap();
+        assert_eq!(mode(&data), 0o700);
+        for f in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
+            assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+        }
     }
 }
