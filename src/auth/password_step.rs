@@ -11,6 +11,9 @@ use rusqlite::Connection;
 
 /// Longest username looked up; anything longer is refused before any work.
 pub const MAX_USERNAME: usize = 256;
+/// Longest password hashed, in bytes: the longest a password may be chosen (256 characters)
+/// in UTF-8. Anything longer is refused before any work.
+pub const MAX_PASSWORD: usize = 4 * super::password::MAX_LEN;
 
 /// Why a password step failed. People see one message for all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +24,8 @@ pub enum Failure {
     Disabled,
     /// A one-time password past its 24 hours.
     Expired,
+    /// A username or password longer than any valid one: nothing looked up, hashed or kept.
+    TooLong,
 }
 
 impl Failure {
@@ -32,6 +37,7 @@ impl Failure {
             Failure::Locked => "account locked (smart lockout)",
             Failure::Disabled => "account disabled",
             Failure::Expired => "one-time password expired",
+            Failure::TooLong => "username or password too long (refused before any work)",
         }
     }
 
@@ -64,6 +70,10 @@ pub enum StepError {
 /// Checks `password` for `username` from `request` at `now`. A correct password during a
 /// lockout gets the same answer as a wrong one.
 pub async fn check(state: &AppState, conn: &Connection, username: &str, password: &str, request: &Request, now: i64) -> Result<PasswordStep, StepError> {
+    if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
+        // Anonymous input must not buy work or memory: no lookup, no hash, no counter.
+        return Ok(PasswordStep { user: None, user_id: None, failure: Some(Failure::TooLong), risk: None, reasons: vec![], locked_until: None });
+    }
     let user = match username.len() {
         1..=MAX_USERNAME => store::users::by_username(conn, username)?,
         _ => None,

@@ -77,7 +77,7 @@ pub async fn exchange(
         };
         let entry = SignIn {
             user_id: step.user_id.as_deref(),
-            username: Some(&username[..username.len().min(password_step::MAX_USERNAME)]).filter(|u| u.is_char_boundary(u.len())),
+            username: username.get(..username.len().min(password_step::MAX_USERNAME)),
             client_id: Some(&client.id),
             ip: request.ip.as_deref(),
             user_agent: request.user_agent.as_deref(),
