@@ -388,7 +388,9 @@ fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pe
     if let Some(old) = &pending.flow.stepping_up {
         store::sessions::end(&tx, old, now)?;
     }
-    let (session, token) = store::sessions::create(&tx, user_id, &pending.flow.amr, now, state.config.session.ttl_secs)?;
+    let (ip, user_agent) = (crate::web::client_ip(req), crate::web::user_agent(req));
+    let origin = store::sessions::Origin { ip: ip.as_deref(), user_agent: user_agent.as_deref() };
+    let (session, token) = store::sessions::create(&tx, user_id, &pending.flow.amr, origin, now, state.config.session.ttl_secs)?;
     if let Some(risk) = pending.flow.sign_in_risk {
         store::protection::set_session_risk(&tx, &session.id, risk.as_str(), &pending.flow.risk_reasons)?;
     }

@@ -13,9 +13,16 @@ pub struct Session {
     pub last_seen_at: i64,
 }
 
+/// Where a session was started: shown to the person on My sessions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
 /// Starts a session and returns it with the cookie value the browser must hold.
-#[tracing::instrument(skip(conn, amr))]
-pub fn create(conn: &Connection, user_id: &str, amr: &[String], now: i64, ttl: i64) -> Result<(Session, String)> {
+#[tracing::instrument(skip(conn, amr, origin))]
+pub fn create(conn: &Connection, user_id: &str, amr: &[String], origin: Origin<'_>, now: i64, ttl: i64) -> Result<(Session, String)> {
     let token = crate::crypto::random_token();
     let session = Session {
         id: crate::crypto::new_uuid(),
@@ -26,9 +33,19 @@ pub fn create(conn: &Connection, user_id: &str, amr: &[String], now: i64, ttl: i
         last_seen_at: now,
     };
     conn.execute(
-        "INSERT INTO sessions (id, token_hash, user_id, csrf_token, auth_time, amr, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7)",
-        params![session.id, crate::crypto::secret_hash(&token), session.user_id, session.csrf_token, now, to_json(&session.amr), now + ttl],
+        "INSERT INTO sessions (id, token_hash, user_id, csrf_token, auth_time, amr, created_at, expires_at, ip, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, ?8, ?9)",
+        params![
+            session.id,
+            crate::crypto::secret_hash(&token),
+            session.user_id,
+            session.csrf_token,
+            now,
+            to_json(&session.amr),
+            now + ttl,
+            origin.ip,
+            origin.user_agent
+        ],
     )?;
     Ok((session, token))
 }
@@ -57,4 +74,75 @@ pub fn end(conn: &Connection, id: &str, now: i64) -> Result<()> {
 pub fn touch(conn: &Connection, id: &str, now: i64) -> Result<()> {
     conn.prepare_cached("UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1")?.execute(params![id, now])?;
     Ok(())
+}
+
+/// One of a person's live sessions, as My sessions lists it.
+#[derive(Debug, Clone)]
+pub struct Active {
+    pub id: String,
+    pub created_at: i64,
+    /// Its latest use: a page that tracks activity, or an app it signed in to.
+    pub last_used_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The names of the apps that received tokens in it.
+    pub apps: Vec<String>,
+}
+
+/// The live sessions of `user_id`, most recently used first.
+pub fn active_for_user(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<Active>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.id, s.created_at,
+                max(coalesce(s.last_seen_at, s.created_at), coalesce((SELECT max(g.created_at) FROM grants g WHERE g.session_id = s.id), 0)),
+                s.ip, s.user_agent
+         FROM sessions s WHERE s.user_id = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2
+         ORDER BY 3 DESC, s.created_at DESC",
+    )?;
+    let mut sessions = stmt
+        .query_map(params![user_id, now], |r| {
+            Ok(Active { id: r.get(0)?, created_at: r.get(1)?, last_used_at: r.get(2)?, ip: r.get(3)?, user_agent: r.get(4)?, apps: vec![] })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut apps =
+        conn.prepare_cached("SELECT c.name FROM session_apps a JOIN clients c ON c.id = a.client_id WHERE a.session_id = ?1 ORDER BY c.name COLLATE NOCASE")?;
+    for s in &mut sessions {
+        s.apps = apps.query_map([&s.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(sessions)
+}
+
+/// Whether `id` is a live session of `user_id`: a person acts only on their own.
+pub fn is_live_session_of(conn: &Connection, id: &str, user_id: &str, now: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM sessions WHERE id = ?1 AND user_id = ?2 AND ended_at IS NULL AND expires_at > ?3)")?
+        .query_row(params![id, user_id, now], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(conn: &Connection, id: &str) {
+        conn.execute("INSERT INTO users (id, username, password_hash, created_at, updated_at) VALUES (?1, ?1, 'x', 0, 0)", [id]).unwrap();
+    }
+
+    #[test]
+    fn a_person_sees_only_their_live_sessions_with_where_they_started() {
+        let pool = crate::store::open_in_memory();
+        let conn = pool.get().unwrap();
+        user(&conn, "alice");
+        user(&conn, "mallory");
+        let origin = Origin { ip: Some("203.0.113.7"), user_agent: Some("Firefox") };
+        let (a1, _) = create(&conn, "alice", &["pwd".into()], origin, 100, 1000).unwrap();
+        let (a2, _) = create(&conn, "alice", &["pwd".into()], Origin::default(), 200, 1000).unwrap();
+        let (m, _) = create(&conn, "mallory", &["pwd".into()], Origin::default(), 300, 1000).unwrap();
+        end(&conn, &a2.id, 250).unwrap();
+        let live = active_for_user(&conn, "alice", 400).unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!((live[0].id.as_str(), live[0].ip.as_deref(), live[0].user_agent.as_deref()), (a1.id.as_str(), Some("203.0.113.7"), Some("Firefox")));
+        assert!(is_live_session_of(&conn, &a1.id, "alice", 400).unwrap());
+        assert!(!is_live_session_of(&conn, &a2.id, "alice", 400).unwrap(), "ended");
+        assert!(!is_live_session_of(&conn, &m.id, "alice", 400).unwrap(), "someone else's");
+        assert!(!is_live_session_of(&conn, &a1.id, "alice", 1100).unwrap(), "expired");
+    }
 }
