@@ -32,6 +32,8 @@ pub struct Row {
     pub ip: String,
     pub result: String,
     pub reason: String,
+    /// The user marked it "This wasn't me".
+    pub reported: bool,
 }
 
 #[derive(Template)]
@@ -91,6 +93,7 @@ async fn signins(admin: Admin<Apps>, req: HttpRequest, state: web::Data<AppState
             ip: s.ip.unwrap_or_default(),
             result: s.result,
             reason: s.reason.unwrap_or_default(),
+            reported: s.reported_at.is_some(),
         })
         .collect();
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };

@@ -33,6 +33,8 @@ fn expired() -> PageError {
 #[template(path = "reset_start.html")]
 struct StartPage<'a> {
     csrf: &'a str,
+    /// Prefilled (`/reset?username=…`, from "This wasn't me" on My sessions).
+    username: &'a str,
     error: Option<&'a str>,
 }
 
@@ -47,7 +49,9 @@ fn form_token(req: &HttpRequest) -> (String, bool) {
 
 pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let (token, fresh) = form_token(&req);
-    let mut res = html(StatusCode::OK, &StartPage { csrf: &token, error: None });
+    let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    let username = query.get("username").unwrap_or("").chars().take(256).collect::<String>();
+    let mut res = html(StatusCode::OK, &StartPage { csrf: &token, username: &username, error: None });
     if fresh {
         res.add_cookie(&cookies::build(cookies::FORM, token, state.config.secure_cookies(), None)).expect("cookie");
     }
@@ -63,7 +67,7 @@ pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     }
     let username = p.get("username").unwrap_or("").trim().to_string();
     if username.is_empty() {
-        return Ok(html(StatusCode::OK, &StartPage { csrf: &cookie, error: Some("Enter your username.") }));
+        return Ok(html(StatusCode::OK, &StartPage { csrf: &cookie, username: "", error: Some("Enter your username.") }));
     }
     let conn = state.pool.get()?;
     let ip = client_ip(&req);
@@ -76,7 +80,7 @@ pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     });
     if let Some(until) = paused {
         let message = format!("Too many password resets. Try again in {} minutes.", budget::minutes_until(until, now));
-        return Ok(html(StatusCode::TOO_MANY_REQUESTS, &StartPage { csrf: &cookie, error: Some(&message) }));
+        return Ok(html(StatusCode::TOO_MANY_REQUESTS, &StartPage { csrf: &cookie, username: &username, error: Some(&message) }));
     }
     if let Some(ip) = &ip {
         budget::spend(&conn, Subject::Ip(ip), Kind::Reset, now)?;

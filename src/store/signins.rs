@@ -77,13 +77,16 @@ pub struct SignInRow {
     pub methods: Option<String>,
     pub context: Option<String>,
     pub policies: Option<String>,
+    /// When the person marked it "This wasn't me".
+    pub reported_at: Option<i64>,
 }
+
+/// The columns `row` reads, in its order.
+const COLUMNS: &str = "id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies, reported_at";
 
 /// The newest `limit` rows, newest first.
 pub fn recent(conn: &Connection, limit: i64) -> Result<Vec<SignInRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies FROM signin_log ORDER BY id DESC LIMIT ?1",
-    )?;
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM signin_log ORDER BY id DESC LIMIT ?1"))?;
     let rows = stmt.query_map([limit], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -102,6 +105,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignInRow> {
         methods: r.get(9)?,
         context: r.get(10)?,
         policies: r.get(11)?,
+        reported_at: r.get(12)?,
     })
 }
 
@@ -121,8 +125,8 @@ pub struct Filter {
 }
 
 pub fn search(conn: &Connection, f: &Filter, limit: i64) -> Result<Vec<SignInRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies FROM signin_log
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM signin_log
          WHERE (?1 IS NULL OR username = ?1 COLLATE NOCASE)
            AND (?2 IS NULL OR client_id = ?2)
            AND (?3 IS NULL OR result = ?3)
@@ -130,28 +134,37 @@ pub fn search(conn: &Connection, f: &Filter, limit: i64) -> Result<Vec<SignInRow
            AND (?5 IS NULL OR at < ?5)
            AND (?7 = 0 OR blocked_by_policy = 1)
            AND (?8 = 0 OR report_only_block = 1)
-         ORDER BY id DESC LIMIT ?6",
-    )?;
+         ORDER BY id DESC LIMIT ?6"
+    ))?;
     let rows = stmt.query_map(params![f.user, f.client_id, f.result, f.from, f.to, limit, f.blocked_by_policy, f.report_only_block], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<SignInRow>> {
     use rusqlite::OptionalExtension;
-    Ok(conn
-        .query_row(
-            "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies FROM signin_log WHERE id = ?1",
-            [id],
-            row,
-        )
-        .optional()?)
+    Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM signin_log WHERE id = ?1"), [id], row).optional()?)
 }
 
 pub fn for_user(conn: &Connection, user_id: &str, limit: i64) -> Result<Vec<SignInRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies FROM signin_log
-         WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM signin_log WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2"))?;
     let rows = stmt.query_map(params![user_id, limit], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A person's own sign-ins since `since`, newest first, each with the name of its app (None:
+/// latchkey itself).
+pub fn own_since(conn: &Connection, user_id: &str, since: i64, limit: i64) -> Result<Vec<(SignInRow, Option<String>)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS}, (SELECT c.name FROM clients c WHERE c.id = signin_log.client_id) FROM signin_log
+         WHERE user_id = ?1 AND at >= ?2 ORDER BY id DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![user_id, since, limit], |r| Ok((row(r)?, r.get(13)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Marks sign-in `id` of `user_id` as reported by them ("This wasn't me"); false if it is not
+/// theirs. A second report keeps the first time.
+pub fn report(conn: &Connection, id: i64, user_id: &str, now: i64) -> Result<bool> {
+    let n = conn.execute("UPDATE signin_log SET reported_at = coalesce(reported_at, ?3) WHERE id = ?1 AND user_id = ?2", params![id, user_id, now])?;
+    Ok(n == 1)
 }

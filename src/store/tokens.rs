@@ -99,3 +99,42 @@ pub fn access_token_revoked(conn: &Connection, jti: &str, grant_id: Option<&str>
         .query_row(params![jti, grant_id], |r| r.get(0))?;
     Ok(revoked)
 }
+
+/// An app holding a live refresh token for a person: one row per app, over all its grants.
+#[derive(Debug, Clone)]
+pub struct ConnectedApp {
+    pub client_id: String,
+    pub name: String,
+    /// When its oldest live grant was made.
+    pub since: i64,
+    /// When it last received a refresh token.
+    pub last_refreshed_at: i64,
+    /// Every scope its live grants hold.
+    pub scopes: Vec<String>,
+}
+
+/// The apps that hold a live, unrevoked grant with an unspent, unexpired refresh token of
+/// `user_id`, by name.
+pub fn connected_apps(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<ConnectedApp>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.client_id, c.name, min(g.created_at), max(r.created_at), group_concat(g.scope, ' ')
+         FROM grants g JOIN clients c ON c.id = g.client_id JOIN refresh_tokens r ON r.grant_id = g.id
+         WHERE g.user_id = ?1 AND g.revoked_at IS NULL AND r.rotated_at IS NULL AND r.expires_at > ?2
+         GROUP BY g.client_id ORDER BY c.name COLLATE NOCASE",
+    )?;
+    let rows = stmt.query_map(params![user_id, now], |r| {
+        let scopes: String = r.get(4)?;
+        let mut scopes: Vec<String> = scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        scopes.sort();
+        scopes.dedup();
+        Ok(ConnectedApp { client_id: r.get(0)?, name: r.get(1)?, since: r.get(2)?, last_refreshed_at: r.get(3)?, scopes })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Revokes every live grant `user_id` gave `client_id` (their refresh and access tokens stop
+/// working); returns how many, 0 when the app holds none of theirs.
+#[tracing::instrument(skip(conn))]
+pub fn revoke_app(conn: &Connection, user_id: &str, client_id: &str, now: i64) -> Result<usize> {
+    Ok(conn.execute("UPDATE grants SET revoked_at = ?3 WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL", params![user_id, client_id, now])?)
+}

@@ -17,4 +17,5 @@ mod my_apps;
 mod policy;
 mod protection;
 mod recovery;
+mod sessions;
 mod token_errors;
