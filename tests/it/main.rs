@@ -10,6 +10,7 @@ mod common;
 mod consent;
 mod flow;
 mod gate;
+mod hygiene;
 mod lifecycle;
 mod logout;
 mod mfa;
