@@ -9,13 +9,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::sync::{Arc, Mutex};
 
 /// The relying party's redirect endpoint: records the request path and answers 200.
-struct Callback {
-    url: String,
-    hits: Arc<Mutex<Vec<String>>>,
+pub struct Callback {
+    pub url: String,
+    pub hits: Arc<Mutex<Vec<String>>>,
 }
 
 impl Callback {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://127.0.0.1:{}/callback", listener.local_addr().unwrap().port());
         let hits = Arc::new(Mutex::new(vec![]));
@@ -35,21 +35,21 @@ impl Callback {
     }
 
     /// Waits for the browser to arrive and returns the full callback URL.
-    fn arrival(&self, b: &mut Browser) -> String {
+    pub fn arrival(&self, b: &mut Browser) -> String {
         b.wait_for("document.body && document.body.innerText === 'back in the app'");
         let path = self.hits.lock().unwrap().iter().rev().find(|p| p.starts_with("/callback")).cloned().unwrap();
         format!("http://127.0.0.1{path}")
     }
 }
 
-struct App {
-    rp: Rp,
-    id: String,
-    secret: String,
-    callback: Callback,
+pub struct App {
+    pub rp: Rp,
+    pub id: String,
+    pub secret: String,
+    pub callback: Callback,
 }
 
-async fn app(server: &TestServer, name: &str) -> App {
+pub async fn app(server: &TestServer, name: &str) -> App {
     let callback = Callback::start();
     let (id, secret) = server.add_client_redirecting(name, &["authorization_code"], false, &callback.url);
     let rp = relying_party_redirecting(server, &id, secret.as_deref(), &callback.url).await;
@@ -58,7 +58,7 @@ async fn app(server: &TestServer, name: &str) -> App {
 
 /// Runs the app's sign-in in the browser; `interact` does the person's part; returns the
 /// verified ID token claims as JSON.
-async fn app_sign_in(app: &App, b: &mut Browser, acr: Option<&str>, interact: impl FnOnce(&mut Browser)) -> serde_json::Value {
+pub async fn app_sign_in(app: &App, b: &mut Browser, acr: Option<&str>, interact: impl FnOnce(&mut Browser)) -> serde_json::Value {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut req = app.rp.authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random).set_pkce_challenge(challenge);
     if let Some(acr) = acr {
@@ -76,7 +76,7 @@ async fn app_sign_in(app: &App, b: &mut Browser, acr: Option<&str>, interact: im
     serde_json::to_value(id_token.claims(&app.rp.id_token_verifier(), &nonce).unwrap()).unwrap()
 }
 
-fn password_sign_in(b: &mut Browser) {
+pub fn password_sign_in(b: &mut Browser) {
     b.wait_for("document.getElementById('username')");
     b.fill("username", "alice");
     b.fill("password", PASSWORD);

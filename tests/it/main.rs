@@ -4,6 +4,7 @@
 mod admin;
 mod authorize_errors;
 mod browser;
+mod browser_portal;
 mod cdp;
 mod cli;
 mod common;
