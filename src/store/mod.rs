@@ -59,6 +59,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0012_pending_ip.sql")),
         M::up(include_str!("migrations/0013_my_sessions.sql")),
         M::up(include_str!("migrations/0014_frontchannel_logout.sql")),
+        M::up(include_str!("migrations/0015_locale.sql")),
     ])
 }
 
@@ -194,7 +195,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 14);
+        assert_eq!(version, 15);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }

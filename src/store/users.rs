@@ -74,6 +74,24 @@ pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }
 
+/// Saves the language a person chose with the page switch (a tag latchkey supports).
+pub fn set_locale(conn: &Connection, id: &str, locale: &str) -> Result<()> {
+    conn.execute("UPDATE users SET locale = ?2 WHERE id = ?1", params![id, locale])?;
+    Ok(())
+}
+
+/// The saved language of the person whose live session has `token`, if they chose one.
+pub fn locale_by_session(conn: &Connection, token: &str, now: i64) -> Result<Option<String>> {
+    let locale = conn
+        .prepare_cached(
+            "SELECT u.locale FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2 AND u.disabled = 0",
+        )?
+        .query_row(params![crate::crypto::secret_hash(token), now], |r| r.get::<_, Option<String>>(0))
+        .optional()?;
+    Ok(locale.flatten())
+}
+
 /// Stores a new password hash and clears the "must change password" flag. `remediates`: the
 /// change also clears user risk — only when the person proved a second factor in the same flow
 /// or went through self-service reset, never with a password alone.
