@@ -37,6 +37,16 @@ pub struct Ask<'a> {
 }
 
 impl<'a> Ask<'a> {
+    /// An app acting as itself (client credentials): no person, no evidence.
+    pub fn app_itself(client_id: &str, request: &'a Request) -> Self {
+        Self {
+            way: Way::ClientCredentials,
+            user_id: None,
+            client_app_type: ClientAppType::ClientCredentials,
+            ..Self::interactive(Target::App(client_id.to_string()), "", request, &[])
+        }
+    }
+
     /// A person in a browser, for `target`, with what they have proven so far.
     pub fn interactive(target: Target, user_id: &'a str, request: &'a Request, amr: &'a [String]) -> Self {
         Self {

@@ -121,24 +121,6 @@ pub fn decide(conn: &Connection, ctx: &Context) -> Result<Evaluation, StoreError
     Ok(evaluate::evaluate(&in_force(conn)?, ctx))
 }
 
-/// Writes one sign-in log row carrying the evaluated context and each policy's result.
-pub fn log(conn: &Connection, ctx: &Context, eval: &Evaluation, result: &str, reason: Option<&str>, now: i64) -> Result<i64, StoreError> {
-    let blocked = matches!(eval.decision, evaluate::Decision::Block { .. });
-    let report_only_block = eval.results.iter().any(|r| r.state == model::State::ReportOnly && r.blocks());
-    let entry = store::signins::SignIn {
-        user_id: ctx.user_id.as_deref(),
-        username: ctx.username.as_deref(),
-        client_id: Some(&ctx.app),
-        ip: ctx.ip.as_deref(),
-        user_agent: ctx.user_agent.as_deref(),
-        result,
-        reason,
-        methods: (!ctx.amr.is_empty()).then_some(&ctx.amr[..]),
-        failure: None,
-    };
-    store::signins::record_evaluated(conn, &entry, ctx, eval, blocked, report_only_block, now)
-}
-
 /// A short sentence for a person about why policy stopped them.
 pub fn blocked_reason(policy: &str) -> String {
     format!("blocked by conditional access policy \"{policy}\"")

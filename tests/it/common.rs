@@ -442,3 +442,20 @@ pub fn element_attr(html: &str, id: &str, attr: &str) -> String {
     let start = tag.find(&marker).unwrap_or_else(|| panic!("no {attr} on #{id}")) + marker.len();
     unescape(&tag[start..start + tag[start..].find('"').unwrap()])
 }
+
+/// Saves conditional-access template `key` as a policy (id = `key`) in `state`, after `tweak`.
+pub fn put_template(
+    server: &TestServer,
+    key: &str,
+    state: latchkey::policy::model::State,
+    tweak: impl FnOnce(&mut latchkey::policy::model::Policy),
+) -> latchkey::policy::model::Policy {
+    let (_, _, mut p) = latchkey::policy::templates::all().into_iter().find(|(k, _, _)| *k == key).unwrap();
+    p.id = key.to_string();
+    p.state = state;
+    tweak(&mut p);
+    p.check().unwrap();
+    let admin = server.admin();
+    latchkey::store::policies::save(&admin.pool.get().unwrap(), &p, admin.clock.now()).unwrap();
+    p
+}

@@ -5,25 +5,12 @@ use crate::admin::{get, mfa_browser};
 use crate::common::*;
 use latchkey::gate::{CONSOLE, PORTAL};
 use latchkey::policy::model::*;
-use latchkey::policy::templates;
 use latchkey::store::directory::Role;
 use reqwest::StatusCode;
 
 const WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
 const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36";
 const NEW_PASSWORD: &str = "a whole new passphrase";
-
-/// Saves template `key` as a policy in `state`, after `tweak`.
-fn put_template(server: &TestServer, key: &str, state: State, tweak: impl FnOnce(&mut Policy)) -> Policy {
-    let (_, _, mut p) = templates::all().into_iter().find(|(k, _, _)| *k == key).unwrap();
-    p.id = key.to_string();
-    p.state = state;
-    tweak(&mut p);
-    p.check().unwrap();
-    let admin = server.admin();
-    latchkey::store::policies::save(&admin.pool.get().unwrap(), &p, admin.clock.now()).unwrap();
-    p
-}
 
 /// A policy that blocks every user (bar `exclude`) from every app and every kind of client.
 fn block_everyone(server: &TestServer, exclude: &[String]) {

@@ -4,21 +4,8 @@
 use crate::admin::{get, mfa_browser, post};
 use crate::common::*;
 use latchkey::policy::model::*;
-use latchkey::policy::templates;
 use latchkey::store::directory::Role;
 use reqwest::StatusCode;
-
-/// Saves template `key` as a policy in `state`, after `tweak`.
-fn put_template(server: &TestServer, key: &str, state: State, tweak: impl FnOnce(&mut Policy)) -> Policy {
-    let (_, _, mut p) = templates::all().into_iter().find(|(k, _, _)| *k == key).unwrap();
-    p.id = key.to_string();
-    p.state = state;
-    tweak(&mut p);
-    p.check().unwrap();
-    let admin = server.admin();
-    latchkey::store::policies::save(&admin.pool.get().unwrap(), &p, admin.clock.now()).unwrap();
-    p
-}
 
 /// alice signs in with her password; where does latchkey send her?
 async fn after_password(f: &Fixture, user: &str) -> String {

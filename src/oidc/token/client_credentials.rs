@@ -2,9 +2,10 @@
 //! refresh token, no ID token; nothing is written to the database.
 
 use crate::AppState;
+use crate::gate;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::tokens::{AccessClaims, TokenResponse};
-use crate::policy::{self, evaluate::Decision, model::ClientAppType};
+use crate::policy;
 use crate::store::clients::Client;
 use crate::web::params::Params;
 use rusqlite::Connection;
@@ -24,21 +25,13 @@ pub fn exchange(
     if let Some(scope) = params.get("scope") {
         return Err(OAuthError::new(ErrorCode::InvalidScope, format!("scope {scope:?} cannot be granted to a client acting for itself")));
     }
-    // Conditional access, with the app itself as the target (policies naming client credentials).
-    let ctx = policy::context(conn, None, &client.id, ClientAppType::ClientCredentials, request, &[], None, now)?;
-    let eval = policy::decide(conn, &ctx)?;
-    match &eval.decision {
-        Decision::Allow => {}
-        Decision::Block { policy: name } => {
-            let reason = policy::blocked_reason(name);
-            policy::log(conn, &ctx, &eval, "failure", Some(&reason), now)?;
-            return Err(OAuthError::invalid_grant(reason));
-        }
-        Decision::Require { policies, .. } => {
-            let reason = format!("conditional access requires controls an app cannot satisfy ({})", policies.join(", "));
-            policy::log(conn, &ctx, &eval, "failure", Some(&reason), now)?;
-            return Err(OAuthError::invalid_grant(reason));
-        }
+    // The sign-in gate, with the app itself as the target: only policies that name client
+    // credentials apply to an app acting as itself.
+    let verdict = gate::check(conn, &gate::Ask::app_itself(&client.id, request), now)?;
+    if let gate::Outcome::Refuse(refusal) = &verdict.outcome {
+        let reason = refusal.log_reason();
+        gate::log(conn, &verdict, "failure", Some(&reason), now)?;
+        return Err(OAuthError::invalid_grant(reason));
     }
     let ttl = state.config.tokens.access_token_ttl_secs;
     let claims = AccessClaims {
