@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,12 +42,12 @@ def cli(data, *args):
 
 
 class Server:
-    def __init__(self, data, port):
+    def __init__(self, data, port, config=None):
         self.port = port
         env = dict(os.environ, LATCHKEY_LOG__LEVEL="warn")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, BIN, "--data-dir", data, "serve",
+            ["taskset", "-c", SERVER_CPU, BIN, *(["--config", config] if config else []), "--data-dir", data, "serve",
              "--bind", f"127.0.0.1:{port}", "--issuer", f"http://127.0.0.1:{port}"],
             stdout=subprocess.DEVNULL, env=env)
         while True:
@@ -113,6 +114,44 @@ def sign_in_tokens(server, client_id, basic, n):
         assert status == 200, resp
         tokens.append(json.loads(resp))
     return tokens
+
+
+def db_bytes(data):
+    """(bytes of database pages in use, as SQLite sees them including the WAL; bytes of the
+    database, WAL and SHM files on disk)."""
+    db = sqlite3.connect(f"file:{os.path.join(data, 'latchkey.db')}?mode=ro", uri=True)
+    try:
+        pages, free, page_size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
+    finally:
+        db.close()
+    files = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data) if f.startswith("latchkey.db"))
+    return (pages - free) * page_size, files
+
+
+def pending_row_bytes(data, where="1"):
+    """Average bytes of pending sign-in rows' values (id, browser hash, CSRF token, flow JSON, IP)."""
+    db = sqlite3.connect(f"file:{os.path.join(data, 'latchkey.db')}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT COUNT(*), AVG(length(id) + length(browser_hash) + length(csrf_token) + length(params) + length(ip))"
+                         " FROM auth_requests WHERE " + where).fetchone()
+        return row[0], row[1] or 0
+    finally:
+        db.close()
+
+
+def anonymous_growth(server, data, spread):
+    """1000 anonymous GET /login (each parks a pending sign-in): from one IP, or from 1000 IPs
+    (X-Forwarded-For through the trusted loopback proxy). Returns statuses, growth of the pages in
+    use and of the files."""
+    time.sleep(0.5)
+    before = db_bytes(data)
+    statuses = {}
+    for i in range(1000):
+        headers = {"X-Forwarded-For": f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"} if spread else {"X-Forwarded-For": "192.0.2.77"}
+        status, _, _ = server.http("GET", "/login", headers)
+        statuses[status] = statuses.get(status, 0) + 1
+    after = db_bytes(data)
+    return statuses, after[0] - before[0], after[1] - before[1]
 
 
 def wrk(server, script, threads, conns, env):
@@ -208,6 +247,27 @@ def main():
         sampler.join()
         hwm_kib = server.rss_kib("VmHWM")
         server.stop()
+
+        # Anonymous requests must not grow the database. A fresh data directory (no free pages to
+        # reuse: the worst case) and a server that trusts loopback as a proxy, so one process can
+        # play one client or a thousand.
+        fresh = os.path.join(data, "anonymous")
+        os.makedirs(fresh)
+        proxy_conf = os.path.join(data, "proxy.toml")
+        with open(proxy_conf, "w") as f:
+            f.write('[server]\ntrusted_proxies = ["127.0.0.1"]\n')
+        server = Server(fresh, port, proxy_conf)
+        client = cli(fresh, "client", "add", "--name", "Bench app", "--redirect-uri", REDIRECT)
+        q = urllib.parse.urlencode({"client_id": client["client_id"], "redirect_uri": REDIRECT, "response_type": "code",
+                                    "scope": "openid profile", "state": "af0ifjsldkj", "nonce": "n-0S6_WzA2Mj",
+                                    "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWPkwD5bE-cM8", "code_challenge_method": "S256"})
+        status, _, _ = server.http("GET", "/authorize?" + q)
+        assert status == 303, status
+        _, app_row_bytes = pending_row_bytes(fresh, "params LIKE '%af0ifjsldkj%'")
+        growth_one_ip = anonymous_growth(server, fresh, spread=False)
+        growth_spread = anonymous_growth(server, fresh, spread=True)
+        rows, row_bytes = pending_row_bytes(fresh, "ip LIKE '10.%'")
+        server.stop()
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
@@ -233,6 +293,15 @@ def main():
         row("RSS under load (peak sampled / VmHWM)", f"{peak[0] / 1024:.1f} / {hwm_kib / 1024:.1f}", "MiB", "—", "reported", True),
         row("first answer after start (existing data)", f"{warm_ms:.0f}", "ms", "—", "≤ 100 ms", warm_ms <= 100),
         row("first answer after start (empty data dir: keygen)", f"{cold_ms:.0f}", "ms", "—", "reported", True),
+        "",
+        "| anonymous requests | answers | database growth (pages in use) | files growth (db + WAL + SHM) |",
+        "|---|---|---|---|",
+        *(f"| 1000 GET /login from {who} | {', '.join(f'{n}× {s}' for s, n in sorted(st.items()))} | {used / 1024:.0f} KiB | {files / 1024:.0f} KiB |"
+          for who, (st, used, files) in (("one IP", growth_one_ip), ("1000 IPs", growth_spread))),
+        "",
+        f"Fresh data directory. A pending sign-in row holds {row_bytes:.0f} bytes of values for /login (average of {rows}), "
+        f"{app_row_bytes:.0f} for an app's /authorize request (PKCE, state, nonce); one client may hold 50 open. "
+        "The WAL file is rewritten from its start after each checkpoint (every 1000 pages, ≈4 MiB): its size is a bound, not cumulative.",
     ]
     text = "\n".join(lines)
     print(text)

@@ -10,7 +10,7 @@ use crate::gate::{self, Ask, ConsentAsk, Outcome, Refusal, Target, Verdict};
 use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::policy::Request;
-use crate::policy::model::{Platform, Risk};
+use crate::policy::model::Risk;
 use crate::store::{self, StoreError, codes::PendingRequest, sessions::Session, signins::SignIn};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, client_ip, cookies, html, see_other, user_agent};
@@ -117,6 +117,10 @@ pub struct Flow {
     /// The person approved what the app asked for, in this flow.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub consented: bool,
+    /// When the password proven in this flow was set: if it changes meanwhile (a reset, an
+    /// admin), the flow is over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_version: Option<i64>,
 }
 
 impl Flow {
@@ -134,7 +138,9 @@ impl Flow {
             user_id: Some(session.user_id.clone()),
             amr: session.amr.clone(),
             stepping_up: Some(session.id.clone()),
-            password_at: Some(session.auth_time),
+            // Holding a session is not knowing the password: a change from it asks for the
+            // current one (a stolen cookie alone cannot set a new password).
+            password_at: None,
             sign_in_risk: Some(risk.0),
             risk_reasons: risk.1,
             ..Flow::default()
@@ -282,6 +288,18 @@ pub fn log(
 /// when everything is done — the session and the code or page it was for.
 pub fn proceed(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &mut Pending, now: i64) -> Result<HttpResponse, PageError> {
     let user_id = pending.user_id()?.to_string();
+    // A flow started from a session that has since ended, or with a password that has since
+    // changed, goes no further.
+    if let Some(session) = &pending.flow.stepping_up
+        && !store::sessions::is_live_session_of(conn, session, &user_id, now)?
+    {
+        return Err(expired().into());
+    }
+    if let Some(version) = pending.flow.password_version
+        && version != store::policies::password_changed_at(conn, &user_id)?.unwrap_or(0)
+    {
+        return Err(expired().into());
+    }
     if pending.flow.offer_recovery {
         pending.flow.stage = Stage::RecoveryCodes;
         pending.save(conn)?;
@@ -394,12 +412,9 @@ fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pe
     if let Some(risk) = pending.flow.sign_in_risk {
         store::protection::set_session_risk(&tx, &session.id, risk.as_str(), &pending.flow.risk_reasons)?;
     }
-    // This network and device platform are now familiar for this user.
-    let request = Request::of(req);
-    if let Some(ip) = &request.ip {
-        let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
-        store::protection::record_success(&tx, user_id, &crate::auth::protection::network_of(ip), platform.as_str(), now)?;
-    }
+    // This network may now count as one the person has used (not after a password alone,
+    // unless it is their first or already known).
+    gate::remember_network(&tx, user_id, &Request::of(req), &pending.flow.amr, now)?;
     gate::log(&tx, verdict, "success", None, now)?;
     store::codes::delete_request(&tx, &pending.id)?;
     let res = match &pending.flow.request {

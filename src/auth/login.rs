@@ -112,6 +112,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     pending.flow.user_id = Some(user.id.clone());
     pending.flow.amr = flow::merge_amr(&[], &["pwd"]);
     pending.flow.password_at = Some(now);
+    pending.flow.password_version = Some(store::policies::password_changed_at(&conn, &user.id)?.unwrap_or(0));
     flow::proceed(&req, &state, &conn, &mut pending, now)
 }
 
@@ -254,5 +255,6 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
     }
     pending.flow.password_changed = true;
     pending.flow.password_at = Some(now);
+    pending.flow.password_version = Some(now);
     flow::proceed(&req, &state, &conn, &mut pending, now)
 }
