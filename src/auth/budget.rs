@@ -22,9 +22,12 @@ pub enum Kind {
     Code,
     /// A reset code e-mailed to an account.
     EmailSend,
-    /// A wrong password for a username that names no account (smart lockout's stand-in, so a
-    /// made-up name locks like a real one).
+    /// Wrong passwords (smart lockout), from an unfamiliar network — for an account, or for a
+    /// name that is no account, counted alike.
     Password,
+    /// Wrong passwords from a network the person has used: counted apart, so an attacker
+    /// elsewhere cannot lock the real person out.
+    PasswordFamiliar,
 }
 
 impl Kind {
@@ -37,6 +40,7 @@ impl Kind {
             Kind::Code => "code",
             Kind::EmailSend => "email_send",
             Kind::Password => "password",
+            Kind::PasswordFamiliar => "password_familiar",
         }
     }
 
@@ -104,6 +108,17 @@ pub fn spend_with(conn: &Connection, subject: Subject<'_>, kind: Kind, limit: (i
     }
     store::protection::put_budget(conn, &key, kind.as_str(), &b)?;
     Ok(started)
+}
+
+/// A success: the count in the current window starts again (pauses already earned still
+/// make the next one longer).
+pub fn forgive(conn: &Connection, subject: Subject<'_>, kind: Kind) -> Result<(), StoreError> {
+    let key = subject.key();
+    if let Some(mut b) = store::protection::budget(conn, &key, kind.as_str())? {
+        b.spent = 0;
+        store::protection::put_budget(conn, &key, kind.as_str(), &b)?;
+    }
+    Ok(())
 }
 
 /// Minutes until `until`, rounded up, for people.

@@ -243,8 +243,10 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
     {
         let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
         store::users::set_password(&tx, &user.id, &hash, now, mfa_in_flow)?;
-        // Every other session and every refresh-token family ends with the old password.
-        store::protection::end_everything_except(&tx, &user.id, keep.as_deref(), now)?;
+        // Every other session and every refresh-token family ends with the old password (the
+        // session this flow continues ends when it completes, replaced by a new one).
+        let spared = keep.as_deref().or(pending.flow.stepping_up.as_deref());
+        store::protection::end_everything_except(&tx, &user.id, spared, now)?;
         store::mfa::audit(&tx, Some(&user.id), Some(&user.id), "password_changed", None, now)?;
         tx.commit()?;
     }

@@ -359,7 +359,9 @@ pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: we
 /// After a method is registered during sign-in, a person without recovery codes is offered
 /// them, so one lost phone does not lock out the only administrator.
 pub(crate) fn offer_recovery(conn: &Connection, pending: &mut Pending) -> Result<(), StoreError> {
-    pending.flow.offer_recovery = store::mfa::recovery_codes_left(conn, pending.flow.user_id.as_deref().unwrap_or_default())? == 0;
+    // A first method always gets fresh codes (any made before it were not the person's to trust).
+    let m = Methods::load(conn, pending.flow.user_id.as_deref().unwrap_or_default())?;
+    pending.flow.offer_recovery = usize::from(m.totp) + m.keys.len() == 1 || m.recovery_left == 0;
     Ok(())
 }
 

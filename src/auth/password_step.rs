@@ -86,9 +86,17 @@ pub async fn check(state: &AppState, conn: &Connection, username: &str, password
     let found = protection::assess(&state.protection, conn, user_id.as_deref(), request.ip.as_deref(), platform.as_str(), password, verified, now)?;
     // Smart lockout; a username that names no account has a counter of its own with the same
     // limits, so "Too many attempts" shows up for made-up names too.
-    let locked_until = match &user_id {
-        Some(id) => store::protection::lockout(conn, id, found.familiar)?.map(|l| l.locked_until).filter(|t| *t > now),
-        None if username.len() <= MAX_USERNAME => budget::paused(conn, budget::Subject::Name(username), budget::Kind::Password, now)?,
+    // Smart lockout, counted per kind of location for an account and per name for a name that
+    // is no account, with the same budget either way (the same window, doubling and
+    // forgiveness), so the answers never tell which names exist.
+    let kind = if found.familiar { budget::Kind::PasswordFamiliar } else { budget::Kind::Password };
+    let subject = match &user_id {
+        Some(id) => Some(budget::Subject::User(id)),
+        None if username.len() <= MAX_USERNAME => Some(budget::Subject::Name(username)),
+        None => None,
+    };
+    let locked_until = match subject {
+        Some(s) => budget::paused(conn, s, kind, now)?,
         None => None,
     };
     let locked = locked_until.is_some();
@@ -106,26 +114,19 @@ pub async fn check(state: &AppState, conn: &Connection, username: &str, password
             if username.len() <= MAX_USERNAME {
                 state.protection.record_failure(username, request.ip.as_deref(), password, now);
             }
-            match &user_id {
-                Some(id) => {
-                    protection::count_failure(&state.protection, conn, id, found.familiar, now)?;
-                    let until = store::protection::lockout(conn, id, found.familiar)?.map_or(0, |l| l.locked_until);
-                    if until > now {
-                        let place = if found.familiar { "familiar" } else { "unfamiliar" };
-                        let detail = format!("smart lockout from {place} networks for {} minutes", budget::minutes_until(until, now));
-                        store::mfa::audit(conn, None, Some(id), "user_locked", Some(&detail), now)?;
-                    }
+            if let Some(s) = subject {
+                let c = &state.protection.config;
+                let locked = budget::spend_with(conn, s, kind, (c.lockout_threshold, 86_400, c.lockout_secs), now)?;
+                if let (Some(until), Some(id)) = (locked, &user_id) {
+                    let place = if found.familiar { "familiar" } else { "unfamiliar" };
+                    let detail = format!("smart lockout from {place} networks for {} minutes", budget::minutes_until(until, now));
+                    store::mfa::audit(conn, None, Some(id), "user_locked", Some(&detail), now)?;
                 }
-                None if username.len() <= MAX_USERNAME => {
-                    let c = &state.protection.config;
-                    let limit = (c.lockout_threshold, 86_400, c.lockout_secs);
-                    budget::spend_with(conn, budget::Subject::Name(username), budget::Kind::Password, limit, now)?;
-                }
-                None => {}
             }
         }
         (None, Some(id)) => {
-            protection::clear_failures(conn, id, found.familiar)?;
+            // A correct password starts the count again where it came from.
+            budget::forgive(conn, budget::Subject::User(id), kind)?;
             if found.reasons.iter().any(|r| r.starts_with("leaked credentials")) {
                 // A breached password in use: the account is at risk until it is remediated.
                 store::policies::set_user_risk(conn, id, Risk::High)?;

@@ -226,31 +226,6 @@ pub fn assess(
     Ok(a)
 }
 
-/// Whether the account is locked for this kind of location (smart lockout).
-pub fn locked(conn: &Connection, user_id: &str, familiar: bool, now: i64) -> Result<bool, StoreError> {
-    Ok(store::protection::lockout(conn, user_id, familiar)?.is_some_and(|l| l.locked_until > now))
-}
-
-/// Counts a failed password; locks the account (for this kind of location) at the threshold,
-/// each lockout twice as long as the one before.
-pub fn count_failure(p: &Protection, conn: &Connection, user_id: &str, familiar: bool, now: i64) -> Result<(), StoreError> {
-    let l = store::protection::lockout(conn, user_id, familiar)?.unwrap_or_default();
-    let failures = l.failures + 1;
-    let (failures, locked_until, lockouts) = if failures >= p.config.lockout_threshold {
-        let secs = p.config.lockout_secs.saturating_mul(1i64 << l.lockouts.min(16));
-        (0, now + secs, l.lockouts + 1)
-    } else {
-        (failures, l.locked_until, l.lockouts)
-    };
-    store::protection::set_lockout(conn, user_id, familiar, failures, locked_until, lockouts)
-}
-
-/// A correct password resets the failure count where it came from.
-pub fn clear_failures(conn: &Connection, user_id: &str, familiar: bool) -> Result<(), StoreError> {
-    let l = store::protection::lockout(conn, user_id, familiar)?.unwrap_or_default();
-    store::protection::set_lockout(conn, user_id, familiar, 0, l.locked_until, l.lockouts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,7 +117,7 @@ fn registrant(req: &HttpRequest, conn: &Connection, request: Option<&str>, csrf:
             if !constant_time_eq(csrf.as_bytes(), s.csrf_token.as_bytes()) {
                 return Err(crate::web::ErrorPage::bad_request("Refused", "This page has expired; reload it.").into());
             }
-            crate::portal::security::require_mfa_to_change(conn, &s)?;
+            crate::portal::security::require_mfa_to_change(req, conn, &s, now)?;
             Ok((s.user_id, None))
         }
     }
@@ -177,7 +177,12 @@ pub async fn register_finish(req: HttpRequest, state: web::Data<AppState>, body:
         let st: RegisterState = serde_json::from_str(&raw).map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
         // The ceremony must finish where it started: the same sign-in, or the same user's session.
         let pending = match &st.request {
-            Some(id) => Some(flow::load(&req, &conn, Some(id), now)?),
+            Some(id) => {
+                // Still at registration: a ceremony started there cannot store a key later.
+                let p = flow::load(&req, &conn, Some(id), now)?;
+                p.expect(Stage::Register)?;
+                Some(p)
+            }
             None => None,
         };
         let same_person = match &pending {

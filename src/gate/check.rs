@@ -181,7 +181,10 @@ fn person(conn: &Connection, user_id: &str, target: &Target, request: &Request, 
         Target::Console => true,
     };
     let locked = match lockout {
-        Some(familiar) => crate::auth::protection::locked(conn, user_id, familiar, now)?,
+        Some(familiar) => {
+            let kind = if familiar { crate::auth::budget::Kind::PasswordFamiliar } else { crate::auth::budget::Kind::Password };
+            crate::auth::budget::paused(conn, crate::auth::budget::Subject::User(user_id), kind, now)?.is_some()
+        }
         None => false,
     };
     Ok(Person {
@@ -222,4 +225,43 @@ pub fn log(conn: &Connection, v: &Verdict, result: &str, reason: Option<&str>, n
 /// keeping what the detectors found.
 pub fn log_plain(conn: &Connection, entry: &SignIn<'_>, now: i64) -> Result<i64, StoreError> {
     store::signins::record(conn, entry, now)
+}
+
+/// Whether the person behind `ask` (a session using latchkey's own pages) may register a sign-in
+/// method now: the same rule as registration during sign-in — a second factor already proven,
+/// or a low-risk context that is their first sign-in or a network they have used.
+pub fn may_register(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<bool, StoreError> {
+    let Some(user_id) = ask.user_id else { return Ok(false) };
+    let verdict = check(conn, ask, now)?;
+    let p = person(conn, user_id, &ask.target, ask.request, None, now)?;
+    let facts = Facts {
+        way: Way::Interactive,
+        target: ask.target.clone(),
+        person: Some(p.clone()),
+        amr: ask.amr.to_vec(),
+        acr_asked: Level::Password,
+        sign_in_risk: verdict.ctx.sign_in_risk,
+        user_risk: verdict.ctx.user_risk,
+        policy: verdict.eval.decision,
+        registration: Registration::NotRequired,
+        registration_skipped: false,
+        password_changed: false,
+        session_in_use: true,
+        consent_needed: false,
+    };
+    Ok(matches!(super::register(&facts, &p, false, None), Outcome::Register { .. }))
+}
+
+/// After a sign-in: the network it came from becomes one the person "has used" — but only
+/// the first network ever, a network already known, or any network after a second factor, so a
+/// password alone cannot make an attacker's network familiar.
+pub fn remember_network(conn: &Connection, user_id: &str, request: &Request, amr: &[String], now: i64) -> Result<(), StoreError> {
+    let Some(ip) = &request.ip else { return Ok(()) };
+    let network = crate::auth::protection::network_of(ip);
+    let (networks, _) = store::protection::history(conn, user_id)?;
+    if Level::of(amr) >= Level::Mfa || networks.is_empty() || networks.contains(&network) {
+        let platform = request.user_agent.as_deref().map(crate::policy::model::Platform::from_user_agent).unwrap_or(crate::policy::model::Platform::Other);
+        store::protection::record_success(conn, user_id, &network, platform.as_str(), now)?;
+    }
+    Ok(())
 }

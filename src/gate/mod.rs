@@ -18,7 +18,7 @@
 mod check;
 pub mod level;
 
-pub use check::{Ask, ConsentAsk, Issued, REGISTRATION_GRACE_SECS, Verdict, check, log, log_plain};
+pub use check::{Ask, ConsentAsk, Issued, REGISTRATION_GRACE_SECS, Verdict, check, log, log_plain, may_register, remember_network};
 
 use crate::policy::evaluate::Decision;
 use crate::policy::model::Risk;
@@ -274,7 +274,8 @@ pub fn decide(f: &Facts) -> Outcome {
         match f.registration {
             Registration::Required => return register(f, p, false, None),
             // Optional registration from a risky or unfamiliar context is simply not offered.
-            Registration::Grace { days_left } if !f.registration_skipped => {
+            // Offered at sign-in only: a session that exists has been offered it already.
+            Registration::Grace { days_left } if !f.registration_skipped && !f.session_in_use => {
                 if let r @ Register { .. } = register(f, p, false, Some(days_left)) {
                     return r;
                 }
@@ -293,7 +294,7 @@ pub fn decide(f: &Facts) -> Outcome {
 /// another; otherwise only from a low-risk context, and — for someone who has signed in
 /// before — from a network they have used (not merely a platform: the User-Agent that names
 /// it is the attacker's to choose).
-fn register(f: &Facts, p: &Person, keys_only: bool, skippable_days: Option<i64>) -> Outcome {
+pub(crate) fn register(f: &Facts, p: &Person, keys_only: bool, skippable_days: Option<i64>) -> Outcome {
     let proven = Level::of(&f.amr) >= Level::Mfa;
     let low_risk = f.sign_in_risk <= Risk::Low && f.user_risk <= Risk::Low;
     if proven || (low_risk && (p.first_sign_in || p.familiar)) {

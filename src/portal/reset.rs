@@ -69,6 +69,9 @@ pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     if username.is_empty() {
         return Ok(html(StatusCode::OK, &StartPage { csrf: &cookie, username: "", error: Some("Enter your username.") }));
     }
+    if username.len() > crate::auth::password_step::MAX_USERNAME {
+        return Ok(html(StatusCode::OK, &StartPage { csrf: &cookie, username: "", error: Some("That username is too long.") }));
+    }
     let conn = state.pool.get()?;
     let ip = client_ip(&req);
     let user = store::users::by_username(&conn, &username)?.filter(|u| !u.disabled);
@@ -157,12 +160,29 @@ async fn paused_notice(
             "There were too many attempts to reset the password of {username} at {}. Password reset for this account is paused for {minutes} minutes.\n\nIf this was not you, someone may be trying to get into your account: tell your administrator.\n",
             state.config.issuer()
         );
-        let state2 = state.clone();
-        if let Err(e) = web::block(move || state2.mail.send(&to, "Too many password reset attempts", body)).await? {
-            tracing::error!(error = %e, "could not send the reset-paused notice");
-        }
+        send_later(state, to, "Too many password reset attempts", body);
     }
     Ok(())
+}
+
+/// Sends mail without waiting for it: how long a mail server takes must not tell whether an
+/// account exists (or has an address).
+fn send_later(state: &web::Data<AppState>, to: String, subject: &'static str, body: String) {
+    // The local outbox is written at once (a file, no network wait to measure).
+    if let crate::mail::Mailer::Outbox { .. } = state.mail {
+        if let Err(e) = state.mail.send(&to, subject, body) {
+            tracing::error!(error = %e, subject, "could not send an e-mail");
+        }
+        return;
+    }
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        match web::block(move || state.mail.send(&to, subject, body)).await {
+            Ok(Err(e)) => tracing::error!(error = %e, subject, "could not send an e-mail"),
+            Err(e) => tracing::error!(error = %e, subject, "could not send an e-mail"),
+            Ok(Ok(())) => {}
+        }
+    });
 }
 
 /// The account a reset is for, if it exists.
@@ -347,11 +367,7 @@ pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web:
             r.username,
             state.config.issuer()
         );
-        let state2 = state.clone();
-        let sent = web::block(move || state2.mail.send(&to, "Your latchkey password reset code", body)).await?;
-        if let Err(e) = sent {
-            tracing::error!(error = %e, "could not send the password reset e-mail");
-        }
+        send_later(&state, to, "Your latchkey password reset code", body);
     }
     verify_page(&conn, &r, Some("If the account has an e-mail address, a code is on its way. It works for 10 minutes."), None, now)
 }
@@ -431,8 +447,11 @@ pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: we
     }
     let (ip, ua) = (client_ip(&req), user_agent(&req));
     let methods = r.verified.join(" + ");
+    let remediates = r.verified.iter().any(|m| m != "e-mail");
     store::transaction(&mut conn, |tx| -> Result<(), store::StoreError> {
-        store::users::set_password(tx, &user_id, &hash, now, true)?;
+        // A reset proven by an e-mailed code alone does not clear user risk: the address may be
+        // what an attacker changed. An authenticator or a security key does.
+        store::users::set_password(tx, &user_id, &hash, now, remediates)?;
         store::protection::end_everything(tx, &user_id, now)?;
         store::protection::delete_reset(tx, &r.id)?;
         store::mfa::audit(tx, Some(&user_id), Some(&user_id), "password_reset", Some(&format!("self-service, verified by {methods}")), now)?;
@@ -453,10 +472,7 @@ pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: we
             r.username,
             state.config.issuer()
         );
-        let state2 = state.clone();
-        if let Err(e) = web::block(move || state2.mail.send(&to, "Your latchkey password was changed", body)).await? {
-            tracing::error!(error = %e, "could not send the password change notification");
-        }
+        send_later(&state, to, "Your latchkey password was changed", body);
     }
     tracing::info!(user = %user_id, "password reset");
     let mut res = html(StatusCode::OK, &DonePage);

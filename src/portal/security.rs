@@ -20,8 +20,36 @@ use rusqlite::Connection;
 pub const FRESH_SECS: i64 = 600;
 const PATH: &str = "/security";
 
-/// A person with methods changes them only from a session that used one.
-pub fn require_mfa_to_change(conn: &Connection, s: &Session) -> Result<(), PageError> {
+/// Whether this session may change sign-in methods (and the reset address): a person with
+/// methods only from a session that used one; a person with none only where the gate's
+/// registration rule allows it (low risk, and their first sign-in or a network they have
+/// used) — so a password alone, from an attacker's network, plants nothing.
+pub fn may_change(req: &HttpRequest, conn: &Connection, s: &Session, now: i64) -> Result<bool, store::StoreError> {
+    if Methods::load(conn, &s.user_id)?.any() {
+        return Ok(Level::of(&s.amr) >= Level::Mfa);
+    }
+    let request = crate::policy::Request::of(req);
+    let (risk, reasons) = access::session_risk(conn, s)?;
+    let ask = crate::gate::Ask {
+        sign_in_risk: Some(risk),
+        risk_reasons: &reasons,
+        auth_time: Some(s.auth_time),
+        session_in_use: true,
+        ..crate::gate::Ask::interactive(Target::Portal, &s.user_id, &request, &s.amr)
+    };
+    crate::gate::may_register(conn, &ask, now)
+}
+
+/// `may_change`, or a page saying why not.
+pub fn require_mfa_to_change(req: &HttpRequest, conn: &Connection, s: &Session, now: i64) -> Result<(), PageError> {
+    if !Methods::load(conn, &s.user_id)?.any() && !may_change(req, conn, s, now)? {
+        return Err(ErrorPage {
+            status: StatusCode::FORBIDDEN,
+            title: "Contact your administrator".into(),
+            message: "A sign-in method can't be set up from here. Contact your administrator: they can send you a one-time registration link.".into(),
+        }
+        .into());
+    }
     if Methods::load(conn, &s.user_id)?.any() && Level::of(&s.amr) < Level::Mfa {
         return Err(ErrorPage {
             status: StatusCode::FORBIDDEN,
@@ -57,7 +85,7 @@ fn signed_form(req: &HttpRequest, conn: &Connection, body: &[u8], now: i64) -> R
     if !constant_time_eq(params.get("csrf").unwrap_or("").as_bytes(), session.csrf_token.as_bytes()) {
         return Err(ErrorPage::bad_request("This form has expired", "Reload the Security info page and try again.").into());
     }
-    require_mfa_to_change(conn, &session)?;
+    require_mfa_to_change(req, conn, &session, now)?;
     Ok(Signed { session, params })
 }
 
@@ -108,7 +136,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         Access::Respond(res) => return Ok(res),
     };
     let methods = Methods::load(&conn, &s.user_id)?;
-    let can_change = !methods.any() || Level::of(&s.amr) >= Level::Mfa;
+    let can_change = may_change(&req, &conn, &s, now)?;
     let user = store::users::by_id(&conn, &s.user_id)?.ok_or_else(flow::expired)?;
     let keys = methods
         .keys
@@ -173,7 +201,7 @@ pub async fn show_totp(req: HttpRequest, state: web::Data<AppState>) -> Result<H
         Access::Granted { session, .. } => session,
         Access::Respond(res) => return Ok(res),
     };
-    require_mfa_to_change(&conn, &s)?;
+    require_mfa_to_change(&req, &conn, &s, now)?;
     totp_page(&state, &conn, &s, None, now)
 }
 
@@ -194,8 +222,9 @@ pub async fn confirm_totp(req: HttpRequest, state: web::Data<AppState>, body: we
         return totp_page(&state, &conn, &f.session, Some("That code is not correct. Check the time on your device and try again."), now);
     }
     store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("authenticator app"), now)?;
-    // A first method: recovery codes now, so one lost phone does not lock the person out.
-    if store::mfa::recovery_codes_left(&conn, &user.id)? == 0 {
+    // A first method: fresh recovery codes now (replacing any made before), so one lost phone
+    // does not lock the person out.
+    if Methods::load(&conn, &user.id)?.keys.is_empty() {
         let codes = mfa::new_recovery_codes(&conn, &user.id, now)?;
         store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("recovery codes"), now)?;
         return Ok(html(StatusCode::OK, &RecoveryPage::new(codes, None)));
@@ -221,6 +250,7 @@ pub async fn remove_totp(req: HttpRequest, state: web::Data<AppState>, body: web
     if store::mfa::delete_totp(&conn, &f.session.user_id)? {
         store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_removed", Some("authenticator app"), now)?;
     }
+    drop_recovery_codes_without_methods(&conn, &f.session.user_id, now)?;
     Ok(see_other(PATH))
 }
 
@@ -238,7 +268,17 @@ pub async fn remove_key(req: HttpRequest, state: web::Data<AppState>, body: web:
     if let Some(name) = store::mfa::delete_credential(&conn, &f.session.user_id, id)? {
         store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_removed", Some(&name), now)?;
     }
+    drop_recovery_codes_without_methods(&conn, &f.session.user_id, now)?;
     Ok(see_other(PATH))
+}
+
+/// Recovery codes are a fallback for methods: with none left, they go too (and a first method
+/// registered later gets fresh ones).
+fn drop_recovery_codes_without_methods(conn: &Connection, user_id: &str, now: i64) -> Result<(), store::StoreError> {
+    if !Methods::load(conn, user_id)?.any() {
+        store::mfa::replace_recovery_codes(conn, user_id, &[], now)?;
+    }
+    Ok(())
 }
 
 #[derive(Template)]
@@ -263,6 +303,13 @@ pub async fn new_recovery_codes(req: HttpRequest, state: web::Data<AppState>, bo
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let f = signed_form(&req, &conn, &body, now)?;
+    if !Methods::load(&conn, &f.session.user_id)?.any() {
+        return Err(ErrorPage::bad_request(
+            "Register a method first",
+            "Recovery codes stand in for your sign-in methods: register an authenticator app or a security key first.",
+        )
+        .into());
+    }
     let codes = mfa::new_recovery_codes(&conn, &f.session.user_id, now)?;
     store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_registered", Some("recovery codes"), now)?;
     Ok(html(StatusCode::OK, &RecoveryPage::new(codes, None)))
@@ -281,6 +328,13 @@ pub async fn change_email(req: HttpRequest, state: web::Data<AppState>, body: we
     if !crate::auth::users::valid_email(&email) {
         return Err(ErrorPage::bad_request("Invalid e-mail address", format!("{email:?} is not an e-mail address.")).into());
     }
+    // No mail bombing from here either: the account's daily budget for e-mailed codes.
+    let subject = crate::auth::budget::Subject::User(&f.session.user_id);
+    if let Some(until) = crate::auth::budget::paused(&conn, subject, crate::auth::budget::Kind::EmailSend, now)? {
+        let message = format!("Too many codes were sent today. Try again in {} minutes.", crate::auth::budget::minutes_until(until, now));
+        return Err(ErrorPage { status: StatusCode::TOO_MANY_REQUESTS, title: "Too many codes".into(), message }.into());
+    }
+    crate::auth::budget::spend(&conn, subject, crate::auth::budget::Kind::EmailSend, now)?;
     let code = crate::crypto::random_digits(6);
     store::protection::put_email_confirmation(&conn, &f.session.user_id, &email, &crate::crypto::secret_hash(&code), now + EMAIL_CODE_SECS)?;
     let text = format!("Your confirmation code: {code}\n\nEnter it on the Security info page to reset your password with this address.\n");
@@ -308,7 +362,21 @@ pub async fn confirm_email(req: HttpRequest, state: web::Data<AppState>, body: w
         return Err(ErrorPage::bad_request("Wrong code", "That is not the code we sent. Go back and try again.").into());
     }
     let email = pending.email;
+    let old = store::users::by_id(&conn, &f.session.user_id)?.and_then(|u| u.email).filter(|o| *o != email);
     conn.execute("UPDATE users SET email = ?2, email_verified = 1, updated_at = ?3 WHERE id = ?1", rusqlite::params![f.session.user_id, email, now])?;
+    // The old address hears of it: if this was not its owner, they know at once.
+    if let Some(old) = old {
+        let text = format!(
+            "The password-reset e-mail address of your account at {} was changed to {email}.\n\nIf this was not you, contact your administrator at once.\n",
+            state.config.issuer()
+        );
+        let state2 = state.clone();
+        actix_web::rt::spawn(async move {
+            if let Ok(Err(e)) = web::block(move || state2.mail.send(&old, "Your password-reset address was changed", text)).await {
+                tracing::error!(error = %e, "could not tell the old address of the change");
+            }
+        });
+    }
     store::protection::delete_email_confirmation(&conn, &f.session.user_id)?;
     store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_registered", Some("password reset e-mail"), now)?;
     Ok(see_other(PATH))

@@ -139,7 +139,10 @@ pub fn delete_reset(conn: &Connection, id: &str) -> Result<()> {
 /// After a password reset: every session ends and every grant (refresh and access tokens) is
 /// revoked.
 pub fn end_everything(conn: &Connection, user_id: &str, now: i64) -> Result<()> {
-    end_everything_except(conn, user_id, None, now)
+    end_everything_except(conn, user_id, None, now)?;
+    // Sign-ins in progress were started with what just stopped being trusted: they go too.
+    conn.execute("DELETE FROM auth_requests WHERE json_extract(params, '$.user_id') = ?1", [user_id])?;
+    Ok(())
 }
 
 /// `end_everything`, keeping the session `keep` (the one the person changed their password in).
@@ -147,6 +150,8 @@ pub fn end_everything_except(conn: &Connection, user_id: &str, keep: Option<&str
     super::logout::sessions_ending(conn, user_id, keep, now)?;
     conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL AND id IS NOT ?3", params![user_id, now, keep])?;
     conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![user_id, now])?;
+    // Codes not yet redeemed were issued to sessions that just ended: they go too.
+    conn.execute("DELETE FROM authorization_codes WHERE user_id = ?1 AND grant_id IS NULL AND session_id IS NOT ?2", params![user_id, keep])?;
     Ok(())
 }
 
@@ -231,6 +236,8 @@ pub fn locks(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<(String, 
     for row in stmt.query_map(params![format!("user:{user_id}"), now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (kind, until) = row?;
         let what = match kind.as_str() {
+            "password" => "Sign-in from unfamiliar networks (smart lockout)",
+            "password_familiar" => "Sign-in from familiar networks (smart lockout)",
             "reset" => "Self-service password reset",
             "totp" => "Authenticator-app codes",
             "recovery" => "Recovery codes",

@@ -73,10 +73,24 @@ impl TestServer {
     }
 
     fn spawn_named(data_dir: &Path, host: &str, port: u16) -> Self {
+        Self::spawn_tweaked(data_dir, host, port, |_| {})
+    }
+
+    /// Starts latchkey with a fresh data directory and `tweak` applied to its configuration.
+    pub fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Self::spawn_tweaked(dir.path(), "127.0.0.1", 0, tweak);
+        s._dir = Some(dir);
+        s
+    }
+
+    fn spawn_tweaked(data_dir: &Path, host: &str, port: u16, tweak: impl FnOnce(&mut Config)) -> Self {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let (clock, offset) = Clock::adjustable();
-        let state = AppState::open(test_config(data_dir, host, port), clock).unwrap();
+        let mut config = test_config(data_dir, host, port);
+        tweak(&mut config);
+        let state = AppState::open(config, clock).unwrap();
         // A new installation starts with security defaults on (every user is asked to register
         // MFA at sign-in). Most tests exercise one protocol feature at a time, so they start
         // with defaults off; the conditional-access tests turn them on where they test them.

@@ -137,7 +137,13 @@ async fn a_password_change_and_an_admin_disabling_the_user_end_the_apps_sessions
     let res = f.browser.get(f.server.url("/password/change")).send().await.unwrap();
     let page = f.browser.get(f.server.url(&location(&res))).send().await.unwrap().text().await.unwrap();
     let new = "a fresh passphrase for alice".to_string();
-    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("new_password", new.clone()), ("confirm_password", new)];
+    let form = [
+        ("request", field(&page, "request")),
+        ("csrf", field(&page, "csrf")),
+        ("current_password", PASSWORD.to_string()),
+        ("new_password", new.clone()),
+        ("confirm_password", new),
+    ];
     f.browser.post(f.server.url("/password/change")).form(&form).send().await.unwrap();
     let claims = verify(&f.server, &rp.wait_for(1), &f.client_id).await;
     assert_eq!(claims["sid"], sid_of(&other).as_str(), "the other session, not the one she is using");

@@ -2,6 +2,7 @@
 //! One test binary (each file in tests/ would be a separate link).
 
 mod admin;
+mod attacks;
 mod authorize_errors;
 mod browser;
 mod browser_portal;

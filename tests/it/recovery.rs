@@ -177,6 +177,7 @@ async fn a_password_change_ends_the_attackers_session_refresh_token_and_access_t
     let form = [
         ("request", field(&page, "request")),
         ("csrf", field(&page, "csrf")),
+        ("current_password", PASSWORD.to_string()),
         ("new_password", "an entirely new passphrase".to_string()),
         ("confirm_password", "an entirely new passphrase".to_string()),
     ];

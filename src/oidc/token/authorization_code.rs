@@ -78,6 +78,11 @@ pub fn exchange(state: &AppState, conn: &mut Connection, client: &Client, params
             (None, Some(_)) => return refused("code_verifier given but no code_challenge was"),
             (None, None) => {}
         }
+        // A code from a session that has since ended (signed out, password changed, revoked)
+        // gives nothing.
+        if !store::sessions::is_live_session_of(tx, &row.session_id, &row.user_id, now)? {
+            return refused("the session this code was issued in has ended");
+        }
         if store::users::by_id(tx, &row.user_id)?.is_none_or(|u| u.disabled) {
             return refused("the user can no longer sign in");
         }
