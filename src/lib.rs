@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod gate;
+pub mod i18n;
 pub mod mail;
 pub mod oidc;
 pub mod policy;
@@ -93,11 +94,13 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
             .app_data(aw::FormConfig::default().limit(64 * 1024))
             .app_data(aw::JsonConfig::default().limit(64 * 1024))
             .wrap(web::security_headers(https))
+            .wrap(actix_web::middleware::from_fn(i18n::request::select))
             .configure(oidc::configure)
             .configure(auth::configure)
             .configure(portal::configure)
             .configure(admin::configure)
             .configure(web::assets::configure)
+            .configure(i18n::configure)
     })
     .workers(workers)
     .listen(listener)?

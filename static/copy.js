@@ -5,7 +5,7 @@ document.querySelectorAll("[data-copy]").forEach((button) => {
     const source = document.getElementById(button.dataset.copy);
     try {
       await navigator.clipboard.writeText(source.textContent);
-      button.textContent = "Copied";
+      button.textContent = button.dataset.copied || "Copied";
     } catch (e) {
       // No clipboard access (e.g. not a secure context): select the text for a manual copy.
       const range = document.createRange();
@@ -13,7 +13,7 @@ document.querySelectorAll("[data-copy]").forEach((button) => {
       const sel = window.getSelection();
       sel.removeAllRanges();
       sel.addRange(range);
-      button.textContent = "Press Ctrl+C";
+      button.textContent = button.dataset.press || "Press Ctrl+C";
     }
   });
 });

@@ -5,6 +5,11 @@
 (function () {
   const message = document.getElementById("webauthn-message");
 
+  // The page's own words for each message (data-* on #webauthn-message, in its language).
+  function said(key, fallback) {
+    return (message && message.dataset[key]) || fallback;
+  }
+
   function show(text) {
     if (!message) { return; }
     message.textContent = text;
@@ -33,17 +38,17 @@
     });
     let data = {};
     try { data = await res.json(); } catch (e) { /* an empty or non-JSON answer */ }
-    if (!res.ok) { throw new Error(data.error || "latchkey refused the request."); }
+    if (!res.ok) { throw new Error(data.error || said("refused", "latchkey refused the request.")); }
     return data;
   }
 
   function explain(err) {
     switch (err && err.name) {
-      case "NotAllowedError": return "The request was cancelled or timed out. Try again when you are ready.";
-      case "InvalidStateError": return "This key is already registered to your account.";
-      case "SecurityError": return "This page's address cannot use security keys.";
-      case "NotSupportedError": return "This authenticator does not support what latchkey needs.";
-      default: return (err && err.message) || "Something went wrong. Try again.";
+      case "NotAllowedError": return said("cancelled", "The request was cancelled or timed out. Try again when you are ready.");
+      case "InvalidStateError": return said("duplicate", "This key is already registered to your account.");
+      case "SecurityError": return said("insecure", "This page's address cannot use security keys.");
+      case "NotSupportedError": return said("unsupported", "This authenticator does not support what latchkey needs.");
+      default: return (err && err.message) || said("failed", "Something went wrong. Try again.");
     }
   }
 
@@ -108,7 +113,7 @@
   document.querySelectorAll("[data-webauthn]").forEach((button) => {
     button.addEventListener("click", async () => {
       if (!window.PublicKeyCredential || !navigator.credentials) {
-        show("This browser does not support security keys or passkeys. Use another method or another browser.");
+        show(said("noSupport", "This browser does not support security keys or passkeys. Use another method or another browser."));
         return;
       }
       button.disabled = true;

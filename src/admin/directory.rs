@@ -6,6 +6,7 @@ use crate::AppState;
 use crate::auth::mfa::{Methods, new_id};
 use crate::auth::users::{self, NewAccount, UserError};
 use crate::crypto::{random_token, secret_hash};
+use crate::i18n::filters;
 use crate::store::{
     self,
     directory::{self as dir, Role},

@@ -4,6 +4,7 @@
 
 use super::flow::{self, Stage};
 use crate::AppState;
+use crate::i18n::filters;
 use crate::oidc::authorize;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::store;

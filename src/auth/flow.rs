@@ -7,6 +7,7 @@
 use crate::AppState;
 use crate::crypto::{constant_time_eq, random_token, secret_hash};
 use crate::gate::{self, Ask, ConsentAsk, Outcome, Refusal, Target, Verdict};
+use crate::i18n::filters;
 use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::policy::Request;
@@ -234,7 +235,8 @@ pub fn load(req: &HttpRequest, conn: &Connection, id: Option<&str>, now: i64) ->
     if !cookies::same_browser(req, &row.browser_hash) {
         return Err(expired().into());
     }
-    let flow = serde_json::from_str(&row.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let flow: Flow = serde_json::from_str(&row.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    crate::i18n::request::in_sign_in(id, flow.request.as_ref().map_or(&[], |r| &r.ui_locales));
     Ok(Pending { id: id.to_string(), csrf: row.csrf_token, flow })
 }
 

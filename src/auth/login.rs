@@ -8,6 +8,7 @@ use super::mfa::Methods;
 use super::{password_step, session};
 use crate::AppState;
 use crate::gate::Target;
+use crate::i18n::filters;
 use crate::policy::Request;
 use crate::policy::model::Risk;
 use crate::store::{self, users::User};

@@ -8,6 +8,7 @@ use super::flow::{self, Level, Pending, Stage};
 use super::login::app_name;
 use crate::AppState;
 use crate::crypto::{b64url, random_bytes, secret_hash};
+use crate::i18n::filters;
 use crate::store::{self, StoreError, mfa::Credential, users::User};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html};

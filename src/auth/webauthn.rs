@@ -31,7 +31,7 @@ pub fn relying_party(issuer: &str) -> Result<Webauthn, String> {
 
 /// A JSON error for the script to show the person.
 pub(crate) fn refuse(status: StatusCode, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "error": message }))
+    HttpResponse::build(status).json(json!({ "error": crate::i18n::current().translate(message) }))
 }
 
 pub(crate) fn relying(state: &AppState) -> Result<&Webauthn, PageError> {

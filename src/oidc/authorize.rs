@@ -31,6 +31,9 @@ pub struct AuthRequest {
     /// The weakest of the `acr_values` latchkey knows: any of them satisfies the app.
     #[serde(default)]
     pub acr: Level,
+    /// OIDC Core §3.1.2.1: the languages the app would like its sign-in in, most preferred first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ui_locales: Vec<String>,
 }
 
 impl AuthRequest {
@@ -156,6 +159,7 @@ pub fn validate(params: &Params, conn: &Connection) -> Result<(AuthRequest, Clie
         max_age,
         login_hint: params.get("login_hint").map(str::to_string),
         acr,
+        ui_locales: params.get("ui_locales").unwrap_or("").split(' ').filter(|s| !s.is_empty()).take(10).map(String::from).collect(),
     };
     Ok((request, client))
 }
@@ -211,6 +215,8 @@ pub fn mint_code(state: &AppState, conn: &Connection, request: &AuthRequest, ses
 }
 
 async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) -> Result<HttpResponse, PageError> {
+    // Even the pages that refuse a request are in the language the app asked for.
+    crate::i18n::request::prefer(&[params.get("ui_locales").unwrap_or("").to_string()]);
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let (request, _client) = match validate(&params, &conn) {

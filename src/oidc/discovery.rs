@@ -33,6 +33,7 @@ pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": [ACR_PASSWORD, ACR_MFA, ACR_PHISHING_RESISTANT],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "ui_locales_supported": crate::i18n::SUPPORTED,
         "claims_supported": [
             "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
             "name", "preferred_username", "updated_at", "email", "email_verified", "groups"

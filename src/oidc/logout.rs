@@ -6,6 +6,7 @@ use super::jwt::{self, TYP_ID};
 use crate::AppState;
 use crate::auth::session;
 use crate::crypto::constant_time_eq;
+use crate::i18n::filters;
 use crate::store;
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, cookies, html, see_other};

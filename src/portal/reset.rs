@@ -156,28 +156,27 @@ async fn paused_notice(
     store::signins::record(conn, &entry, now)?;
     if let Some((u, to)) = user.and_then(|u| u.email.clone().map(|e| (u, e))) {
         store::mfa::audit(conn, None, Some(&u.id), "password_reset_paused", Some(&reason), now)?;
-        let body = format!(
-            "There were too many attempts to reset the password of {username} at {}. Password reset for this account is paused for {minutes} minutes.\n\nIf this was not you, someone may be trying to get into your account: tell your administrator.\n",
-            state.config.issuer()
-        );
-        send_later(state, to, "Too many password reset attempts", body);
+        let lang = crate::i18n::of_user(conn, &u.id);
+        let args = [("username", username), ("issuer", state.config.issuer()), ("minutes", &minutes.to_string())];
+        send_later(state, to, lang.text("mail.reset_paused.subject").into(), lang.format("mail.reset_paused.body", &args));
     }
     Ok(())
 }
 
 /// Sends mail without waiting for it: how long a mail server takes must not tell whether an
 /// account exists (or has an address).
-fn send_later(state: &web::Data<AppState>, to: String, subject: &'static str, body: String) {
+fn send_later(state: &web::Data<AppState>, to: String, subject: String, body: String) {
     // The local outbox is written at once (a file, no network wait to measure).
     if let crate::mail::Mailer::Outbox { .. } = state.mail {
-        if let Err(e) = state.mail.send(&to, subject, body) {
+        if let Err(e) = state.mail.send(&to, &subject, body) {
             tracing::error!(error = %e, subject, "could not send an e-mail");
         }
         return;
     }
     let state = state.clone();
     actix_web::rt::spawn(async move {
-        match web::block(move || state.mail.send(&to, subject, body)).await {
+        let sent = subject.clone();
+        match web::block(move || state.mail.send(&to, &sent, body)).await {
             Ok(Err(e)) => tracing::error!(error = %e, subject, "could not send an e-mail"),
             Err(e) => tracing::error!(error = %e, subject, "could not send an e-mail"),
             Ok(Ok(())) => {}
@@ -362,12 +361,10 @@ pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web:
     r.email_code_expires = Some(now + EMAIL_CODE_SECS);
     store::protection::update_reset(&conn, &r)?;
     if let Some(to) = user.and_then(|u| u.email) {
-        let body = format!(
-            "Someone (hopefully you) asked to reset the password of {} at {}.\n\nYour code: {code}\n\nIt works once, for 10 minutes. If this was not you, ignore this message.\n",
-            r.username,
-            state.config.issuer()
-        );
-        send_later(&state, to, "Your latchkey password reset code", body);
+        // In the account owner's language: who asked may not be them.
+        let lang = crate::i18n::of_user(&conn, r.user_id.as_deref().unwrap_or_default());
+        let args = [("username", r.username.as_str()), ("issuer", state.config.issuer()), ("code", &code)];
+        send_later(&state, to, lang.text("mail.reset_code.subject").into(), lang.format("mail.reset_code.body", &args));
     }
     verify_page(&conn, &r, Some("If the account has an e-mail address, a code is on its way. It works for 10 minutes."), None, now)
 }
@@ -467,12 +464,9 @@ pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: we
         store::signins::record(tx, &entry, now).map(drop)
     })?;
     if let Some(to) = store::users::by_id(&conn, &user_id)?.and_then(|u| u.email) {
-        let body = format!(
-            "The password of {} at {} was just changed through self-service password reset.\n\nAll other sessions were signed out. If this was not you, contact your administrator at once.\n",
-            r.username,
-            state.config.issuer()
-        );
-        send_later(&state, to, "Your latchkey password was changed", body);
+        let lang = crate::i18n::of_user(&conn, &user_id);
+        let args = [("username", r.username.as_str()), ("issuer", state.config.issuer())];
+        send_later(&state, to, lang.text("mail.reset_done.subject").into(), lang.format("mail.reset_done.body", &args));
     }
     tracing::info!(user = %user_id, "password reset");
     let mut res = html(StatusCode::OK, &DonePage);

@@ -8,6 +8,7 @@ use crate::auth::flow::{self, Flow, Level, Stage};
 use crate::auth::mfa::{self, Methods};
 use crate::crypto::constant_time_eq;
 use crate::gate::Target;
+use crate::i18n::filters;
 use crate::store::{self, sessions::Session};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};
@@ -337,10 +338,11 @@ pub async fn change_email(req: HttpRequest, state: web::Data<AppState>, body: we
     crate::auth::budget::spend(&conn, subject, crate::auth::budget::Kind::EmailSend, now)?;
     let code = crate::crypto::random_digits(6);
     store::protection::put_email_confirmation(&conn, &f.session.user_id, &email, &crate::crypto::secret_hash(&code), now + EMAIL_CODE_SECS)?;
-    let text = format!("Your confirmation code: {code}\n\nEnter it on the Security info page to reset your password with this address.\n");
+    let lang = crate::i18n::current();
+    let (subject, text) = (lang.text("mail.email_confirm.subject"), lang.format("mail.email_confirm.body", &[("code", &code)]));
     let state2 = state.clone();
     let to = email.clone();
-    if let Err(e) = web::block(move || state2.mail.send(&to, "Confirm your password reset e-mail", text)).await? {
+    if let Err(e) = web::block(move || state2.mail.send(&to, &subject, text)).await? {
         tracing::error!(error = %e, "could not send the e-mail confirmation code");
     }
     Ok(see_other(PATH))
@@ -366,13 +368,12 @@ pub async fn confirm_email(req: HttpRequest, state: web::Data<AppState>, body: w
     conn.execute("UPDATE users SET email = ?2, email_verified = 1, updated_at = ?3 WHERE id = ?1", rusqlite::params![f.session.user_id, email, now])?;
     // The old address hears of it: if this was not its owner, they know at once.
     if let Some(old) = old {
-        let text = format!(
-            "The password-reset e-mail address of your account at {} was changed to {email}.\n\nIf this was not you, contact your administrator at once.\n",
-            state.config.issuer()
-        );
+        let lang = crate::i18n::of_user(&conn, &f.session.user_id);
+        let subject = lang.text("mail.email_changed.subject");
+        let text = lang.format("mail.email_changed.body", &[("issuer", state.config.issuer()), ("email", &email)]);
         let state2 = state.clone();
         actix_web::rt::spawn(async move {
-            if let Ok(Err(e)) = web::block(move || state2.mail.send(&old, "Your password-reset address was changed", text)).await {
+            if let Ok(Err(e)) = web::block(move || state2.mail.send(&old, &subject, text)).await {
                 tracing::error!(error = %e, "could not tell the old address of the change");
             }
         });

@@ -80,6 +80,12 @@ pub fn set_locale(conn: &Connection, id: &str, locale: &str) -> Result<()> {
     Ok(())
 }
 
+/// The language a person saved, if they chose one.
+pub fn locale(conn: &Connection, id: &str) -> Result<Option<String>> {
+    let locale = conn.query_row("SELECT locale FROM users WHERE id = ?1", [id], |r| r.get::<_, Option<String>>(0)).optional()?;
+    Ok(locale.flatten())
+}
+
 /// The saved language of the person whose live session has `token`, if they chose one.
 pub fn locale_by_session(conn: &Connection, token: &str, now: i64) -> Result<Option<String>> {
     let locale = conn

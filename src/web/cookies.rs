@@ -1,9 +1,10 @@
 //! latchkey's cookies, all HttpOnly, SameSite=Lax and Path=/: `lk_session` holds the SSO
 //! session token; `lk_browser` binds pending sign-ins to this browser; `lk_form` is the form
-//! token of pages that start something. With an https issuer they are Secure and carry the
-//! `__Host-` prefix (RFC 6265bis §4.1.3.2): a browser then accepts them only from this exact
-//! origin over https, so a sibling subdomain or a network attacker on plain http cannot plant
-//! or overwrite them — and only the prefixed names are read.
+//! token of pages that start something; `lk_lang` is the language chosen on the page switch.
+//! With an https issuer they are Secure and carry the `__Host-` prefix (RFC 6265bis §4.1.3.2):
+//! a browser then accepts them only from this exact origin over https, so a sibling subdomain
+//! or a network attacker on plain http cannot plant or overwrite them — and only the prefixed
+//! names are read.
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
@@ -15,11 +16,14 @@ pub enum Name {
     Browser,
     /// Double-submit CSRF protection.
     Form,
+    /// The language chosen with the switch on every page (`en` or `ja`).
+    Lang,
 }
 
 pub const SESSION: Name = Name::Session;
 pub const BROWSER: Name = Name::Browser;
 pub const FORM: Name = Name::Form;
+pub const LANG: Name = Name::Lang;
 
 impl Name {
     /// The cookie's name: `__Host-`-prefixed when `secure`.
@@ -31,6 +35,8 @@ impl Name {
             (Name::Browser, true) => "__Host-lk_browser",
             (Name::Form, false) => "lk_form",
             (Name::Form, true) => "__Host-lk_form",
+            (Name::Lang, false) => "lk_lang",
+            (Name::Lang, true) => "__Host-lk_lang",
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod cookies;
 pub mod multipart;
 pub mod params;
 
+use crate::i18n::filters;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
@@ -42,6 +43,7 @@ impl ErrorPage {
     }
 }
 
+/// Its title and message are English; the template shows them in the request's language.
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorTemplate<'a> {

@@ -13,6 +13,7 @@ mod consent;
 mod flow;
 mod gate;
 mod hygiene;
+mod i18n;
 mod lifecycle;
 mod logout;
 mod mfa;

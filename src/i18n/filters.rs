@@ -1,0 +1,52 @@
+//! Askama filters over the catalogues. A module with templates says `use crate::i18n::filters;`
+//! and its templates write:
+//! - `{{ "login.title"|t }}`: a message in the request's language;
+//! - `{{ "login.continue_html"|tf("app", app) }}`: with a `{name}` placeholder filled;
+//! - `{{ message|tx }}`: an English sentence built in Rust (an error), translated.
+//!
+//! Everything is escaped here (the output is marked safe): catalogue text, except in keys
+//! ending `_html`, and always the values put into placeholders.
+
+use super::{Lang, current, fill};
+use askama::filters::Safe;
+use std::fmt::Display;
+
+#[askama::filter_fn]
+pub fn t<K: Display>(key: K, _: &dyn askama::Values) -> askama::Result<Safe<String>> {
+    Ok(Safe(shown(current(), &key.to_string(), &[])))
+}
+
+#[askama::filter_fn]
+pub fn tf<K: Display, V: Display>(key: K, _: &dyn askama::Values, name: &str, value: V) -> askama::Result<Safe<String>> {
+    Ok(Safe(shown(current(), &key.to_string(), &[(name, &value.to_string())])))
+}
+
+#[askama::filter_fn]
+pub fn tx<S: Display>(english: S, _: &dyn askama::Values) -> askama::Result<Safe<String>> {
+    Ok(Safe(escape(&current().translate(&english.to_string()))))
+}
+
+/// `key` in `lang`, as HTML, with `args` escaped into its placeholders.
+pub fn shown(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
+    let text = lang.text(key);
+    let text = if key.ends_with("_html") { text.into_owned() } else { escape(&text) };
+    let escaped: Vec<(&str, String)> = args.iter().map(|(n, v)| (*n, escape(v))).collect();
+    let args: Vec<(&str, &str)> = escaped.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    fill(&text, &args)
+}
+
+/// As askama escapes what templates show, so a translated page differs only in its words.
+pub fn escape(s: &str) -> String {
+    askama::filters::escape(s, askama::filters::Html).map(|e| e.to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_plain_text_are_escaped_and_only_html_keys_keep_markup() {
+        assert_eq!(shown(Lang::En, "login.continue_html", &[("app", "<b>&")]), "to continue to <strong>&#60;b&#62;&#38;</strong>");
+        assert_eq!(escape("a\"b'<"), "a&#34;b&#39;&#60;");
+    }
+}

@@ -1,0 +1,307 @@
+//! Pages in English and Japanese: the language comes from the app's `ui_locales`, then the
+//! person's choice (the switch on every page), then `Accept-Language`; no page shows a missing
+//! message (`⟦key⟧`).
+
+use crate::common::*;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT_LANGUAGE, HeaderMap, HeaderValue, SET_COOKIE};
+
+/// A browser whose person reads Japanese first.
+fn japanese_browser() -> reqwest::Client {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT_LANGUAGE, HeaderValue::from_static("ja-JP,ja;q=0.9,en;q=0.5"));
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
+}
+
+fn html_lang(page: &str) -> &str {
+    let start = page.find("<html lang=\"").expect("an html element with lang") + 12;
+    &page[start..start + page[start..].find('"').unwrap()]
+}
+
+fn h1(page: &str) -> String {
+    let start = page.find("<h1>").map(|i| i + 4).unwrap_or(0);
+    unescape(&page[start..start + page[start..].find("</h1>").unwrap_or(0)])
+}
+
+/// Every page a test visits: none may show a missing message, and a Japanese page's heading
+/// must be Japanese (an English title built in Rust that the catalogue lacks shows up here).
+#[derive(Default)]
+pub struct Tour(Vec<(String, String)>);
+
+impl Tour {
+    pub fn visit(&mut self, name: &str, page: &str) {
+        self.0.push((name.to_string(), page.to_string()));
+    }
+
+    pub fn check(&self) {
+        for (name, page) in &self.0 {
+            assert!(!page.contains('⟦'), "{name} shows a missing message:\n{page}");
+            if html_lang(page) == "ja" {
+                let heading = h1(page);
+                assert!(!heading.is_ascii() || heading.is_empty(), "{name}'s heading is not in Japanese: {heading:?}");
+            }
+        }
+    }
+}
+
+async fn get(b: &reqwest::Client, url: &str) -> (StatusCode, String) {
+    let res = b.get(url).send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn discovery_lists_english_and_japanese() {
+    let server = TestServer::spawn();
+    let meta: serde_json::Value = reqwest::get(server.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    assert_eq!(meta["ui_locales_supported"], serde_json::json!(["en", "ja"]));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_sign_in_with_ui_locales_ja_is_in_japanese_from_the_first_page_to_the_app() {
+    let server = TestServer::spawn();
+    server.add_user("alice");
+    let (id, _) = server.add_client("Wiki", &[], false);
+    let (_, challenge) = pkce();
+    let b = browser();
+    let mut tour = Tour::default();
+    let res = authorize(&server, &b, &good_auth_url(&server, &id, &challenge, &[("ui_locales", "fr ja en")])).await;
+    let page = login_page(&server, &b, &location(&res)).await;
+    tour.visit("sign-in (ui_locales=ja)", &page);
+    assert_eq!(html_lang(&page), "ja");
+    assert!(page.contains("<h1>サインイン</h1>") && page.contains("パスワード"), "{page}");
+    assert!(page.contains("<strong>Wiki</strong> に進む"), "{page}");
+    // The wrong password, in Japanese too; ids and field names stay as they are.
+    let res = submit_login(&server, &b, &page, "alice", "wrong").await;
+    let again = res.text().await.unwrap();
+    tour.visit("sign-in error (ui_locales=ja)", &again);
+    assert_eq!(element_text(&again, "login-error"), "ユーザー名またはパスワードが正しくありません。");
+    let res = submit_login(&server, &b, &again, "alice", PASSWORD).await;
+    assert!(location(&res).starts_with(REDIRECT), "signed in, back to the app");
+    // The app's wish holds for its own sign-in only: this browser has chosen nothing.
+    let (_, start) = get(&b, &server.url("/login")).await;
+    assert_eq!(start, "", "a redirect to a new sign-in page");
+    let b = browser();
+    let res = authorize(&server, &b, &good_auth_url(&server, &id, &challenge, &[])).await;
+    let page = login_page(&server, &b, &location(&res)).await;
+    assert_eq!(html_lang(&page), "en");
+    assert!(page.contains("<h1>Sign in</h1>") && page.contains("to continue to <strong>Wiki</strong>"), "{page}");
+    tour.visit("sign-in (English)", &page);
+    tour.check();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_browser_that_accepts_japanese_gets_the_sign_in_page_in_japanese() {
+    let server = TestServer::spawn();
+    let (id, _) = server.add_client("Wiki", &[], false);
+    let (_, challenge) = pkce();
+    let b = japanese_browser();
+    let res = authorize(&server, &b, &good_auth_url(&server, &id, &challenge, &[])).await;
+    let page = login_page(&server, &b, &location(&res)).await;
+    assert_eq!(html_lang(&page), "ja");
+    assert!(page.contains("<h1>サインイン</h1>") && page.contains("ユーザー名"), "{page}");
+    // An app that asks for English wins over the browser.
+    let res = authorize(&server, &b, &good_auth_url(&server, &id, &challenge, &[("ui_locales", "en-US")])).await;
+    let page = login_page(&server, &b, &location(&res)).await;
+    assert_eq!(html_lang(&page), "en");
+    // Error pages before any sign-in exists follow the browser too.
+    let (status, page) = get(&b, &good_auth_url(&server, "no-such-app", &challenge, &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(html_lang(&page), "ja");
+    let mut tour = Tour::default();
+    tour.visit("unknown application (Accept-Language: ja)", &page);
+    let (_, page) = get(&b, &server.url("/login?request=gone")).await;
+    tour.visit("expired sign-in (Accept-Language: ja)", &page);
+    tour.check();
+    server.stop().await;
+}
+
+/// The switch on the page (`lang` and `return_to` of the form every page has).
+async fn switch(server: &TestServer, b: &reqwest::Client, page: &str, lang: &str) -> reqwest::Response {
+    let form = [("lang", lang.to_string()), ("return_to", unescape(&field(page, "return_to")))];
+    b.post(server.url("/lang")).form(&form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_language_switch_sets_a_cookie_and_the_next_page_is_in_the_chosen_language() {
+    let server = TestServer::spawn();
+    server.add_user("alice");
+    let (id, _) = server.add_client("Wiki", &[], false);
+    let (_, challenge) = pkce();
+    let b = browser();
+    let res = authorize(&server, &b, &good_auth_url(&server, &id, &challenge, &[])).await;
+    let login = location(&res);
+    let page = login_page(&server, &b, &login).await;
+    assert!(page.contains(r#"id="lang-ja""#), "every page has the switch: {page}");
+    let res = switch(&server, &b, &page, "ja").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), login, "back to the same sign-in page");
+    let cookie = res.headers().get(SET_COOKIE).unwrap().to_str().unwrap().to_string();
+    assert!(cookie.starts_with("lk_lang=ja;") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let page = login_page(&server, &b, &login).await;
+    assert_eq!(html_lang(&page), "ja");
+    assert!(page.contains("<h1>サインイン</h1>"), "{page}");
+    // After a POST (a failed password) the switch returns to the sign-in, not to the form's URL.
+    let again = submit_login(&server, &b, &page, "alice", "wrong").await.text().await.unwrap();
+    assert_eq!(unescape(&field(&again, "return_to")), login);
+    let res = switch(&server, &b, &again, "en").await;
+    assert_eq!(location(&res), login);
+    let page = login_page(&server, &b, &login).await;
+    assert!(page.contains("<h1>Sign in</h1>"), "{page}");
+    // A choice on a sign-in whose app asked for Japanese wins over the app's wish.
+    let res = authorize(&server, &b, &good_auth_url(&server, &id, &challenge, &[("ui_locales", "ja")])).await;
+    let login = location(&res);
+    let page = login_page(&server, &b, &login).await;
+    assert_eq!(html_lang(&page), "ja");
+    switch(&server, &b, &page, "en").await;
+    let page = login_page(&server, &b, &login).await;
+    assert_eq!(html_lang(&page), "en");
+    // Only a path on this server is returned to.
+    let res = b.post(server.url("/lang")).form(&[("lang", "ja"), ("return_to", "//evil.example/x")]).send().await.unwrap();
+    assert_eq!(location(&res), "/");
+    let res = b.post(server.url("/lang")).form(&[("lang", "xx"), ("return_to", "/")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_signed_in_persons_choice_is_saved_and_followed_in_another_browser() {
+    let server = TestServer::spawn();
+    server.add_user("alice");
+    let (id, _) = server.add_client("Wiki", &[], false);
+    let (_, challenge) = pkce();
+    let first = browser();
+    sign_in(&server, &first, &good_auth_url(&server, &id, &challenge, &[]), "alice").await;
+    let (_, home) = get(&first, &server.url("/")).await;
+    switch(&server, &first, &home, "ja").await;
+    // Another browser, English by default, signs in: from then on the account's choice holds.
+    let second = browser();
+    sign_in(&server, &second, &good_auth_url(&server, &id, &challenge, &[]), "alice").await;
+    let res = second.get(server.url("/")).send().await.unwrap();
+    let kept = res.headers().get_all(SET_COOKIE).iter().any(|c| c.to_str().unwrap().starts_with("lk_lang=ja"));
+    assert!(kept, "the saved choice is kept in this browser");
+    let page = res.text().await.unwrap();
+    assert_eq!(html_lang(&page), "ja");
+    server.stop().await;
+}
+
+fn sql(server: &TestServer, statement: &str, param: &str) {
+    server.admin().pool.get().unwrap().execute(statement, [param]).unwrap();
+}
+
+async fn page_at(server: &TestServer, b: &reqwest::Client, to: &str) -> String {
+    let res = b.get(server.url(to)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{to}");
+    res.text().await.unwrap()
+}
+
+async fn post_page(server: &TestServer, b: &reqwest::Client, path: &str, form: &[(&str, String)]) -> reqwest::Response {
+    b.post(server.url(path)).form(form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_page_of_a_sign_in_after_the_password_is_in_japanese_too() {
+    let server = TestServer::spawn();
+    let alice = server.add_user("alice");
+    sql(&server, "UPDATE users SET mfa_required = 1 WHERE id = ?1", &alice);
+    let (app, _) = server.add_client("Wiki", &[], false);
+    sql(&server, "UPDATE clients SET third_party = 1 WHERE id = ?1", &app);
+    let (_, challenge) = pkce();
+    let mut tour = Tour::default();
+    let b = japanese_browser();
+    let password = |b: &reqwest::Client| {
+        let (server, url) = (&server, good_auth_url(&server, &app, &challenge, &[]));
+        let b = b.clone();
+        async move {
+            let res = authorize(server, &b, &url).await;
+            let page = login_page(server, &b, &location(&res)).await;
+            location(&submit_login(server, &b, &page, "alice", PASSWORD).await)
+        }
+    };
+    // Registration of a second factor, its error, the recovery codes, the consent.
+    let to = password(&b).await;
+    let setup = page_at(&server, &b, &to).await;
+    tour.visit("registration", &setup);
+    assert!(setup.contains("認証アプリ"), "{setup}");
+    let form = |page: &str, code: &str| vec![("request", field(page, "request")), ("csrf", field(page, "csrf")), ("code", code.to_string())];
+    let wrong = post_page(&server, &b, "/mfa/setup", &form(&setup, "999999")).await.text().await.unwrap();
+    tour.visit("registration, wrong code", &wrong);
+    assert_eq!(element_text(&wrong, "setup-error"), "コードが正しくありません。デバイスの時刻を確認してから、もう一度お試しください。");
+    let secret = element_text(&setup, "totp-secret");
+    let res = post_page(&server, &b, "/mfa/setup", &form(&setup, &totp_code(&server, &secret))).await;
+    let codes = page_at(&server, &b, &location(&res)).await;
+    tour.visit("recovery codes", &codes);
+    assert!(codes.contains("回復コード") && codes.contains(r#"data-copied="コピーしました""#), "{codes}");
+    let res = post_page(&server, &b, "/mfa/recovery", &[("request", field(&codes, "request")), ("csrf", field(&codes, "csrf"))]).await;
+    let consent = page_at(&server, &b, &location(&res)).await;
+    tour.visit("consent", &consent);
+    assert!(consent.contains("メール アドレス") || consent.contains("latchkey アカウントでのサインイン"), "{consent}");
+    let decision = [("request", field(&consent, "request")), ("csrf", field(&consent, "csrf")), ("decision", "approve".to_string())];
+    assert!(location(&post_page(&server, &b, "/consent", &decision).await).starts_with(REDIRECT));
+    // The second factor at the next sign-in, and its error.
+    server.advance(30);
+    let b = japanese_browser();
+    let to = password(&b).await;
+    let mfa = page_at(&server, &b, &to).await;
+    tour.visit("second factor", &mfa);
+    assert!(mfa.contains("<h1>本人確認</h1>") && mfa.contains("data-cancelled=\"要求が取り消されたか"), "{mfa}");
+    let form = |code: &str| vec![("request", field(&mfa, "request")), ("csrf", field(&mfa, "csrf")), ("method", "totp".into()), ("code", code.to_string())];
+    let wrong = post_page(&server, &b, "/login/mfa", &form("000000")).await.text().await.unwrap();
+    tour.visit("second factor, wrong code", &wrong);
+    assert_eq!(element_text(&wrong, "mfa-error"), "コードが正しくありません。もう一度お試しください。");
+    assert!(location(&post_page(&server, &b, "/login/mfa", &form(&totp_code(&server, &secret))).await).starts_with(REDIRECT));
+    // Sign-out, asked and done.
+    let signout = page_at(&server, &b, "/logout").await;
+    tour.visit("sign out", &signout);
+    let res = post_page(&server, &b, "/logout", &[("csrf", field(&signout, "csrf"))]).await;
+    let done = match res.status() {
+        StatusCode::OK => res.text().await.unwrap(),
+        _ => page_at(&server, &b, &location(&res)).await,
+    };
+    tour.visit("signed out", &done);
+    // A forced password change, with its error; a refusal; an expired page.
+    let bob = server.add_user("bob");
+    sql(&server, "UPDATE users SET must_change_password = 1 WHERE id = ?1", &bob);
+    let (plain, _) = server.add_client("Payroll", &[], false);
+    sql(&server, "UPDATE clients SET assignment_required = 1 WHERE id = ?1", &plain);
+    let b = japanese_browser();
+    let res = authorize(&server, &b, &good_auth_url(&server, &plain, &challenge, &[])).await;
+    let page = login_page(&server, &b, &location(&res)).await;
+    let res = submit_login(&server, &b, &page, "bob", PASSWORD).await;
+    let (blocked, change) = if res.status() == StatusCode::FORBIDDEN {
+        (res.text().await.unwrap(), None)
+    } else {
+        let to = location(&res);
+        (String::new(), Some(page_at(&server, &b, &to).await))
+    };
+    if let Some(change) = change {
+        tour.visit("forced password change", &change);
+        assert!(change.contains("<h1>パスワードの変更</h1>"), "{change}");
+        let mut form = vec![("request", field(&change, "request")), ("csrf", field(&change, "csrf"))];
+        form.extend([("new_password", "a brand new passphrase".to_string()), ("confirm_password", "another one entirely".to_string())]);
+        let wrong = post_page(&server, &b, "/password/change", &form).await.text().await.unwrap();
+        tour.visit("password change, mismatch", &wrong);
+        assert_eq!(element_text(&wrong, "password-error"), "2 つの新しいパスワードが一致しません。");
+    } else {
+        tour.visit("blocked", &blocked);
+    }
+    let b = japanese_browser();
+    let res = authorize(&server, &b, &good_auth_url(&server, &plain, &challenge, &[])).await;
+    let page = login_page(&server, &b, &location(&res)).await;
+    let mut res = submit_login(&server, &b, &page, "alice", PASSWORD).await;
+    if res.status() == StatusCode::SEE_OTHER {
+        let mfa = page_at(&server, &b, &location(&res)).await;
+        server.advance(30);
+        let form = [("request", field(&mfa, "request")), ("csrf", field(&mfa, "csrf")), ("method", "totp".into()), ("code", totp_code(&server, &secret))];
+        res = post_page(&server, &b, "/login/mfa", &form).await;
+    }
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let blocked = res.text().await.unwrap();
+    tour.visit("not assigned", &blocked);
+    assert!(blocked.contains("このアプリケーションへのアクセス権がありません") && blocked.contains("相関 ID"), "{blocked}");
+    let (_, expired) = get(&b, &server.url("/consent?request=gone")).await;
+    tour.visit("expired consent", &expired);
+    tour.check();
+    server.stop().await;
+}
