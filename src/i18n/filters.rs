@@ -1,7 +1,8 @@
 //! Askama filters over the catalogues. A module with templates says `use crate::i18n::filters;`
 //! and its templates write:
 //! - `{{ "login.title"|t }}`: a message in the request's language;
-//! - `{{ "login.continue_html"|tf("app", app) }}`: with a `{name}` placeholder filled;
+//! - `{{ "login.continue_html"|tf("app", app) }}`: with a `{name}` placeholder filled (`tf2`
+//!   for two);
 //! - `{{ message|tx }}`: an English sentence built in Rust (an error), translated.
 //!
 //! Everything is escaped here (the output is marked safe): catalogue text, except in keys
@@ -19,6 +20,11 @@ pub fn t<K: Display>(key: K, _: &dyn askama::Values) -> askama::Result<Safe<Stri
 #[askama::filter_fn]
 pub fn tf<K: Display, V: Display>(key: K, _: &dyn askama::Values, name: &str, value: V) -> askama::Result<Safe<String>> {
     Ok(Safe(shown(current(), &key.to_string(), &[(name, &value.to_string())])))
+}
+
+#[askama::filter_fn]
+pub fn tf2<K: Display, V: Display, W: Display>(key: K, _: &dyn askama::Values, n1: &str, v1: V, n2: &str, v2: W) -> askama::Result<Safe<String>> {
+    Ok(Safe(shown(current(), &key.to_string(), &[(n1, &v1.to_string()), (n2, &v2.to_string())])))
 }
 
 #[askama::filter_fn]

@@ -10,6 +10,7 @@ use crate::auth::budget::{self, Kind, Subject};
 use crate::auth::mfa::check_totp;
 use crate::auth::webauthn::{page_error_to_json, passkey, record_use, refuse, relying};
 use crate::crypto::{constant_time_eq, random_token, secret_hash};
+use crate::i18n::filters;
 use crate::store::{self, protection::Reset, signins::SignIn};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, client_ip, cookies, html, see_other, user_agent};

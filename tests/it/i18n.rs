@@ -19,7 +19,7 @@ fn html_lang(page: &str) -> &str {
 }
 
 fn h1(page: &str) -> String {
-    let start = page.find("<h1>").map(|i| i + 4).unwrap_or(0);
+    let start = page.find("<h1").and_then(|i| page[i..].find('>').map(|j| i + j + 1)).unwrap_or(0);
     unescape(&page[start..start + page[start..].find("</h1>").unwrap_or(0)])
 }
 
@@ -303,5 +303,84 @@ async fn every_page_of_a_sign_in_after_the_password_is_in_japanese_too() {
     let (_, expired) = get(&b, &server.url("/consent?request=gone")).await;
     tour.visit("expired consent", &expired);
     tour.check();
+    server.stop().await;
+}
+
+/// Every message in the outbox, oldest first, with its body and the encoded words of its
+/// subject decoded.
+fn mails(server: &TestServer) -> Vec<String> {
+    use base64::Engine;
+    let b64 = |s: &str| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(s.replace(['\r', '\n'], "")).unwrap()).unwrap();
+    let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(server.data_dir.join("outbox"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| (e.metadata().unwrap().modified().unwrap(), std::fs::read_to_string(e.path()).unwrap()))
+        .collect();
+    found.sort_by_key(|(t, _)| *t);
+    found
+        .into_iter()
+        .map(|(_, raw)| {
+            let (headers, body) = raw.split_once("\r\n\r\n").unwrap();
+            let body = if headers.contains("Content-Transfer-Encoding: base64") { b64(body) } else { body.to_string() };
+            let mut subject = String::new();
+            for word in headers.split("=?utf-8?b?").skip(1) {
+                subject.push_str(&b64(word.split("?=").next().unwrap()));
+            }
+            format!("{headers}\nSubject (decoded): {subject}\n\n{body}")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_password_reset_and_its_e_mails_are_in_japanese_unless_the_account_chose_english() {
+    let server = TestServer::spawn();
+    let alice = server.add_user("alice");
+    let b = japanese_browser();
+    let mut tour = Tour::default();
+    let start = page_at(&server, &b, "/reset").await;
+    tour.visit("reset start", &start);
+    assert!(start.contains("<h1>パスワードのリセット</h1>"), "{start}");
+    let empty = post_page(&server, &b, "/reset", &[("csrf", field(&start, "csrf")), ("username", String::new())]).await.text().await.unwrap();
+    tour.visit("reset start, no username", &empty);
+    assert_eq!(element_text(&empty, "reset-error"), "ユーザー名を入力してください。");
+    let res = post_page(&server, &b, "/reset", &[("csrf", field(&start, "csrf")), ("username", "alice".into())]).await;
+    let verify = page_at(&server, &b, &location(&res)).await;
+    tour.visit("reset verification", &verify);
+    let ids = [("id", field(&verify, "id")), ("csrf", field(&verify, "csrf"))];
+    let sent = post_page(&server, &b, "/reset/email", &ids).await.text().await.unwrap();
+    tour.visit("reset, code sent", &sent);
+    assert!(element_text(&sent, "reset-message").starts_with("アカウントにメール アドレスが登録されている場合"), "{sent}");
+    let mail = mails(&server).pop().unwrap();
+    assert!(mail.contains("Subject (decoded): のパスワード リセット コード") && mail.contains("コード: "), "{mail}");
+    let code: String = mail.split("コード: ").nth(1).unwrap().chars().take(6).collect();
+    let wrong = post_page(&server, &b, "/reset/email/verify", &[ids[0].clone(), ids[1].clone(), ("code", "000000".into())]).await.text().await.unwrap();
+    tour.visit("reset, wrong code", &wrong);
+    assert_eq!(element_text(&wrong, "reset-error"), "コードが正しくありません。");
+    let res = post_page(&server, &b, "/reset/email/verify", &[ids[0].clone(), ids[1].clone(), ("code", code)]).await;
+    let choose = page_at(&server, &b, &location(&res)).await;
+    tour.visit("reset, new password", &choose);
+    let mut form = vec![("id", field(&choose, "id")), ("csrf", field(&choose, "csrf")), ("new_password", "a long new passphrase".to_string())];
+    form.push(("confirm_password", "something else".into()));
+    let mismatch = post_page(&server, &b, "/reset/password", &form).await.text().await.unwrap();
+    tour.visit("reset, mismatch", &mismatch);
+    assert_eq!(element_text(&mismatch, "password-error"), "2 つのパスワードが一致しません。");
+    form.pop();
+    form.push(("confirm_password", "a long new passphrase".into()));
+    let done = post_page(&server, &b, "/reset/password", &form).await.text().await.unwrap();
+    tour.visit("reset done", &done);
+    assert_eq!(element_text(&done, "reset-done"), "パスワードが変更されました");
+    assert!(mails(&server).pop().unwrap().contains("セルフサービス パスワード リセット"));
+    tour.check();
+    // The account's own choice decides the language of what is sent to it.
+    server.admin().pool.get().unwrap().execute("UPDATE users SET locale = 'en' WHERE id = ?1", [&alice]).unwrap();
+    server.advance(120);
+    let b = japanese_browser();
+    let verify = match post_page(&server, &b, "/reset", &[("csrf", field(&page_at(&server, &b, "/reset").await, "csrf")), ("username", "alice".into())]).await {
+        res if res.status() == StatusCode::SEE_OTHER => page_at(&server, &b, &location(&res)).await,
+        res => panic!("{}", res.text().await.unwrap()),
+    };
+    post_page(&server, &b, "/reset/email", &[("id", field(&verify, "id")), ("csrf", field(&verify, "csrf"))]).await;
+    let mail = mails(&server).pop().unwrap();
+    assert!(mail.contains("Subject: Your latchkey password reset code") && mail.contains("Your code: "), "{mail}");
     server.stop().await;
 }
