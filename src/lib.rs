@@ -100,6 +100,7 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
             .configure(portal::configure)
             .configure(admin::configure)
             .configure(web::assets::configure)
+            .configure(web::health::configure)
             .configure(i18n::configure)
     })
     .workers(workers)

@@ -57,6 +57,18 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// A consistent copy of the database while the server runs (SQLite VACUUM INTO).
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Replace the database with a backup (refused while a server uses the data directory).
+    Restore {
+        /// The backup file to restore.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
     /// Benchmark helper: argon2id hashes per second with the configured parameters, on this thread.
     #[command(hide = true)]
     BenchArgon2 {
@@ -199,6 +211,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Backup { to } => {
+            let state = AppState::open(config, clock)?;
+            latchkey::store::backup(&state.pool, &to)?;
+            print(cli.json, json!({ "backup": to.display().to_string() }), format!("backed up to {}", to.display()));
+            Ok(())
+        }
+        Command::Restore { from } => {
+            latchkey::store::restore(&config.server.data_dir, &from)?;
+            print(cli.json, json!({ "restored": from.display().to_string() }), format!("restored {} (start the server again)", from.display()));
+            Ok(())
+        }
         Command::User { command: UserCommand::ResetPassword { username } } => {
             let state = AppState::open(config, clock)?;
             let conn = state.pool.get()?;
@@ -285,6 +308,10 @@ fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
     let level: tracing::Level = config.log.level.parse().map_err(|_| anyhow::anyhow!("log.level {:?} is not a level", config.log.level))?;
     // Logs go to stderr: stdout carries only what the command prints (and --json output).
     tracing_subscriber::fmt().with_max_level(level).with_target(false).with_writer(std::io::stderr).init();
+    // One server per data directory; a restore waits for it to stop.
+    let _lock = latchkey::store::lock_data_dir(&config.server.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot lock data directory {}: {e}", config.server.data_dir.display()))?
+        .ok_or_else(|| anyhow::anyhow!("another latchkey server is using data directory {}", config.server.data_dir.display()))?;
     let listener = std::net::TcpListener::bind(&config.server.bind).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.bind))?;
     let state = AppState::open(config, clock)?;
     if let Some(password) = users::bootstrap_admin(&*state.pool.get()?, &state.passwords, state.clock.now())? {

@@ -43,24 +43,102 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// How many migrations there are: the schema version of an up-to-date database.
+const MIGRATION_COUNT: usize = MIGRATIONS.len();
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_mfa.sql"),
+    include_str!("migrations/0003_admin.sql"),
+    include_str!("migrations/0004_conditional_access.sql"),
+    include_str!("migrations/0005_protection.sql"),
+    include_str!("migrations/0006_email_confirmations.sql"),
+    include_str!("migrations/0007_gate.sql"),
+    include_str!("migrations/0008_recovery.sql"),
+    include_str!("migrations/0009_backchannel_logout.sql"),
+    include_str!("migrations/0010_consent.sql"),
+    include_str!("migrations/0011_my_apps.sql"),
+    include_str!("migrations/0012_pending_ip.sql"),
+    include_str!("migrations/0013_my_sessions.sql"),
+    include_str!("migrations/0014_frontchannel_logout.sql"),
+    include_str!("migrations/0015_locale.sql"),
+];
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("migrations/0001_init.sql")),
-        M::up(include_str!("migrations/0002_mfa.sql")),
-        M::up(include_str!("migrations/0003_admin.sql")),
-        M::up(include_str!("migrations/0004_conditional_access.sql")),
-        M::up(include_str!("migrations/0005_protection.sql")),
-        M::up(include_str!("migrations/0006_email_confirmations.sql")),
-        M::up(include_str!("migrations/0007_gate.sql")),
-        M::up(include_str!("migrations/0008_recovery.sql")),
-        M::up(include_str!("migrations/0009_backchannel_logout.sql")),
-        M::up(include_str!("migrations/0010_consent.sql")),
-        M::up(include_str!("migrations/0011_my_apps.sql")),
-        M::up(include_str!("migrations/0012_pending_ip.sql")),
-        M::up(include_str!("migrations/0013_my_sessions.sql")),
-        M::up(include_str!("migrations/0014_frontchannel_logout.sql")),
-        M::up(include_str!("migrations/0015_locale.sql")),
-    ])
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// A consistent copy of the live database at `to` (SQLite's VACUUM INTO: one read transaction,
+/// so it is consistent while the server keeps writing), private to the service user. Refuses
+/// to overwrite a file.
+pub fn backup(pool: &Pool, to: &Path) -> Result<()> {
+    if to.exists() {
+        return Err(StoreError::Conflict(format!("{} already exists; choose a new file", to.display())));
+    }
+    let target = to.to_str().ok_or_else(|| StoreError::Conflict("the backup path is not valid UTF-8".into()))?;
+    pool.get()?.execute("VACUUM INTO ?1", [target])?;
+    private_file(to).map_err(|e| StoreError::DataDir(to.display().to_string(), e))?;
+    Ok(())
+}
+
+/// The lock a serving process holds on its data directory, so that a restore cannot replace the
+/// database under it. Dropped (released) when the process ends.
+pub fn lock_data_dir(data_dir: &Path) -> std::io::Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(data_dir)?;
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(data_dir.join("latchkey.lock"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Replaces the installation's database with the backup `from`, after checking it (SQLite's
+/// integrity check, and a latchkey schema no newer than this version). Refuses while a server
+/// holds the data directory.
+pub fn restore(data_dir: &Path, from: &Path) -> Result<()> {
+    let io = |e: std::io::Error| StoreError::DataDir(data_dir.display().to_string(), e);
+    let _lock = lock_data_dir(data_dir)
+        .map_err(io)?
+        .ok_or_else(|| StoreError::Conflict("a latchkey server is using this data directory; stop it before restoring".into()))?;
+    {
+        let src = rusqlite::Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let check: String = src.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt(format!("{} fails its integrity check: {check}", from.display())));
+        }
+        let version: i64 = src.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let users: rusqlite::Result<i64> = src.query_row("SELECT count(*) FROM users", [], |r| r.get(0));
+        if version == 0 || version > MIGRATION_COUNT as i64 || users.is_err() {
+            return Err(StoreError::Corrupt(format!("{} is not a latchkey database this version can use", from.display())));
+        }
+    }
+    let db = data_dir.join("latchkey.db");
+    let staged = data_dir.join("latchkey.db.restoring");
+    std::fs::copy(from, &staged).map_err(io)?;
+    private_file(&staged).map_err(io)?;
+    for stale in ["latchkey.db-wal", "latchkey.db-shm"] {
+        match std::fs::remove_file(data_dir.join(stale)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+    }
+    std::fs::rename(&staged, &db).map_err(io)?;
+    Ok(())
+}
+
+/// Whether the database answers, its schema is the latest, and it accepts writes (a write is
+/// tried and rolled back): what `/readyz` reports. Err says what is wrong.
+pub fn ready(conn: &mut rusqlite::Connection) -> std::result::Result<(), String> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| format!("database: {e}"))?;
+    let latest = MIGRATION_COUNT as i64;
+    if version != latest {
+        return Err(format!("schema version {version}, expected {latest}"));
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| format!("database not writable: {e}"))?;
+    tx.execute("UPDATE settings SET value = value WHERE key = 'security_defaults'", []).map_err(|e| format!("database not writable: {e}"))?;
+    tx.rollback().map_err(|e| format!("database: {e}"))?;
+    Ok(())
 }
 
 /// Opens (creating if needed) `<data_dir>/latchkey.db` and brings its schema up to date. The

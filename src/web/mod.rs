@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod cookies;
+pub mod health;
 pub mod multipart;
 pub mod params;
 

@@ -18,6 +18,7 @@ mod lifecycle;
 mod logout;
 mod mfa;
 mod my_apps;
+mod ops;
 mod policy;
 mod protection;
 mod recovery;

@@ -1,0 +1,82 @@
+//! What an operator relies on: health endpoints, backups taken while serving, restores.
+
+use crate::common::*;
+use reqwest::StatusCode;
+use std::process::Command;
+
+fn latchkey(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_latchkey")).arg("--data-dir").arg(dir).args(args).env("LATCHKEY_PASSWORD__MEMORY_KIB", "1024").output().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[tokio::test]
+async fn healthz_answers_and_readyz_checks_the_database_and_keys() {
+    let server = TestServer::spawn();
+    let res = rp_http().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let res = rp_http().get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    // A schema that is not the latest (an older binary's database, or a failed migration) is
+    // not ready.
+    server.admin().pool.get().unwrap().execute_batch("PRAGMA user_version = 1").unwrap();
+    let res = rp_http().get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.text().await.unwrap().contains("schema version 1"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_relying_party() {
+    let f = Fixture::new().await;
+    let backup_dir = tempfile::tempdir().unwrap();
+    let file = backup_dir.path().join("latchkey-backup.db");
+    let sign_ins = async {
+        for _ in 0..5 {
+            let (code, verifier) = code_for(&f.server, &browser(), &f.client_id, "alice").await;
+            assert_eq!(redeem(&f.server, f.client(), &code, &verifier).await.0, StatusCode::OK);
+        }
+    };
+    let data_dir = f.server.data_dir.clone();
+    let path = file.clone();
+    let backup = tokio::task::spawn_blocking(move || latchkey(&data_dir, &["--json", "backup", "--to", path.to_str().unwrap()]));
+    let ((ok, out, err), ()) = tokio::join!(async { backup.await.unwrap() }, sign_ins);
+    assert!(ok, "{out}{err}");
+    // Not over an existing file.
+    let (ok, _, err) = latchkey(&f.server.data_dir, &["backup", "--to", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "a backup holds secrets");
+    }
+    // Restored into another installation, it serves the same app and user.
+    let restored = tempfile::tempdir().unwrap();
+    // (Its key file goes with it: TOTP secrets and signing keys are sealed with it.)
+    std::fs::copy(f.server.data_dir.join("master.key"), restored.path().join("master.key")).unwrap();
+    let (ok, out, err) = latchkey(restored.path(), &["restore", "--from", file.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let server = TestServer::spawn_at(restored.path(), 0);
+    let (code, verifier) = code_for(&server, &browser(), &f.client_id, "alice").await;
+    assert_eq!(redeem(&server, f.client(), &code, &verifier).await.0, StatusCode::OK);
+    server.stop().await;
+    f.server.stop().await;
+}
+
+#[test]
+fn restore_is_refused_while_a_server_holds_the_data_directory_and_checks_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_db = dir.path().join("notes.txt");
+    std::fs::write(&not_a_db, "hello").unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let (ok, _, err) = latchkey(target.path(), &["restore", "--from", not_a_db.to_str().unwrap()]);
+    assert!(!ok && err.starts_with("latchkey: "), "{err}");
+    // A serving process holds the lock.
+    let lock = latchkey::store::lock_data_dir(target.path()).unwrap().expect("free");
+    let (ok, _, err) = latchkey(target.path(), &["restore", "--from", not_a_db.to_str().unwrap()]);
+    assert!(!ok && err.contains("stop it before restoring"), "{err}");
+    drop(lock);
+}
