@@ -3,7 +3,8 @@
 //! - `{{ "login.title"|t }}`: a message in the request's language;
 //! - `{{ "login.continue_html"|tf("app", app) }}`: with a `{name}` placeholder filled (`tf2`
 //!   for two);
-//! - `{{ message|tx }}`: an English sentence built in Rust (an error), translated.
+//! - `{{ message|tx }}`: an English sentence built in Rust (an error), translated (`tfx`: as
+//!   values of a message's placeholders).
 //!
 //! Everything is escaped here (the output is marked safe): catalogue text, except in keys
 //! ending `_html`, and always the values put into placeholders.
@@ -25,6 +26,14 @@ pub fn tf<K: Display, V: Display>(key: K, _: &dyn askama::Values, name: &str, va
 #[askama::filter_fn]
 pub fn tf2<K: Display, V: Display, W: Display>(key: K, _: &dyn askama::Values, n1: &str, v1: V, n2: &str, v2: W) -> askama::Result<Safe<String>> {
     Ok(Safe(shown(current(), &key.to_string(), &[(n1, &v1.to_string()), (n2, &v2.to_string())])))
+}
+
+/// `tf2` whose values are English sentences from Rust code, translated too.
+#[askama::filter_fn]
+pub fn tfx<K: Display, V: Display, W: Display>(key: K, _: &dyn askama::Values, n1: &str, v1: V, n2: &str, v2: W) -> askama::Result<Safe<String>> {
+    let lang = current();
+    let (v1, v2) = (v1.to_string(), v2.to_string());
+    Ok(Safe(shown(lang, &key.to_string(), &[(n1, &lang.translate(&v1)), (n2, &lang.translate(&v2))])))
 }
 
 #[askama::filter_fn]

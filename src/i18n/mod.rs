@@ -85,7 +85,8 @@ impl Lang {
     }
 
     /// An English sentence built in Rust, in this language: the `[text]` table, whose entries
-    /// may have `{name}` placeholders matching any text; English, as is, when there is none.
+    /// may have `{name}` placeholders matching any text (itself translated when the table has
+    /// it); English, as is, when there is none.
     pub fn translate(self, english: &str) -> Cow<'_, str> {
         let table = &CATALOGUES.get(self).text;
         if self == Lang::En || table.is_empty() {
@@ -96,7 +97,9 @@ impl Lang {
         }
         for (pattern, translation) in &table.patterns {
             if let Some(args) = matches(pattern, english) {
-                let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, *v)).collect();
+                // A value that is itself a sentence of the table is translated too
+                // ("Another browser on Windows").
+                let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, table.exact.get(*v).map_or(*v, String::as_str))).collect();
                 return Cow::Owned(fill(translation, &args));
             }
         }

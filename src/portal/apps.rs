@@ -9,6 +9,7 @@ use crate::auth::flow::Level;
 use crate::auth::session;
 use crate::crypto::constant_time_eq;
 use crate::gate::Target;
+use crate::i18n::filters;
 use crate::store::{self, clients::Client};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};

@@ -9,6 +9,7 @@ use crate::auth::access::{self, Access};
 use crate::auth::flow;
 use crate::crypto::constant_time_eq;
 use crate::gate::Target;
+use crate::i18n::filters;
 use crate::policy::locations::IpRange;
 use crate::policy::model::{Platform, Risk};
 use crate::store::{self, StoreError, policies::NamedLocation, sessions::Session};

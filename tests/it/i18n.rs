@@ -384,3 +384,42 @@ async fn a_password_reset_and_its_e_mails_are_in_japanese_unless_the_account_cho
     assert!(mail.contains("Subject: Your latchkey password reset code") && mail.contains("Your code: "), "{mail}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn my_apps_security_info_and_my_sessions_are_in_japanese() {
+    let server = TestServer::spawn();
+    server.add_user("alice");
+    let (app, _) = server.add_client("Wiki", &[], false);
+    sql(&server, "UPDATE clients SET third_party = 1 WHERE id = ?1", &app);
+    let (_, challenge) = pkce();
+    let b = japanese_browser();
+    let mut tour = Tour::default();
+    let (_, welcome) = get(&b, &server.url("/")).await;
+    tour.visit("welcome", &welcome);
+    // Signed in to the app through its consent page, then the person's own pages.
+    let res = authorize(&server, &b, &good_auth_url(&server, &app, &challenge, &[])).await;
+    let page = login_page(&server, &b, &location(&res)).await;
+    let consent = page_at(&server, &b, &location(&submit_login(&server, &b, &page, "alice", PASSWORD).await)).await;
+    let decision = [("request", field(&consent, "request")), ("csrf", field(&consent, "csrf")), ("decision", "approve".to_string())];
+    post_page(&server, &b, "/consent", &decision).await;
+    let home = page_at(&server, &b, "/").await;
+    tour.visit("My Apps", &home);
+    assert!(home.contains("<h1>マイ アプリ</h1>") && home.contains("パスワードでサインインしました。"), "{home}");
+    assert!(home.contains("latchkey アカウントでのサインイン (ユーザー ID)"), "the consent's scopes: {home}");
+    let (_, search) = get(&b, &server.url("/?q=nothing")).await;
+    tour.visit("My Apps, no match", &search);
+    assert!(element_text(&search, "no-apps").contains("に一致するアプリはありません"), "{search}");
+    let (status, missing) = get(&b, &server.url("/apps/no-such-app/launch")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    tour.visit("not one of your apps", &missing);
+    let security = page_at(&server, &b, "/security").await;
+    tour.visit("Security info", &security);
+    assert!(security.contains("<h1>セキュリティ情報</h1>") && security.contains("未使用の回復コード: 0 個"), "{security}");
+    let sessions = page_at(&server, &b, "/sessions").await;
+    tour.visit("My sessions", &sessions);
+    assert!(sessions.contains("<h1>マイ セッションとサインイン</h1>") && sessions.contains("成功") && sessions.contains("自分ではない"), "{sessions}");
+    let res = post_page(&server, &b, "/sessions/no-such-session/end", &[("csrf", field(&sessions, "csrf"))]).await;
+    tour.visit("not one of your sessions", &res.text().await.unwrap());
+    tour.check();
+    server.stop().await;
+}
