@@ -4,6 +4,7 @@
 use super::{Admin, Apps, Nav, Need, capitalise};
 use crate::AppState;
 use crate::crypto::{random_token, secret_hash};
+use crate::i18n::filters;
 use crate::oidc::clients::{self, ID_TOKEN_ALGS, RegistrationError, check_redirect_uri};
 use crate::store::{
     self,

@@ -2,6 +2,7 @@
 
 use super::{Admin, Apps, Global, Nav, when};
 use crate::AppState;
+use crate::i18n::filters;
 use crate::store::{self, directory as dir, signins::Filter};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};

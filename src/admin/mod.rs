@@ -13,6 +13,7 @@ use crate::auth::flow::{self, Flow, Level};
 use crate::auth::session;
 use crate::crypto::constant_time_eq;
 use crate::gate::Target;
+use crate::i18n::filters;
 use crate::store::{self, directory::Role, sessions::Session, users::User};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError};

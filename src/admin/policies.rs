@@ -4,6 +4,7 @@
 use super::{Admin, Global, Nav, Need, capitalise};
 use crate::AppState;
 use crate::auth::mfa::new_id;
+use crate::i18n::filters;
 use crate::policy::evaluate::{self, Context, PolicyResult};
 use crate::policy::locations::IpRange;
 use crate::policy::model::*;
