@@ -29,6 +29,7 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub workers: usize,
     pub trusted_proxies: Vec<String>,
+    pub backchannel_private_addresses: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

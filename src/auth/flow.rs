@@ -402,15 +402,21 @@ fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pe
     let issued = verdict.issued().ok_or_else(expired)?;
     let user_id = pending.user_id()?;
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    if let Some(old) = crate::auth::session::current(req, &tx, now)? {
-        store::sessions::end(&tx, &old.id, now)?;
-    }
-    if let Some(old) = &pending.flow.stepping_up {
-        store::sessions::end(&tx, old, now)?;
-    }
     let (ip, user_agent) = (crate::web::client_ip(req), crate::web::user_agent(req));
     let origin = store::sessions::Origin { ip: ip.as_deref(), user_agent: user_agent.as_deref() };
     let (session, token) = store::sessions::create(&tx, user_id, &pending.flow.amr, origin, now, state.config.session.ttl_secs)?;
+    // The browser's old session, and the one stepped up, are replaced: the same person's session
+    // carries on as the new one (its apps come along, nobody is signed out of anything); another
+    // person's is ended, with its apps told.
+    if let Some(old) = crate::auth::session::current(req, &tx, now)? {
+        match old.user_id == user_id {
+            true => store::sessions::replace(&tx, &old.id, &session.id, now)?,
+            false => store::sessions::end(&tx, &old.id, now)?,
+        }
+    }
+    if let Some(old) = &pending.flow.stepping_up {
+        store::sessions::replace(&tx, old, &session.id, now)?;
+    }
     if let Some(risk) = pending.flow.sign_in_risk {
         store::protection::set_session_risk(&tx, &session.id, risk.as_str(), &pending.flow.risk_reasons)?;
     }

@@ -112,7 +112,10 @@ fn cookie(lang: Lang, secure: bool) -> actix_web::cookie::Cookie<'static> {
 
 /// A path on this server (not `//host`, which a browser reads as another origin).
 fn local(path: &str) -> bool {
-    path.starts_with('/') && !path.starts_with("//") && !path.contains(['\\', '\r', '\n'])
+    // A path on this site only: no scheme-relative `//`, no backslash, and no control character
+    // at all (a browser drops tabs and newlines from a Location, turning `/<TAB>/evil` into
+    // `//evil`; others cannot be put in a header).
+    path.starts_with('/') && !path.starts_with("//") && !path.chars().any(|c| c == '\\' || c.is_control()) && !path[1..].starts_with(['/', '\\'])
 }
 
 /// POST /lang: the switch on every page. Remembered in this browser, saved on the account when

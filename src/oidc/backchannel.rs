@@ -55,9 +55,41 @@ pub fn backoff(attempts: i64) -> i64 {
     (5i64 << attempts.clamp(0, 10)).min(3600)
 }
 
+/// Resolves names to public addresses only: a name that points inside latchkey's network (or
+/// is made to, by DNS rebinding) gets no connection.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.filter(|a| super::clients::public_ip(a.ip())).collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether latchkey may POST to `uri` itself (an internal address only when configured for
+/// development).
+fn allowed(uri: &str, private_ok: bool) -> bool {
+    let Ok(u) = url::Url::parse(uri) else { return false };
+    let literal = match u.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::from(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::from(ip)),
+        _ => None,
+    };
+    private_ok || (u.scheme() == "https" && literal.is_none_or(super::clients::public_ip))
+}
+
 /// Runs until the server's state is gone (the server stopped).
 pub async fn run(state: Weak<AppState>) {
-    let http = match reqwest::Client::builder().timeout(TIMEOUT).redirect(reqwest::redirect::Policy::none()).build() {
+    let private_ok = state.upgrade().is_some_and(|s| s.config.server.backchannel_private_addresses);
+    let builder = reqwest::Client::builder().timeout(TIMEOUT).connect_timeout(Duration::from_secs(3)).redirect(reqwest::redirect::Policy::none());
+    let builder = if private_ok { builder } else { builder.dns_resolver(std::sync::Arc::new(PublicOnly)) };
+    let http = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "back-channel logout is off: no HTTP client");
@@ -82,29 +114,46 @@ async fn tick(state: &Arc<AppState>, http: &reqwest::Client) -> Result<(), Store
             .await
             .map_err(|e| StoreError::Corrupt(e.to_string()))??
     };
-    for d in due {
-        let alg = store::clients::by_id(&*state.pool.get()?, &d.client_id)?.map(|c| c.id_token_alg).unwrap_or_else(|| "RS256".into());
-        let token = logout_token(state, &d, &alg, now);
-        let answer = http.post(&d.uri).header("cache-control", "no-store").form(&[("logout_token", token)]).send().await.map(|r| r.status());
-        let (ok, result) = match answer {
-            Ok(s) if s.is_success() => (true, format!("delivered (HTTP {})", s.as_u16())),
-            Ok(s) => (false, format!("the app answered HTTP {}", s.as_u16())),
-            Err(e) if e.is_timeout() => (false, "no answer within 5 s".to_string()),
-            Err(_) => (false, "could not connect".to_string()),
-        };
-        let attempt = d.attempts + 1;
-        let retry_at = (!ok && attempt < MAX_ATTEMPTS).then(|| state.clock.now() + backoff(d.attempts));
-        let action = match (ok, retry_at) {
-            (true, _) => "backchannel_logout_delivered",
-            (false, Some(_)) => "backchannel_logout_retrying",
-            (false, None) => "backchannel_logout_failed",
-        };
-        let detail = format!("app {}, attempt {attempt}: {result}", d.client_id);
-        let conn = state.pool.get()?;
-        store::logout::attempted(&conn, d.id, &result, retry_at, state.clock.now())?;
-        store::mfa::audit(&conn, None, Some(&d.user_id), action, Some(&detail), state.clock.now())?;
-        tracing::info!(client_id = %d.client_id, attempt, ok, "back-channel logout");
+    // Sent side by side: one slow app holds up nobody else's (each send is bounded by TIMEOUT,
+    // well inside the lease).
+    let sends: Vec<_> = due.into_iter().map(|d| actix_web::rt::spawn(deliver(state.clone(), http.clone(), d))).collect();
+    for send in sends {
+        match send.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "recording a back-channel logout delivery failed"),
+            Err(e) => tracing::error!(error = %e, "a back-channel logout delivery panicked"),
+            Ok(Ok(())) => {}
+        }
     }
+    Ok(())
+}
+
+async fn deliver(state: Arc<AppState>, http: reqwest::Client, d: Delivery) -> Result<(), StoreError> {
+    let now = state.clock.now();
+    let alg = store::clients::by_id(&*state.pool.get()?, &d.client_id)?.map(|c| c.id_token_alg).unwrap_or_else(|| "RS256".into());
+    let (ok, result, retry) = if !allowed(&d.uri, state.config.server.backchannel_private_addresses) {
+        (false, "refused: not an https URL to a public address".to_string(), false)
+    } else {
+        let token = logout_token(&state, &d, &alg, now);
+        let answer = http.post(&d.uri).header("cache-control", "no-store").form(&[("logout_token", token)]).send().await.map(|r| r.status());
+        match answer {
+            Ok(s) if s.is_success() => (true, format!("delivered (HTTP {})", s.as_u16()), false),
+            Ok(s) => (false, format!("the app answered HTTP {}", s.as_u16()), true),
+            Err(e) if e.is_timeout() => (false, "no answer within 5 s".to_string(), true),
+            Err(_) => (false, "could not connect".to_string(), true),
+        }
+    };
+    let attempt = d.attempts + 1;
+    let retry_at = (retry && attempt < MAX_ATTEMPTS).then(|| state.clock.now() + backoff(d.attempts));
+    let action = match (ok, retry_at) {
+        (true, _) => "backchannel_logout_delivered",
+        (false, Some(_)) => "backchannel_logout_retrying",
+        (false, None) => "backchannel_logout_failed",
+    };
+    let detail = format!("app {}, attempt {attempt}: {result}", d.client_id);
+    let conn = state.pool.get()?;
+    store::logout::attempted(&conn, d.id, &result, retry_at, state.clock.now())?;
+    store::mfa::audit(&conn, None, Some(&d.user_id), action, Some(&detail), state.clock.now())?;
+    tracing::info!(client_id = %d.client_id, attempt, ok, "back-channel logout");
     Ok(())
 }
 

@@ -25,7 +25,7 @@ pub enum RegistrationError {
     Algorithm(String),
     #[error("the {0} {1:?} must be an absolute http(s) URL")]
     Url(&'static str, String),
-    #[error("the back-channel logout URI {0:?} must be an absolute https URL (http only on a loopback address) without a fragment")]
+    #[error("the back-channel logout URI {0:?} must be an absolute https URL to a public address, without a fragment")]
     BackchannelLogoutUri(String),
 }
 
@@ -112,7 +112,7 @@ pub fn check(s: &mut ClientSettings) -> Result<(), RegistrationError> {
     // Back-Channel Logout 1.0 §2.2: an absolute URL without a fragment; https except on a
     // loopback address, like redirect URIs.
     if let Some(u) = &s.backchannel_logout_uri
-        && check_redirect_uri(u, false).is_err()
+        && (check_redirect_uri(u, false).is_err() || !public_https(u))
     {
         return Err(RegistrationError::BackchannelLogoutUri(u.clone()));
     }
@@ -136,6 +136,45 @@ pub fn check(s: &mut ClientSettings) -> Result<(), RegistrationError> {
         }
     }
     Ok(())
+}
+
+/// Whether an IP address is one latchkey may send requests to: not loopback, private,
+/// link-local (cloud metadata), unique-local, unspecified, broadcast or multicast.
+pub fn public_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.octets()[0] == 0
+                || (v4.octets()[0] == 100 && v4.octets()[1] & 0xC0 == 64))
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return public_ip(std::net::IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80)
+        }
+    }
+}
+
+/// A URL latchkey's server may call itself: https, and not a literal internal address or
+/// localhost (the worker also refuses names that resolve inside, at send time).
+pub fn public_https(uri: &str) -> bool {
+    let Ok(u) = url::Url::parse(uri) else { return false };
+    if u.scheme() != "https" {
+        return false;
+    }
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => public_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => public_ip(ip.into()),
+        Some(url::Host::Domain(d)) => !(d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")),
+        None => false,
+    }
 }
 
 /// Registers an app with full settings; returns its id and (confidential apps) its secret.

@@ -51,9 +51,14 @@ pub struct Delivery {
 pub fn take_due(conn: &mut Connection, now: i64, lease: i64, limit: i64) -> Result<Vec<Delivery>> {
     super::transaction(conn, |tx| {
         let mut stmt = tx.prepare_cached(
-            "SELECT d.id, d.client_id, c.backchannel_logout_uri, c.backchannel_logout_session_required, d.user_id, d.session_id, d.attempts
-             FROM logout_deliveries d JOIN clients c ON c.id = d.client_id
-             WHERE d.done_at IS NULL AND d.next_at <= ?1 AND c.backchannel_logout_uri IS NOT NULL ORDER BY d.next_at LIMIT ?2",
+            // At most three per app a round, so one app with a backlog does not crowd out the rest.
+            "SELECT id, client_id, uri, session_required, user_id, session_id, attempts FROM (
+                 SELECT d.id, d.client_id, c.backchannel_logout_uri AS uri, c.backchannel_logout_session_required AS session_required,
+                        d.user_id, d.session_id, d.attempts, d.next_at,
+                        row_number() OVER (PARTITION BY d.client_id ORDER BY d.next_at) AS turn
+                 FROM logout_deliveries d JOIN clients c ON c.id = d.client_id
+                 WHERE d.done_at IS NULL AND d.next_at <= ?1 AND c.backchannel_logout_uri IS NOT NULL)
+             WHERE turn <= 3 ORDER BY next_at LIMIT ?2",
         )?;
         let due: Vec<Delivery> = stmt
             .query_map(params![now, limit], |r| {

@@ -64,6 +64,14 @@ pub fn by_token(conn: &Connection, token: &str, now: i64) -> Result<Option<Sessi
     Ok(Some(Session { id, user_id, csrf_token, auth_time, amr: json_list(&amr)?, last_seen_at }))
 }
 
+/// Ends session `old` because `new` (the same person's, stronger or fresher) takes its place:
+/// the apps it gave tokens to belong to the new one now, and none is signed out.
+pub fn replace(conn: &Connection, old: &str, new: &str, now: i64) -> Result<()> {
+    conn.execute("INSERT OR IGNORE INTO session_apps (session_id, client_id) SELECT ?2, client_id FROM session_apps WHERE session_id = ?1", params![old, new])?;
+    conn.execute("UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL", params![old, now])?;
+    Ok(())
+}
+
 /// Ends a session; the apps it gave tokens to are queued a back-channel logout.
 pub fn end(conn: &Connection, id: &str, now: i64) -> Result<()> {
     super::logout::session_ending(conn, id, now)?;

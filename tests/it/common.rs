@@ -36,6 +36,8 @@ pub fn test_config(data_dir: &Path, host: &str, port: u16) -> Config {
     config.server.workers = 2;
     // Tests play clients at other addresses through X-Forwarded-For from loopback.
     config.server.trusted_proxies = vec!["127.0.0.1".into()];
+    // Tests' relying parties listen on loopback.
+    config.server.backchannel_private_addresses = true;
     // The organisation's banned word, and a breached-password list (Pwned Passwords format)
     // holding BREACHED_PASSWORD.
     config.password.banned_terms = vec!["Latchkey".into()];

@@ -3,6 +3,7 @@
 
 mod admin;
 mod attacks;
+mod attacks_portal;
 mod authorize_errors;
 mod browser;
 mod browser_portal;
