@@ -108,3 +108,30 @@ async fn this_wasnt_me_in_the_browser_ends_every_session_and_starts_a_reset() {
     b.wait_for("document.body.innerText.includes('Welcome')");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_japanese_sign_in_in_the_browser_from_ui_locales_and_from_accept_language() {
+    let server = TestServer::spawn_localhost();
+    server.add_user("alice");
+    let wiki = app(&server, "Team Wiki").await;
+    let mut b = Browser::launch();
+    // The app asks for Japanese with ui_locales.
+    let (url, _, _) = wiki
+        .rp
+        .authorize_url(openidconnect::core::CoreAuthenticationFlow::AuthorizationCode, openidconnect::CsrfToken::new_random, openidconnect::Nonce::new_random)
+        .url();
+    b.goto(&format!("{url}&ui_locales=ja"));
+    b.wait_for("document.getElementById('username')");
+    assert_eq!(b.eval("document.documentElement.lang"), "ja");
+    assert!(b.eval("document.body.innerText").as_str().unwrap().contains("サインイン"));
+    b.screenshot("login-ja");
+    // A browser that prefers Japanese gets it without the app asking.
+    let mut b = Browser::launch();
+    b.call("Network.enable", serde_json::json!({}));
+    b.call("Network.setExtraHTTPHeaders", serde_json::json!({ "headers": { "Accept-Language": "ja-JP,ja;q=0.9,en;q=0.5" } }));
+    b.goto(&server.url("/login"));
+    b.wait_for("document.getElementById('username')");
+    assert_eq!(b.eval("document.documentElement.lang"), "ja");
+    assert!(b.eval("document.body.innerText").as_str().unwrap().contains("サインイン"));
+    server.stop().await;
+}
