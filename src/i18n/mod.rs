@@ -302,6 +302,63 @@ mod tests {
         out.retain(|(_, k)| !k.is_empty() && !k.contains(' '));
     }
 
+    /// The English sentences Rust code puts on error pages and forms (`ErrorPage` titles and
+    /// messages, form errors) all have a Japanese translation in the `[text]` table.
+    #[test]
+    fn every_error_sentence_in_the_code_has_a_japanese_translation() {
+        let mut sentences = vec![];
+        collect_sentences(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut sentences);
+        assert!(sentences.len() > 50, "the scan finds the sentences: {sentences:?}");
+        let missing: Vec<_> = sentences.iter().filter(|(_, s)| Lang::Ja.translate(s) == *s).collect();
+        assert!(missing.is_empty(), "no Japanese for: {missing:#?}");
+    }
+
+    fn collect_sentences(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if !path.ends_with("i18n") {
+                    collect_sentences(&path, out);
+                }
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap_or_default();
+            let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+            let name = path.display().to_string();
+            // (marker, how many literals may follow it, separated by commas)
+            for (marker, count) in [("bad_request(", 2), ("title: ", 1), ("message: ", 1), ("retry(&pending, ", 1)] {
+                for (i, _) in source.match_indices(marker) {
+                    let mut rest = &source[i + marker.len()..];
+                    for _ in 0..count {
+                        let Some((literal, after)) = literal(rest.trim_start()) else { break };
+                        out.push((name.clone(), literal));
+                        rest = after.trim_start().strip_prefix(',').unwrap_or("");
+                    }
+                }
+            }
+            for (i, _) in source.match_indices("refuse(StatusCode::") {
+                let rest = source[i + 19..].trim_start_matches(|c: char| c.is_ascii_uppercase() || c == '_');
+                if let Some((literal, _)) = rest.strip_prefix(", ").and_then(literal) {
+                    out.push((name.clone(), literal));
+                }
+            }
+        }
+    }
+
+    /// The Rust string literal at the start of `s` (unescaped), and what follows it.
+    fn literal(s: &str) -> Option<(String, &str)> {
+        let mut chars = s.strip_prefix('"')?.char_indices();
+        let mut out = String::new();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return Some((out, &s[i + 2..])),
+                '\\' => out.push(chars.next()?.1),
+                c => out.push(c),
+            }
+        }
+        None
+    }
+
     #[test]
     fn languages_are_negotiated_as_the_rfcs_say() {
         assert_eq!(Lang::from_ui_locales("fr-CA ja en"), Some(Lang::Ja));
