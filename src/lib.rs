@@ -119,7 +119,14 @@ fn housekeeping(state: std::sync::Weak<AppState>) {
     let run = move || {
         while let Some(state) = state.upgrade() {
             let now = state.clock.now();
-            match state.pool.get().map_err(store::StoreError::from).and_then(|c| store::codes::purge_requests(&c, now)) {
+            let purged = state.pool.get().map_err(store::StoreError::from).and_then(|c| {
+                // Finished back-channel logout deliveries are kept a week for the record, and
+                // expired TOTP enrolments go too.
+                store::logout::purge_done(&c, now - 7 * 86_400)?;
+                store::mfa::purge_enrolments(&c, now)?;
+                store::codes::purge_requests(&c, now)
+            });
+            match purged {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(purged = n, "expired pending sign-ins removed"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),

@@ -83,8 +83,20 @@ pub fn spend(conn: &Connection, subject: Subject<'_>, kind: Kind, now: i64) -> R
     spend_with(conn, subject, kind, kind.limit(&subject), now)
 }
 
-/// `spend` with its own (allowed, window, first pause) limits.
+/// `spend` with its own (allowed, window, first pause) limits. Read and written in one
+/// IMMEDIATE transaction (unless the caller's is already open), so concurrent wrong codes cannot
+/// each see the old count.
 pub fn spend_with(conn: &Connection, subject: Subject<'_>, kind: Kind, limit: (i64, i64, i64), now: i64) -> Result<Option<i64>, StoreError> {
+    if !conn.is_autocommit() {
+        return spend_in(conn, subject, kind, limit, now);
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let out = spend_in(&tx, subject, kind, limit, now)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+fn spend_in(conn: &Connection, subject: Subject<'_>, kind: Kind, limit: (i64, i64, i64), now: i64) -> Result<Option<i64>, StoreError> {
     let key = subject.key();
     let (allowed, window, pause) = limit;
     let mut b = store::protection::budget(conn, &key, kind.as_str())?.unwrap_or(Budget { window_start: now, ..Budget::default() });

@@ -106,3 +106,38 @@ pub fn frontchannel_targets(conn: &Connection, session_id: &str) -> Result<Vec<(
     let rows = stmt.query_map([session_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// Deletes deliveries finished before `before`, and those of apps that no longer have a
+/// back-channel logout URI (they can never be sent).
+pub fn purge_done(conn: &Connection, before: i64) -> Result<usize> {
+    let done = conn.execute("DELETE FROM logout_deliveries WHERE done_at IS NOT NULL AND done_at < ?1", [before])?;
+    let orphaned =
+        conn.execute("DELETE FROM logout_deliveries WHERE done_at IS NULL AND client_id IN (SELECT id FROM clients WHERE backchannel_logout_uri IS NULL)", [])?;
+    Ok(done + orphaned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::clients::{ClientSettings, insert};
+
+    #[test]
+    fn finished_deliveries_go_after_a_week_and_undeliverable_ones_at_once() {
+        let pool = crate::store::open_in_memory();
+        let conn = pool.get().unwrap();
+        let with_uri = ClientSettings { name: "A".into(), backchannel_logout_uri: Some("https://a.example.com/bc".into()), ..ClientSettings::default() };
+        insert(&conn, "a", &with_uri, None, 0).unwrap();
+        insert(&conn, "b", &ClientSettings { name: "B".into(), ..ClientSettings::default() }, None, 0).unwrap();
+        let add = |client: &str, done: Option<i64>| {
+            conn.execute("INSERT INTO logout_deliveries (client_id, user_id, next_at, created_at, done_at) VALUES (?1, 'u', 0, 0, ?2)", params![client, done])
+                .unwrap();
+        };
+        add("a", Some(100)); // finished long ago
+        add("a", Some(10_000)); // finished recently
+        add("a", None); // still to send
+        add("b", None); // its app has no URI any more
+        assert_eq!(purge_done(&conn, 5_000).unwrap(), 2);
+        let left: i64 = conn.query_row("SELECT count(*) FROM logout_deliveries", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 2);
+    }
+}

@@ -212,3 +212,8 @@ pub fn set_mfa_required(conn: &Connection, user_id: &str, required: bool) -> Res
     conn.execute("UPDATE users SET mfa_required = ?2 WHERE id = ?1", params![user_id, required])?;
     Ok(())
 }
+
+/// Deletes expired TOTP enrolments.
+pub fn purge_enrolments(conn: &Connection, now: i64) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM totp_enrolments WHERE expires_at <= ?1", [now])?)
+}
