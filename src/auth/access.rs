@@ -48,24 +48,24 @@ pub fn check_for(
     gate::check(conn, &ask, now)
 }
 
-/// Continues from `session` in a sign-in flow shaped by `flow` (its request, console flag or
-/// return_to): the gate's verdict picks the page, or refuses.
+/// Continues from `session` in a sign-in flow shaped by `shape` (its request, acr, console flag
+/// or return_to): the gate's verdict picks the page, or refuses.
 pub fn continue_flow(
     req: &HttpRequest,
     state: &AppState,
     conn: &Connection,
     session: &Session,
-    mut flow: Flow,
+    shape: Flow,
     verdict: Verdict,
     now: i64,
 ) -> Result<HttpResponse, PageError> {
-    let base = Flow::continuing(session, session_risk(conn, session)?);
-    flow.user_id = base.user_id;
-    flow.amr = base.amr;
-    flow.stepping_up = base.stepping_up;
-    flow.password_at = base.password_at;
-    flow.sign_in_risk = base.sign_in_risk;
-    flow.risk_reasons = base.risk_reasons;
+    let flow = Flow {
+        request: shape.request,
+        acr: shape.acr,
+        console: shape.console,
+        return_to: shape.return_to,
+        ..Flow::continuing(session, session_risk(conn, session)?)
+    };
     let (mut pending, cookie) = flow::create(req, state, conn, &flow, now)?;
     let mut res = flow::render(req, state, conn, &mut pending, verdict, now)?;
     if let Some(c) = cookie {

@@ -102,6 +102,8 @@ pub struct Verdict {
     pub outcome: Outcome,
     pub ctx: Context,
     pub eval: Evaluation,
+    /// The facts `decide` was given.
+    pub facts: Facts,
 }
 
 /// Proof that the gate said Issue: what minting a code requires, so no path can mint one
@@ -160,7 +162,7 @@ pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, Stor
             _ => false,
         },
     };
-    Ok(Verdict { outcome: decide(&facts), ctx, eval })
+    Ok(Verdict { outcome: decide(&facts), ctx, eval, facts })
 }
 
 fn person(conn: &Connection, user_id: &str, target: &Target, request: &Request, lockout: Option<bool>, now: i64) -> Result<Person, StoreError> {
@@ -231,25 +233,9 @@ pub fn log_plain(conn: &Connection, entry: &SignIn<'_>, now: i64) -> Result<i64,
 /// method now: the same rule as registration during sign-in — a second factor already proven,
 /// or a low-risk context that is their first sign-in or a network they have used.
 pub fn may_register(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<bool, StoreError> {
-    let Some(user_id) = ask.user_id else { return Ok(false) };
     let verdict = check(conn, ask, now)?;
-    let p = person(conn, user_id, &ask.target, ask.request, None, now)?;
-    let facts = Facts {
-        way: Way::Interactive,
-        target: ask.target.clone(),
-        person: Some(p.clone()),
-        amr: ask.amr.to_vec(),
-        acr_asked: Level::Password,
-        sign_in_risk: verdict.ctx.sign_in_risk,
-        user_risk: verdict.ctx.user_risk,
-        policy: verdict.eval.decision,
-        registration: Registration::NotRequired,
-        registration_skipped: false,
-        password_changed: false,
-        session_in_use: true,
-        consent_needed: false,
-    };
-    Ok(matches!(super::register(&facts, &p, false, None), Outcome::Register { .. }))
+    let Some(person) = &verdict.facts.person else { return Ok(false) };
+    Ok(matches!(super::register(&verdict.facts, person, false, None), Outcome::Register { .. }))
 }
 
 /// After a sign-in: the network it came from becomes one the person "has used" — but only

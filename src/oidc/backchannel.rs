@@ -72,16 +72,10 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
-/// Whether latchkey may POST to `uri` itself (an internal address only when configured for
-/// development).
+/// Whether latchkey may POST to `uri` itself: the registration rule again, at send time (an
+/// internal address only when configured for development).
 fn allowed(uri: &str, private_ok: bool) -> bool {
-    let Ok(u) = url::Url::parse(uri) else { return false };
-    let literal = match u.host() {
-        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::from(ip)),
-        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::from(ip)),
-        _ => None,
-    };
-    private_ok || (u.scheme() == "https" && literal.is_none_or(super::clients::public_ip))
+    private_ok || super::clients::public_https(uri)
 }
 
 /// Runs until the server's state is gone (the server stopped).

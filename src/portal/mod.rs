@@ -11,3 +11,24 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     sessions::configure(cfg);
     reset::configure(cfg);
 }
+
+/// Sends mail without waiting for it: how long a mail server takes must not tell whether an
+/// account exists (or has an address).
+pub(crate) fn send_later(state: &actix_web::web::Data<crate::AppState>, to: String, subject: String, body: String) {
+    // The local outbox is written at once (a file, no network wait to measure).
+    if let crate::mail::Mailer::Outbox { .. } = state.mail {
+        if let Err(e) = state.mail.send(&to, &subject, body) {
+            tracing::error!(error = %e, subject, "could not send an e-mail");
+        }
+        return;
+    }
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let sent = subject.clone();
+        match actix_web::web::block(move || state.mail.send(&to, &sent, body)).await {
+            Ok(Err(e)) => tracing::error!(error = %e, subject, "could not send an e-mail"),
+            Err(e) => tracing::error!(error = %e, subject, "could not send an e-mail"),
+            Ok(Ok(())) => {}
+        }
+    });
+}

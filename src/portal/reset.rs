@@ -159,30 +159,9 @@ async fn paused_notice(
         store::mfa::audit(conn, None, Some(&u.id), "password_reset_paused", Some(&reason), now)?;
         let lang = crate::i18n::of_user(conn, &u.id);
         let args = [("username", username), ("issuer", state.config.issuer()), ("minutes", &minutes.to_string())];
-        send_later(state, to, lang.text("mail.reset_paused.subject").into(), lang.format("mail.reset_paused.body", &args));
+        super::send_later(state, to, lang.text("mail.reset_paused.subject").into(), lang.format("mail.reset_paused.body", &args));
     }
     Ok(())
-}
-
-/// Sends mail without waiting for it: how long a mail server takes must not tell whether an
-/// account exists (or has an address).
-fn send_later(state: &web::Data<AppState>, to: String, subject: String, body: String) {
-    // The local outbox is written at once (a file, no network wait to measure).
-    if let crate::mail::Mailer::Outbox { .. } = state.mail {
-        if let Err(e) = state.mail.send(&to, &subject, body) {
-            tracing::error!(error = %e, subject, "could not send an e-mail");
-        }
-        return;
-    }
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let sent = subject.clone();
-        match web::block(move || state.mail.send(&to, &sent, body)).await {
-            Ok(Err(e)) => tracing::error!(error = %e, subject, "could not send an e-mail"),
-            Err(e) => tracing::error!(error = %e, subject, "could not send an e-mail"),
-            Ok(Ok(())) => {}
-        }
-    });
 }
 
 /// The account a reset is for, if it exists.
@@ -365,7 +344,7 @@ pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web:
         // In the account owner's language: who asked may not be them.
         let lang = crate::i18n::of_user(&conn, r.user_id.as_deref().unwrap_or_default());
         let args = [("username", r.username.as_str()), ("issuer", state.config.issuer()), ("code", &code)];
-        send_later(&state, to, lang.text("mail.reset_code.subject").into(), lang.format("mail.reset_code.body", &args));
+        super::send_later(&state, to, lang.text("mail.reset_code.subject").into(), lang.format("mail.reset_code.body", &args));
     }
     verify_page(&conn, &r, Some("If the account has an e-mail address, a code is on its way. It works for 10 minutes."), None, now)
 }
@@ -467,7 +446,7 @@ pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: we
     if let Some(to) = store::users::by_id(&conn, &user_id)?.and_then(|u| u.email) {
         let lang = crate::i18n::of_user(&conn, &user_id);
         let args = [("username", r.username.as_str()), ("issuer", state.config.issuer())];
-        send_later(&state, to, lang.text("mail.reset_done.subject").into(), lang.format("mail.reset_done.body", &args));
+        super::send_later(&state, to, lang.text("mail.reset_done.subject").into(), lang.format("mail.reset_done.body", &args));
     }
     tracing::info!(user = %user_id, "password reset");
     let mut res = html(StatusCode::OK, &DonePage);

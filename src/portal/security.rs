@@ -43,23 +43,18 @@ pub fn may_change(req: &HttpRequest, conn: &Connection, s: &Session, now: i64) -
 
 /// `may_change`, or a page saying why not.
 pub fn require_mfa_to_change(req: &HttpRequest, conn: &Connection, s: &Session, now: i64) -> Result<(), PageError> {
-    if !Methods::load(conn, &s.user_id)?.any() && !may_change(req, conn, s, now)? {
-        return Err(ErrorPage {
-            status: StatusCode::FORBIDDEN,
-            title: "Contact your administrator".into(),
-            message: "A sign-in method can't be set up from here. Contact your administrator: they can send you a one-time registration link.".into(),
-        }
-        .into());
+    if may_change(req, conn, s, now)? {
+        return Ok(());
     }
-    if Methods::load(conn, &s.user_id)?.any() && Level::of(&s.amr) < Level::Mfa {
-        return Err(ErrorPage {
-            status: StatusCode::FORBIDDEN,
-            title: "Confirm it's you".into(),
-            message: "Sign in with your second factor before changing your sign-in methods.".into(),
-        }
-        .into());
-    }
-    Ok(())
+    let (title, message) = if Methods::load(conn, &s.user_id)?.any() {
+        ("Confirm it's you", "Sign in with your second factor before changing your sign-in methods.")
+    } else {
+        (
+            "Contact your administrator",
+            "A sign-in method can't be set up from here. Contact your administrator: they can send you a one-time registration link.",
+        )
+    };
+    Err(ErrorPage { status: StatusCode::FORBIDDEN, title: title.into(), message: message.into() }.into())
 }
 
 /// Sends the person through a second factor and back to Security info.
@@ -371,12 +366,7 @@ pub async fn confirm_email(req: HttpRequest, state: web::Data<AppState>, body: w
         let lang = crate::i18n::of_user(&conn, &f.session.user_id);
         let subject = lang.text("mail.email_changed.subject");
         let text = lang.format("mail.email_changed.body", &[("issuer", state.config.issuer()), ("email", &email)]);
-        let state2 = state.clone();
-        actix_web::rt::spawn(async move {
-            if let Ok(Err(e)) = web::block(move || state2.mail.send(&old, &subject, text)).await {
-                tracing::error!(error = %e, "could not tell the old address of the change");
-            }
-        });
+        super::send_later(&state, old, subject.into(), text);
     }
     store::protection::delete_email_confirmation(&conn, &f.session.user_id)?;
     store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_registered", Some("password reset e-mail"), now)?;
