@@ -85,7 +85,10 @@ pub fn backup(pool: &Pool, to: &Path) -> Result<()> {
 /// database under it. Dropped (released) when the process ends.
 pub fn lock_data_dir(data_dir: &Path) -> std::io::Result<Option<std::fs::File>> {
     std::fs::create_dir_all(data_dir)?;
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(data_dir.join("latchkey.lock"))?;
+    let path = data_dir.join("latchkey.lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    // Like every file in the data directory, private to the service user.
+    private_file(&path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
