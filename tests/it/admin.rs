@@ -206,6 +206,8 @@ async fn the_app_form_shows_each_bad_field_next_to_it_keeps_the_input_and_saves_
         (&[("app_type", "public"), ("grant_client_credentials", "on")], "grants", "public client cannot use client_credentials"),
         (&[("id_token_alg", "HS256")], "id_token_alg", "not supported"),
         (&[("initiate_login_uri", "not a url")], "initiate_login_uri", "must be an absolute http(s) URL"),
+        (&[("frontchannel_logout_uri", "http://app.example.com/fc#x")], "frontchannel_logout_uri", "front-channel logout URI"),
+        (&[("backchannel_logout_uri", "https://10.0.0.1/bc")], "backchannel_logout_uri", "public address"),
     ];
     for (changes, field_name, message) in cases {
         let mut form: Vec<(&str, &str)> = vec![
