@@ -4,6 +4,7 @@
 
 pub mod apps;
 pub mod directory;
+pub mod list;
 pub mod logs;
 pub mod policies;
 
