@@ -19,6 +19,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub keys: KeyConfig,
     pub log: LogConfig,
+    pub database: DatabaseConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +31,17 @@ pub struct ServerConfig {
     pub workers: usize,
     pub trusted_proxies: Vec<String>,
     pub backchannel_private_addresses: bool,
+    pub metrics_bind: String,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub pool_size: u32,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,6 +106,16 @@ pub struct KeyConfig {
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     pub level: String,
+    pub format: LogFormat,
+    pub events_file: PathBuf,
+    pub retention_days: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// A configured secret; `Debug` never prints it.
@@ -111,6 +133,19 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
     }
+}
+
+/// Keys whose values `check-config` never prints.
+const SECRET_KEYS: &[&str] = &["mail.smtp_url", "keys.encryption_secret"];
+
+/// One effective configuration value, as `latchkey check-config` prints it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Setting {
+    pub name: String,
+    /// The value as TOML (secrets redacted).
+    pub value: String,
+    /// "default", "file PATH" or "environment NAME".
+    pub source: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,23 +167,57 @@ impl Config {
     }
 
     pub fn load_from(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        Self::explain(file, env).map(|(config, _)| config)
+    }
+
+    /// Loads like [`Config::load_from`] and also says where each effective value came from
+    /// (`latchkey check-config`): one entry per key, secrets redacted.
+    pub fn explain(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<(Self, Vec<Setting>), ConfigError> {
         let mut table: toml::Table = DEFAULTS.parse().expect("built-in defaults are valid TOML");
+        let mut sources = std::collections::BTreeMap::new();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
             let overlay: toml::Table = text.parse().map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+            for (section, keys) in &overlay {
+                for key in keys.as_table().into_iter().flat_map(|t| t.keys()) {
+                    sources.insert(format!("{section}.{key}"), format!("file {}", path.display()));
+                }
+            }
             merge(&mut table, overlay);
         }
+        let mut env: Vec<(String, String)> = env.into_iter().filter(|(name, _)| name.starts_with("LATCHKEY_")).collect();
+        env.sort();
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix("LATCHKEY_") else { continue };
+            let rest = &name["LATCHKEY_".len()..];
             let (section, key) = rest.split_once("__").ok_or_else(|| ConfigError::EnvName(name.clone()))?;
-            let section = table.entry(section.to_ascii_lowercase()).or_insert_with(|| toml::Value::Table(Default::default()));
-            if let toml::Value::Table(section) = section {
-                section.insert(key.to_ascii_lowercase(), env_value(&value));
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+            if let toml::Value::Table(entries) = entry {
+                // A key whose default is a list takes a comma-separated list from the environment.
+                let value = match entries.get(&key) {
+                    Some(toml::Value::Array(_)) => toml::Value::Array(value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(env_value).collect()),
+                    _ => env_value(&value),
+                };
+                entries.insert(key.clone(), value);
+            }
+            sources.insert(format!("{section}.{key}"), format!("environment {name}"));
+        }
+        let mut settings = Vec::new();
+        for (section, keys) in &table {
+            for (key, value) in keys.as_table().into_iter().flatten() {
+                let name = format!("{section}.{key}");
+                let shown = if SECRET_KEYS.contains(&name.as_str()) && value.as_str().is_some_and(|v| !v.is_empty()) {
+                    "\"[redacted]\"".to_string()
+                } else {
+                    serde_json::to_string(value).unwrap_or_default()
+                };
+                let source = sources.remove(&name).unwrap_or_else(|| "default".into());
+                settings.push(Setting { name, value: shown, source });
             }
         }
         let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
         config.validate()?;
-        Ok(config)
+        Ok((config, settings))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -179,6 +248,21 @@ impl Config {
         }
         for p in &self.server.trusted_proxies {
             crate::policy::locations::IpRange::parse(p).map_err(|e| ConfigError::Invalid(format!("server.trusted_proxies: {e}")))?;
+        }
+        if self.server.tls_cert.as_os_str().is_empty() != self.server.tls_key.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid("server.tls_cert and server.tls_key must be set together".into()));
+        }
+        if !self.server.metrics_bind.is_empty() && self.server.metrics_bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!("server.metrics_bind {:?} is not an address such as 127.0.0.1:9090", self.server.metrics_bind)));
+        }
+        if self.database.pool_size == 0 || self.database.timeout_ms == 0 {
+            return Err(ConfigError::Invalid("database.pool_size and database.timeout_ms must be positive".into()));
+        }
+        if self.log.retention_days <= 0 {
+            return Err(ConfigError::Invalid("log.retention_days must be positive".into()));
+        }
+        if self.log.level.parse::<tracing::Level>().is_err() {
+            return Err(ConfigError::Invalid(format!("log.level {:?} is not one of error, warn, info, debug, trace", self.log.level)));
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
             return Err(ConfigError::Invalid(format!("mail.from {:?} is not an e-mail address", self.mail.from)));
@@ -244,6 +328,38 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = Config::load_from(None, [("LATCHKEY_SERVER__BINDD".into(), "x".into())]).unwrap_err();
         assert!(err.to_string().contains("bindd"), "{err}");
+    }
+
+    #[test]
+    fn list_keys_take_comma_separated_values_from_the_environment() {
+        let c = Config::load_from(None, [("LATCHKEY_SERVER__TRUSTED_PROXIES".into(), "10.0.0.1, 10.1.0.0/16".into())]).unwrap();
+        assert_eq!(c.server.trusted_proxies, ["10.0.0.1", "10.1.0.0/16"]);
+        let c = Config::load_from(None, [("LATCHKEY_SERVER__TRUSTED_PROXIES".into(), "".into())]).unwrap();
+        assert!(c.server.trusted_proxies.is_empty());
+        let err = Config::load_from(None, [("LATCHKEY_SERVER__TRUSTED_PROXIES".into(), "10.0.0.1,not-an-ip".into())]).unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+    }
+
+    #[test]
+    fn explain_says_where_each_value_came_from_and_hides_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("l.toml");
+        std::fs::write(&file, "[server]\nbind = \"0.0.0.0:9000\"\n[keys]\nencryption_secret = \"hunter2hunter2\"\n").unwrap();
+        let (c, settings) = Config::explain(Some(&file), [("LATCHKEY_LOG__FORMAT".into(), "json".into())]).unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        let find = |n: &str| settings.iter().find(|s| s.name == n).unwrap().clone();
+        assert!(find("server.bind").source.starts_with("file "), "{:?}", find("server.bind"));
+        assert_eq!(find("server.bind").value, "\"0.0.0.0:9000\"");
+        assert_eq!(find("log.format").source, "environment LATCHKEY_LOG__FORMAT");
+        assert_eq!(find("tokens.code_ttl_secs").source, "default");
+        assert_eq!(find("keys.encryption_secret").value, "\"[redacted]\"");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn tls_files_must_come_together() {
+        let err = Config::load_from(None, [("LATCHKEY_SERVER__TLS_CERT".into(), "/x.pem".into())]).unwrap_err();
+        assert!(err.to_string().contains("together"), "{err}");
     }
 
     #[test]

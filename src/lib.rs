@@ -12,6 +12,7 @@ pub mod oidc;
 pub mod policy;
 pub mod portal;
 pub mod store;
+pub mod telemetry;
 pub mod web;
 
 use actix_web::{App, HttpServer, dev::Server, web as aw};
@@ -50,12 +51,15 @@ pub enum StartError {
     Listen(#[from] std::io::Error),
     #[error("cannot read or create the master key (master.key in the data directory): {0}")]
     MasterKey(std::io::Error),
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl AppState {
     /// Opens the database (running migrations) and the signing keys, generating the first key.
     pub fn open(config: Config, clock: Clock) -> Result<Self, StartError> {
-        let pool = store::open(&config.server.data_dir)?;
+        let db = &config.database;
+        let pool = store::open_with(&config.server.data_dir, db.pool_size, std::time::Duration::from_millis(db.timeout_ms))?;
         let sealer = crypto::Sealer::load(config.keys.encryption_secret.expose(), &config.server.data_dir).map_err(StartError::MasterKey)?;
         store::mfa::seal_plaintext_totp(&*pool.get().map_err(store::StoreError::from)?, |s| sealer.seal(s))?;
         let keys = KeyRing::open(pool.clone(), Some(sealer.passphrase().to_string()), config.max_jwt_ttl(), clock.now())?;
@@ -80,6 +84,12 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
         n => n,
     };
     let https = state.config.issuer().starts_with("https://");
+    let shutdown_timeout = state.config.server.shutdown_timeout_secs;
+    let server_config = &state.config.server;
+    let tls = match server_config.tls_cert.as_os_str().is_empty() {
+        true => None,
+        false => Some(web::tls::Certificate::load(&server_config.tls_cert, &server_config.tls_key).map_err(StartError::Tls)?),
+    };
     let state = aw::Data::new(state);
     housekeeping(std::sync::Arc::downgrade(&state.clone().into_inner()));
     // The back-channel logout worker runs on its own thread until the server's state is gone.
@@ -95,6 +105,7 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
             .app_data(aw::JsonConfig::default().limit(64 * 1024))
             .wrap(web::security_headers(https))
             .wrap(actix_web::middleware::from_fn(i18n::request::select))
+            .wrap(actix_web::middleware::from_fn(web::observe::observe))
             .configure(oidc::configure)
             .configure(auth::configure)
             .configure(portal::configure)
@@ -104,9 +115,15 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
             .configure(i18n::configure)
     })
     .workers(workers)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(shutdown_timeout);
+    let server = match tls {
+        Some(cert) => {
+            cert.reload_on_sighup()?;
+            server.listen_rustls_0_23(listener, cert.server_config().map_err(StartError::Tls)?)?
+        }
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 /// How often expired rows that anonymous requests leave behind are deleted.

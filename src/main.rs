@@ -57,6 +57,8 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Validate the configuration; print every effective value (secrets redacted) and where it came from.
+    CheckConfig,
     /// A consistent copy of the database while the server runs (SQLite VACUUM INTO).
     Backup {
         /// The file to write (must not exist).
@@ -175,10 +177,28 @@ fn print(json_mode: bool, value: serde_json::Value, human: String) {
     }
 }
 
+/// `latchkey check-config`: defaults, then the file, then the environment, then --data-dir.
+fn check_config(cli: &Cli) -> anyhow::Result<()> {
+    let (_, mut settings) = Config::explain(cli.config.as_deref(), std::env::vars())?;
+    if let Some(dir) = &cli.data_dir {
+        let entry = settings.iter_mut().find(|s| s.name == "server.data_dir").expect("server.data_dir is a setting");
+        entry.value = json!(dir).to_string();
+        entry.source = "command line --data-dir".into();
+    }
+    let human = settings.iter().map(|s| format!("{} = {}    # {}", s.name, s.value, s.source)).collect::<Vec<_>>().join("\n");
+    print(cli.json, json!({ "valid": true, "settings": settings }), format!("{human}\nconfiguration is valid"));
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::CheckConfig = cli.command {
+        return check_config(&cli);
+    }
     let mut config = load_config(&cli)?;
     let clock = Clock::system();
     match cli.command {
+        // Answered before any configuration is loaded (an invalid one is what it reports).
+        Command::CheckConfig => Ok(()),
         Command::Serve { bind, issuer } => {
             if let Some(b) = bind {
                 config.server.bind = b;
@@ -305,14 +325,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
-    let level: tracing::Level = config.log.level.parse().map_err(|_| anyhow::anyhow!("log.level {:?} is not a level", config.log.level))?;
     // Logs go to stderr: stdout carries only what the command prints (and --json output).
-    tracing_subscriber::fmt().with_max_level(level).with_target(false).with_writer(std::io::stderr).init();
+    latchkey::telemetry::init_logging(&config.log).map_err(|e| anyhow::anyhow!(e))?;
+    let metrics = match config.server.metrics_bind.as_str() {
+        "" => None,
+        bind => {
+            let listener = std::net::TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on server.metrics_bind {bind}: {e}"))?;
+            Some((listener, latchkey::telemetry::install_metrics().map_err(|e| anyhow::anyhow!(e))?))
+        }
+    };
+    let data_dir = config.server.data_dir.clone();
+    // A read-only volume or database file is found now, in well under 2 s, before the port is taken.
+    latchkey::store::check_writable(&data_dir).map_err(|e| anyhow::anyhow!(e))?;
     // One server per data directory; a restore waits for it to stop.
-    let _lock = latchkey::store::lock_data_dir(&config.server.data_dir)
-        .map_err(|e| anyhow::anyhow!("cannot lock data directory {}: {e}", config.server.data_dir.display()))?
-        .ok_or_else(|| anyhow::anyhow!("another latchkey server is using data directory {}", config.server.data_dir.display()))?;
-    let listener = std::net::TcpListener::bind(&config.server.bind).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.bind))?;
+    let _lock = latchkey::store::lock_data_dir(&data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot lock data directory {}: {e}", data_dir.display()))?
+        .ok_or_else(|| anyhow::anyhow!("another latchkey server is using data directory {}", data_dir.display()))?;
     let state = AppState::open(config, clock)?;
     if let Some(password) = users::bootstrap_admin(&*state.pool.get()?, &state.passwords, state.clock.now())? {
         print(
@@ -324,11 +352,39 @@ fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
             ),
         );
     }
+    let bind = &state.config.server.bind;
+    let listener = std::net::TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     let issuer = state.config.issuer().to_string();
-    let bind = listener.local_addr()?;
+    let local = listener.local_addr()?;
     let data = state.config.server.data_dir.display().to_string();
+    let tls = !state.config.server.tls_cert.as_os_str().is_empty();
+    let pool = state.pool.clone();
     let server = build_app(state, listener)?;
-    tracing::info!(%bind, %issuer, data_dir = %data, "latchkey is serving");
-    actix_web::rt::System::new().block_on(server)?;
+    let metrics = match metrics {
+        Some((listener, handle)) => {
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, "metrics at /metrics");
+            Some(latchkey::telemetry::metrics_server(listener, handle)?)
+        }
+        None => None,
+    };
+    tracing::info!(bind = %local, %issuer, data_dir = %data, tls, "latchkey is serving");
+    // SIGTERM or SIGINT: stop accepting, let requests in flight finish (server.shutdown_timeout_secs).
+    actix_web::rt::System::new().block_on(async move {
+        let metrics_handle = metrics.as_ref().map(|m| m.handle());
+        if let Some(m) = metrics {
+            actix_web::rt::spawn(m);
+        }
+        let served = server.await;
+        if let Some(h) = metrics_handle {
+            h.stop(false).await;
+        }
+        served
+    })?;
+    // Then fold the write-ahead log into the database file, so a stopped server leaves one file.
+    if let Err(e) = latchkey::store::checkpoint(&pool) {
+        tracing::warn!(error = %e, "could not checkpoint the database at shutdown");
+    }
+    tracing::info!("latchkey stopped");
     Ok(())
 }

@@ -317,9 +317,9 @@ pub fn render(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &
     let (stage, path, why) = match &verdict.outcome {
         Outcome::Issue => return complete(req, state, conn, pending, &verdict, now),
         Outcome::Refuse(refusal) => {
-            let id = gate::log(conn, &verdict, "failure", Some(&refusal.log_reason()), now)?;
+            gate::log(conn, &verdict, "failure", Some(&refusal.log_reason()), now)?;
             store::codes::delete_request(conn, &pending.id)?;
-            return Ok(refused(state, pending.flow.request.as_ref(), refusal, id));
+            return Ok(refused(state, pending.flow.request.as_ref(), refusal));
         }
         Outcome::Reauthenticate => {
             gate::log(conn, &verdict, "interrupted", Some("sign-in frequency: signing in again"), now)?;
@@ -359,13 +359,15 @@ pub fn render(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &
 struct RefusedPage<'a> {
     title: &'a str,
     message: &'a str,
-    correlation: i64,
+    correlation: String,
     back: Option<String>,
 }
 
-/// A refusal for a person: a generic reason and the correlation id (the sign-in log row),
-/// never the policy's name; the app's button returns `access_denied` with the same id.
-pub fn refused(state: &AppState, request: Option<&AuthRequest>, refusal: &Refusal, correlation: i64) -> HttpResponse {
+/// A refusal for a person: a generic reason and the correlation id (the request id, on the
+/// sign-in log row), never the policy's name; the app's button returns `access_denied` with
+/// the same id.
+pub fn refused(state: &AppState, request: Option<&AuthRequest>, refusal: &Refusal) -> HttpResponse {
+    let correlation = crate::web::observe::correlation();
     let (title, message, to_app) = match refusal {
         Refusal::NotAssigned => (
             "You don't have access to this application",

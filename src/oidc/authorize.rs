@@ -247,8 +247,8 @@ async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) ->
             Ok(res)
         }
         (Outcome::Refuse(refusal), _) if prompt_none => {
-            let id = gate::log(&conn, &verdict, "failure", Some(&refusal.log_reason()), now)?;
-            Ok(redirect(ErrorCode::AccessDenied, &format!("access denied (correlation id {id})")))
+            gate::log(&conn, &verdict, "failure", Some(&refusal.log_reason()), now)?;
+            Ok(redirect(ErrorCode::AccessDenied, &format!("access denied (correlation id {})", crate::web::observe::correlation())))
         }
         (Outcome::Consent, _) if prompt_none => {
             gate::log(&conn, &verdict, "interrupted", Some("prompt=none, but the app needs the user's consent"), now)?;

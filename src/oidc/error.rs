@@ -26,6 +26,8 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     InvalidToken,
     ServerError,
+    /// RFC 6749 §4.1.2.1; used on every endpoint when storage is briefly unusable (503).
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -48,6 +50,7 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidToken => "invalid_token",
             Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -85,19 +88,23 @@ impl OAuthError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
+        if e.unavailable() {
+            tracing::warn!(error = %e, "storage unavailable while answering an OAuth request");
+            return Self::new(ErrorCode::TemporarilyUnavailable, "the server is temporarily unable to answer; try again shortly");
+        }
         Self::server(e)
     }
 }
 
 impl From<r2d2::Error> for OAuthError {
     fn from(e: r2d2::Error) -> Self {
-        Self::server(e)
+        crate::store::StoreError::from(e).into()
     }
 }
 
 impl From<rusqlite::Error> for OAuthError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::server(e)
+        crate::store::StoreError::from(e).into()
     }
 }
 
@@ -106,6 +113,7 @@ impl ResponseError for OAuthError {
         match self.code {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -124,6 +132,9 @@ impl ResponseError for OAuthError {
                     header::WWW_AUTHENTICATE,
                     format!(r#"Bearer realm="latchkey", error="invalid_token", error_description="{}""#, self.description.replace('"', "'")),
                 ));
+            }
+            ErrorCode::TemporarilyUnavailable => {
+                res.insert_header((header::RETRY_AFTER, crate::store::RETRY_AFTER_SECS.to_string()));
             }
             _ => {}
         }

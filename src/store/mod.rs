@@ -43,6 +43,25 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// What a 503 tells clients to wait before trying again.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+impl StoreError {
+    /// A fault of the storage rather than of latchkey or the request: the disk is full or
+    /// read-only, the file cannot be opened, or no connection or lock came in time. Answered
+    /// 503 with Retry-After (OAuth: `temporarily_unavailable`), never a dropped connection.
+    pub fn unavailable(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            Self::Pool(_) => true,
+            Self::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                matches!(f.code, DiskFull | ReadOnly | CannotOpen | SystemIoFailure | DatabaseBusy | DatabaseLocked | OutOfMemory)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// How many migrations there are: the schema version of an up-to-date database.
 const MIGRATION_COUNT: usize = MIGRATIONS.len();
 
@@ -62,6 +81,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_my_sessions.sql"),
     include_str!("migrations/0014_frontchannel_logout.sql"),
     include_str!("migrations/0015_locale.sql"),
+    include_str!("migrations/0019_operations.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -130,24 +150,73 @@ pub fn restore(data_dir: &Path, from: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether the database answers, its schema is the latest, and it accepts writes (a write is
-/// tried and rolled back): what `/readyz` reports. Err says what is wrong.
-pub fn ready(conn: &mut rusqlite::Connection) -> std::result::Result<(), String> {
+/// Whether the database answers, its schema is the latest, and it accepts writes (a heartbeat
+/// row is written and committed, so a full disk shows too): what `/readyz` reports. Err says
+/// what is wrong.
+pub fn ready(conn: &mut rusqlite::Connection, now: i64) -> std::result::Result<(), String> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| format!("database: {e}"))?;
     let latest = MIGRATION_COUNT as i64;
     if version != latest {
         return Err(format!("schema version {version}, expected {latest}"));
     }
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| format!("database not writable: {e}"))?;
-    tx.execute("UPDATE settings SET value = value WHERE key = 'security_defaults'", []).map_err(|e| format!("database not writable: {e}"))?;
-    tx.rollback().map_err(|e| format!("database: {e}"))?;
+    conn.execute("INSERT INTO settings (key, value) VALUES ('ready_probe', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [now.to_string()])
+        .map_err(|e| format!("database not writable: {e}"))?;
     Ok(())
 }
 
-/// Opens (creating if needed) `<data_dir>/latchkey.db` and brings its schema up to date. The
+/// Checks, before a server binds its port, that the data directory and the database file can
+/// be written: a read-only volume or file is a one-line reason at start, not a server that
+/// answers 500 to every sign-in. Err is that reason.
+pub fn check_writable(data_dir: &Path) -> std::result::Result<(), String> {
+    let dir = data_dir.display();
+    private_dir(data_dir).map_err(|e| format!("data directory {dir} cannot be created or used: {e}"))?;
+    let probe = data_dir.join(".latchkey-write-test");
+    std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(|e| format!("data directory {dir} is not writable: {e}"))?;
+    let db = data_dir.join("latchkey.db");
+    if !db.exists() {
+        return Ok(());
+    }
+    let file = db.display();
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(|e| format!("database file {file} cannot be opened for writing: {e}"))?;
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
+        return Err(format!("database file {file} is read-only"));
+    }
+    conn.busy_timeout(std::time::Duration::from_secs(1)).map_err(|e| format!("database file {file}: {e}"))?;
+    conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| format!("database file {file} cannot be written: {e}"))
+}
+
+/// Folds the write-ahead log into the database file: at a clean shutdown, so the file alone is
+/// the whole database.
+pub fn checkpoint(pool: &Pool) -> Result<()> {
+    pool.get()?.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    Ok(())
+}
+
+/// Counts connection waits and timeouts for the metrics.
+#[derive(Debug)]
+struct PoolMetrics;
+
+impl r2d2::HandleEvent for PoolMetrics {
+    fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
+        metrics::histogram!("latchkey_db_pool_wait_seconds").record(event.duration().as_secs_f64());
+    }
+
+    fn handle_timeout(&self, _event: r2d2::event::TimeoutEvent) {
+        metrics::counter!("latchkey_db_pool_timeouts_total").increment(1);
+    }
+}
+
+/// Opens the database with the default pool (the CLI); see [`open_with`].
+pub fn open(data_dir: &Path) -> Result<Pool> {
+    open_with(data_dir, 8, std::time::Duration::from_secs(2))
+}
+
+/// Opens (creating if needed) `<data_dir>/latchkey.db` and brings its schema up to date, with
+/// `pool_size` connections, each wait for a connection or a lock bounded by `timeout`. The
 /// data directory is 0700 and the database files 0600, whatever the umask, and an existing
 /// installation's are tightened: they hold password hashes, keys and tokens' hashes.
-pub fn open(data_dir: &Path) -> Result<Pool> {
+pub fn open_with(data_dir: &Path, pool_size: u32, timeout: std::time::Duration) -> Result<Pool> {
     let fault = |e| StoreError::DataDir(data_dir.display().to_string(), e);
     private_dir(data_dir).map_err(fault)?;
     let db = data_dir.join("latchkey.db");
@@ -160,15 +229,16 @@ pub fn open(data_dir: &Path) -> Result<Pool> {
             tighten(&companion, 0o600).map_err(fault)?;
         }
     }
-    let manager = SqliteConnectionManager::file(db).with_init(|c| {
-        c.execute_batch(
+    let busy_ms = timeout.as_millis();
+    let manager = SqliteConnectionManager::file(db).with_init(move |c| {
+        c.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
-        )
+             PRAGMA busy_timeout = {busy_ms};"
+        ))
     });
-    let pool = r2d2::Pool::builder().max_size(8).build(manager)?;
+    let pool = r2d2::Pool::builder().max_size(pool_size).connection_timeout(timeout).event_handler(Box::new(PoolMetrics)).build(manager)?;
     let mut conn = pool.get()?;
     migrations().to_latest(&mut conn)?;
     Ok(pool)
@@ -276,7 +346,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 15);
+        assert_eq!(version, 16);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }

@@ -20,13 +20,26 @@ pub struct SignIn<'a> {
 /// The `failure` word of a wrong password: what the brute-force detector counts.
 pub const WRONG_PASSWORD: &str = "wrong_password";
 
-/// Writes one row; returns its id (the correlation id shown to the person).
+/// Writes one row; returns its id. The row keeps the id of the request being served (the
+/// correlation id shown to the person), read from the request's context.
 pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, failure)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, failure, request_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
-    .execute(params![now, s.user_id, s.username, s.client_id, s.ip, s.user_agent, s.result, s.reason, s.methods.map(super::to_json), s.failure])?;
+    .execute(params![
+        now,
+        s.user_id,
+        s.username,
+        s.client_id,
+        s.ip,
+        s.user_agent,
+        s.result,
+        s.reason,
+        s.methods.map(super::to_json),
+        s.failure,
+        crate::web::observe::current()
+    ])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -42,8 +55,8 @@ pub fn record_evaluated(
 ) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies,
-             blocked_by_policy, report_only_block)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             blocked_by_policy, report_only_block, request_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         now,
@@ -58,7 +71,8 @@ pub fn record_evaluated(
         serde_json::to_string(ctx).expect("context serialises"),
         serde_json::to_string(&eval.results).expect("results serialise"),
         blocked,
-        report_only_block
+        report_only_block,
+        crate::web::observe::current()
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -79,10 +93,12 @@ pub struct SignInRow {
     pub policies: Option<String>,
     /// When the person marked it "This wasn't me".
     pub reported_at: Option<i64>,
+    /// The request that wrote it: the correlation id on the person's page.
+    pub request_id: Option<String>,
 }
 
 /// The columns `row` reads, in its order.
-const COLUMNS: &str = "id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies, reported_at";
+const COLUMNS: &str = "id, at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies, reported_at, request_id";
 
 /// The newest `limit` rows, newest first.
 pub fn recent(conn: &Connection, limit: i64) -> Result<Vec<SignInRow>> {
@@ -106,6 +122,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignInRow> {
         context: r.get(10)?,
         policies: r.get(11)?,
         reported_at: r.get(12)?,
+        request_id: r.get(13)?,
     })
 }
 
@@ -145,6 +162,13 @@ pub fn by_id(conn: &Connection, id: i64) -> Result<Option<SignInRow>> {
     Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM signin_log WHERE id = ?1"), [id], row).optional()?)
 }
 
+/// The rows written while serving request `request_id` (a correlation id), oldest first.
+pub fn by_request_id(conn: &Connection, request_id: &str) -> Result<Vec<SignInRow>> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM signin_log WHERE request_id = ?1 ORDER BY id"))?;
+    let rows = stmt.query_map([request_id], row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn for_user(conn: &Connection, user_id: &str, limit: i64) -> Result<Vec<SignInRow>> {
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM signin_log WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2"))?;
     let rows = stmt.query_map(params![user_id, limit], row)?;
@@ -158,7 +182,7 @@ pub fn own_since(conn: &Connection, user_id: &str, since: i64, limit: i64) -> Re
         "SELECT {COLUMNS}, (SELECT c.name FROM clients c WHERE c.id = signin_log.client_id) FROM signin_log
          WHERE user_id = ?1 AND at >= ?2 ORDER BY id DESC LIMIT ?3"
     ))?;
-    let rows = stmt.query_map(params![user_id, since, limit], |r| Ok((row(r)?, r.get(13)?)))?;
+    let rows = stmt.query_map(params![user_id, since, limit], |r| Ok((row(r)?, r.get(14)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -20,7 +20,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let s = state.clone();
     let db = web::block(move || -> Result<(), String> {
         let mut conn = s.pool.get().map_err(|e| format!("database pool: {e}"))?;
-        crate::store::ready(&mut conn)
+        crate::store::ready(&mut conn, now)
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));

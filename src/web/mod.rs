@@ -4,7 +4,9 @@ pub mod assets;
 pub mod cookies;
 pub mod health;
 pub mod multipart;
+pub mod observe;
 pub mod params;
+pub mod tls;
 
 use crate::i18n::filters;
 use actix_web::http::StatusCode;
@@ -44,12 +46,14 @@ impl ErrorPage {
     }
 }
 
-/// Its title and message are English; the template shows them in the request's language.
+/// Its title and message are English; the template shows them in the request's language,
+/// with the request id as the correlation id.
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorTemplate<'a> {
     title: &'a str,
     message: &'a str,
+    correlation: String,
 }
 
 impl ResponseError for ErrorPage {
@@ -58,8 +62,12 @@ impl ResponseError for ErrorPage {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let page = ErrorTemplate { title: &self.title, message: &self.message };
-        html(self.status, &page)
+        let page = ErrorTemplate { title: &self.title, message: &self.message, correlation: observe::correlation() };
+        let mut res = html(self.status, &page);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(crate::store::RETRY_AFTER_SECS));
+        }
+        res
     }
 }
 
@@ -92,12 +100,30 @@ impl From<rusqlite::Error> for InternalError {
     }
 }
 
+impl InternalError {
+    fn unavailable(&self) -> bool {
+        matches!(self, Self::Store(e) if e.unavailable())
+    }
+}
+
 impl ResponseError for InternalError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::INTERNAL_SERVER_ERROR
+        match self.unavailable() {
+            true => StatusCode::SERVICE_UNAVAILABLE,
+            false => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if self.unavailable() {
+            tracing::warn!(error = %self, "storage unavailable");
+            return ErrorPage {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                title: "Temporarily unavailable".into(),
+                message: "latchkey cannot answer right now. Please try again in a moment.".into(),
+            }
+            .error_response();
+        }
         tracing::error!(error = %self, "internal error");
         ErrorPage {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -179,15 +205,18 @@ pub fn see_other(location: &str) -> HttpResponse {
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
     let peer = req.peer_addr()?.ip();
     let Some(state) = req.app_data::<actix_web::web::Data<crate::AppState>>() else { return Some(peer.to_string()) };
-    let proxies: Vec<crate::policy::locations::IpRange> =
-        state.config.server.trusted_proxies.iter().filter_map(|p| crate::policy::locations::IpRange::parse(p).ok()).collect();
-    let trusted = |ip: std::net::IpAddr| proxies.iter().any(|r| r.contains(ip));
+    let trusted = |ip: std::net::IpAddr| trusted_proxy(&state.config, ip);
     if !trusted(peer) {
         return Some(peer.to_string());
     }
     let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim);
     let chain: Vec<std::net::IpAddr> = forwarded.filter_map(|a| a.parse().ok()).collect();
     Some(chain.into_iter().rev().find(|ip| !trusted(*ip)).unwrap_or(peer).to_string())
+}
+
+/// Whether `ip` is one of `server.trusted_proxies`, whose forwarding headers latchkey believes.
+pub fn trusted_proxy(config: &crate::config::Config, ip: std::net::IpAddr) -> bool {
+    config.server.trusted_proxies.iter().filter_map(|p| crate::policy::locations::IpRange::parse(p).ok()).any(|r| r.contains(ip))
 }
 
 pub fn user_agent(req: &HttpRequest) -> Option<String> {

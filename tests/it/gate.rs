@@ -101,10 +101,18 @@ fn without_correlation(body: &serde_json::Value) -> String {
     body["error_description"].as_str().unwrap_or_else(|| panic!("no error_description in {body}")).split(" (correlation id").next().unwrap().to_string()
 }
 
-fn correlation_of(body: &serde_json::Value) -> i64 {
+/// The correlation id (the request id) an error description ends with.
+fn correlation_of(body: &serde_json::Value) -> String {
     let d = body["error_description"].as_str().unwrap();
     let id = d.split("(correlation id ").nth(1).unwrap_or_else(|| panic!("no correlation id in {d}"));
-    id.trim_end_matches(')').parse().unwrap()
+    id.trim_end_matches(')').to_string()
+}
+
+/// The one sign-in log row a request wrote, found by the correlation id a person was shown.
+fn row_of(server: &TestServer, correlation: &str) -> latchkey::store::signins::SignInRow {
+    let mut rows = latchkey::store::signins::by_request_id(&conn(server), correlation).unwrap();
+    assert_eq!(rows.len(), 1, "one row for request {correlation}");
+    rows.pop().unwrap()
 }
 
 #[tokio::test]
@@ -121,11 +129,14 @@ async fn a_block_for_all_apps_blocks_the_portal_and_the_console_but_not_an_exclu
     let res = portal_sign_in(&server, &b, "alice", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "{:?}", res.headers());
     assert!(!sets_session_cookie(&res), "a refused sign-in leaves no session");
+    let request_id = res.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
     let html = res.text().await.unwrap();
-    let correlation: i64 = element_text(&html, "correlation-id").parse().unwrap();
+    let correlation = element_text(&html, "correlation-id");
+    assert_eq!(correlation, request_id, "the correlation id is the request id");
     assert!(!html.contains("Block everyone"), "the page does not name the policy");
     let log = last_log(&server);
-    assert_eq!((log.id, log.client_id.as_deref(), log.result.as_str()), (correlation, Some(PORTAL), "failure"));
+    assert_eq!(log.request_id.as_deref(), Some(correlation.as_str()));
+    assert_eq!((log.id, log.client_id.as_deref(), log.result.as_str()), (row_of(&server, &correlation).id, Some(PORTAL), "failure"));
     assert_eq!(log.reason.as_deref(), Some("blocked by conditional access policy \"Block everyone\""));
     assert!(page(&server, &b, "/").await.contains("Welcome"), "not signed in");
 
@@ -252,9 +263,8 @@ async fn the_password_grant_answers_the_same_for_right_and_wrong_passwords_when_
     assert_eq!(without_correlation(&right.1), without_correlation(&wrong.1));
     assert_eq!(without_correlation(&right.1), without_correlation(&nobody.1));
     assert!(!without_correlation(&right.1).contains("Block legacy"), "the policy is not named to the app");
-    // Each answer's correlation id is its own log row; only the log says why.
-    let c = conn(&server);
-    let reason = |id: i64| latchkey::store::signins::by_id(&c, id).unwrap().unwrap().reason.unwrap();
+    // Each answer's correlation id leads to its own log row; only the log says why.
+    let reason = |id: String| row_of(&server, &id).reason.unwrap();
     assert!(reason(correlation_of(&right.1)).contains("blocked by conditional access policy"));
     assert!(reason(correlation_of(&wrong.1)).contains("blocked by conditional access policy"));
     assert!(reason(correlation_of(&nobody.1)).contains("unknown username"));
@@ -641,7 +651,7 @@ async fn a_password_spray_reason_stays_on_the_wrong_password_row() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (reason, failure) = row(correlation_of(&body));
+    let (reason, failure) = row(row_of(&f.server, &correlation_of(&body)).id);
     assert!(reason.starts_with("legacy password grant: wrong password") && reason.contains("password spray"), "{reason}");
     assert_eq!(failure.as_deref(), Some("wrong_password"));
     f.server.stop().await;

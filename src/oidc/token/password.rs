@@ -55,7 +55,10 @@ pub async fn exchange(
     }
     // One answer for every failure — unknown user, wrong password, lockout, policy — so the
     // grant reveals neither accounts nor passwords.
-    let failed = |id: i64| OAuthError::invalid_grant(format!("wrong username or password, or the sign-in is not allowed (correlation id {id})"));
+    // The correlation id is the request's id, which the attempt's sign-in log row keeps.
+    let failed = |_logged: i64| {
+        OAuthError::invalid_grant(format!("wrong username or password, or the sign-in is not allowed (correlation id {})", crate::web::observe::correlation()))
+    };
     let refuse = |verdict: &gate::Verdict, reason: &str| -> Result<OAuthError, OAuthError> {
         Ok(failed(gate::log(conn, verdict, "failure", Some(&format!("legacy password grant: {reason}")), now)?))
     };

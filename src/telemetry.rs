@@ -1,0 +1,111 @@
+//! What operators see of a running server: the log (text or one JSON object per line, to
+//! stderr, never able to take a request down with it) and the Prometheus metrics listener.
+
+use crate::config::{LogConfig, LogFormat};
+use std::io::Write;
+use tracing::Level;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// stderr that never fails: a full disk or a closed pipe under the log must not fail (or
+/// panic) the request that was logging. What could not be written is counted instead.
+struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if std::io::stderr().write_all(buf).is_err() {
+            metrics::counter!("latchkey_log_write_errors_total").increment(1);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
+/// The HTTP library's complaints about what clients sent (malformed requests, connections
+/// dropped mid-request): a client's doing, so debug-level and counted, not an ERROR per request.
+fn client_noise(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target().starts_with("actix_http::h1") && *meta.level() <= Level::WARN
+}
+
+/// Counts the client noise the log leaves out.
+struct CountClientNoise;
+
+impl<S: tracing::Subscriber> Layer<S> for CountClientNoise {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if client_noise(event.metadata()) {
+            metrics::counter!("latchkey_http_client_errors_total").increment(1);
+        }
+    }
+}
+
+/// Installs the process's log: `log.level`, `log.format`; every line written while serving a
+/// request carries its request id (the `request` span).
+pub fn init_logging(config: &LogConfig) -> Result<(), String> {
+    let level: Level = config.level.parse().map_err(|_| format!("log.level {:?} is not a level", config.level))?;
+    let debug = level >= Level::DEBUG;
+    let keep = filter_fn(move |meta| *meta.level() <= level && (debug || !client_noise(meta)));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(|| Stderr).with_target(false);
+    let fmt = match config.format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().with_current_span(true).with_span_list(false).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(keep))
+        .with(CountClientNoise.with_filter(filter_fn(client_noise)))
+        .try_init()
+        .map_err(|e| format!("cannot install the log: {e}"))
+}
+
+/// Installs the process-wide metrics recorder; its handle renders the exposition.
+pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("latchkey_http_requests_total", "HTTP requests answered, by route, method and status");
+    describe_histogram!("latchkey_http_request_duration_seconds", "HTTP request latency, by route, method and status");
+    describe_counter!("latchkey_http_client_errors_total", "Malformed or aborted HTTP requests from clients");
+    describe_counter!("latchkey_signins_total", "Sign-in attempts written to the sign-in log, by result, method and app");
+    describe_counter!("latchkey_policy_decisions_total", "Conditional-access policy results in sign-ins, by policy, state and result");
+    describe_counter!("latchkey_token_grants_total", "Tokens issued at /token, by grant type");
+    describe_counter!("latchkey_risk_detections_total", "Identity protection detections, by kind");
+    describe_counter!("latchkey_lockouts_total", "Accounts or clients locked out after too many attempts, by kind");
+    describe_histogram!("latchkey_db_pool_wait_seconds", "Time spent waiting for a database connection");
+    describe_counter!("latchkey_db_pool_timeouts_total", "Requests that got no database connection in time");
+    describe_counter!("latchkey_db_unavailable_total", "Requests answered 503 because storage was unusable");
+    describe_gauge!("latchkey_argon2_queue_depth", "Password hashes waiting for or running on the hashing threads");
+    describe_counter!("latchkey_housekeeping_deleted_total", "Rows removed by housekeeping, by table");
+    describe_counter!("latchkey_log_write_errors_total", "Log lines that could not be written");
+}
+
+/// Serves `/metrics` on its own listener (`server.metrics_bind`), apart from the public one.
+pub fn metrics_server(listener: std::net::TcpListener, handle: metrics_exporter_prometheus::PrometheusHandle) -> std::io::Result<actix_web::dev::Server> {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let handle = web::Data::new(handle);
+    Ok(HttpServer::new(move || {
+        App::new().app_data(handle.clone()).route(
+            "/metrics",
+            web::get().to(|h: web::Data<metrics_exporter_prometheus::PrometheusHandle>| async move {
+                HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(h.render())
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)?
+    .run())
+}
