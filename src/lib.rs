@@ -126,26 +126,38 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
     Ok(server.run())
 }
 
-/// How often expired rows that anonymous requests leave behind are deleted.
+/// How often housekeeping runs.
 const HOUSEKEEPING_SECS: u64 = 60;
 
-/// Deletes expired pending sign-ins now and every minute, on a thread of its own (the caller
-/// may not be inside an async runtime yet), until the server's state is gone. Inserting a
-/// pending sign-in also purges; this keeps the table small when the traffic stops.
+/// One round of housekeeping at the state's `now`: expired pending sign-ins, TOTP enrolments and
+/// finished back-channel deliveries (kept a week for the record), then the retention rules
+/// (`store::retention`). Returns what went, by table; also counted in the metrics.
+pub fn housekeep(state: &AppState) -> Result<store::retention::Deleted, store::StoreError> {
+    let now = state.clock.now();
+    let conn = state.pool.get()?;
+    let mut deleted = vec![
+        ("auth_requests", store::codes::purge_requests(&conn, now)?),
+        ("totp_enrolments", store::mfa::purge_enrolments(&conn, now)?),
+        ("logout_deliveries", store::logout::purge_done(&conn, now - 7 * 86_400)?),
+    ];
+    deleted.retain(|(_, n)| *n > 0);
+    let retention = store::retention::Retention { log_secs: state.config.log.retention_days * 86_400, token_secs: state.config.max_jwt_ttl() };
+    deleted.extend(store::retention::run(&conn, retention, now)?);
+    for (table, n) in &deleted {
+        metrics::counter!("latchkey_housekeeping_deleted_total", "table" => *table).increment(*n as u64);
+    }
+    Ok(deleted)
+}
+
+/// Runs `housekeep` now and every minute, on a thread of its own (the caller may not be inside
+/// an async runtime yet), until the server's state is gone. Inserting a pending sign-in also
+/// purges; this keeps the tables small when the traffic stops.
 fn housekeeping(state: std::sync::Weak<AppState>) {
     let run = move || {
         while let Some(state) = state.upgrade() {
-            let now = state.clock.now();
-            let purged = state.pool.get().map_err(store::StoreError::from).and_then(|c| {
-                // Finished back-channel logout deliveries are kept a week for the record, and
-                // expired TOTP enrolments go too.
-                store::logout::purge_done(&c, now - 7 * 86_400)?;
-                store::mfa::purge_enrolments(&c, now)?;
-                store::codes::purge_requests(&c, now)
-            });
-            match purged {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(purged = n, "expired pending sign-ins removed"),
+            match housekeep(&state) {
+                Ok(deleted) if deleted.is_empty() => {}
+                Ok(deleted) => tracing::info!(?deleted, "housekeeping removed expired rows"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
             }
             drop(state);

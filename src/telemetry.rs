@@ -62,17 +62,23 @@ pub fn init_logging(config: &LogConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot install the log: {e}"))
 }
 
-/// Installs the process-wide metrics recorder; its handle renders the exposition.
+static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+
+/// The process-wide metrics recorder, installed on first use; its handle renders the
+/// exposition. Until something asks for it, recording a metric costs next to nothing.
 pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(handle) = METRICS.get() {
+        return Ok(handle.clone());
+    }
     let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
-        .map_err(|e| e.to_string())?
-        .install_recorder()
-        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    let recorder = PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets).map_err(|e| e.to_string())?.build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
     describe();
-    Ok(handle)
+    Ok(METRICS.get_or_init(|| handle).clone())
 }
 
 fn describe() {

@@ -117,6 +117,7 @@ fn spend_in(conn: &Connection, subject: Subject<'_>, kind: Kind, limit: (i64, i6
         b.spent = 0;
         b.window_start = now;
         started = Some(until);
+        metrics::counter!("latchkey_lockouts_total", "kind" => kind.as_str()).increment(1);
     }
     store::protection::put_budget(conn, &key, kind.as_str(), &b)?;
     Ok(started)

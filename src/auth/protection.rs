@@ -187,6 +187,9 @@ pub struct Assessment {
 
 impl Assessment {
     fn raise(&mut self, risk: Risk, reason: String) {
+        // The detector's name is what the reason starts with ("password spray: …").
+        let kind = reason.split(':').next().unwrap_or_default().to_string();
+        metrics::counter!("latchkey_risk_detections_total", "kind" => kind).increment(1);
         self.risk = self.risk.max(Some(risk));
         self.reasons.push(reason);
     }

@@ -10,6 +10,7 @@ pub mod logout;
 pub mod mfa;
 pub mod policies;
 pub mod protection;
+pub mod retention;
 pub mod sessions;
 pub mod signins;
 pub mod tokens;

@@ -20,6 +20,13 @@ pub struct SignIn<'a> {
 /// The `failure` word of a wrong password: what the brute-force detector counts.
 pub const WRONG_PASSWORD: &str = "wrong_password";
 
+/// Counts a sign-in row in the metrics: by result, methods used and app.
+fn count(s: &SignIn<'_>) {
+    let method = s.methods.filter(|m| !m.is_empty()).map_or_else(|| "none".to_string(), |m| m.join("+"));
+    let labels = [("result", s.result.to_string()), ("method", method), ("app", s.client_id.unwrap_or("-").to_string())];
+    metrics::counter!("latchkey_signins_total", &labels).increment(1);
+}
+
 /// Writes one row; returns its id. The row keeps the id of the request being served (the
 /// correlation id shown to the person), read from the request's context.
 pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<i64> {
@@ -40,6 +47,7 @@ pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<i64> {
         s.failure,
         crate::web::observe::current()
     ])?;
+    count(s);
     Ok(conn.last_insert_rowid())
 }
 
@@ -74,6 +82,17 @@ pub fn record_evaluated(
         report_only_block,
         crate::web::observe::current()
     ])?;
+    count(s);
+    for r in &eval.results {
+        let result = match (r.applied, &r.effect) {
+            (false, _) => "not_applied",
+            (true, Some(crate::policy::evaluate::Effect::Block)) => "block",
+            (true, Some(crate::policy::evaluate::Effect::Satisfied) | None) => "satisfied",
+            (true, Some(_)) => "requires",
+        };
+        let labels = [("policy", r.name.clone()), ("state", r.state.as_str().to_string()), ("result", result.to_string())];
+        metrics::counter!("latchkey_policy_decisions_total", &labels).increment(1);
+    }
     Ok(conn.last_insert_rowid())
 }
 

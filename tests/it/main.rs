@@ -24,4 +24,5 @@ mod policy;
 mod protection;
 mod recovery;
 mod sessions;
+mod telemetry;
 mod token_errors;

@@ -1,0 +1,96 @@
+//! What operators see: metrics on their own listener, request ids from request to log row,
+//! and `check-config`.
+
+use crate::common::*;
+use latchkey::policy::model::{Apps, Principals, State};
+use reqwest::StatusCode;
+
+/// Starts the metrics listener on a port of its own (as `serve` does with server.metrics_bind).
+fn metrics_listener() -> String {
+    let handle = latchkey::telemetry::install_metrics().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    std::thread::spawn(move || actix_web::rt::System::new().block_on(latchkey::telemetry::metrics_server(listener, handle).unwrap()).unwrap());
+    url
+}
+
+/// The value of the sample `name{…}` whose labels include every one of `labels` (0 if none).
+fn sample(exposition: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_a_sign_in_a_blocked_sign_in_and_a_client_credentials_grant_exactly_once() {
+    let metrics = metrics_listener();
+    let f = Fixture::new().await;
+    let (blocked_app, _) = f.server.add_client("Blocked app", &["authorization_code"], false);
+    let (service, secret) = f.server.add_client("Service", &["client_credentials"], false);
+    // Policy names are labels: this test's own, so other tests' sign-ins do not count here.
+    let policy = format!("Block {blocked_app}");
+    put_template(&f.server, "block-legacy", State::On, |p| {
+        p.name = policy.clone();
+        p.conditions.client_app_types = vec![];
+        p.include_users = Principals { all: true, ..Default::default() };
+        p.include_apps = Apps { all: false, apps: vec![blocked_app.clone()] };
+    });
+    let scrape = || async { rp_http().get(&metrics).send().await.unwrap().text().await.unwrap() };
+    let before = scrape().await;
+
+    let (code, verifier) = code_for(&f.server, &browser(), &f.client_id, "alice").await;
+    assert_eq!(redeem(&f.server, f.client(), &code, &verifier).await.0, StatusCode::OK);
+    let b = browser();
+    let (_, challenge) = pkce();
+    let res = authorize(&f.server, &b, &good_auth_url(&f.server, &blocked_app, &challenge, &[])).await;
+    let page = login_page(&f.server, &b, &location(&res)).await;
+    assert_eq!(submit_login(&f.server, &b, &page, "alice", PASSWORD).await.status(), StatusCode::FORBIDDEN);
+    let (status, _, body) = post_form(&f.server, "/token", Some((&service, secret.as_deref().unwrap())), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let after = scrape().await;
+    let moved = |name: &str, labels: &[(&str, &str)]| sample(&after, name, labels) - sample(&before, name, labels);
+    assert_eq!(moved("latchkey_signins_total", &[("app", &f.client_id), ("result", "success"), ("method", "pwd")]), 1.0, "{after}");
+    assert_eq!(moved("latchkey_signins_total", &[("app", &blocked_app), ("result", "failure")]), 1.0);
+    assert_eq!(moved("latchkey_policy_decisions_total", &[("policy", &policy), ("result", "block"), ("state", "on")]), 1.0);
+    assert_eq!(moved("latchkey_token_grants_total", &[("app", &service), ("grant_type", "client_credentials")]), 1.0);
+    assert_eq!(moved("latchkey_token_grants_total", &[("app", &f.client_id), ("grant_type", "authorization_code")]), 1.0);
+    // Requests by route and status, with their latency.
+    assert!(moved("latchkey_http_requests_total", &[("route", "/token"), ("status", "200"), ("method", "POST")]) >= 2.0);
+    assert!(after.contains("latchkey_http_request_duration_seconds_bucket{"), "a histogram");
+    assert!(after.contains("# HELP latchkey_signins_total"));
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_a_trusted_proxy_can_set_it() {
+    // (Tests' servers trust loopback as a proxy.)
+    let server = TestServer::spawn();
+    let id = |res: &reqwest::Response| res.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string());
+    let a = rp_http().get(server.url("/healthz")).send().await.unwrap();
+    let b = rp_http().get(server.url("/healthz")).send().await.unwrap();
+    let (a, b) = (id(&a).unwrap(), id(&b).unwrap());
+    assert_eq!(a.len(), 20);
+    assert_ne!(a, b, "a new id for every request");
+    // From a trusted proxy, its id is kept; one that could not go into a log line as is, is not.
+    let res = rp_http().get(server.url("/healthz")).header("x-request-id", "lb-7f3a.42").send().await.unwrap();
+    assert_eq!(id(&res).as_deref(), Some("lb-7f3a.42"));
+    let res = rp_http().get(server.url("/healthz")).header("x-request-id", "a b<script>").send().await.unwrap();
+    assert_ne!(id(&res).as_deref(), Some("a b<script>"));
+    // Error pages show it as the correlation id.
+    let res = rp_http().get(server.url("/authorize?client_id=nope")).send().await.unwrap();
+    let rid = id(&res).unwrap();
+    assert_eq!(element_text(&res.text().await.unwrap(), "correlation-id"), rid);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_proxys_request_id_is_ignored_from_anyone_else() {
+    let server = TestServer::spawn_with(|c| c.server.trusted_proxies = vec![]);
+    let res = rp_http().get(server.url("/healthz")).header("x-request-id", "chosen-by-the-client").send().await.unwrap();
+    assert_ne!(res.headers()["x-request-id"], "chosen-by-the-client");
+    server.stop().await;
+}
