@@ -1,0 +1,281 @@
+//! Storage faults and process lifecycle, against the real binary or a real server on a real
+//! file system: a read-only volume or database file at start, a full disk while serving,
+//! SIGTERM under load, and `check-config`.
+//!
+//! The file-system faults use what this machine kind allows its tests (root): a small tmpfs
+//! for a disk that fills, a read-only remount, and the immutable attribute on a file.
+
+use crate::common::*;
+use reqwest::StatusCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn latchkey() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    c.env("LATCHKEY_PASSWORD__MEMORY_KIB", "1024").env("LATCHKEY_LOG__LEVEL", "warn");
+    c
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd).args(args).output().unwrap();
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped.
+struct Volume {
+    dir: tempfile::TempDir,
+}
+
+impl Volume {
+    fn new(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        run("mount", &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", dir.path().to_str().unwrap()]);
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn remount(&self, mode: &str) {
+        run("mount", &["-o", &format!("remount,{mode}"), self.path().to_str().unwrap()]);
+    }
+}
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+/// An installation in `dir`: the database, keys and a user, made by the CLI.
+fn install(dir: &Path) {
+    let out = latchkey().arg("--data-dir").arg(dir).args(["user", "add", "--username", "alice", "--password", PASSWORD]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs `serve` on `dir` and waits for it to exit; returns (status ok, stderr, how long).
+fn serve_until_exit(dir: &Path) -> (bool, String, Duration) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let mut child = latchkey().arg("--data-dir").arg(dir).args(["serve", "--bind", &format!("127.0.0.1:{port}")]).stderr(Stdio::piped()).spawn().unwrap();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            // Nothing took the port meanwhile: it was never bound.
+            assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+            return (status.success(), err, started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("serve kept running on a storage it cannot write");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_on_a_read_only_data_directory_exits_at_once_with_the_reason() {
+    let volume = Volume::new("64m");
+    let dir = volume.path().join("data");
+    install(&dir);
+    volume.remount("ro");
+    let (ok, err, took) = serve_until_exit(&dir);
+    assert!(!ok);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("latchkey: ") && err.contains("not writable") && err.contains(dir.to_str().unwrap()), "{err}");
+}
+
+/// Sets or clears the immutable attribute: even root cannot write the file then.
+fn immutable(file: &Path, on: bool) {
+    run("chattr", &[if on { "+i" } else { "-i" }, file.to_str().unwrap()]);
+}
+
+#[test]
+fn serve_on_a_read_only_database_file_exits_at_once_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path());
+    let db = dir.path().join("latchkey.db");
+    immutable(&db, true);
+    let (ok, err, took) = serve_until_exit(dir.path());
+    immutable(&db, false);
+    assert!(!ok);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("latchkey.db") && (err.contains("read-only") || err.contains("cannot be opened for writing")), "{err}");
+}
+
+/// Fills the volume's free space with one file; returns it.
+fn fill(volume: &Path) -> PathBuf {
+    let filler = volume.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    let _ = std::io::Write::write_all(&mut f, &[0u8; 512]);
+    filler
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_disk_answers_every_sign_in_cleanly_and_service_returns_with_the_space() {
+    let volume = Volume::new("32m");
+    let dir = volume.path().join("data");
+    let server = TestServer::spawn_at(&dir, 0);
+    server.add_user("alice");
+    let (client_id, secret) = server.add_client("Wiki", &["authorization_code"], false);
+    let secret = secret.unwrap();
+    // Everything the WAL held is in the database file, so the next write needs new space.
+    let checkpoint = || rusqlite::Connection::open(dir.join("latchkey.db")).unwrap().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    checkpoint();
+    let filler = fill(volume.path());
+
+    let mut unavailable = 0;
+    for _ in 0..10 {
+        let b = browser();
+        let (_, challenge) = pkce();
+        // Each step either works or is a clean 503 page: never a dropped connection.
+        let res = b.get(good_auth_url(&server, &client_id, &challenge, &[])).send().await.expect("an answer, not a dropped connection");
+        let status = res.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(res.headers().contains_key("retry-after"));
+            assert!(res.text().await.unwrap().contains("Temporarily unavailable"));
+            unavailable += 1;
+            continue;
+        }
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let page = b.get(server.url(&location(&res))).send().await.expect("an answer");
+        if page.status() == StatusCode::SERVICE_UNAVAILABLE {
+            unavailable += 1;
+            continue;
+        }
+        let page = page.text().await.unwrap();
+        let res = b
+            .post(server.url("/login"))
+            .form(&[("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("username", "alice".into()), ("password", PASSWORD.into())])
+            .send()
+            .await
+            .expect("an answer, not a dropped connection");
+        assert!(matches!(res.status(), StatusCode::SEE_OTHER | StatusCode::SERVICE_UNAVAILABLE), "{}", res.status());
+        if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+            unavailable += 1;
+        }
+    }
+    assert!(unavailable > 0, "the full disk was hit");
+    // OAuth clients get the OAuth word for it.
+    let (status, _, body) = post_form(&server, "/token", Some((&client_id, &secret)), &[("grant_type", "authorization_code"), ("code", "x")]).await;
+    assert!(status == StatusCode::BAD_REQUEST || (status == StatusCode::SERVICE_UNAVAILABLE && body["error"] == "temporarily_unavailable"), "{status} {body}");
+    let ready = rp_http().get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE, "not ready while writes fail");
+
+    std::fs::remove_file(filler).unwrap();
+    let ready = rp_http().get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK, "{}", ready.text().await.unwrap());
+    let (code, verifier) = code_for(&server, &browser(), &client_id, "alice").await;
+    assert_eq!(redeem(&server, (&client_id, &secret), &code, &verifier).await.0, StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_finishes_what_was_accepted_and_the_restart_serves_the_same_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = latchkey()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--json", "client", "add", "--name", "Service", "--redirect-uri", "https://service.example.com/cb", "--grant-type", "client_credentials"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let client: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (id, secret) = (client["client_id"].as_str().unwrap().to_string(), client["client_secret"].as_str().unwrap().to_string());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = || latchkey().arg("--data-dir").arg(dir.path()).args(["serve", "--bind", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).spawn().unwrap();
+    let grant = |base: String, id: String, secret: String| async move {
+        rp_http().post(format!("{base}/token")).basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")]).send().await
+    };
+    let wait_ready = |base: String| async move {
+        for _ in 0..200 {
+            if let Ok(r) = rp_http().get(format!("{base}/readyz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("never ready");
+    };
+    let mut child = start();
+    wait_ready(base.clone()).await;
+
+    let load = (0..8).map(|_| {
+        let (base, id, secret) = (base.clone(), id.clone(), secret.clone());
+        tokio::spawn(async move {
+            let mut answered = 0;
+            loop {
+                match grant(base.clone(), id.clone(), secret.clone()).await {
+                    // An answer is a whole one: a token, or a clean refusal while stopping.
+                    Ok(res) => {
+                        let status = res.status();
+                        let body: serde_json::Value = res.json().await.expect("a whole JSON body");
+                        assert!(status == StatusCode::OK && body["access_token"].is_string() || status == StatusCode::SERVICE_UNAVAILABLE, "{status} {body}");
+                        answered += 1;
+                    }
+                    // Once it stops accepting, connections are refused: the client can go elsewhere.
+                    Err(_) => return answered,
+                }
+            }
+        })
+    });
+    let load: Vec<_> = load.collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run("kill", &["-TERM", &child.id().to_string()]);
+    let mut answered = 0;
+    for task in load {
+        answered += task.await.unwrap();
+    }
+    assert!(answered > 8, "the load ran ({answered} answers)");
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    // A clean stop leaves one database file: the write-ahead log was folded in.
+    let wal = dir.path().join("latchkey.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0, "WAL checkpointed");
+
+    let mut child = start();
+    wait_ready(base.clone()).await;
+    let res = grant(base.clone(), id, secret).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the same app, after the restart");
+    run("kill", &["-TERM", &child.id().to_string()]);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn check_config_prints_every_value_with_its_source_and_hides_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latchkey.toml");
+    std::fs::write(&file, "[server]\nissuer = \"https://id.example.com\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["--json", "--config", file.to_str().unwrap(), "check-config"])
+        .env("LATCHKEY_SERVER__TRUSTED_PROXIES", "10.0.0.1,10.2.0.0/16")
+        .env("LATCHKEY_KEYS__ENCRYPTION_SECRET", "correct-horse-battery-staple-9")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains("correct-horse"), "a secret was printed: {stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let setting = |name: &str| v["settings"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+    assert_eq!(setting("server.trusted_proxies")["value"], r#"["10.0.0.1","10.2.0.0/16"]"#);
+    assert_eq!(setting("server.trusted_proxies")["source"], "environment LATCHKEY_SERVER__TRUSTED_PROXIES");
+    assert!(setting("server.issuer")["source"].as_str().unwrap().starts_with("file "));
+    assert_eq!(setting("tokens.code_ttl_secs")["source"], "default");
+    assert_eq!(setting("keys.encryption_secret")["value"], r#""[redacted]""#);
+
+    // An invalid configuration: a clear one-line reason and status 1.
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_latchkey")).arg("check-config").env("LATCHKEY_SERVER__TRUSTED_PROXIES", "10.0.0.1,not-an-address").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("latchkey: invalid configuration: server.trusted_proxies"), "{err}");
+}
