@@ -43,25 +43,33 @@ impl Certificate {
     }
 
     /// Reloads on every SIGHUP, on a thread of its own, for as long as the certificate is served.
+    /// The handler is in place when this returns, so a SIGHUP from then on never kills the
+    /// process.
     pub fn reload_on_sighup(self: &Arc<Self>) -> std::io::Result<()> {
         let weak = Arc::downgrade(self);
-        let mut hangup = {
-            // Registered before this returns, so a SIGHUP from now on never kills the process.
-            let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
-            let signal = rt.block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) })?;
-            (rt, signal)
-        };
+        let (ready, registered) = std::sync::mpsc::channel();
         std::thread::Builder::new().name("latchkey-tls-reload".into()).spawn(move || {
-            let (rt, signal) = &mut hangup;
-            while rt.block_on(signal.recv()).is_some() {
-                let Some(cert) = weak.upgrade() else { return };
-                match cert.reload() {
-                    Ok(()) => tracing::info!(cert = %cert.cert.display(), "TLS certificate reloaded"),
-                    Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; still serving the previous one"),
+            let rt = tokio::runtime::Builder::new_current_thread().enable_io().build();
+            let rt = match rt {
+                Ok(rt) => rt,
+                Err(e) => return drop(ready.send(Err(e))),
+            };
+            rt.block_on(async move {
+                let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                    Ok(h) => h,
+                    Err(e) => return drop(ready.send(Err(e))),
+                };
+                let _ = ready.send(Ok(()));
+                while hangup.recv().await.is_some() {
+                    let Some(cert) = weak.upgrade() else { return };
+                    match cert.reload() {
+                        Ok(()) => tracing::info!(cert = %cert.cert.display(), "TLS certificate reloaded"),
+                        Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; still serving the previous one"),
+                    }
                 }
-            }
+            })
         })?;
-        Ok(())
+        registered.recv().map_err(|_| std::io::Error::other("the TLS reload thread stopped"))?
     }
 }
 

@@ -26,4 +26,5 @@ mod protection;
 mod recovery;
 mod sessions;
 mod telemetry;
+mod tls;
 mod token_errors;
