@@ -17,6 +17,8 @@ USER latchkey
 VOLUME ["/data"]
 ENV LATCHKEY_SERVER__DATA_DIR=/data LATCHKEY_SERVER__BIND=0.0.0.0:8080
 EXPOSE 8080
-# Orchestrators probe GET /healthz (alive) and GET /readyz (can serve).
+# Orchestrators probe GET /healthz (alive) and GET /readyz (can serve). docker stop sends
+# SIGTERM: requests in flight finish, the database is checkpointed, exit 0.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/latchkey"]
 CMD ["serve"]

@@ -107,7 +107,11 @@ pub fn backup(pool: &Pool, to: &Path) -> Result<()> {
 pub fn lock_data_dir(data_dir: &Path) -> std::io::Result<Option<std::fs::File>> {
     std::fs::create_dir_all(data_dir)?;
     let path = data_dir.join("latchkey.lock");
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path)?;
     // Like every file in the data directory, private to the service user.
     private_file(&path)?;
     match file.try_lock() {

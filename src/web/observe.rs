@@ -54,10 +54,12 @@ pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
     let id = from_trusted_proxy(&req).unwrap_or_else(generate);
     let method = req.method().clone();
     let span = tracing::info_span!("request", id = %id);
-    let result = REQUEST_ID.scope(id.clone(), next.call(req)).instrument(span).await;
+    let result = REQUEST_ID.scope(id.clone(), next.call(req)).instrument(span.clone()).await;
     let mut res = result?;
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16().to_string();
+    let _in_request = span.enter();
+    tracing::debug!(%method, %route, %status, ms = started.elapsed().as_millis() as u64, "request answered");
     let labels = [("route", route), ("method", method.to_string()), ("status", status)];
     metrics::counter!("latchkey_http_requests_total", &labels).increment(1);
     metrics::histogram!("latchkey_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());

@@ -279,3 +279,131 @@ fn check_config_prints_every_value_with_its_source_and_hides_secrets() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with("latchkey: invalid configuration: server.trusted_proxies"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_request_ids_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let out = latchkey().arg("--data-dir").arg(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://localhost:{port}");
+    let log = dir.path().join("stderr.log");
+    let mut child = latchkey()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--json", "serve", "--bind", &format!("127.0.0.1:{port}"), "--issuer", &base])
+        .env("LATCHKEY_LOG__LEVEL", "debug")
+        .env("LATCHKEY_LOG__FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // The first admin's one-time password is printed on stdout (for the operator), never logged.
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first:?}; log: {}", std::fs::read_to_string(&log).unwrap()));
+    let admin_password = first["first_admin"]["one_time_password"].as_str().unwrap().to_string();
+    cli(&["user", "add", "--username", "alice", "--password", PASSWORD]);
+    let app: serde_json::Value = serde_json::from_str(&cli(&[
+        "--json",
+        "client",
+        "add",
+        "--name",
+        "Wiki",
+        "--redirect-uri",
+        REDIRECT,
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--grant-type",
+        "client_credentials",
+    ]))
+    .unwrap();
+    let (id, secret) = (app["client_id"].as_str().unwrap().to_string(), app["client_secret"].as_str().unwrap().to_string());
+    let http = browser();
+    for _ in 0..200 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // A whole sign-in with every kind of secret: password, code, tokens, client secret.
+    let (verifier, challenge) = pkce();
+    let auth = format!(
+        "{base}/authorize?response_type=code&client_id={id}&redirect_uri={}&scope=openid%20offline_access&state=s&code_challenge={challenge}&code_challenge_method=S256",
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    // (Security defaults are on: alice may skip registering MFA for now.)
+    let res = http.get(&auth).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
+    let page = http.get(format!("{base}{}", location(&res))).send().await.unwrap().text().await.unwrap();
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("username", "alice".into()), ("password", PASSWORD.into())];
+    let mut res = http.post(format!("{base}/login")).form(&form).send().await.unwrap();
+    let mut back = location(&res);
+    if !back.starts_with(REDIRECT) {
+        let page = http.get(format!("{base}{back}")).send().await.unwrap().text().await.unwrap();
+        let skip = [("request", field(&page, "request")), ("csrf", field(&page, "csrf"))];
+        res = http.post(format!("{base}/mfa/setup/skip")).form(&skip).send().await.unwrap();
+        back = location(&res);
+    }
+    let code = query_param(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    let token = |form: Vec<(&'static str, String)>| {
+        let (http, base, id, secret) = (rp_http(), base.clone(), id.clone(), secret.clone());
+        async move { http.post(format!("{base}/token")).basic_auth(id, Some(secret)).form(&form).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let tokens = token(vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", code.clone()),
+        ("redirect_uri", REDIRECT.into()),
+        ("code_verifier", verifier.clone()),
+    ])
+    .await;
+    let refresh = tokens["refresh_token"].as_str().unwrap_or_else(|| panic!("{tokens}")).to_string();
+    let rotated = token(vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh.clone())]).await;
+    // A replayed code and a reused refresh token: errors are logged, their secrets are not.
+    token(vec![("grant_type", "authorization_code".into()), ("code", code.clone()), ("redirect_uri", REDIRECT.into()), ("code_verifier", verifier.clone())])
+        .await;
+    token(vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh.clone())]).await;
+    let cc = token(vec![("grant_type", "client_credentials".into())]).await;
+    let bad = http
+        .post(format!("{base}/login"))
+        .form(&[("request", "x"), ("csrf", "y"), ("username", "alice"), ("password", "a-wrong-password-9")])
+        .send()
+        .await
+        .unwrap();
+    assert!(bad.status().is_client_error());
+    run("kill", &["-TERM", &child.id().to_string()]);
+    assert!(child.wait().unwrap().success());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let secrets = [
+        PASSWORD.to_string(),
+        "a-wrong-password-9".into(),
+        admin_password,
+        secret.clone(),
+        code,
+        verifier,
+        refresh,
+        tokens["access_token"].as_str().unwrap().into(),
+        tokens["id_token"].as_str().unwrap().into(),
+        rotated["refresh_token"].as_str().unwrap().into(),
+        cc["access_token"].as_str().unwrap().into(),
+    ];
+    for s in &secrets {
+        assert!(!text.contains(s.as_str()), "a secret is in the log: {s}");
+    }
+    let mut in_requests = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        assert!(v["timestamp"].is_string() && v["level"].is_string() && v["fields"]["message"].is_string(), "{line}");
+        if v["fields"]["message"] == "request answered" {
+            assert_eq!(v["span"]["id"].as_str().unwrap().len(), 20, "{line}");
+            in_requests += 1;
+        }
+    }
+    assert!(in_requests >= 8, "{text}");
+}
