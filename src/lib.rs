@@ -92,6 +92,9 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
     };
     let state = aw::Data::new(state);
     housekeeping(std::sync::Arc::downgrade(&state.clone().into_inner()));
+    if !state.config.log.events_file.as_os_str().is_empty() {
+        telemetry::export_events_continuously(std::sync::Arc::downgrade(&state.clone().into_inner()));
+    }
     // The back-channel logout worker runs on its own thread until the server's state is gone.
     let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
     std::thread::Builder::new()

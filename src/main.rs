@@ -359,6 +359,7 @@ fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
     let data = state.config.server.data_dir.display().to_string();
     let tls = !state.config.server.tls_cert.as_os_str().is_empty();
     let pool = state.pool.clone();
+    let events_file = state.config.log.events_file.clone();
     let server = build_app(state, listener)?;
     let metrics = match metrics {
         Some((listener, handle)) => {
@@ -381,7 +382,13 @@ fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
         }
         served
     })?;
-    // Then fold the write-ahead log into the database file, so a stopped server leaves one file.
+    // The last events for the SIEM, then fold the write-ahead log into the database file, so a
+    // stopped server leaves one file.
+    if !events_file.as_os_str().is_empty()
+        && let Err(e) = latchkey::telemetry::export_events(&pool, &events_file)
+    {
+        tracing::warn!(error = %e, "the last sign-in and audit events were not exported");
+    }
     if let Err(e) = latchkey::store::checkpoint(&pool) {
         tracing::warn!(error = %e, "could not checkpoint the database at shutdown");
     }

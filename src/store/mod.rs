@@ -5,6 +5,7 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod directory;
+pub mod events;
 pub mod keys;
 pub mod logout;
 pub mod mfa;

@@ -94,3 +94,50 @@ async fn a_proxys_request_id_is_ignored_from_anyone_else() {
     assert_ne!(res.headers()["x-request-id"], "chosen-by-the-client");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_and_audit_events_are_appended_to_the_events_file_once_each() {
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("events.jsonl");
+    let path = file.clone();
+    let server = TestServer::spawn_with(move |c| c.log.events_file = path);
+    server.add_user("alice");
+    let (client_id, _) = server.add_client("Wiki", &["authorization_code"], false);
+    let b = browser();
+    let (_, challenge) = pkce();
+    let res = authorize(&server, &b, &good_auth_url(&server, &client_id, &challenge, &[])).await;
+    let page = login_page(&server, &b, &location(&res)).await;
+    let res = submit_login(&server, &b, &page, "alice", "not her password").await;
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    let admin = server.admin();
+    latchkey::store::mfa::audit(&admin.pool.get().unwrap(), None, None, "test_event", Some("exported"), 1).unwrap();
+
+    let mut lines: Vec<serde_json::Value> = Vec::new();
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        lines = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        if lines.iter().any(|l| l["type"] == "audit" && l["action"] == "test_event") && lines.iter().any(|l| l["type"] == "signin") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let signin = lines.iter().find(|l| l["type"] == "signin" && l["request_id"] == request_id.as_str()).unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(signin["client_id"], client_id.as_str());
+    assert_eq!(signin["result"], "failure");
+    assert_eq!(signin["username"], "alice");
+    assert!(signin["policies"].is_array() || signin["policies"].is_null(), "JSON columns are JSON");
+    assert!(!std::fs::read_to_string(&file).unwrap().contains("not her password"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // Once each: a later round adds only what is new.
+    let before = lines.len();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let again = std::fs::read_to_string(&file).unwrap().lines().count();
+    assert_eq!(again, before);
+    let ids: std::collections::HashSet<String> = lines.iter().map(|l| format!("{}{}", l["type"], l["id"])).collect();
+    assert_eq!(ids.len(), lines.len(), "no line twice");
+    server.stop().await;
+}
