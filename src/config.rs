@@ -49,6 +49,7 @@ pub struct DatabaseConfig {
 pub struct TokenConfig {
     pub code_ttl_secs: i64,
     pub access_token_ttl_secs: i64,
+    pub access_token_alg: String,
     pub id_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
 }
@@ -248,6 +249,13 @@ impl Config {
         }
         for p in &self.server.trusted_proxies {
             crate::policy::locations::IpRange::parse(p).map_err(|e| ConfigError::Invalid(format!("server.trusted_proxies: {e}")))?;
+        }
+        if !crate::oidc::keys::ALGORITHMS.contains(&self.tokens.access_token_alg.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "tokens.access_token_alg {:?} is not one of {}",
+                self.tokens.access_token_alg,
+                crate::oidc::keys::ALGORITHMS.join(", ")
+            )));
         }
         if self.server.tls_cert.as_os_str().is_empty() != self.server.tls_key.as_os_str().is_empty() {
             return Err(ConfigError::Invalid("server.tls_cert and server.tls_key must be set together".into()));

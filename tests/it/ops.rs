@@ -63,7 +63,6 @@ async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_rel
     let (code, verifier) = code_for(&server, &browser(), &f.client_id, "alice").await;
     assert_eq!(redeem(&server, f.client(), &code, &verifier).await.0, StatusCode::OK);
     server.stop().await;
-    f.server.stop().await;
 }
 
 #[test]
@@ -79,4 +78,41 @@ fn restore_is_refused_while_a_server_holds_the_data_directory_and_checks_its_inp
     let (ok, _, err) = latchkey(target.path(), &["restore", "--from", not_a_db.to_str().unwrap()]);
     assert!(!ok && err.contains("stop it before restoring"), "{err}");
     drop(lock);
+}
+
+#[tokio::test]
+async fn the_installation_can_sign_access_tokens_with_es256_and_they_still_verify_everywhere() {
+    use base64::Engine;
+    let server = TestServer::spawn_with(|c| c.tokens.access_token_alg = "ES256".into());
+    server.add_user("alice");
+    let (id, secret) = server.add_client("Wiki", &["authorization_code", "client_credentials"], false);
+    let secret = secret.unwrap();
+    let header = |jwt: &str| -> serde_json::Value {
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap()
+    };
+    let (status, _, body) = post_form(&server, "/token", Some((&id, &secret)), &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let service_token = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(header(&service_token)["alg"], "ES256");
+    assert_eq!(header(&service_token)["typ"], "at+jwt");
+    let (status, _, body) = post_form(&server, "/introspect", Some((&id, &secret)), &[("token", &service_token)]).await;
+    assert_eq!((status, body["active"].as_bool()), (StatusCode::OK, Some(true)), "{body}");
+    // A person's access token too, accepted at userinfo; the ID token keeps the app's algorithm.
+    let (code, verifier) = code_for(&server, &browser(), &id, "alice").await;
+    let (status, tokens) = redeem(&server, (&id, &secret), &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(header(access)["alg"], "ES256");
+    assert_eq!(header(tokens["id_token"].as_str().unwrap())["alg"], "RS256");
+    let res = rp_http().get(server.url("/userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The default stays RS256, and only the algorithms latchkey has keys for are accepted.
+    assert_eq!(latchkey::config::Config::load_from(None, []).unwrap().tokens.access_token_alg, "RS256");
+    assert!(
+        latchkey::config::Config::load_from(None, [("LATCHKEY_TOKENS__ACCESS_TOKEN_ALG".into(), "HS256".into())])
+            .unwrap_err()
+            .to_string()
+            .contains("access_token_alg")
+    );
+    server.stop().await;
 }

@@ -48,6 +48,6 @@ pub fn exchange(
         sid: None,
         gid: None,
     };
-    let token = crate::oidc::tokens::access_token(&state.keys.active(now), &claims);
+    let token = crate::oidc::tokens::access_token(&state.keys.active_for(&state.config.tokens.access_token_alg, now), &claims);
     Ok(super::bearer(token, ttl, String::new()))
 }

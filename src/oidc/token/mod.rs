@@ -65,7 +65,7 @@ pub(crate) fn user_access_token(state: &AppState, grant: &crate::store::tokens::
         sid: grant.session_id.clone(),
         gid: Some(grant.id.clone()),
     };
-    (super::tokens::access_token(&state.keys.active(now), &claims), ttl)
+    (super::tokens::access_token(&state.keys.active_for(&state.config.tokens.access_token_alg, now), &claims), ttl)
 }
 
 pub(crate) fn bearer(access_token: String, expires_in: i64, scope: String) -> TokenResponse {
