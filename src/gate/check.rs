@@ -85,7 +85,7 @@ fn consent_needed(conn: &Connection, user_id: &str, client_id: &str, ask: &Conse
     if ask.given {
         return Ok(false);
     }
-    let Some(client) = store::clients::by_id(conn, client_id)? else { return Ok(false) };
+    let Some(client) = store::cache::client(conn, client_id)? else { return Ok(false) };
     if !client.third_party || client.consent_for_everyone {
         return Ok(false);
     }
@@ -137,7 +137,7 @@ pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, Stor
         None => None,
     };
     let registration = match &person {
-        Some(p) if !p.methods.any() && ask.way == Way::Interactive && store::policies::security_defaults(conn)? => {
+        Some(p) if !p.methods.any() && ask.way == Way::Interactive && store::cache::security_defaults(conn)? => {
             let first = store::policies::first_signin(conn, ask.user_id.unwrap_or_default(), now)?;
             let left = first + REGISTRATION_GRACE_SECS - now;
             if left <= 0 { Registration::Required } else { Registration::Grace { days_left: (left + 86_399) / 86_400 } }
@@ -173,7 +173,7 @@ fn person(conn: &Connection, user_id: &str, target: &Target, request: &Request, 
     let network = request.ip.as_deref().map(crate::auth::protection::network_of);
     let familiar_network = network.as_ref().is_some_and(|n| networks.contains(n));
     let assigned = match target {
-        Target::App(id) => match store::clients::by_id(conn, id)? {
+        Target::App(id) => match store::cache::client(conn, id)?.as_deref() {
             Some(c) if c.assignment_required => store::directory::is_assigned(conn, id, user_id)?,
             Some(_) => true,
             None => false,

@@ -3,7 +3,7 @@
 
 use super::error::OAuthError;
 use crate::crypto::{constant_time_eq, secret_hash};
-use crate::store::clients::{self, Client};
+use crate::store::clients::Client;
 use crate::web::params::Params;
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -79,7 +79,7 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError
 pub fn authenticate(req: &HttpRequest, params: &Params, conn: &Connection, now: i64) -> Result<Authenticated, OAuthError> {
     let p = presented(req, params)?;
     let failed = || OAuthError::invalid_client("client authentication failed");
-    let client = clients::by_id(conn, &p.client_id)?.filter(|c| c.enabled).ok_or_else(failed)?;
+    let client = crate::store::cache::client(conn, &p.client_id)?.filter(|c| c.enabled).map(|c| (*c).clone()).ok_or_else(failed)?;
     match (&p.secret, &client.secret_hash) {
         (None, None) => {}
         (Some(secret), Some(stored)) => {

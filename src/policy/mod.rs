@@ -58,7 +58,7 @@ pub fn context(
     auth_time: Option<i64>,
     now: i64,
 ) -> Result<Context, StoreError> {
-    let locations = store::policies::locations(conn)?;
+    let locations = store::cache::locations(conn)?;
     let ip: Option<std::net::IpAddr> = request.ip.as_deref().and_then(|i| i.parse().ok());
     let matched: Vec<String> = match ip {
         Some(ip) => locations
@@ -112,8 +112,11 @@ fn group_ids(conn: &Connection, user_id: &str) -> Result<Vec<String>, StoreError
 
 /// The policies in force: security defaults' built-in ones while defaults are on (custom
 /// policies are then not evaluated — the two are mutually exclusive), else the custom ones.
-pub fn in_force(conn: &Connection) -> Result<Vec<Policy>, StoreError> {
-    if store::policies::security_defaults(conn)? { Ok(templates::security_defaults()) } else { store::policies::all(conn) }
+pub fn in_force(conn: &Connection) -> Result<std::sync::Arc<Vec<Policy>>, StoreError> {
+    match store::cache::security_defaults(conn)? {
+        true => Ok(std::sync::Arc::new(templates::security_defaults())),
+        false => store::cache::policies(conn),
+    }
 }
 
 /// Evaluates what is in force for `ctx`.

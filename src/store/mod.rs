@@ -1,6 +1,7 @@
 //! The only code that writes SQL. SQLite in WAL mode behind a small r2d2 pool; schema changes
 //! only through the numbered migrations in `migrations/`.
 
+pub mod cache;
 pub mod clients;
 pub mod codes;
 pub mod consents;
