@@ -33,13 +33,28 @@ fn client_noise(meta: &tracing::Metadata<'_>) -> bool {
     meta.target().starts_with("actix_http::h1") && *meta.level() <= Level::WARN
 }
 
-/// Counts the client noise the log leaves out.
+/// Counts the client noise the fmt layer leaves out, and says it again at debug level.
 struct CountClientNoise;
+
+/// The `message` of an event.
+#[derive(Default)]
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
 
 impl<S: tracing::Subscriber> Layer<S> for CountClientNoise {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
         if client_noise(event.metadata()) {
             metrics::counter!("latchkey_http_client_errors_total").increment(1);
+            let mut message = Message::default();
+            event.record(&mut message);
+            tracing::debug!(target: "latchkey::http", "malformed or aborted request: {}", message.0);
         }
     }
 }
@@ -48,8 +63,7 @@ impl<S: tracing::Subscriber> Layer<S> for CountClientNoise {
 /// request carries its request id (the `request` span).
 pub fn init_logging(config: &LogConfig) -> Result<(), String> {
     let level: Level = config.level.parse().map_err(|_| format!("log.level {:?} is not a level", config.level))?;
-    let debug = level >= Level::DEBUG;
-    let keep = filter_fn(move |meta| *meta.level() <= level && (debug || !client_noise(meta)));
+    let keep = filter_fn(move |meta| *meta.level() <= level && !client_noise(meta));
     let fmt = tracing_subscriber::fmt::layer().with_writer(|| Stderr).with_target(false);
     let fmt = match config.format {
         LogFormat::Text => fmt.boxed(),

@@ -6,9 +6,9 @@
 //! change rolled back never is. Copies are kept per database file; an in-memory database (unit
 //! tests) is always read directly.
 
+use super::Result;
 use super::clients::Client;
 use super::policies::NamedLocation;
-use super::Result;
 use crate::policy::model::Policy;
 use rusqlite::Connection;
 use std::collections::HashMap;

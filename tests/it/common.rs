@@ -359,6 +359,14 @@ impl Fixture {
 }
 
 impl TestServer {
+    /// One round of the server's housekeeping, now, at the server's (moved) clock.
+    pub fn housekeep(&self) -> Vec<(&'static str, usize)> {
+        let (clock, offset) = Clock::adjustable();
+        offset.store(self.clock.load(Ordering::Relaxed), Ordering::Relaxed);
+        let state = AppState::open(test_config(&self.data_dir, &self.host, self.port), clock).unwrap();
+        latchkey::housekeep(&state).unwrap()
+    }
+
     /// The server's "now" (system time plus however far the test has moved its clock).
     pub fn now(&self) -> i64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + self.clock.load(Ordering::Relaxed)

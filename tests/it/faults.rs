@@ -376,10 +376,19 @@ async fn json_logs_carry_request_ids_and_never_a_secret() {
         .await
         .unwrap();
     assert!(bad.status().is_client_error());
+    // Malformed requests are the client's fault: no ERROR line each (they are counted instead).
+    for garbage in ["GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n", "GET /\0 HTTP/9.9\r\n\r\n"] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        std::io::Write::write_all(&mut s, garbage.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut answer);
+    }
     run("kill", &["-TERM", &child.id().to_string()]);
     assert!(child.wait().unwrap().success());
 
     let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.lines().any(|l| l.contains(r#""level":"ERROR""#)), "{text}");
+    assert!(text.lines().any(|l| l.contains(r#""level":"DEBUG""#) && l.contains("malformed or aborted request")), "{text}");
     let secrets = [
         PASSWORD.to_string(),
         "a-wrong-password-9".into(),

@@ -116,3 +116,57 @@ async fn the_installation_can_sign_access_tokens_with_es256_and_they_still_verif
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn housekeeping_keeps_what_can_still_matter_and_after_forty_days_removes_the_rest() {
+    const DAY: i64 = 86_400;
+    let f = Fixture::new().await;
+    let count = |table: &str| -> i64 { f.server.admin().pool.get().unwrap().query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap() };
+    // A sign-in in a browser of its own: a new session and refresh-token family each time.
+    let tokens = || async {
+        let (code, verifier) = code_for(&f.server, &browser(), &f.client_id, "alice").await;
+        let (status, body) = redeem(&f.server, f.client(), &code, &verifier).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    };
+    // Day 0: two sign-ins, each a refresh-token family; family A is rotated once.
+    let a = tokens().await;
+    let a1 = a["refresh_token"].as_str().unwrap().to_string();
+    let (status, a2) = refresh(&f.server, f.client(), &a1).await;
+    assert_eq!(status, StatusCode::OK);
+    let a2 = a2["refresh_token"].as_str().unwrap().to_string();
+    let b = tokens().await;
+    let b1 = b["refresh_token"].as_str().unwrap().to_string();
+    let logged_day_0 = count("signin_log");
+
+    // Day 20: both families are alive, so nothing of them goes — least of all A's rotated token,
+    // whose reuse must still end the family.
+    f.server.advance(20 * DAY);
+    let deleted = f.server.housekeep();
+    assert_eq!(count("signin_log"), logged_day_0, "inside the 30 days");
+    assert_eq!(count("sessions"), 0, "the day-0 sessions ended more than a week ago: {deleted:?}");
+    assert_eq!(count("grants"), 2, "{deleted:?}");
+    let (status, body) = refresh(&f.server, f.client(), &a1).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    let (status, _) = refresh(&f.server, f.client(), &a2).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the reuse ended family A");
+
+    // Day 40: family B's last token expired on day 30 and every access token from it long ago;
+    // the day-0 sessions and log rows are past their time. A sign-in today is untouched.
+    f.server.advance(20 * DAY);
+    let today = tokens().await;
+    let grants = count("grants");
+    let deleted = f.server.housekeep();
+    let gone = |table: &str| deleted.iter().find(|(t, _)| *t == table).map_or(0, |(_, n)| *n);
+    assert_eq!(gone("grants"), 2, "{deleted:?}");
+    assert_eq!(count("grants"), grants - 2);
+    assert_eq!(count("refresh_tokens"), 1, "only today's family is left, its rotated tokens gone with their grants");
+    assert_eq!(gone("signin_log") as i64, logged_day_0, "{deleted:?}");
+    assert_eq!(count("sessions"), 1);
+    let (status, body) = refresh(&f.server, f.client(), today["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = refresh(&f.server, f.client(), &b1).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(f.server.housekeep().iter().all(|(t, _)| *t != "grants"), "nothing more to remove");
+    f.server.stop().await;
+}
