@@ -1,7 +1,9 @@
 //! Applications: register a SaaS app through a form, edit it, rotate its secret, disable or
 //! delete it, and choose who may use it.
 
-use super::{Admin, Apps, Nav, Need, capitalise};
+mod sections;
+
+use super::{Admin, Apps, Nav, Need, capitalise, picker, when};
 use crate::AppState;
 use crate::crypto::{random_token, secret_hash};
 use crate::i18n::filters;
@@ -17,6 +19,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use rusqlite::Connection;
+use sections::Section;
 use std::collections::BTreeMap;
 
 type Errors = BTreeMap<&'static str, String>;
@@ -111,7 +114,39 @@ impl AppForm {
         }
     }
 
-    /// The settings these fields describe, or an error next to each field that is wrong.
+    /// Keeps `base` (the app as saved) except the fields of `section`, taken from `typed`:
+    /// each section's form sends only its own fields.
+    fn merge(base: &Self, typed: Self, section: &str) -> Self {
+        let mut f = base.clone();
+        match section {
+            "overview" => {
+                f.name = typed.name;
+                f.launch_url = typed.launch_url;
+                f.initiate_login_uri = typed.initiate_login_uri;
+                f.visible_in_my_apps = typed.visible_in_my_apps;
+                f.third_party = typed.third_party;
+                f.consent_for_everyone = typed.consent_for_everyone;
+            }
+            "authentication" => {
+                f.redirect_uris = typed.redirect_uris;
+                f.post_logout_redirect_uris = typed.post_logout_redirect_uris;
+                f.grant_code = typed.grant_code;
+                f.grant_refresh = typed.grant_refresh;
+                f.grant_client_credentials = typed.grant_client_credentials;
+                f.grant_password = typed.grant_password;
+                f.backchannel_logout_uri = typed.backchannel_logout_uri;
+                f.backchannel_logout_session_required = typed.backchannel_logout_session_required;
+                f.frontchannel_logout_uri = typed.frontchannel_logout_uri;
+                f.frontchannel_logout_session_required = typed.frontchannel_logout_session_required;
+            }
+            "assignments" => f.assignment_required = typed.assignment_required,
+            "tokens" => f.id_token_alg = typed.id_token_alg,
+            _ => return typed,
+        }
+        f
+    }
+
+    /// The settings these fields describe, or every field that is wrong with why.
     fn validate(&self) -> Result<ClientSettings, Errors> {
         let mut errors = Errors::new();
         let redirects = lines(&self.redirect_uris);
@@ -153,9 +188,11 @@ impl AppForm {
             frontchannel_logout_uri: optional(&self.frontchannel_logout_uri),
             frontchannel_logout_session_required: self.frontchannel_logout_session_required,
         };
-        if errors.is_empty()
-            && let Err(e) = clients::check(&mut settings)
-        {
+        // `clients::check` stops at the first rule broken; to report every field at once, each
+        // field found wrong is replaced by a harmless value and the rules run again.
+        let mut probe = settings.clone();
+        for _ in 0..12 {
+            let Err(e) = clients::check(&mut probe.clone()) else { break };
             let field = match &e {
                 RegistrationError::Name | RegistrationError::Conflict(_) => "name",
                 RegistrationError::RedirectUri(..) => "redirect_uris",
@@ -167,7 +204,32 @@ impl AppForm {
                 RegistrationError::BackchannelLogoutUri(_) => "backchannel_logout_uri",
                 RegistrationError::Url(..) => "launch_url",
             };
-            errors.insert(field, capitalise(&e.to_string()));
+            errors.entry(field).or_insert_with(|| capitalise(&e.to_string()));
+            const PLACEHOLDER: &str = "https://placeholder.invalid/cb";
+            match e {
+                RegistrationError::Name => probe.name = "placeholder".into(),
+                RegistrationError::Conflict(_) => break,
+                RegistrationError::RedirectUri(bad, _) => {
+                    for u in probe.redirect_uris.iter_mut().chain(probe.post_logout_redirect_uris.iter_mut()).filter(|u| **u == bad) {
+                        *u = PLACEHOLDER.into();
+                    }
+                }
+                RegistrationError::GrantType(_) | RegistrationError::Combination(_) => {
+                    probe.grant_types = vec!["authorization_code".into()];
+                    probe.redirect_uris.push(PLACEHOLDER.into());
+                }
+                RegistrationError::Algorithm(_) => probe.id_token_alg = "RS256".into(),
+                RegistrationError::Url("logo URL", _) => probe.logo_url = None,
+                RegistrationError::Url("login-initiation URI", _) => probe.initiate_login_uri = None,
+                RegistrationError::Url("front-channel logout URI", _) => probe.frontchannel_logout_uri = None,
+                RegistrationError::BackchannelLogoutUri(_) => probe.backchannel_logout_uri = None,
+                RegistrationError::Url(..) => probe.launch_url = None,
+            }
+        }
+        if errors.is_empty()
+            && let Err(e) = clients::check(&mut settings)
+        {
+            errors.insert("name", capitalise(&e.to_string()));
         }
         if errors.is_empty() { Ok(settings) } else { Err(errors) }
     }
@@ -186,13 +248,8 @@ struct FormPage {
     nav: Nav,
     form: AppForm,
     errors: Errors,
-    /// None when registering a new app.
-    app: Option<Client>,
     algs: &'static [&'static str],
-    assignments: Vec<directory::Assignment>,
-    issuer: String,
-    has_logo: bool,
-    logo_error: Option<String>,
+    lifetime: String,
 }
 
 #[derive(Template)]
@@ -205,32 +262,16 @@ struct SecretPage {
     issuer: String,
     discovery: String,
     rotated: bool,
+    expires: Option<String>,
 }
 
-fn form_page(
-    state: &AppState,
-    conn: &Connection,
-    admin: &Admin<impl Need>,
-    form: AppForm,
-    errors: Errors,
-    app: Option<Client>,
-) -> Result<HttpResponse, PageError> {
+/// The registration form (a new app).
+fn new_page(admin: &Admin<impl Need>, form: AppForm, errors: Errors, lifetime: &str) -> HttpResponse {
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let assignments = match &app {
-        Some(a) => directory::assignments(conn, &a.id)?,
-        None => vec![],
-    };
-    let has_logo = match &app {
-        Some(a) => store::clients::has_logo(conn, &a.id)?,
-        None => false,
-    };
-    let logo_error = errors.get("logo").cloned();
-    let page =
-        FormPage { nav: admin.nav(), form, errors, app, algs: ID_TOKEN_ALGS, assignments, issuer: state.config.issuer().to_string(), has_logo, logo_error };
-    Ok(html(status, &page))
+    html(status, &FormPage { nav: admin.nav(), form, errors, algs: ID_TOKEN_ALGS, lifetime: lifetime.to_string() })
 }
 
-fn load_app(conn: &Connection, id: &str) -> Result<Client, PageError> {
+pub(crate) fn load_app(conn: &Connection, id: &str) -> Result<Client, PageError> {
     store::clients::by_id(conn, id)?
         .ok_or_else(|| ErrorPage { status: StatusCode::NOT_FOUND, title: "No such application".into(), message: "It may have been deleted.".into() }.into())
 }
@@ -239,14 +280,25 @@ fn snapshot(c: &Client) -> String {
     serde_json::to_string(c).expect("client serialises")
 }
 
+/// How long a new secret works, as the forms offer it (days; 0 = never).
+pub const SECRET_LIFETIMES: [i64; 5] = [90, 180, 365, 730, 0];
+
+/// The secret lifetime chosen in a form: (days, expiry) or an error for the field.
+fn secret_lifetime(p: &Params, now: i64) -> Result<(String, Option<i64>), String> {
+    let days = p.get("lifetime").unwrap_or("0");
+    match days.parse::<i64>() {
+        Ok(d) if SECRET_LIFETIMES.contains(&d) => Ok((days.to_string(), (d > 0).then_some(now + d * 86_400))),
+        _ => Err("Choose one of the offered secret lifetimes.".into()),
+    }
+}
+
 async fn list(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     Ok(html(StatusCode::OK, &ListPage { nav: admin.nav(), apps: store::clients::all(&conn)? }))
 }
 
-async fn new_form(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    form_page(&state, &conn, &admin, AppForm::blank(), Errors::new(), None)
+async fn new_form(admin: Admin<Apps>) -> Result<HttpResponse, PageError> {
+    Ok(new_page(&admin, AppForm::blank(), Errors::new(), "365"))
 }
 
 async fn create(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
@@ -254,30 +306,40 @@ async fn create(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpRe
     let params = admin.form.clone();
     let now = state.clock.now();
     let form = AppForm::from_params(&params, None);
-    let mut settings = match form.validate() {
-        Ok(s) => s,
-        Err(errors) => return form_page(&state, &conn, &admin, form, errors, None),
+    let lifetime = secret_lifetime(&params, now);
+    let typed_lifetime = params.get("lifetime").unwrap_or("0").to_string();
+    let mut settings = match (form.validate(), &lifetime) {
+        (Ok(s), Ok(_)) => s,
+        (result, _) => {
+            let mut errors = result.err().unwrap_or_default();
+            if let Err(e) = &lifetime {
+                errors.insert("lifetime", e.clone());
+            }
+            return Ok(new_page(&admin, form, errors, &typed_lifetime));
+        }
     };
+    let expires = lifetime.ok().and_then(|(_, e)| e);
     let outcome = store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
         let registered = match clients::register_settings(tx, &mut settings, now) {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
         };
+        if registered.client_secret.is_some() {
+            store::clients::set_secret_expiry(tx, &registered.client_id, expires)?;
+        }
         let created = store::clients::by_id(tx, &registered.client_id)?.expect("just inserted");
         directory::audit_change(tx, &admin.user.id, "app_registered", Some(&created.name), None, Some(&snapshot(&created)), now)?;
         Ok(Ok(registered))
     })?;
     let registered = match outcome {
         Ok(r) => r,
-        Err(e) => {
-            let errors = Errors::from([("name", capitalise(&e.to_string()))]);
-            return form_page(&state, &conn, &admin, form, errors, None);
-        }
+        Err(e) => return Ok(new_page(&admin, form, Errors::from([("name", capitalise(&e.to_string()))]), &typed_lifetime)),
     };
     let issuer = state.config.issuer().to_string();
     let page = SecretPage {
         nav: admin.nav(),
         name: settings.name,
+        expires: registered.client_secret.as_ref().and(expires).map(when),
         client_id: registered.client_id,
         client_secret: registered.client_secret,
         discovery: format!("{issuer}/.well-known/openid-configuration"),
@@ -287,21 +349,18 @@ async fn create(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpRe
     Ok(html(StatusCode::CREATED, &page))
 }
 
-async fn show(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    let app = load_app(&conn, &id)?;
-    form_page(&state, &conn, &admin, AppForm::from_client(&app), Errors::new(), Some(app))
-}
-
+/// POST /admin/apps/{id}: saves one section's fields (`section`), or every field when the
+/// whole form is sent (no `section`).
 async fn update(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;
-    let form = AppForm::from_params(&params, Some(app.is_public));
+    let section = Section::parse(params.get("section").unwrap_or("")).unwrap_or(Section::Overview);
+    let form = AppForm::merge(&AppForm::from_client(&app), AppForm::from_params(&params, Some(app.is_public)), params.get("section").unwrap_or(""));
     let settings = match form.validate() {
         Ok(s) => s,
-        Err(errors) => return form_page(&state, &conn, &admin, form, errors, Some(app)),
+        Err(errors) => return sections::page(&state, &conn, &admin, app, section, Some(form), errors, None),
     };
     let saved = store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
         match store::clients::update(tx, &app.id, &settings) {
@@ -313,9 +372,9 @@ async fn update(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<St
         Ok(Ok(()))
     })?;
     if let Err(m) = saved {
-        return form_page(&state, &conn, &admin, form, Errors::from([("name", capitalise(&m))]), Some(app));
+        return sections::page(&state, &conn, &admin, app, section, Some(form), Errors::from([("name", capitalise(&m))]), None);
     }
-    Ok(see_other(&format!("/admin/apps/{}", app.id)))
+    Ok(see_other(&format!("/admin/apps/{}{}", app.id, section.path())))
 }
 
 async fn rotate_secret(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
@@ -326,15 +385,31 @@ async fn rotate_secret(admin: Admin<Apps>, state: web::Data<AppState>, id: web::
     if app.is_public {
         return Err(ErrorPage::bad_request("No secret", "A public application has no secret to rotate.").into());
     }
+    let mut errors = Errors::new();
     let grace: i64 = match params.get("grace").unwrap_or("0").parse() {
         Ok(g) if [0, 3600, 86_400, 604_800].contains(&g) => g,
-        _ => return Err(ErrorPage::bad_request("Invalid grace period", "Choose one of the offered grace periods.").into()),
+        _ => {
+            errors.insert("grace", "Choose one of the offered grace periods.".into());
+            0
+        }
     };
+    let expires = match secret_lifetime(&params, now) {
+        Ok((_, e)) => e,
+        Err(e) => {
+            errors.insert("lifetime", e);
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return sections::page(&state, &conn, &admin, app, Section::Credentials, None, errors, None);
+    }
     let secret = random_token();
     store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
-        store::clients::rotate_secret(tx, &app.id, &secret_hash(&secret), (grace > 0).then_some(now + grace))?;
+        store::clients::rotate_secret(tx, &app.id, &secret_hash(&secret), (grace > 0).then_some(now + grace), expires)?;
         let detail = format!("{}; old secret {}", app.name, if grace > 0 { format!("valid for {grace} s more") } else { "stopped at once".into() });
-        directory::audit_change(tx, &admin.user.id, "app_secret_rotated", Some(&detail), None, None, now)
+        let after = serde_json::json!({ "secret_expires_at": expires }).to_string();
+        let before = serde_json::json!({ "secret_expires_at": app.secret_expires_at }).to_string();
+        directory::audit_change(tx, &admin.user.id, "app_secret_rotated", Some(&detail), Some(&before), Some(&after), now)
     })?;
     let issuer = state.config.issuer().to_string();
     let page = SecretPage {
@@ -345,6 +420,7 @@ async fn rotate_secret(admin: Admin<Apps>, state: web::Data<AppState>, id: web::
         discovery: format!("{issuer}/.well-known/openid-configuration"),
         issuer,
         rotated: true,
+        expires: expires.map(when),
     };
     Ok(html(StatusCode::OK, &page))
 }
@@ -381,7 +457,7 @@ async fn delete(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<St
     let app = load_app(&conn, &id)?;
     if params.get("confirm") != Some(app.name.as_str()) {
         let errors = Errors::from([("confirm", "Type the application's name to confirm.".to_string())]);
-        return form_page(&state, &conn, &admin, AppForm::from_client(&app), errors, Some(app));
+        return sections::page(&state, &conn, &admin, app, Section::Overview, None, errors, None);
     }
     store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
         store::clients::delete(tx, &app.id)?;
@@ -390,26 +466,59 @@ async fn delete(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<St
     Ok(see_other("/admin/apps"))
 }
 
+/// POST /admin/apps/{id}/assignments: assigns the users and groups ticked in the pickers
+/// (`user_{id}`, `group_{id}`), or one typed by name (`kind`, `name`). With `pick`, only
+/// searches: the section is shown again with the matches, nothing saved.
 async fn assign(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
+    let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;
-    let name = params.get("name").unwrap_or("").trim();
-    let kind = params.get("kind").unwrap_or("user");
-    let principal = match kind {
-        "user" => store::users::by_username(&conn, name)?.map(|u| u.id),
-        "group" => directory::group_by_name(&conn, name)?.map(|g| g.id),
-        _ => None,
-    };
-    let Some(principal) = principal else {
-        let errors = Errors::from([("assign", format!("No {kind} named {name:?}."))]);
-        return form_page(&state, &conn, &admin, AppForm::from_client(&app), errors, Some(app));
-    };
-    if directory::assign(&conn, &app.id, kind, &principal)? {
-        directory::audit_change(&conn, &admin.user.id, "app_assigned", Some(&format!("{}: {kind} {name}", app.name)), None, None, now)?;
+    let users = picker::ticked_in(&params, "user");
+    let groups = picker::ticked_in(&params, "group");
+    let search = sections::Searches { user_q: params.get("q_user").unwrap_or("").into(), group_q: params.get("q_group").unwrap_or("").into(), users, groups };
+    if params.get("pick").is_some() {
+        return sections::page(&state, &conn, &admin, app, Section::Assignments, None, Errors::new(), Some(search));
     }
-    Ok(see_other(&format!("/admin/apps/{}#assignments", app.id)))
+    let mut chosen: Vec<(&str, String, String)> = vec![];
+    let mut errors = Errors::new();
+    if let Some(name) = params.get("name").map(str::trim) {
+        let kind = params.get("kind").unwrap_or("user");
+        let principal = match kind {
+            "user" => store::users::by_username(&conn, name)?.map(|u| u.id),
+            "group" => directory::group_by_name(&conn, name)?.map(|g| g.id),
+            _ => None,
+        };
+        match principal {
+            Some(p) => chosen.push((if kind == "group" { "group" } else { "user" }, p, name.to_string())),
+            None => {
+                errors.insert("assign", format!("No {kind} named {name:?}."));
+            }
+        }
+    }
+    for (kind, field, ids) in [(picker::Kind::User, "user", &search.users), (picker::Kind::Group, "group", &search.groups)] {
+        let (known, unknown) = picker::resolve(&conn, kind, ids)?;
+        if !unknown.is_empty() {
+            errors.insert(if field == "user" { "user" } else { "group" }, unknown.join(" "));
+        }
+        chosen.extend(known.into_iter().map(|p| (field, p.id, p.label)));
+    }
+    if chosen.is_empty() && errors.is_empty() {
+        errors.insert("user", "Choose at least one user or group to assign.".into());
+    }
+    if !errors.is_empty() {
+        return sections::page(&state, &conn, &admin, app, Section::Assignments, None, errors, Some(search));
+    }
+    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
+        for (kind, principal, label) in &chosen {
+            if directory::assign(tx, &app.id, kind, principal)? {
+                let after = serde_json::json!({ "type": kind, "id": principal, "name": label }).to_string();
+                directory::audit_change(tx, &admin.user.id, "app_assigned", Some(&format!("{}: {kind} {label}", app.name)), None, Some(&after), now)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(see_other(&format!("/admin/apps/{}/assignments", app.id)))
 }
 
 async fn unassign(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
@@ -419,9 +528,10 @@ async fn unassign(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<
     let app = load_app(&conn, &id)?;
     let (kind, principal) = (params.get("kind").unwrap_or(""), params.get("principal").unwrap_or(""));
     if directory::unassign(&conn, &app.id, kind, principal)? {
-        directory::audit_change(&conn, &admin.user.id, "app_unassigned", Some(&format!("{}: {kind} {principal}", app.name)), None, None, now)?;
+        let before = serde_json::json!({ "type": kind, "id": principal }).to_string();
+        directory::audit_change(&conn, &admin.user.id, "app_unassigned", Some(&format!("{}: {kind} {principal}", app.name)), Some(&before), None, now)?;
     }
-    Ok(see_other(&format!("/admin/apps/{}#assignments", app.id)))
+    Ok(see_other(&format!("/admin/apps/{}/assignments", app.id)))
 }
 
 /// Largest logo accepted.
@@ -447,7 +557,7 @@ async fn upload_logo(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Pa
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;
     let part = admin.upload.as_ref().and_then(|(body, boundary)| crate::web::multipart::field(body, boundary, "logo").map(|p| p.data.to_vec()));
-    let refuse = |why: &str| form_page(&state, &conn, &admin, AppForm::from_client(&app), Errors::from([("logo", why.to_string())]), Some(app.clone()));
+    let refuse = |why: &str| sections::page(&state, &conn, &admin, app.clone(), Section::Overview, None, Errors::from([("logo", why.to_string())]), None);
     let Some(data) = part.filter(|d| !d.is_empty()) else { return refuse("Choose a PNG, JPEG or SVG file.") };
     if data.len() > MAX_LOGO_BYTES {
         return refuse("The logo is larger than 100 KB.");
@@ -477,11 +587,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/apps", web::get().to(list))
         .route("/admin/apps/new", web::get().to(new_form))
         .route("/admin/apps/new", web::post().to(create))
-        .route("/admin/apps/{id}", web::get().to(show))
+        .route("/admin/apps/{id}", web::get().to(sections::show))
         .route("/admin/apps/{id}", web::post().to(update))
         .route("/admin/apps/{id}/secret", web::post().to(rotate_secret))
         .route("/admin/apps/{id}/enabled", web::post().to(set_enabled))
         .route("/admin/apps/{id}/delete", web::post().to(delete))
         .route("/admin/apps/{id}/assignments", web::post().to(assign))
-        .route("/admin/apps/{id}/assignments/remove", web::post().to(unassign));
+        .route("/admin/apps/{id}/assignments/remove", web::post().to(unassign))
+        .route("/admin/apps/{id}/{section}", web::get().to(sections::show_section));
+    picker::configure(cfg);
 }

@@ -6,6 +6,7 @@ pub mod apps;
 pub mod directory;
 pub mod list;
 pub mod logs;
+pub mod picker;
 pub mod policies;
 
 use crate::AppState;

@@ -62,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_my_sessions.sql"),
     include_str!("migrations/0014_frontchannel_logout.sql"),
     include_str!("migrations/0015_locale.sql"),
+    include_str!("migrations/0016_client_secret_expiry.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -276,7 +277,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 15);
+        assert_eq!(version, 16);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
