@@ -8,6 +8,7 @@ pub mod directory;
 pub mod keys;
 pub mod logout;
 pub mod mfa;
+pub mod overview;
 pub mod policies;
 pub mod protection;
 pub mod sessions;
@@ -63,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0014_frontchannel_logout.sql"),
     include_str!("migrations/0015_locale.sql"),
     include_str!("migrations/0016_client_secret_expiry.sql"),
+    include_str!("migrations/0017_overview.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -277,7 +279,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 16);
+        assert_eq!(version, 17);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }

@@ -11,6 +11,7 @@ mod cdp;
 mod cli;
 mod common;
 mod consent;
+mod console;
 mod console_apps;
 mod flow;
 mod gate;
