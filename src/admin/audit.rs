@@ -257,7 +257,7 @@ mod tests {
         let c = changes(Some(r#"{"name":"Wiki","disabled":false,"uris":["a","b"]}"#), Some(r#"{"name":"Wiki","disabled":true,"uris":[]}"#));
         let by = |f: &str| c.iter().find(|c| c.field == f).unwrap();
         assert!(!by("Name").changed);
-        assert!(by("Disabled").changed && by("Disabled").before == "No" && by("Disabled").after == "Yes");
+        assert!(by("Disabled").changed && by("Disabled").before == "no" && by("Disabled").after == "yes");
         assert_eq!((by("Uris").before.as_str(), by("Uris").after.as_str()), ("a, b", "—"));
         let text = changes(None, Some("uploaded"));
         assert_eq!((text.len(), text[0].after.as_str()), (1, "uploaded"));

@@ -303,7 +303,7 @@ mod tests {
     fn a_date_range_is_whole_local_days() {
         let tokyo = super::words::Zone::named("Asia/Tokyo").unwrap();
         let mut error = None;
-        let (from, to) = super::date_range(&tokyo, "2026-11-24", "2026-11-24", &mut error);
+        let (from, to) = super::date_range(&tokyo, "2026-11-25", "2026-11-25", &mut error);
         assert_eq!((from, to), (Some(1_795_564_800 - 9 * 3600), Some(1_795_564_800 + 15 * 3600)));
         assert!(error.is_none());
         super::date_range(&tokyo, "last week", "", &mut error);

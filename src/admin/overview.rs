@@ -245,7 +245,7 @@ mod tests {
         let last = chart.bars.last().unwrap();
         assert_eq!(last.segments.iter().map(|s| s.h).sum::<i64>(), HEIGHT);
         assert_eq!(last.segments[0].y + last.segments[0].h, TOP + HEIGHT);
-        assert_eq!(chart.bars[20].segments.len(), 2);
+        assert_eq!(chart.bars[19].segments.len(), 2);
         assert!(chart.bars[0].segments.is_empty());
         assert_eq!((chart.totals.success, chart.totals.mfa, chart.totals.blocked, chart.totals.failed), (2, 2, 1, 1));
         assert_eq!(last.date, civil(100));

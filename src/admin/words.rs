@@ -207,12 +207,12 @@ mod tests {
     fn dates_are_local_with_utc_beside_them() {
         let tokyo = Zone::named("Asia/Tokyo").unwrap();
         let m = tokyo.at(1_795_564_800);
-        assert_eq!(m.utc, "2026-11-24 00:00:00 UTC");
-        assert_eq!(m.local, "2026-11-24 09:00 JST");
-        assert_eq!(Zone::default().at(1_795_564_800).local, "2026-11-24 00:00 UTC");
+        assert_eq!(m.utc, "2026-11-25 00:00:00 UTC");
+        assert_eq!(m.local, "2026-11-25 09:00 JST");
+        assert_eq!(Zone::default().at(1_795_564_800).local, "2026-11-25 00:00 UTC");
         assert!(Zone::named("../../etc/passwd").is_none());
         assert!(Zone::named("Mars/Olympus").is_none());
-        assert_eq!(tokyo.start_of("2026-11-24"), Some(1_795_564_800 - 9 * 3600));
-        assert_eq!(tokyo.day(1_795_564_800 - 9 * 3600), "2026-11-24");
+        assert_eq!(tokyo.start_of("2026-11-25"), Some(1_795_564_800 - 9 * 3600));
+        assert_eq!(tokyo.day(1_795_564_800 - 9 * 3600), "2026-11-25");
     }
 }
