@@ -3,6 +3,7 @@
 //! console, the inactivity timeout and the role run before the handler; every POST's CSRF token
 //! too. Lists use `list` (search, sort, paging); codes are shown to people through `words`.
 
+pub mod actions;
 pub mod apps;
 pub mod audit;
 pub mod directory;

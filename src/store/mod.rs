@@ -12,6 +12,7 @@ pub mod overview;
 pub mod policies;
 pub mod protection;
 pub mod sessions;
+pub mod settings;
 pub mod signins;
 pub mod tokens;
 pub mod users;
