@@ -5,6 +5,7 @@
 
 mod groups;
 mod import;
+mod invite;
 mod manage;
 
 use super::list::{Columns, Dir, ListQuery, Pager};
@@ -447,55 +448,6 @@ async fn user_action(admin: Admin<Global>, state: web::Data<AppState>, path: web
     Ok(see_other(&format!("/admin/users/{}", user.id)))
 }
 
-#[derive(Template)]
-#[template(path = "invite.html")]
-struct InvitePage<'a> {
-    token: &'a str,
-    username: &'a str,
-    error: Option<&'a str>,
-}
-
-/// GET /invite/{token}: an invited person chooses their password (the link works once).
-async fn show_invite(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    let user = dir::invite(&conn, &secret_hash(&token), state.clock.now())?.ok_or_else(invite_gone)?;
-    Ok(html(StatusCode::OK, &InvitePage { token: &token, username: &user.username, error: None }))
-}
-
-fn invite_gone() -> PageError {
-    ErrorPage::bad_request("This invitation link no longer works", "It has been used or has expired. Ask your administrator for a new one.").into()
-}
-
-async fn accept_invite(state: web::Data<AppState>, token: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let mut conn = state.pool.get()?;
-    let now = state.clock.now();
-    let p = Params::form(&body)?;
-    let hash = secret_hash(&token);
-    let user = dir::invite(&conn, &hash, now)?.ok_or_else(invite_gone)?;
-    let new = p.get("new_password").unwrap_or("").to_string();
-    let error = match state.protection.check_new(&new) {
-        Err(e) => Some(e.to_string()),
-        Ok(()) if p.get("confirm_password") != Some(new.as_str()) => Some("The two passwords do not match.".to_string()),
-        Ok(()) => None,
-    };
-    if let Some(e) = error {
-        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &InvitePage { token: &token, username: &user.username, error: Some(&e) }));
-    }
-    let phc = state.passwords.offload(move |h, mem| h.hash_with(&new, mem)).await.map_err(crate::auth::login::internal)?;
-    let accepted = store::transaction(&mut conn, |tx| -> Result<bool, store::StoreError> {
-        if !dir::use_invite(tx, &hash, now)? {
-            return Ok(false);
-        }
-        store::users::set_password(tx, &user.id, &phc, now, false)?;
-        store::mfa::audit(tx, Some(&user.id), Some(&user.id), "invite_accepted", None, now)?;
-        Ok(true)
-    })?;
-    if !accepted {
-        return Err(invite_gone());
-    }
-    Ok(see_other("/login"))
-}
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/users", web::get().to(list_users))
         .route("/admin/users/new", web::get().to(new_user_form))
@@ -506,7 +458,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/users/{id}", web::get().to(show_user))
         .route("/admin/users/{id}", web::post().to(update_user))
         .route("/admin/users/{id}/{action}", web::post().to(user_action))
-        .route("/invite/{token}", web::get().to(show_invite))
-        .route("/invite/{token}", web::post().to(accept_invite));
+        .route("/invite/{token}", web::get().to(invite::show_invite))
+        .route("/invite/{token}", web::post().to(invite::accept_invite));
     groups::configure(cfg);
 }

@@ -258,3 +258,19 @@ pub fn my_apps(conn: &Connection, user_id: &str) -> Result<Vec<(Client, Option<i
     let rows = stmt.query_map([user_id], |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(24)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(|(c, used)| Ok((finish(c)?, used))).collect()
 }
+
+const LIST_FILTER: &str = "(?1 IS NULL OR name LIKE ?1 ESCAPE '\\' OR id LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR enabled = ?2)";
+
+/// Apps whose name or client id contains `search` (and enabled or not, if given): how many.
+pub fn count(conn: &Connection, search: Option<&str>, enabled: Option<bool>) -> Result<i64> {
+    let pattern = search.map(crate::admin::list::like);
+    Ok(conn.query_row(&format!("SELECT count(*) FROM clients WHERE {LIST_FILTER}"), params![pattern, enabled], |r| r.get(0))?)
+}
+
+/// One page of those apps; `window` is the list's ORDER BY / LIMIT (built from its allow-list).
+pub fn page(conn: &Connection, search: Option<&str>, enabled: Option<bool>, window: &crate::admin::list::Window) -> Result<Vec<Client>> {
+    let pattern = search.map(crate::admin::list::like);
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM clients WHERE {LIST_FILTER}{}", window.sql()))?;
+    let rows = stmt.query_map(params![pattern, enabled], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(finish).collect()
+}

@@ -13,6 +13,7 @@ mod common;
 mod consent;
 mod console;
 mod console_apps;
+mod console_policies;
 mod console_users;
 mod flow;
 mod gate;
