@@ -6,6 +6,7 @@ mod attacks;
 mod attacks_portal;
 mod authorize_errors;
 mod browser;
+mod browser_console;
 mod browser_console_apps;
 mod browser_portal;
 mod cdp;
