@@ -72,7 +72,7 @@ impl Section {
 /// A quick-start snippet: how one stack's OIDC library is set up for this app.
 pub struct Snippet {
     pub id: &'static str,
-    pub title: &'static str,
+    pub stack: &'static str,
     pub code: String,
 }
 
@@ -108,11 +108,11 @@ fn snippets(issuer: &str, app: &Client) -> Vec<Snippet> {
         }
     );
     vec![
-        Snippet { id: "node", title: "Node.js (openid-client)", code: node },
-        Snippet { id: "python", title: "Python (Authlib, Flask)", code: python },
-        Snippet { id: "go", title: "Go (go-oidc + x/oauth2)", code: go },
-        Snippet { id: "rust", title: "Rust (openidconnect)", code: rust },
-        Snippet { id: "spring", title: "Java (Spring Boot application.yml)", code: spring },
+        Snippet { id: "node", stack: "Node.js (openid-client)", code: node },
+        Snippet { id: "python", stack: "Python (Authlib, Flask)", code: python },
+        Snippet { id: "go", stack: "Go (go-oidc + x/oauth2)", code: go },
+        Snippet { id: "rust", stack: "Rust (openidconnect)", code: rust },
+        Snippet { id: "spring", stack: "Java (Spring Boot application.yml)", code: spring },
     ]
 }
 
