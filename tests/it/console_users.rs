@@ -294,9 +294,13 @@ async fn a_hostile_csv_is_refused_whole_huge_long_or_not_utf8() {
     assert_eq!(check(huge).await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
     // Unknown columns, an unclosed quote.
     let page = check("username,password\nx,y\n".into()).await.unwrap().text().await.unwrap();
-    assert!(page.contains("Line 1: unknown column &#34;password&#34;"), "{page}");
+    assert!(page.contains("Line 1: Unknown column &#34;password&#34;"), "{page}");
     let page = check("username,email\n\"x,x@example.com\n".into()).await.unwrap().text().await.unwrap();
-    assert!(page.contains("Line 2: a quoted cell is not closed."), "{page}");
+    assert!(page.contains("Line 2: A quoted cell is not closed."), "{page}");
+    // In Japanese, line and problem are both translated.
+    let form = [("csrf", csrf.as_str()), ("csv", "username,email\n\"x,x@example.com\n")];
+    let page = b.post(server.url("/admin/users/import")).header("accept-language", "ja").form(&form).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("2 行目: 引用符で囲まれたセルが閉じられていません。"), "{page}");
     // An uploaded file that is not UTF-8 (Latin-1 here).
     let body = [
         b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.csv\"\r\nContent-Type: text/csv\r\n\r\nusername,email\nj\xfcrgen,j@example.com\n".as_slice(),

@@ -45,7 +45,8 @@ pub struct Row {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub rows: Vec<Row>,
-    pub file_errors: Vec<String>,
+    /// (the line it is about, if one; the sentence).
+    pub file_errors: Vec<(Option<usize>, String)>,
 }
 
 impl Plan {
@@ -61,16 +62,16 @@ impl Plan {
         self.rows.iter().map(|r| r.groups.len()).sum()
     }
 
-    /// Every problem, each with its line: what the summary at the top lists.
-    pub fn problems(&self) -> Vec<String> {
-        let rows = self.rows.iter().flat_map(|r| r.errors.iter().map(move |e| format!("Line {}: {e}", r.line)));
+    /// Every problem with its line, if it has one: what the summary at the top lists.
+    pub fn problems(&self) -> Vec<(Option<usize>, String)> {
+        let rows = self.rows.iter().flat_map(|r| r.errors.iter().map(move |e| (Some(r.line), e.clone())));
         self.file_errors.iter().cloned().chain(rows).collect()
     }
 }
 
 /// RFC 4180 records (quoted fields, doubled quotes, CRLF or LF), each with the line it starts
 /// on; blank lines are skipped. Stops after `max` records (the caller refuses the file).
-fn records(text: &str, max: usize) -> Result<Vec<(usize, Vec<String>)>, String> {
+fn records(text: &str, max: usize) -> Result<Vec<(usize, Vec<String>)>, (Option<usize>, String)> {
     let mut out = vec![];
     let (mut field, mut record) = (String::new(), Vec::new());
     let (mut line, mut start) = (1, 1);
@@ -120,7 +121,7 @@ fn records(text: &str, max: usize) -> Result<Vec<(usize, Vec<String>)>, String> 
         fresh = false;
     }
     if quoted {
-        return Err(format!("Line {start}: a quoted cell is not closed."));
+        return Err((Some(start), "A quoted cell is not closed.".into()));
     }
     record.push(field);
     if record.iter().any(|f| !f.is_empty()) {
@@ -133,12 +134,12 @@ fn records(text: &str, max: usize) -> Result<Vec<(usize, Vec<String>)>, String> 
 pub fn plan(conn: &Connection, text: &str) -> Result<Plan, store::StoreError> {
     let mut plan = Plan::default();
     if text.len() > MAX_BYTES {
-        plan.file_errors.push(format!("The file is larger than {} KB.", MAX_BYTES / 1024));
+        plan.file_errors.push((None, format!("The file is larger than {} KB.", MAX_BYTES / 1024)));
         return Ok(plan);
     }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.contains('\u{fffd}') || text.contains('\0') {
-        plan.file_errors.push("The file is not UTF-8 text.".into());
+        plan.file_errors.push((None, "The file is not UTF-8 text.".into()));
         return Ok(plan);
     }
     let records = match records(text, MAX_ROWS + 1) {
@@ -149,21 +150,21 @@ pub fn plan(conn: &Connection, text: &str) -> Result<Plan, store::StoreError> {
         }
     };
     let Some(((_, header), rows)) = records.split_first() else {
-        plan.file_errors.push("The file is empty: the first line names the columns (username, email, name, groups).".into());
+        plan.file_errors.push((None, "The file is empty: the first line names the columns (username, email, name, groups).".into()));
         return Ok(plan);
     };
     if rows.len() > MAX_ROWS {
-        plan.file_errors.push(format!("The file has more than {MAX_ROWS} rows: split it."));
+        plan.file_errors.push((None, format!("The file has more than {MAX_ROWS} rows: split it.")));
         return Ok(plan);
     }
     let header: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
     for h in &header {
         if !COLUMNS.contains(&h.as_str()) {
-            plan.file_errors.push(format!("Line 1: unknown column {h:?} (the columns are username, email, name, groups)."));
+            plan.file_errors.push((Some(1), format!("Unknown column {h:?} (the columns are username, email, name, groups).")));
         }
     }
     if !header.iter().any(|h| h == "username") {
-        plan.file_errors.push("Line 1: the username column is missing.".into());
+        plan.file_errors.push((Some(1), "The username column is missing.".into()));
     }
     if !plan.file_errors.is_empty() {
         return Ok(plan);
@@ -227,7 +228,7 @@ pub fn plan(conn: &Connection, text: &str) -> Result<Plan, store::StoreError> {
         plan.rows.push(row);
     }
     if plan.rows.is_empty() {
-        plan.file_errors.push("The file has no rows below the first line.".into());
+        plan.file_errors.push((None, "The file has no rows below the first line.".into()));
     }
     Ok(plan)
 }
@@ -293,7 +294,7 @@ fn page(admin: &Admin<Global>, csv: String, plan: Option<Plan>, done: Option<(us
     if let Some(p) = &plan
         && !p.ok()
     {
-        errors.insert("csv", p.problems().join(" "));
+        errors.insert("csv", p.problems().into_iter().map(|(_, e)| e).collect::<Vec<_>>().join(" "));
     }
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     html(status, &ImportPage { nav: admin.nav(), csv, plan, errors, done })
@@ -313,7 +314,7 @@ async fn submit(admin: Admin<Global>, state: web::Data<AppState>) -> Result<Http
             Some(part) => match std::str::from_utf8(part.data) {
                 Ok(t) => (t.to_string(), false),
                 Err(_) => {
-                    let plan = Plan { rows: vec![], file_errors: vec!["The file is not UTF-8 text.".into()] };
+                    let plan = Plan { rows: vec![], file_errors: vec![(None, "The file is not UTF-8 text.".into())] };
                     return Ok(page(&admin, String::new(), Some(plan), None));
                 }
             },
@@ -361,7 +362,7 @@ mod tests {
         assert_eq!(r[1], (2, vec!["alice".to_string(), "Smith, Alice".to_string()]));
         assert_eq!(r[2], (4, vec!["bob".to_string(), "Say \"hi\"\nthere".to_string()]));
         assert_eq!(r[3].0, 6);
-        assert!(records("a,\"open\n", 10).unwrap_err().contains("not closed"));
+        assert_eq!(records("a\nb,\"open\n", 10).unwrap_err(), (Some(2), "A quoted cell is not closed.".to_string()));
         assert_eq!(records(&"x\n".repeat(100), 5).unwrap().len(), 6, "stops past the cap");
     }
 }
