@@ -173,7 +173,13 @@ async fn an_app_named_like_markup_is_shown_as_text_everywhere() {
     let server = TestServer::spawn();
     let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
     let name = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
-    let (id, _) = register(&b, &server, &csrf, name, &[]).await;
+    let (id, _) = register(&b, &server, &csrf, name, &[("redirect_uris", "https://app.example.com/cb?x=\");alert(1);//'")]).await;
+    // The quick-start code quotes the redirect URI: it cannot close the string it sits in.
+    let (_, overview) = get(&b, &server, &format!("/admin/apps/{id}")).await;
+    for stack in ["node", "python", "go", "rust", "spring"] {
+        let code = element_text(&overview, &format!("snippet-{stack}"));
+        assert!(code.contains("https://app.example.com/cb?x=%22);alert(1);//%27") && !code.contains("\");alert"), "{stack}: {code}");
+    }
     for path in ["/admin/apps".to_string(), format!("/admin/apps/{id}"), format!("/admin/apps/{id}/assignments"), format!("/admin/apps/{id}/signins")] {
         let (_, page) = get(&b, &server, &path).await;
         assert!(!page.contains("<script>alert") && !page.contains("<img src=x"), "{path}: {page}");

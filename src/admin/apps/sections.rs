@@ -78,7 +78,10 @@ pub struct Snippet {
 
 fn snippets(issuer: &str, app: &Client) -> Vec<Snippet> {
     let id = &app.id;
-    let redirect = app.redirect_uris.first().map(String::as_str).unwrap_or("https://app.example.com/callback");
+    // As the URL parser writes it: quotes and spaces percent-encoded, so a redirect URI cannot
+    // break out of the string literal it is pasted into.
+    let redirect =
+        app.redirect_uris.first().and_then(|u| url::Url::parse(u).ok()).map(|u| u.to_string()).unwrap_or_else(|| "https://app.example.com/callback".into());
     let secret = if app.is_public { None } else { Some("<client secret>") };
     let node = match secret {
         Some(s) => format!(
