@@ -9,7 +9,8 @@ mod invite;
 mod manage;
 
 use super::list::{Columns, Dir, ListQuery, Pager};
-use super::{Admin, Global, Nav, Need, capitalise, when};
+use super::words::{self, Moment};
+use super::{Admin, Global, Nav, Need, capitalise};
 use crate::AppState;
 use crate::auth::mfa::Methods;
 use crate::auth::users::{self, NewAccount, UserError};
@@ -241,21 +242,25 @@ async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result
 struct MethodRow {
     kind: &'static str,
     name: String,
-    last_used: String,
+    last_used: Option<Moment>,
+    /// A key never used yet.
+    never: bool,
 }
 
 struct SignInView {
     id: i64,
-    at: String,
+    at: Moment,
     app: String,
     ip: String,
     result: String,
+    success: bool,
+    methods: String,
     reason: String,
 }
 
 struct SessionView {
-    started: String,
-    last_used: String,
+    started: Moment,
+    last_used: Moment,
     ip: String,
     device: String,
     apps: String,
@@ -277,7 +282,7 @@ struct UserPage {
     is_self: bool,
     risk: &'static str,
     /// What is locked or paused now, and until when.
-    locks: Vec<(String, String)>,
+    locks: Vec<(String, Moment)>,
     /// What was typed in the profile form, when it had errors: (name, email).
     typed: Option<(String, String)>,
 }
@@ -293,34 +298,36 @@ fn user_page(
     let m = Methods::load(conn, &user.id)?;
     let mut methods = vec![];
     if m.totp {
-        methods.push(MethodRow { kind: "Authenticator app", name: String::new(), last_used: String::new() });
+        methods.push(MethodRow { kind: "Authenticator app", name: String::new(), last_used: None, never: false });
     }
     for k in &m.keys {
         let kind = if k.kind == "passkey" { "Passkey" } else { "Security key" };
-        methods.push(MethodRow { kind, name: k.name.clone(), last_used: k.last_used_at.map(when).unwrap_or_else(|| "never".into()) });
+        methods.push(MethodRow { kind, name: k.name.clone(), last_used: k.last_used_at.map(|t| admin.zone.at(t)), never: k.last_used_at.is_none() });
     }
     if m.recovery_left > 0 {
-        methods.push(MethodRow { kind: "Recovery codes", name: format!("{} unused", m.recovery_left), last_used: String::new() });
+        methods.push(MethodRow { kind: "Recovery codes", name: format!("{} unused", m.recovery_left), last_used: None, never: false });
     }
     let names: BTreeMap<String, String> = store::clients::all(conn)?.into_iter().map(|c| (c.id, c.name)).collect();
     let signins = store::signins::for_user(conn, &user.id, 20)?
         .into_iter()
         .map(|s| SignInView {
             id: s.id,
-            at: when(s.at),
+            at: admin.zone.at(s.at),
             app: s.client_id.map(|c| names.get(&c).cloned().unwrap_or(c)).unwrap_or_else(|| "latchkey".into()),
             ip: s.ip.unwrap_or_default(),
-            result: s.result,
+            success: s.result == "success",
+            result: words::result(&s.result),
+            methods: words::methods(s.methods.as_deref()),
             reason: s.reason.unwrap_or_default(),
         })
         .collect();
     let sessions = store::sessions::active_for_user(conn, &user.id, now)?
         .into_iter()
         .map(|s| SessionView {
-            started: when(s.created_at),
-            last_used: when(s.last_used_at),
+            started: admin.zone.at(s.created_at),
+            last_used: admin.zone.at(s.last_used_at),
             ip: s.ip.unwrap_or_default(),
-            device: s.user_agent.as_deref().map(crate::policy::model::Platform::from_user_agent).map(|p| p.as_str().to_string()).unwrap_or_default(),
+            device: s.user_agent.as_deref().map(crate::policy::model::Platform::from_user_agent).map(|p| words::platform(p.as_str())).unwrap_or_default(),
             apps: s.apps.join(", "),
         })
         .collect();
@@ -333,7 +340,7 @@ fn user_page(
         assigned_apps: dir::apps_assigned_to_user(conn, &user.id)?,
         connected_apps: store::tokens::connected_apps(conn, &user.id, now)?.into_iter().map(|a| a.name).collect(),
         is_self: user.id == admin.user.id,
-        locks: store::protection::locks(conn, &user.id, now)?.into_iter().map(|(what, until)| (what, when(until))).collect(),
+        locks: store::protection::locks(conn, &user.id, now)?.into_iter().map(|(what, until)| (what, admin.zone.at(until))).collect(),
         user,
         methods,
         signins,

@@ -5,10 +5,10 @@
 use super::{AppForm, Errors, load_app};
 use crate::AppState;
 use crate::admin::picker::{self, Picker};
-use crate::admin::{Admin, Apps, Nav, Need, when};
+use crate::admin::words::{self, Moment};
+use crate::admin::{Admin, Apps, Nav, Need};
 use crate::i18n::filters;
 use crate::oidc::clients::ID_TOKEN_ALGS;
-use crate::policy::model::State;
 use crate::store::{self, clients::Client, directory};
 use crate::web::{ErrorPage, PageError, html};
 use actix_web::http::StatusCode;
@@ -123,17 +123,20 @@ fn snippets(issuer: &str, app: &Client) -> Vec<Snippet> {
 pub struct PolicyLine {
     pub id: String,
     pub name: String,
-    pub state: State,
+    /// In words: "Report-only".
+    pub state: String,
     /// Whether the app is named (true) or covered by "all apps".
     pub named: bool,
 }
 
 pub struct SignInLine {
     pub id: i64,
-    pub at: String,
+    pub at: Moment,
     pub user: String,
     pub ip: String,
     pub result: String,
+    pub success: bool,
+    pub methods: String,
     pub reason: String,
 }
 
@@ -159,9 +162,9 @@ pub struct AppPage {
     discovery: String,
     algs: &'static [&'static str],
     has_logo: bool,
-    secret_expires: Option<String>,
+    secret_expires: Option<Moment>,
     secret_expired: bool,
-    previous_until: Option<String>,
+    previous_until: Option<Moment>,
     snippets: Vec<Snippet>,
     assignments: Vec<directory::Assignment>,
     pickers: Vec<Picker>,
@@ -195,9 +198,9 @@ pub fn page(
         discovery: format!("{issuer}/.well-known/openid-configuration"),
         algs: ID_TOKEN_ALGS,
         has_logo: false,
-        secret_expires: app.secret_expires_at.map(when),
+        secret_expires: app.secret_expires_at.map(|t| admin.zone.at(t)),
         secret_expired: app.secret_expires_at.is_some_and(|t| t <= now),
-        previous_until: app.previous_secret_expires_at.filter(|t| *t > now && app.previous_secret_hash.is_some()).map(when),
+        previous_until: app.previous_secret_expires_at.filter(|t| *t > now && app.previous_secret_hash.is_some()).map(|t| admin.zone.at(t)),
         snippets: vec![],
         assignments: vec![],
         pickers: vec![],
@@ -238,7 +241,7 @@ pub fn page(
             page.policies = store::policies::all(conn)?
                 .into_iter()
                 .filter(|p| (p.include_apps.all || p.include_apps.apps.contains(&page.app.id)) && !p.exclude_apps.apps.contains(&page.app.id))
-                .map(|p| PolicyLine { named: p.include_apps.apps.contains(&page.app.id), id: p.id, name: p.name, state: p.state })
+                .map(|p| PolicyLine { named: p.include_apps.apps.contains(&page.app.id), id: p.id, name: p.name, state: words::state(p.state.as_str()) })
                 .collect();
         }
         Section::Signins => {
@@ -247,10 +250,12 @@ pub fn page(
                 .into_iter()
                 .map(|s| SignInLine {
                     id: s.id,
-                    at: when(s.at),
+                    at: admin.zone.at(s.at),
                     user: s.username.unwrap_or_default(),
                     ip: s.ip.unwrap_or_default(),
-                    result: s.result,
+                    success: s.result == "success",
+                    result: words::result(&s.result),
+                    methods: words::methods(s.methods.as_deref()),
                     reason: s.reason.unwrap_or_default(),
                 })
                 .collect();
