@@ -7,7 +7,7 @@ mod sections;
 pub use form::AppForm;
 
 use super::list::{Columns, Dir, ListQuery, Pager};
-use super::{Admin, Apps, Nav, Need, capitalise, picker, when};
+use super::{Admin, Apps, Nav, Need, capitalise, picker};
 use crate::AppState;
 use crate::crypto::{random_token, secret_hash};
 use crate::i18n::filters;
@@ -149,7 +149,7 @@ async fn create(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpRe
     let page = SecretPage {
         nav: admin.nav(),
         name: settings.name,
-        expires: registered.client_secret.as_ref().and(expires).map(when),
+        expires: registered.client_secret.as_ref().and(expires).map(|t| admin.zone.at(t).local),
         client_id: registered.client_id,
         client_secret: registered.client_secret,
         discovery: format!("{issuer}/.well-known/openid-configuration"),
@@ -230,7 +230,7 @@ async fn rotate_secret(admin: Admin<Apps>, state: web::Data<AppState>, id: web::
         discovery: format!("{issuer}/.well-known/openid-configuration"),
         issuer,
         rotated: true,
-        expires: expires.map(when),
+        expires: expires.map(|t| admin.zone.at(t).local),
     };
     Ok(html(StatusCode::OK, &page))
 }

@@ -169,3 +169,16 @@ async fn lookup(admin: Admin<Apps>, req: HttpRequest, state: web::Data<AppState>
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/picker/{kind}", web::get().to(lookup));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticked_ids_are_the_names_under_the_fields_prefix_only() {
+        let names: Vec<String> = ["user_in_a1", "user_in_b-2_x", "user_ex_c", "user_in_", "q_user_in", "users_all"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(ticked(&names, "user_in"), ["a1", "b-2_x"]);
+        assert_eq!(ticked(&names, "user_ex"), ["c"]);
+        assert!(Kind::parse("users").is_some() && Kind::parse("sessions").is_none());
+    }
+}

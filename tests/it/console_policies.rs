@@ -125,6 +125,9 @@ async fn app_policy_and_location_lists_search_sort_and_page_with_filters_in_the_
             };
             latchkey::store::policies::add_location(&conn, &l, 0).unwrap();
         }
+        for i in 0..52 {
+            latchkey::store::directory::create_group(&conn, &format!("g{i:02}"), &format!("Team {i:02}"), Some("generated"), 0).unwrap();
+        }
         for i in 0..55 {
             let (_, _, mut p) = latchkey::policy::templates::all().remove(1);
             p.id = format!("p{i:02}");
@@ -156,6 +159,11 @@ async fn app_policy_and_location_lists_search_sort_and_page_with_filters_in_the_
     assert!(next.contains("q=Policy") && next.contains("dir=desc") && next.contains("page=2"), "{next}");
     let (_, last) = get(&b, &server, &next).await;
     assert!(last.contains(">Policy 00</a>"), "{last}");
+
+    let (_, groups) = get(&b, &server, "/admin/groups?q=team").await;
+    assert_eq!(element_text(&groups, "list-total"), "Showing 1–50 of 52");
+    let (_, groups) = get(&b, &server, "/admin/groups?q=team&page=2").await;
+    assert!(groups.contains(">Team 51</a>") && !groups.contains(">Team 49</a>"), "{groups}");
 
     let (_, apps) = get(&b, &server, "/admin/apps?status=disabled").await;
     assert_eq!(element_text(&apps, "list-total"), "Showing 1–1 of 1");

@@ -216,3 +216,38 @@ impl AppForm {
         if errors.is_empty() { Ok(settings) } else { Err(errors) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed() -> AppForm {
+        AppForm { name: "Payroll".into(), redirect_uris: "https://payroll.example.com/cb".into(), ..AppForm::blank() }
+    }
+
+    #[test]
+    fn every_wrong_field_is_reported_at_once() {
+        assert!(typed().validate().is_ok());
+        let form = AppForm {
+            name: " ".into(),
+            redirect_uris: "http://payroll.example.com/cb".into(),
+            id_token_alg: "HS256".into(),
+            initiate_login_uri: "not a url".into(),
+            backchannel_logout_uri: "https://10.0.0.1/bc".into(),
+            ..typed()
+        };
+        let errors = form.validate().unwrap_err();
+        let fields: Vec<&str> = errors.keys().copied().collect();
+        assert_eq!(fields, ["backchannel_logout_uri", "id_token_alg", "initiate_login_uri", "name", "redirect_uris"]);
+    }
+
+    #[test]
+    fn a_section_changes_only_its_own_fields() {
+        let saved = typed();
+        let sent = AppForm { id_token_alg: "ES256".into(), redirect_uris: String::new(), ..AppForm::default() };
+        let merged = AppForm::merge(&saved, sent.clone(), "tokens");
+        assert_eq!((merged.id_token_alg.as_str(), merged.redirect_uris.as_str(), merged.grant_code), ("ES256", "https://payroll.example.com/cb", true));
+        let whole = AppForm::merge(&saved, sent, "");
+        assert!(whole.redirect_uris.is_empty(), "without a section the form is the whole app");
+    }
+}
