@@ -289,3 +289,33 @@ async fn console_pages_refuse_a_stolen_cookie_of_a_non_admin_and_posts_without_c
     assert!(latchkey::store::directory::group_by_name(&conn, "Staff").unwrap().is_some());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_new_console_pages_are_in_japanese() {
+    let server = TestServer::spawn();
+    let victim = server.add_user("victim");
+    let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let (id, _) = register(&b, &server, &csrf, "Payroll", &[]).await;
+    let group = location(&post(&b, &server, "/admin/groups", &[("csrf", &csrf), ("name", "Finance")]).await);
+    let ja = |path: String| {
+        let b = b.clone();
+        let url = server.url(&path);
+        async move { b.get(url).header("accept-language", "ja").send().await.unwrap().text().await.unwrap() }
+    };
+    let mut tour = crate::i18n::Tour::default();
+    for section in ["", "/authentication", "/credentials", "/assignments", "/tokens", "/access", "/signins"] {
+        let page = ja(format!("/admin/apps/{id}{section}")).await;
+        assert!(page.contains("<html lang=\"ja\""), "{page}");
+        tour.visit_named(&format!("app{section}"), &page);
+    }
+    let overview = ja(format!("/admin/apps/{id}")).await;
+    assert!(overview.contains("クイック スタート") && overview.contains("資格情報"), "{overview}");
+    for path in ["/admin/users/new?mode=invite".to_string(), "/admin/users/import".into(), format!("/admin/users/{victim}/delete"), format!("{group}/delete")] {
+        let page = ja(path.clone()).await;
+        tour.visit(&path, &page);
+    }
+    tour.visit_named("group", &ja(group.clone()).await);
+    tour.visit_named("user", &ja(format!("/admin/users/{victim}")).await);
+    tour.check();
+    server.stop().await;
+}
