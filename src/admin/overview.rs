@@ -52,7 +52,7 @@ pub struct Chart {
 }
 
 impl Chart {
-    /// `days` from SQL (days without sign-ins absent) over the `DAYS` days ending with `today`.
+    /// The `DAYS` days ending with `today`, from `days` (a day missing from it had no sign-ins).
     fn build(days: &[ov::Day], today: i64) -> Chart {
         let first = today - DAYS + 1;
         let max = days.iter().map(total).max().unwrap_or(0).max(1);
@@ -164,12 +164,10 @@ async fn overview(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<Http
     let now = state.clock.now();
     let offset = admin.zone.offset_at(now);
     let today = (now + offset).div_euclid(86_400);
-    let since = (today - DAYS + 1) * 86_400 - offset;
     let week = now - 7 * 86_400;
-    let days = ov::per_day(&conn, since, offset)?;
+    let days = ov::per_day(&conn, today - DAYS + 1, today, offset)?;
     let (apps, users, groups) = ov::counts(&conn)?;
-    let failures_24h =
-        store::signins::count(&conn, &store::signins::Filter { result: Some("failure".into()), from: Some(now - 86_400), ..Default::default() })?;
+    let failures_24h = ov::failures_since(&conn, now - 86_400)?;
     let people = if admin.nav().global {
         let defaults_on = store::policies::security_defaults(&conn)?;
         let grace = crate::gate::REGISTRATION_GRACE_SECS;

@@ -20,20 +20,30 @@ pub struct Day {
     pub failed: i64,
 }
 
-/// Sign-ins since `since`, per day of a zone `offset` seconds from UTC, oldest day first
-/// (days without sign-ins are absent).
-pub fn per_day(conn: &Connection, since: i64, offset: i64) -> Result<Vec<Day>> {
+/// Sign-ins per day from day `first` to day `last` (days since 1970-01-01 in a zone `offset`
+/// seconds from UTC), oldest first, every day present. One range query a day over the
+/// covering index: a GROUP BY over the day would sort every row of the month first.
+pub fn per_day(conn: &Connection, first: i64, last: i64, offset: i64) -> Result<Vec<Day>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT (at + ?2) / 86400 AS day,
-                sum(result = 'success' AND ifnull(methods, '') NOT LIKE '%\"mfa\"%'),
-                sum(result = 'success' AND methods LIKE '%\"mfa\"%'),
-                sum(result <> 'success' AND blocked_by_policy = 1),
-                sum(result <> 'success' AND blocked_by_policy = 0)
-         FROM signin_log INDEXED BY signin_log_overview WHERE at >= ?1 GROUP BY day ORDER BY day",
+        "SELECT ifnull(sum(result = 'success' AND NOT ifnull(instr(methods, '\"mfa\"'), 0)), 0),
+                ifnull(sum(result = 'success' AND instr(methods, '\"mfa\"') > 0), 0),
+                ifnull(sum(result <> 'success' AND blocked_by_policy = 1), 0),
+                ifnull(sum(result <> 'success' AND blocked_by_policy = 0), 0)
+         FROM signin_log INDEXED BY signin_log_overview WHERE at >= ?1 AND at < ?2",
     )?;
-    let rows =
-        stmt.query_map(params![since, offset], |r| Ok(Day { day: r.get(0)?, success: r.get(1)?, mfa: r.get(2)?, blocked: r.get(3)?, failed: r.get(4)? }))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    (first..=last)
+        .map(|day| {
+            let (from, to) = (day * 86_400 - offset, (day + 1) * 86_400 - offset);
+            Ok(stmt.query_row(params![from, to], |r| Ok(Day { day, success: r.get(0)?, mfa: r.get(1)?, blocked: r.get(2)?, failed: r.get(3)? }))?)
+        })
+        .collect()
+}
+
+/// Failed sign-ins since `since`.
+pub fn failures_since(conn: &Connection, since: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM signin_log INDEXED BY signin_log_overview WHERE at >= ?1 AND result = 'failure'")?
+        .query_row([since], |r| r.get(0))?)
 }
 
 /// MFA registration among enabled users.
