@@ -95,5 +95,19 @@ async fn pickers_list_matches_as_one_types_and_app_sections_are_reached_by_their
     b.wait_for("document.querySelector('table#assigned')");
     assert_eq!(b.eval("document.getElementById('assigned').textContent.includes('Finance')"), true);
     b.screenshot("console-app-assignments");
+
+    // A form with several mistakes: the summary lists each, linked to its field, and has focus.
+    b.goto(&server.url("/admin/users/new?mode=password"));
+    b.fill("username", "bob");
+    b.fill("email", "not an address");
+    b.fill("password", "short");
+    b.click("save-user");
+    b.wait_for("document.getElementById('form-errors')");
+    assert_eq!(b.eval("document.activeElement && document.activeElement.id"), "form-errors");
+    assert_eq!(b.eval("document.querySelectorAll('#form-errors a').length"), 3);
+    b.eval("document.querySelector('#form-errors a[href=\"#email\"]').click()");
+    assert_eq!(b.eval("location.hash"), "#email");
+    assert_eq!(b.eval("document.getElementById('email').value"), "not an address");
+    b.screenshot("console-form-errors");
     server.stop().await;
 }
