@@ -302,7 +302,7 @@ async fn assign(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<St
         match principal {
             Some(p) => chosen.push((if kind == "group" { "group" } else { "user" }, p, name.to_string())),
             None => {
-                errors.insert("assign", format!("No {kind} named {name:?}."));
+                errors.insert(if kind == "group" { "group" } else { "user" }, format!("No {kind} named {name:?}."));
             }
         }
     }

@@ -135,7 +135,7 @@ async fn add_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::P
         match store::users::by_username(&conn, username)? {
             Some(u) => chosen.push(dir::Pickable { id: u.id, label: u.username, detail: String::new() }),
             None => {
-                errors.insert("username", format!("No user named {username:?}."));
+                errors.insert("member", format!("No user named {username:?}."));
             }
         }
     }
