@@ -46,7 +46,7 @@ pub struct Row {
 pub struct Plan {
     pub rows: Vec<Row>,
     /// (the line it is about, if one; the sentence).
-    pub file_errors: Vec<(Option<usize>, String)>,
+    pub file_errors: Vec<Problem>,
 }
 
 impl Plan {
@@ -63,15 +63,20 @@ impl Plan {
     }
 
     /// Every problem with its line, if it has one: what the summary at the top lists.
-    pub fn problems(&self) -> Vec<(Option<usize>, String)> {
+    pub fn problems(&self) -> Vec<Problem> {
         let rows = self.rows.iter().flat_map(|r| r.errors.iter().map(move |e| (Some(r.line), e.clone())));
         self.file_errors.iter().cloned().chain(rows).collect()
     }
 }
 
+/// A record: the line it starts on, and its cells.
+type Record = (usize, Vec<String>);
+/// A problem: the line it is about, if one, and the sentence.
+pub type Problem = (Option<usize>, String);
+
 /// RFC 4180 records (quoted fields, doubled quotes, CRLF or LF), each with the line it starts
 /// on; blank lines are skipped. Stops after `max` records (the caller refuses the file).
-fn records(text: &str, max: usize) -> Result<Vec<(usize, Vec<String>)>, (Option<usize>, String)> {
+fn records(text: &str, max: usize) -> Result<Vec<Record>, Problem> {
     let mut out = vec![];
     let (mut field, mut record) = (String::new(), Vec::new());
     let (mut line, mut start) = (1, 1);
