@@ -91,10 +91,11 @@ fn everything(conn: &Connection, kind: Kind) -> Result<Vec<Pickable>, store::Sto
     })
 }
 
-/// The matches of `q`: at most SHOWN (users and groups), and how many more there are.
-pub fn search(conn: &Connection, kind: Kind, q: &str) -> Result<(Vec<Pickable>, i64), store::StoreError> {
+/// The matches of `q`: at most SHOWN (users and groups), and how many more there are. Users'
+/// e-mail addresses are searched and shown to global administrators only (`global`).
+pub fn search(conn: &Connection, kind: Kind, q: &str, global: bool) -> Result<(Vec<Pickable>, i64), store::StoreError> {
     let (list, total) = match kind {
-        Kind::User => dir::pick_users(conn, q, SHOWN)?,
+        Kind::User => dir::pick_users(conn, q, SHOWN, global)?,
         Kind::Group => dir::pick_groups(conn, q, SHOWN)?,
         Kind::App | Kind::Location => {
             let needle = q.trim().to_lowercase();
@@ -131,9 +132,17 @@ pub fn resolve(conn: &Connection, kind: Kind, ids: &[String]) -> Result<(Vec<Pic
 }
 
 /// A picker showing `selected` and the matches of the form's search term for it.
-pub fn build(conn: &Connection, kind: Kind, field: &str, legend: &'static str, selected: &[String], q: &str) -> Result<Picker, store::StoreError> {
+pub fn build(
+    conn: &Connection,
+    kind: Kind,
+    field: &str,
+    legend: &'static str,
+    selected: &[String],
+    q: &str,
+    global: bool,
+) -> Result<Picker, store::StoreError> {
     let (selected, _) = resolve(conn, kind, selected)?;
-    let (found, more) = search(conn, kind, q)?;
+    let (found, more) = search(conn, kind, q, global)?;
     let found = found.into_iter().filter(|f| !selected.iter().any(|s| s.id == f.id)).collect();
     Ok(Picker { field: field.to_string(), kind, legend, q: q.to_string(), selected, found, more, error: None })
 }
@@ -161,7 +170,7 @@ async fn lookup(admin: Admin<Apps>, req: HttpRequest, state: web::Data<AppState>
     }
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default().get("q").unwrap_or("").chars().take(100).collect::<String>();
     let conn = state.pool.get()?;
-    let (found, more) = search(&conn, kind, &q)?;
+    let (found, more) = search(&conn, kind, &q, admin.nav().global)?;
     let items: Vec<Item<'_>> = found.iter().take(SHOWN as usize * 5).map(|p| Item { id: &p.id, label: &p.label, detail: &p.detail }).collect();
     Ok(HttpResponse::Ok().insert_header((actix_web::http::header::CACHE_CONTROL, "no-store")).json(serde_json::json!({ "items": items, "more": more })))
 }

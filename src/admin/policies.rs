@@ -169,7 +169,7 @@ fn form_page(
     impact: Option<Impact>,
 ) -> Result<HttpResponse, PageError> {
     let pick = |kind: Kind, field: &str, legend: &'static str| -> Result<Picker, store::StoreError> {
-        let mut p = picker::build(conn, kind, field, legend, &form.picked_ids(field), form.get(&format!("q_{field}")))?;
+        let mut p = picker::build(conn, kind, field, legend, &form.picked_ids(field), form.get(&format!("q_{field}")), true)?;
         p.error = errors.get(field).cloned();
         Ok(p)
     };

@@ -283,15 +283,17 @@ pub struct Pickable {
     pub detail: String,
 }
 
-/// Users whose username, name or e-mail contains `q`, by username: at most `limit`, and how
-/// many match in all.
-pub fn pick_users(conn: &Connection, q: &str, limit: i64) -> Result<(Vec<Pickable>, i64)> {
+/// Users whose username or display name (and, `with_email`, e-mail address) contains `q`, by
+/// username: at most `limit`, and how many match in all. The detail shown is the display name,
+/// or the address only `with_email`.
+pub fn pick_users(conn: &Connection, q: &str, limit: i64, with_email: bool) -> Result<(Vec<Pickable>, i64)> {
     let pattern = crate::admin::list::like(q.trim());
-    let filter = "username LIKE ?1 ESCAPE '\\' OR ifnull(name, '') LIKE ?1 ESCAPE '\\' OR ifnull(email, '') LIKE ?1 ESCAPE '\\'";
-    let total: i64 = conn.query_row(&format!("SELECT count(*) FROM users WHERE {filter}"), [&pattern], |r| r.get(0))?;
-    let mut stmt =
-        conn.prepare(&format!("SELECT id, username, coalesce(name, email, '') FROM users WHERE {filter} ORDER BY username COLLATE NOCASE LIMIT ?2"))?;
-    let rows = stmt.query_map(params![pattern, limit], |r| Ok(Pickable { id: r.get(0)?, label: r.get(1)?, detail: r.get(2)? }))?;
+    let filter = "(username LIKE ?1 ESCAPE '\\' OR ifnull(name, '') LIKE ?1 ESCAPE '\\' OR (?2 AND ifnull(email, '') LIKE ?1 ESCAPE '\\'))";
+    let total: i64 = conn.query_row(&format!("SELECT count(*) FROM users WHERE {filter}"), params![pattern, with_email], |r| r.get(0))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, username, coalesce(name, CASE WHEN ?2 THEN email END, '') FROM users WHERE {filter} ORDER BY username COLLATE NOCASE LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![pattern, with_email, limit], |r| Ok(Pickable { id: r.get(0)?, label: r.get(1)?, detail: r.get(2)? }))?;
     Ok((rows.collect::<rusqlite::Result<_>>()?, total))
 }
 
@@ -308,7 +310,7 @@ pub fn pick_groups(conn: &Connection, q: &str, limit: i64) -> Result<(Vec<Pickab
 /// The user with id `id`, as a picker shows it.
 pub fn pickable_user(conn: &Connection, id: &str) -> Result<Option<Pickable>> {
     Ok(conn
-        .query_row("SELECT id, username, coalesce(name, email, '') FROM users WHERE id = ?1", [id], |r| {
+        .query_row("SELECT id, username, ifnull(name, '') FROM users WHERE id = ?1", [id], |r| {
             Ok(Pickable { id: r.get(0)?, label: r.get(1)?, detail: r.get(2)? })
         })
         .optional()?)

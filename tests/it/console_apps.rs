@@ -229,6 +229,13 @@ async fn the_assignment_picker_searches_without_saving_and_refuses_unknown_ids()
     let labels: Vec<&str> = json["items"].as_array().unwrap().iter().map(|i| i["label"].as_str().unwrap()).collect();
     assert_eq!(labels, ["alfred", "alice"]);
     assert_eq!(b.get(server.url("/admin/picker/locations?q=")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    // Application administrators neither search nor see users' e-mail addresses; global ones do.
+    let json: serde_json::Value = b.get(server.url("/admin/picker/users?q=someone%40")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(json["items"].as_array().unwrap().len(), 0);
+    assert!(!b.get(server.url("/admin/picker/users?q=al")).send().await.unwrap().text().await.unwrap().contains("@"));
+    let (root, _) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let json: serde_json::Value = root.get(server.url("/admin/picker/users?q=someone%40")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(json["more"].as_i64().unwrap() + json["items"].as_array().unwrap().len() as i64, 5, "alice, alfred, bob, amy and root");
     // A LIKE wildcard is searched for literally.
     let json: serde_json::Value = b.get(server.url("/admin/picker/users?q=%25")).send().await.unwrap().json().await.unwrap();
     assert_eq!(json["items"].as_array().unwrap().len(), 0);

@@ -220,8 +220,8 @@ pub fn page(
             page.assignments = directory::assignments(conn, &page.app.id)?;
             let s = searches.unwrap_or_default();
             page.pickers = vec![
-                picker::build(conn, picker::Kind::User, "user", "admin.app.pick_users", &s.users, &s.user_q)?,
-                picker::build(conn, picker::Kind::Group, "group", "admin.app.pick_groups", &s.groups, &s.group_q)?,
+                picker::build(conn, picker::Kind::User, "user", "admin.app.pick_users", &s.users, &s.user_q, page.nav.global)?,
+                picker::build(conn, picker::Kind::Group, "group", "admin.app.pick_groups", &s.groups, &s.group_q, page.nav.global)?,
             ];
             for p in &mut page.pickers {
                 p.error = page.errors.get(p.field.as_str()).cloned();

@@ -101,7 +101,7 @@ struct GroupPage {
 fn group_page(conn: &Connection, admin: &Admin<impl Need>, id: &str, errors: Errors, ticked: &[String], q: &str) -> Result<HttpResponse, PageError> {
     let group = dir::group(conn, id)?.ok_or_else(|| not_found("group"))?;
     let members = dir::members(conn, id)?;
-    let mut picker = picker::build(conn, picker::Kind::User, "member", "admin.group.pick_members", ticked, q)?;
+    let mut picker = picker::build(conn, picker::Kind::User, "member", "admin.group.pick_members", ticked, q, true)?;
     picker.found.retain(|f| !members.iter().any(|m| m.id == f.id));
     picker.error = errors.get("member").cloned();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
