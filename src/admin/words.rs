@@ -93,8 +93,10 @@ impl std::fmt::Display for Moment {
     }
 }
 
-/// The catalogue's word for `code` under `prefix`, or `code` itself when there is none.
-fn word(prefix: &str, code: &str) -> String {
+/// The catalogue's word for `code` under `prefix` (`state`, `platform`, `result`, `risk`,
+/// `amr`, `action`…), or `code` itself when there is none. Templates write
+/// `{{ p.state.as_str()|human("state") }}` (filter in `i18n::filters`).
+pub fn word(prefix: &str, code: &str) -> String {
     let key = format!("words.{prefix}.{code}");
     let text = crate::i18n::t(&key);
     if text.starts_with('⟦') { code.to_string() } else { text.into_owned() }
