@@ -1,4 +1,7 @@
-//! The `latchkey` command: serve, and the admin commands of shared/DESIGN.md.
+//! The `latchkey` command: serve, and the admin commands of shared/DESIGN.md (the directory
+//! commands beside the console live in `cli`).
+
+mod cli;
 
 use clap::{Args, Parser, Subcommand};
 use latchkey::auth::users::{self, NewAccount};
@@ -47,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage groups and their members.
+    Group {
+        #[command(subcommand)]
+        command: cli::GroupCommand,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -88,6 +96,8 @@ enum UserCommand {
         #[arg(long)]
         username: String,
     },
+    #[command(flatten)]
+    More(cli::UserMore),
 }
 
 #[derive(Args)]
@@ -112,6 +122,8 @@ struct UserAdd {
 enum ClientCommand {
     /// Register an application; prints its client_id and (confidential clients) its secret, once.
     Add(ClientAdd),
+    #[command(flatten)]
+    More(cli::ClientMore),
 }
 
 #[derive(Args)]
@@ -142,6 +154,8 @@ enum PolicyCommand {
     },
     /// Print every conditional-access policy as JSON (the console's export format).
     Export,
+    #[command(flatten)]
+    More(cli::PolicyMore),
 }
 
 #[derive(Subcommand)]
@@ -263,13 +277,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 public: c.public,
             };
             let out = clients::register(&*state.pool.get()?, &reg, state.clock.now())?;
-            let issuer = state.config.issuer();
+            // What the running server serves (`serve --issuer` included), else the configuration's.
+            let issuer = latchkey::store::settings::served_issuer(&*state.pool.get()?)?.unwrap_or_else(|| state.config.issuer().to_string());
             let mut human = format!("registered {}\nclient_id:     {}\n", c.name.trim(), out.client_id);
             if let Some(s) = &out.client_secret {
                 human.push_str(&format!("client_secret: {s}\n(shown once: store it now)\n"));
             }
             human.push_str(&format!("issuer:        {issuer}\ndiscovery:     {issuer}/.well-known/openid-configuration"));
             print(cli.json, json!({ "client_id": out.client_id, "client_secret": out.client_secret, "issuer": issuer }), human);
+            Ok(())
+        }
+        Command::User { command: UserCommand::More(c) } => {
+            let out = cli::user_command(&AppState::open(config, clock)?, c)?;
+            print(cli.json, out.json, out.human);
+            Ok(())
+        }
+        Command::Client { command: ClientCommand::More(c) } => {
+            let out = cli::client_command(&AppState::open(config, clock)?, c)?;
+            print(cli.json, out.json, out.human);
+            Ok(())
+        }
+        Command::Group { command } => {
+            let out = cli::group_command(&AppState::open(config, clock)?, command)?;
+            print(cli.json, out.json, out.human);
+            Ok(())
+        }
+        Command::Policy { command: PolicyCommand::More(c) } => {
+            let out = cli::policy_command(&AppState::open(config, clock)?, c)?;
+            print(cli.json, out.json, out.human);
             Ok(())
         }
         Command::BenchArgon2 { seconds } => {
@@ -355,6 +390,8 @@ fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
     let bind = &state.config.server.bind;
     let listener = std::net::TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     let issuer = state.config.issuer().to_string();
+    // Commands run beside the server (`client add`) print the issuer it really serves.
+    latchkey::store::settings::set_served_issuer(&*state.pool.get()?, &issuer)?;
     let local = listener.local_addr()?;
     let data = state.config.server.data_dir.display().to_string();
     let tls = !state.config.server.tls_cert.as_os_str().is_empty();

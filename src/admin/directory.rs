@@ -1,9 +1,18 @@
-//! Users and groups: create (or invite), edit, disable, reset MFA, require a password change;
-//! groups and their members; admin roles. Global administrators only.
+//! Users: a paged list with bulk actions, create (with a password, or invited by e-mail),
+//! edit, disable, reset MFA, require a password change, set a password, end sessions,
+//! unlock, delete; the invitation link itself. Groups are in `groups`, deleting users and bulk
+//! actions in `manage`, the CSV import in `import`. Global administrators only.
 
-use super::{Admin, Global, Nav, Need, capitalise, when};
+mod groups;
+mod import;
+mod invite;
+mod manage;
+
+use super::list::{Columns, Dir, ListQuery, Pager};
+use super::words::{self, Moment};
+use super::{Admin, Global, Nav, Need, capitalise};
 use crate::AppState;
-use crate::auth::mfa::{Methods, new_id};
+use crate::auth::mfa::Methods;
 use crate::auth::users::{self, NewAccount, UserError};
 use crate::crypto::{random_token, secret_hash};
 use crate::i18n::filters;
@@ -39,19 +48,52 @@ fn user_snapshot(conn: &Connection, u: &User) -> Result<String, store::StoreErro
     .to_string())
 }
 
+const USER_COLUMNS: Columns = Columns {
+    sorts: &[
+        ("username", "username COLLATE NOCASE"),
+        ("name", "ifnull(name, '') COLLATE NOCASE"),
+        ("email", "ifnull(email, '') COLLATE NOCASE"),
+        ("created", "created_at"),
+    ],
+    default: ("username", Dir::Asc),
+    tiebreak: "id",
+};
+
 #[derive(Template)]
 #[template(path = "admin/users.html")]
 struct UsersPage {
     nav: Nav,
     users: Vec<dir::UserSummary>,
+    pager: Pager,
     q: String,
+    status: &'static str,
+    groups: Vec<dir::Group>,
+    errors: Errors,
+    done: Option<String>,
+}
+
+/// The users list: search, status filter, sort, pages; checkboxes for the bulk actions.
+fn users_page(conn: &Connection, admin: &Admin<impl Need>, params: &Params, errors: Errors) -> Result<HttpResponse, PageError> {
+    let mut query = ListQuery::parse("/admin/users", params, &USER_COLUMNS);
+    let (status, filter) = match params.get("status") {
+        Some("active") => ("active", dir::UserStatus::Active),
+        Some("disabled") => ("disabled", dir::UserStatus::Disabled),
+        _ => ("", dir::UserStatus::Any),
+    };
+    query.keep("status", status);
+    let total = dir::count_users(conn, query.search(), filter)?;
+    query.clamp(total);
+    let users = dir::users_page(conn, query.search(), filter, &query.window())?;
+    let done = params.get("done").and_then(|d| d.parse::<usize>().ok()).map(|n| n.to_string());
+    let page = UsersPage { nav: admin.nav(), users, pager: query.pager(total), q: query.q().to_string(), status, groups: dir::groups(conn)?, done, errors };
+    let code = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok(html(code, &page))
 }
 
 async fn list_users(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default().get("q").unwrap_or("").to_string();
-    let users = dir::users(&conn, Some(&q))?;
-    Ok(html(StatusCode::OK, &UsersPage { nav: admin.nav(), users, q }))
+    let params = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    users_page(&conn, &admin, &params, Errors::new())
 }
 
 #[derive(Default)]
@@ -73,8 +115,10 @@ struct NewUserPage {
     errors: Errors,
 }
 
-async fn new_user_form(admin: Admin<Global>) -> Result<HttpResponse, PageError> {
-    let form = NewUserForm { invite: true, ..NewUserForm::default() };
+/// GET /admin/users/new?mode=invite|password: two forms; the invitation has no password field.
+async fn new_user_form(admin: Admin<Global>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let params = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    let form = NewUserForm { invite: params.get("mode") != Some("password"), ..NewUserForm::default() };
     Ok(html(StatusCode::OK, &NewUserPage { nav: admin.nav(), form, errors: Errors::new() }))
 }
 
@@ -94,8 +138,21 @@ fn roles_from(p: &Params) -> Vec<Role> {
 struct InviteCreatedPage {
     nav: Nav,
     username: String,
+    email: String,
     link: String,
     user_id: String,
+}
+
+/// A new invitation for `user` (the link works once, for 7 days), e-mailed to `email`.
+/// Returns the link, to show once.
+fn invite(state: &web::Data<AppState>, conn: &Connection, user: &User, email: &str, now: i64) -> Result<String, store::StoreError> {
+    let token = random_token();
+    dir::create_invite(conn, &secret_hash(&token), &user.id, now + INVITE_SECS)?;
+    let link = format!("{}/invite/{token}", state.config.issuer());
+    let lang = crate::i18n::of_user(conn, &user.id);
+    let args = [("username", user.username.as_str()), ("issuer", state.config.issuer()), ("link", link.as_str())];
+    crate::portal::send_later(state, email.to_string(), lang.text("mail.invite.subject").into(), lang.format("mail.invite.body", &args));
+    Ok(link)
 }
 
 async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
@@ -111,12 +168,30 @@ async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result
         app_admin: p.get("role_app_admin").is_some(),
         mfa_required: p.get("mfa_required").is_some(),
     };
+    // An invited person chooses their own password; until then the account holds a random one
+    // nobody knows.
     let password = if form.invite { random_token() } else { p.get("password").unwrap_or("").to_string() };
     let mut errors = Errors::new();
+    if let Err(e) = users::check_username(&form.username) {
+        errors.insert("username", capitalise(&e.to_string()));
+    } else if store::users::by_username(&conn, &form.username)?.is_some() {
+        errors.insert("username", format!("A user named {:?} already exists.", form.username));
+    }
+    if form.name.chars().count() > 200 {
+        errors.insert("name", "The display name must be at most 200 characters.".into());
+    }
+    if form.invite && form.email.is_empty() {
+        errors.insert("email", "An invitation is sent by e-mail: enter the person's e-mail address.".into());
+    } else if !form.email.is_empty() && !users::valid_email(&form.email) {
+        errors.insert("email", format!("The e-mail address {:?} is not valid.", form.email));
+    }
     if !form.invite
         && let Err(e) = state.protection.check_new(&password)
     {
         errors.insert("password", e.to_string());
+    }
+    if !errors.is_empty() {
+        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &NewUserPage { nav: admin.nav(), form, errors }));
     }
     let hash = state.passwords.offload({
         let pw = password.clone();
@@ -125,9 +200,6 @@ async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result
     let hash = hash.await.map_err(crate::auth::login::internal)?;
     let roles = roles_from(&p);
     let outcome = store::transaction(&mut conn, |tx| -> Result<Result<User, UserError>, store::StoreError> {
-        if !errors.is_empty() {
-            return Ok(Err(UserError::Username));
-        }
         let account = NewAccount {
             username: &form.username,
             password: &password,
@@ -144,33 +216,25 @@ async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result
         dir::set_roles(tx, &user.id, &roles)?;
         store::mfa::set_mfa_required(tx, &user.id, form.mfa_required)?;
         let after = user_snapshot(tx, &store::users::by_id(tx, &user.id)?.expect("exists"))?;
-        dir::audit_change(tx, &admin.user.id, "user_created", Some(&user.username), None, Some(&after), now)?;
+        let action = if form.invite { "user_invited" } else { "user_created" };
+        dir::audit_change(tx, &admin.user.id, action, Some(&user.username), None, Some(&after), now)?;
         Ok(Ok(user))
     })?;
     let user = match outcome {
         Ok(u) => u,
         Err(e) => {
             match e {
-                UserError::Username if !errors.is_empty() => {}
-                UserError::Username | UserError::Conflict(_) => {
-                    errors.insert("username", capitalise(&e.to_string()));
-                }
-                UserError::Email(_) => {
-                    errors.insert("email", capitalise(&e.to_string()));
-                }
-                UserError::Password(pe) => {
-                    errors.insert("password", pe.to_string());
-                }
+                UserError::Username | UserError::Conflict(_) => errors.insert("username", capitalise(&e.to_string())),
+                UserError::Email(_) => errors.insert("email", capitalise(&e.to_string())),
+                UserError::Password(pe) => errors.insert("password", pe.to_string()),
                 UserError::Store(s) => return Err(PageError::from(s)),
-            }
+            };
             return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &NewUserPage { nav: admin.nav(), form, errors }));
         }
     };
     if form.invite {
-        let token = random_token();
-        dir::create_invite(&conn, &secret_hash(&token), &user.id, now + INVITE_SECS)?;
-        let link = format!("{}/invite/{token}", state.config.issuer());
-        return Ok(html(StatusCode::CREATED, &InviteCreatedPage { nav: admin.nav(), username: user.username, link, user_id: user.id }));
+        let link = invite(&state, &conn, &user, &form.email, now)?;
+        return Ok(html(StatusCode::CREATED, &InviteCreatedPage { nav: admin.nav(), username: user.username, email: form.email, link, user_id: user.id }));
     }
     Ok(see_other(&format!("/admin/users/{}", user.id)))
 }
@@ -178,16 +242,28 @@ async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result
 struct MethodRow {
     kind: &'static str,
     name: String,
-    last_used: String,
+    last_used: Option<Moment>,
+    /// A key never used yet.
+    never: bool,
 }
 
 struct SignInView {
     id: i64,
-    at: String,
+    at: Moment,
     app: String,
     ip: String,
     result: String,
+    success: bool,
+    methods: String,
     reason: String,
+}
+
+struct SessionView {
+    started: Moment,
+    last_used: Moment,
+    ip: String,
+    device: String,
+    apps: String,
 }
 
 #[derive(Template)]
@@ -199,35 +275,60 @@ struct UserPage {
     groups: Vec<String>,
     methods: Vec<MethodRow>,
     signins: Vec<SignInView>,
+    sessions: Vec<SessionView>,
+    assigned_apps: Vec<String>,
+    connected_apps: Vec<String>,
     errors: Errors,
     is_self: bool,
     risk: &'static str,
     /// What is locked or paused now, and until when.
-    locks: Vec<(String, String)>,
+    locks: Vec<(String, Moment)>,
+    /// What was typed in the profile form, when it had errors: (name, email).
+    typed: Option<(String, String)>,
 }
 
-fn user_page(conn: &Connection, admin: &Admin<impl Need>, user: User, errors: Errors, now: i64) -> Result<HttpResponse, PageError> {
+fn user_page(
+    conn: &Connection,
+    admin: &Admin<impl Need>,
+    user: User,
+    errors: Errors,
+    now: i64,
+    typed: Option<(String, String)>,
+) -> Result<HttpResponse, PageError> {
     let m = Methods::load(conn, &user.id)?;
     let mut methods = vec![];
     if m.totp {
-        methods.push(MethodRow { kind: "Authenticator app", name: String::new(), last_used: String::new() });
+        methods.push(MethodRow { kind: "Authenticator app", name: String::new(), last_used: None, never: false });
     }
     for k in &m.keys {
         let kind = if k.kind == "passkey" { "Passkey" } else { "Security key" };
-        methods.push(MethodRow { kind, name: k.name.clone(), last_used: k.last_used_at.map(when).unwrap_or_else(|| "never".into()) });
+        methods.push(MethodRow { kind, name: k.name.clone(), last_used: k.last_used_at.map(|t| admin.zone.at(t)), never: k.last_used_at.is_none() });
     }
     if m.recovery_left > 0 {
-        methods.push(MethodRow { kind: "Recovery codes", name: format!("{} unused", m.recovery_left), last_used: String::new() });
+        methods.push(MethodRow { kind: "Recovery codes", name: format!("{} unused", m.recovery_left), last_used: None, never: false });
     }
+    let names: BTreeMap<String, String> = store::clients::all(conn)?.into_iter().map(|c| (c.id, c.name)).collect();
     let signins = store::signins::for_user(conn, &user.id, 20)?
         .into_iter()
         .map(|s| SignInView {
             id: s.id,
-            at: when(s.at),
-            app: s.client_id.unwrap_or_else(|| "latchkey".into()),
+            at: admin.zone.at(s.at),
+            app: s.client_id.map(|c| names.get(&c).cloned().unwrap_or(c)).unwrap_or_else(|| "latchkey".into()),
             ip: s.ip.unwrap_or_default(),
-            result: s.result,
+            success: s.result == "success",
+            result: words::result(&s.result),
+            methods: words::methods(s.methods.as_deref()),
             reason: s.reason.unwrap_or_default(),
+        })
+        .collect();
+    let sessions = store::sessions::active_for_user(conn, &user.id, now)?
+        .into_iter()
+        .map(|s| SessionView {
+            started: admin.zone.at(s.created_at),
+            last_used: admin.zone.at(s.last_used_at),
+            ip: s.ip.unwrap_or_default(),
+            device: s.user_agent.as_deref().map(crate::policy::model::Platform::from_user_agent).map(|p| words::platform(p.as_str())).unwrap_or_default(),
+            apps: s.apps.join(", "),
         })
         .collect();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -236,12 +337,16 @@ fn user_page(conn: &Connection, admin: &Admin<impl Need>, user: User, errors: Er
         risk: store::policies::user_risk(conn, &user.id)?.as_str(),
         roles: dir::roles(conn, &user.id)?,
         groups: dir::group_names_of(conn, &user.id)?,
+        assigned_apps: dir::apps_assigned_to_user(conn, &user.id)?,
+        connected_apps: store::tokens::connected_apps(conn, &user.id, now)?.into_iter().map(|a| a.name).collect(),
         is_self: user.id == admin.user.id,
-        locks: store::protection::locks(conn, &user.id, now)?.into_iter().map(|(what, until)| (what, when(until))).collect(),
+        locks: store::protection::locks(conn, &user.id, now)?.into_iter().map(|(what, until)| (what, admin.zone.at(until))).collect(),
         user,
         methods,
         signins,
+        sessions,
         errors,
+        typed,
     };
     Ok(html(status, &page))
 }
@@ -253,7 +358,7 @@ fn load_user(conn: &Connection, id: &str) -> Result<User, PageError> {
 async fn show_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let user = load_user(&conn, &id)?;
-    user_page(&conn, &admin, user, Errors::new(), state.clock.now())
+    user_page(&conn, &admin, user, Errors::new(), state.clock.now(), None)
 }
 
 async fn update_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
@@ -264,6 +369,9 @@ async fn update_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::
     let name = p.get("name").map(str::trim).filter(|s| !s.is_empty());
     let email = p.get("email").map(str::trim).filter(|s| !s.is_empty());
     let mut errors = Errors::new();
+    if name.is_some_and(|n| n.chars().count() > 200) {
+        errors.insert("name", "The display name must be at most 200 characters.".into());
+    }
     if let Some(e) = email
         && !users::valid_email(e)
     {
@@ -274,7 +382,8 @@ async fn update_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::
         errors.insert("roles", "You cannot remove your own Global administrator role.".into());
     }
     if !errors.is_empty() {
-        return user_page(&conn, &admin, user, errors, now);
+        let typed = (name.unwrap_or("").to_string(), email.unwrap_or("").to_string());
+        return user_page(&conn, &admin, user, errors, now, Some(typed));
     }
     store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
         let before = user_snapshot(tx, &user)?;
@@ -286,14 +395,15 @@ async fn update_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::
     Ok(see_other(&format!("/admin/users/{}", user.id)))
 }
 
-/// The user actions: disable / enable, reset MFA, require a password change.
+/// The user actions: disable / enable, reset MFA, require a password change, end sessions,
+/// unlock, set the user risk.
 async fn user_action(admin: Admin<Global>, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let (id, action) = path.into_inner();
     let user = load_user(&conn, &id)?;
     if user.id == admin.user.id && action == "disable" {
-        return user_page(&conn, &admin, user, Errors::from([("actions", "You cannot disable your own account.".to_string())]), now);
+        return user_page(&conn, &admin, user, Errors::from([("actions", "You cannot disable your own account.".to_string())]), now, None);
     }
     store::transaction(&mut conn, |tx| -> Result<_, PageError> {
         let before = user_snapshot(tx, &user)?;
@@ -313,6 +423,10 @@ async fn user_action(admin: Admin<Global>, state: web::Data<AppState>, path: web
                 dir::reset_mfa(tx, &user.id)?;
                 store::protection::end_everything(tx, &user.id, now)?;
                 "user_mfa_reset"
+            }
+            "revoke-sessions" => {
+                store::protection::end_everything(tx, &user.id, now)?;
+                "user_sessions_revoked"
             }
             "unlock" => {
                 store::protection::unlock(tx, &user.id)?;
@@ -341,166 +455,17 @@ async fn user_action(admin: Admin<Global>, state: web::Data<AppState>, path: web
     Ok(see_other(&format!("/admin/users/{}", user.id)))
 }
 
-#[derive(Template)]
-#[template(path = "admin/groups.html")]
-struct GroupsPage {
-    nav: Nav,
-    groups: Vec<dir::Group>,
-    name: String,
-    errors: Errors,
-}
-
-async fn list_groups(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    Ok(html(StatusCode::OK, &GroupsPage { nav: admin.nav(), groups: dir::groups(&conn)?, name: String::new(), errors: Errors::new() }))
-}
-
-async fn create_group(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    let p = admin.form.clone();
-    let now = state.clock.now();
-    let name = p.get("name").unwrap_or("").trim().to_string();
-    let description = p.get("description").map(str::trim).filter(|d| !d.is_empty());
-    let mut errors = Errors::new();
-    if name.is_empty() || name.chars().count() > 100 {
-        errors.insert("name", "The group name must be 1 to 100 characters.".into());
-    } else {
-        let id = new_id();
-        match dir::create_group(&conn, &id, &name, description, now) {
-            Ok(()) => {
-                dir::audit_change(&conn, &admin.user.id, "group_created", Some(&name), None, None, now)?;
-                return Ok(see_other(&format!("/admin/groups/{id}")));
-            }
-            Err(store::StoreError::Conflict(m)) => {
-                errors.insert("name", capitalise(&m));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &GroupsPage { nav: admin.nav(), groups: dir::groups(&conn)?, name, errors }))
-}
-
-#[derive(Template)]
-#[template(path = "admin/group.html")]
-struct GroupPage {
-    nav: Nav,
-    group: dir::Group,
-    members: Vec<dir::UserSummary>,
-    errors: Errors,
-}
-
-fn group_page(conn: &Connection, admin: &Admin<impl Need>, id: &str, errors: Errors) -> Result<HttpResponse, PageError> {
-    let group = dir::group(conn, id)?.ok_or_else(|| not_found("group"))?;
-    let members = dir::members(conn, id)?;
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    Ok(html(status, &GroupPage { nav: admin.nav(), group, members, errors }))
-}
-
-async fn show_group(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    group_page(&conn, &admin, &id, Errors::new())
-}
-
-async fn add_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    let p = admin.form.clone();
-    let now = state.clock.now();
-    let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
-    let username = p.get("username").unwrap_or("").trim();
-    let Some(user) = store::users::by_username(&conn, username)? else {
-        return group_page(&conn, &admin, &id, Errors::from([("username", format!("No user named {username:?}."))]));
-    };
-    if dir::add_member(&conn, &group.id, &user.id)? {
-        dir::audit_change(&conn, &admin.user.id, "group_member_added", Some(&format!("{}: {}", group.name, user.username)), None, None, now)?;
-    }
-    Ok(see_other(&format!("/admin/groups/{}", group.id)))
-}
-
-async fn remove_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    let p = admin.form.clone();
-    let now = state.clock.now();
-    let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
-    let user_id = p.get("user_id").unwrap_or("");
-    if dir::remove_member(&conn, &group.id, user_id)? {
-        dir::audit_change(&conn, &admin.user.id, "group_member_removed", Some(&format!("{}: {user_id}", group.name)), None, None, now)?;
-    }
-    Ok(see_other(&format!("/admin/groups/{}", group.id)))
-}
-
-async fn delete_group(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let mut conn = state.pool.get()?;
-    let now = state.clock.now();
-    let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
-    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
-        dir::delete_group(tx, &group.id)?;
-        dir::audit_change(tx, &admin.user.id, "group_deleted", Some(&group.name), None, None, now)
-    })?;
-    Ok(see_other("/admin/groups"))
-}
-
-#[derive(Template)]
-#[template(path = "invite.html")]
-struct InvitePage<'a> {
-    token: &'a str,
-    username: &'a str,
-    error: Option<&'a str>,
-}
-
-/// GET /invite/{token}: an invited person chooses their password (the link works once).
-async fn show_invite(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    let user = dir::invite(&conn, &secret_hash(&token), state.clock.now())?.ok_or_else(invite_gone)?;
-    Ok(html(StatusCode::OK, &InvitePage { token: &token, username: &user.username, error: None }))
-}
-
-fn invite_gone() -> PageError {
-    ErrorPage::bad_request("This invitation link no longer works", "It has been used or has expired. Ask your administrator for a new one.").into()
-}
-
-async fn accept_invite(state: web::Data<AppState>, token: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let mut conn = state.pool.get()?;
-    let now = state.clock.now();
-    let p = Params::form(&body)?;
-    let hash = secret_hash(&token);
-    let user = dir::invite(&conn, &hash, now)?.ok_or_else(invite_gone)?;
-    let new = p.get("new_password").unwrap_or("").to_string();
-    let error = match state.protection.check_new(&new) {
-        Err(e) => Some(e.to_string()),
-        Ok(()) if p.get("confirm_password") != Some(new.as_str()) => Some("The two passwords do not match.".to_string()),
-        Ok(()) => None,
-    };
-    if let Some(e) = error {
-        return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &InvitePage { token: &token, username: &user.username, error: Some(&e) }));
-    }
-    let phc = state.passwords.offload(move |h, mem| h.hash_with(&new, mem)).await.map_err(crate::auth::login::internal)?;
-    let accepted = store::transaction(&mut conn, |tx| -> Result<bool, store::StoreError> {
-        if !dir::use_invite(tx, &hash, now)? {
-            return Ok(false);
-        }
-        store::users::set_password(tx, &user.id, &phc, now, false)?;
-        store::mfa::audit(tx, Some(&user.id), Some(&user.id), "invite_accepted", None, now)?;
-        Ok(true)
-    })?;
-    if !accepted {
-        return Err(invite_gone());
-    }
-    Ok(see_other("/login"))
-}
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/users", web::get().to(list_users))
         .route("/admin/users/new", web::get().to(new_user_form))
-        .route("/admin/users/new", web::post().to(create_user))
-        .route("/admin/users/{id}", web::get().to(show_user))
+        .route("/admin/users/new", web::post().to(create_user));
+    // Before /admin/users/{id}: the import and bulk pages are not user ids.
+    import::configure(cfg);
+    manage::configure(cfg);
+    cfg.route("/admin/users/{id}", web::get().to(show_user))
         .route("/admin/users/{id}", web::post().to(update_user))
         .route("/admin/users/{id}/{action}", web::post().to(user_action))
-        .route("/admin/groups", web::get().to(list_groups))
-        .route("/admin/groups", web::post().to(create_group))
-        .route("/admin/groups/{id}", web::get().to(show_group))
-        .route("/admin/groups/{id}/members", web::post().to(add_member))
-        .route("/admin/groups/{id}/members/remove", web::post().to(remove_member))
-        .route("/admin/groups/{id}/delete", web::post().to(delete_group))
-        .route("/invite/{token}", web::get().to(show_invite))
-        .route("/invite/{token}", web::post().to(accept_invite));
+        .route("/invite/{token}", web::get().to(invite::show_invite))
+        .route("/invite/{token}", web::post().to(invite::accept_invite));
+    groups::configure(cfg);
 }

@@ -138,6 +138,15 @@ impl ListQuery {
         self.page
     }
 
+    /// The sort's key (one of the list's columns).
+    pub fn sort_key(&self) -> &'static str {
+        self.sort
+    }
+
+    pub fn ascending(&self) -> bool {
+        self.dir == Dir::Asc
+    }
+
     /// A page past the end shows the last one.
     pub fn clamp(&mut self, total: i64) {
         self.page = self.page.min(pages(total));
@@ -312,7 +321,7 @@ pub fn grouped(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

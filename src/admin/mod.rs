@@ -1,12 +1,18 @@
-//! The admin console at /admin: applications, users, groups, sign-in logs, audit log, keys.
-//! Every route takes an `Admin<Global>` or `Admin<Apps>`: the sign-in gate for the console,
-//! the inactivity timeout and the role run before the handler; every POST's CSRF token too.
+//! The admin console at /admin: overview, applications, users, groups, sign-in logs, audit
+//! log, keys. Every route takes an `Admin<Global>` or `Admin<Apps>`: the sign-in gate for the
+//! console, the inactivity timeout and the role run before the handler; every POST's CSRF token
+//! too. Lists use `list` (search, sort, paging); codes are shown to people through `words`.
 
+pub mod actions;
 pub mod apps;
+pub mod audit;
 pub mod directory;
 pub mod list;
 pub mod logs;
+pub mod overview;
+pub mod picker;
 pub mod policies;
+pub mod words;
 
 use crate::AppState;
 use crate::auth::access;
@@ -14,7 +20,6 @@ use crate::auth::flow::{self, Flow, Level};
 use crate::auth::session;
 use crate::crypto::constant_time_eq;
 use crate::gate::Target;
-use crate::i18n::filters;
 use crate::store::{self, directory::Role, sessions::Session, users::User};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError};
@@ -54,12 +59,36 @@ pub struct Admin<N: Need = Apps> {
     pub form: Params,
     /// A multipart upload's raw body and boundary (the CSRF token then comes in the query).
     pub upload: Option<(web::Bytes, String)>,
+    /// The admin's time zone, for dates (see `words`).
+    pub zone: words::Zone,
+    /// The navigation section of the page asked for.
+    section: &'static str,
     need: PhantomData<N>,
 }
 
 impl<N: Need> Admin<N> {
     pub fn nav(&self) -> Nav {
-        Nav { global: self.roles.contains(&Role::GlobalAdmin), username: self.user.username.clone(), csrf: self.session.csrf_token.clone() }
+        Nav {
+            global: self.roles.contains(&Role::GlobalAdmin),
+            username: self.user.username.clone(),
+            csrf: self.session.csrf_token.clone(),
+            section: self.section,
+        }
+    }
+}
+
+/// The navigation section a console path belongs to (marked `aria-current` in the layout).
+fn section_of(path: &str) -> &'static str {
+    let first = path.strip_prefix("/admin").unwrap_or("").trim_start_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "apps" => "apps",
+        "users" => "users",
+        "groups" => "groups",
+        "policies" | "locations" | "whatif" => "ca",
+        "signins" => "signins",
+        "audit" => "audit",
+        "keys" => "keys",
+        _ => "overview",
     }
 }
 
@@ -68,6 +97,8 @@ pub struct Nav {
     pub global: bool,
     pub username: String,
     pub csrf: String,
+    /// `section_of` the page shown.
+    pub section: &'static str,
 }
 
 fn forbidden(message: &str) -> PageError {
@@ -150,7 +181,8 @@ fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connecti
     store::sessions::touch(conn, &s.id, now)?;
     let user = store::users::by_id(conn, &s.user_id)?.ok_or_else(flow::expired)?;
     let upload = boundary.map(|b| (web::Bytes::copy_from_slice(body), b));
-    Ok(Admission::Admitted(Box::new(Admin { user, session: s, roles, form, upload, need: PhantomData })))
+    let (zone, section) = (words::Zone::of(req), section_of(req.path()));
+    Ok(Admission::Admitted(Box::new(Admin { user, session: s, roles, form, upload, zone, section, need: PhantomData })))
 }
 
 /// An error message as a sentence for a form: first letter upper-case.
@@ -166,33 +198,10 @@ pub fn when(t: i64) -> String {
     format!("{date} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
 }
 
-#[derive(askama::Template)]
-#[template(path = "admin/index.html")]
-struct Dashboard {
-    nav: Nav,
-    apps: usize,
-    users: usize,
-    groups: usize,
-    failures_24h: usize,
-}
-
-async fn dashboard(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
-    let now = state.clock.now();
-    let filter = store::signins::Filter { result: Some("failure".into()), from: Some(now - 86_400), ..Default::default() };
-    let page = Dashboard {
-        nav: admin.nav(),
-        apps: store::clients::all(&conn)?.len(),
-        users: store::directory::users(&conn, None)?.len(),
-        groups: store::directory::groups(&conn)?.len(),
-        failures_24h: store::signins::search(&conn, &filter, 10_000)?.len(),
-    };
-    Ok(crate::web::html(StatusCode::OK, &page))
-}
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin", web::get().to(dashboard));
+    overview::configure(cfg);
     apps::configure(cfg);
+    audit::configure(cfg);
     directory::configure(cfg);
     logs::configure(cfg);
     policies::configure(cfg);

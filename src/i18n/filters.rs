@@ -41,6 +41,13 @@ pub fn tx<S: Display>(english: S, _: &dyn askama::Values) -> askama::Result<Safe
     Ok(Safe(escape(&current().translate(&english.to_string()))))
 }
 
+/// A stored code in words (`"report_only"|human("state")` → "Report-only"), escaped; see
+/// `admin::words`.
+#[askama::filter_fn]
+pub fn human<S: Display>(code: S, _: &dyn askama::Values, kind: &str) -> askama::Result<Safe<String>> {
+    Ok(Safe(escape(&crate::admin::words::word(kind, &code.to_string()))))
+}
+
 /// `key` in `lang`, as HTML, with `args` escaped into its placeholders.
 pub fn shown(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
     let text = lang.text(key);
@@ -63,5 +70,19 @@ mod tests {
     fn values_and_plain_text_are_escaped_and_only_html_keys_keep_markup() {
         assert_eq!(shown(Lang::En, "login.continue_html", &[("app", "<b>&")]), "to continue to <strong>&#60;b&#62;&#38;</strong>");
         assert_eq!(escape("a\"b'<"), "a&#34;b&#39;&#60;");
+    }
+
+    use crate::i18n::filters;
+
+    #[derive(askama::Template)]
+    #[template(source = r#"{{ code|human("state") }} {{ "<b>"|human("state") }}"#, ext = "html")]
+    struct Human<'a> {
+        code: &'a str,
+    }
+
+    #[test]
+    fn codes_are_shown_as_words_and_unknown_ones_escaped() {
+        use askama::Template;
+        assert_eq!(Human { code: "report_only" }.render().unwrap(), "Report-only &#60;b&#62;");
     }
 }

@@ -84,7 +84,9 @@ pub fn authenticate(req: &HttpRequest, params: &Params, conn: &Connection, now: 
         (None, None) => {}
         (Some(secret), Some(stored)) => {
             let presented = secret_hash(secret);
-            let current = constant_time_eq(presented.as_bytes(), stored.as_bytes());
+            // An expired secret is refused like a wrong one.
+            let live = client.secret_expires_at.is_none_or(|until| until > now);
+            let current = live && constant_time_eq(presented.as_bytes(), stored.as_bytes());
             // During a rotation's grace period the previous secret still works.
             let previous = match (&client.previous_secret_hash, client.previous_secret_expires_at) {
                 (Some(old), Some(until)) if until > now => constant_time_eq(presented.as_bytes(), old.as_bytes()),

@@ -167,6 +167,7 @@ mod tests {
             frontchannel_logout_session_required: false,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
+            secret_expires_at: None,
             created_at: 0,
         };
         assert_eq!(launch_url("https://id.example.com", &app, "alice").as_deref(), Some("https://wiki.example.com/start"));

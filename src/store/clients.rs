@@ -32,6 +32,8 @@ pub struct Client {
     #[serde(skip)]
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
+    /// When the current secret stops working (None: never).
+    pub secret_expires_at: Option<i64>,
     pub created_at: i64,
 }
 
@@ -66,7 +68,7 @@ pub struct ClientSettings {
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public, enabled,
      logo_url, launch_url, id_token_alg, assignment_required, previous_secret_hash, previous_secret_expires_at, created_at,
      backchannel_logout_uri, backchannel_logout_session_required, third_party, consent_for_everyone, initiate_login_uri,
-     visible_in_my_apps, frontchannel_logout_uri, frontchannel_logout_session_required";
+     visible_in_my_apps, frontchannel_logout_uri, frontchannel_logout_session_required, secret_expires_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
     Ok((
@@ -94,6 +96,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
             visible_in_my_apps: r.get(20)?,
             frontchannel_logout_uri: r.get(21)?,
             frontchannel_logout_session_required: r.get(22)?,
+            secret_expires_at: r.get(23)?,
         },
         [r.get(3)?, r.get(4)?, r.get(5)?],
     ))
@@ -189,13 +192,21 @@ pub fn all(conn: &Connection) -> Result<Vec<Client>> {
     rows.into_iter().map(finish).collect()
 }
 
-/// A new secret; the old one keeps working until `old_valid_until` (None: stops now).
-pub fn rotate_secret(conn: &Connection, id: &str, new_hash: &str, old_valid_until: Option<i64>) -> Result<()> {
+/// A new secret, working until `expires_at` (None: never); the old one keeps working until
+/// `old_valid_until` (None: stops now), and never past its own expiry.
+pub fn rotate_secret(conn: &Connection, id: &str, new_hash: &str, old_valid_until: Option<i64>, expires_at: Option<i64>) -> Result<()> {
     conn.execute(
         "UPDATE clients SET previous_secret_hash = CASE WHEN ?3 IS NULL THEN NULL ELSE secret_hash END,
-             previous_secret_expires_at = ?3, secret_hash = ?2 WHERE id = ?1",
-        params![id, new_hash, old_valid_until],
+             previous_secret_expires_at = CASE WHEN ?3 IS NULL THEN NULL WHEN secret_expires_at IS NOT NULL AND secret_expires_at < ?3 THEN secret_expires_at ELSE ?3 END,
+             secret_hash = ?2, secret_expires_at = ?4 WHERE id = ?1",
+        params![id, new_hash, old_valid_until, expires_at],
     )?;
+    Ok(())
+}
+
+/// Sets when the current secret stops working (None: never).
+pub fn set_secret_expiry(conn: &Connection, id: &str, expires_at: Option<i64>) -> Result<()> {
+    conn.execute("UPDATE clients SET secret_expires_at = ?2 WHERE id = ?1", params![id, expires_at])?;
     Ok(())
 }
 
@@ -244,6 +255,22 @@ pub fn my_apps(conn: &Connection, user_id: &str) -> Result<Vec<(Client, Option<i
          ORDER BY used IS NULL, used DESC, name COLLATE NOCASE"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([user_id], |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(23)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt.query_map([user_id], |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(24)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(|(c, used)| Ok((finish(c)?, used))).collect()
+}
+
+const LIST_FILTER: &str = "(?1 IS NULL OR name LIKE ?1 ESCAPE '\\' OR id LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR enabled = ?2)";
+
+/// Apps whose name or client id contains `search` (and enabled or not, if given): how many.
+pub fn count(conn: &Connection, search: Option<&str>, enabled: Option<bool>) -> Result<i64> {
+    let pattern = search.map(crate::admin::list::like);
+    Ok(conn.query_row(&format!("SELECT count(*) FROM clients WHERE {LIST_FILTER}"), params![pattern, enabled], |r| r.get(0))?)
+}
+
+/// One page of those apps; `window` is the list's ORDER BY / LIMIT (built from its allow-list).
+pub fn page(conn: &Connection, search: Option<&str>, enabled: Option<bool>, window: &crate::admin::list::Window) -> Result<Vec<Client>> {
+    let pattern = search.map(crate::admin::list::like);
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM clients WHERE {LIST_FILTER}{}", window.sql()))?;
+    let rows = stmt.query_map(params![pattern, enabled], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(finish).collect()
 }

@@ -274,3 +274,210 @@ pub fn audit_log(conn: &Connection, limit: i64) -> Result<Vec<AuditEntry>> {
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// One row a picker offers: id, the name shown, and a detail (display name, description).
+#[derive(Debug, Clone)]
+pub struct Pickable {
+    pub id: String,
+    pub label: String,
+    pub detail: String,
+}
+
+/// Users whose username or display name (and, `with_email`, e-mail address) contains `q`, by
+/// username: at most `limit`, and how many match in all. The detail shown is the display name,
+/// or the address only `with_email`.
+pub fn pick_users(conn: &Connection, q: &str, limit: i64, with_email: bool) -> Result<(Vec<Pickable>, i64)> {
+    let pattern = crate::admin::list::like(q.trim());
+    let filter = "(username LIKE ?1 ESCAPE '\\' OR ifnull(name, '') LIKE ?1 ESCAPE '\\' OR (?2 AND ifnull(email, '') LIKE ?1 ESCAPE '\\'))";
+    let total: i64 = conn.query_row(&format!("SELECT count(*) FROM users WHERE {filter}"), params![pattern, with_email], |r| r.get(0))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, username, coalesce(name, CASE WHEN ?2 THEN email END, '') FROM users WHERE {filter} ORDER BY username COLLATE NOCASE LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![pattern, with_email, limit], |r| Ok(Pickable { id: r.get(0)?, label: r.get(1)?, detail: r.get(2)? }))?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+}
+
+/// Groups whose name or description contains `q`, by name: at most `limit`, and the total.
+pub fn pick_groups(conn: &Connection, q: &str, limit: i64) -> Result<(Vec<Pickable>, i64)> {
+    let pattern = crate::admin::list::like(q.trim());
+    let filter = "name LIKE ?1 ESCAPE '\\' OR ifnull(description, '') LIKE ?1 ESCAPE '\\'";
+    let total: i64 = conn.query_row(&format!("SELECT count(*) FROM groups WHERE {filter}"), [&pattern], |r| r.get(0))?;
+    let mut stmt = conn.prepare(&format!("SELECT id, name, ifnull(description, '') FROM groups WHERE {filter} ORDER BY name COLLATE NOCASE LIMIT ?2"))?;
+    let rows = stmt.query_map(params![pattern, limit], |r| Ok(Pickable { id: r.get(0)?, label: r.get(1)?, detail: r.get(2)? }))?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+}
+
+/// The user with id `id`, as a picker shows it.
+pub fn pickable_user(conn: &Connection, id: &str) -> Result<Option<Pickable>> {
+    Ok(conn
+        .query_row("SELECT id, username, ifnull(name, '') FROM users WHERE id = ?1", [id], |r| {
+            Ok(Pickable { id: r.get(0)?, label: r.get(1)?, detail: r.get(2)? })
+        })
+        .optional()?)
+}
+
+/// The group with id `id`, as a picker shows it.
+pub fn pickable_group(conn: &Connection, id: &str) -> Result<Option<Pickable>> {
+    Ok(conn
+        .query_row("SELECT id, name, ifnull(description, '') FROM groups WHERE id = ?1", [id], |r| {
+            Ok(Pickable { id: r.get(0)?, label: r.get(1)?, detail: r.get(2)? })
+        })
+        .optional()?)
+}
+
+/// Which users a console list shows: a search over username, name and e-mail, and a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    Any,
+    Active,
+    Disabled,
+}
+
+const USER_FILTER: &str = "(?1 IS NULL OR username LIKE ?1 ESCAPE '\\' OR ifnull(name, '') LIKE ?1 ESCAPE '\\' OR ifnull(email, '') LIKE ?1 ESCAPE '\\')
+     AND (?2 IS NULL OR disabled = ?2)";
+
+fn status_value(s: UserStatus) -> Option<bool> {
+    match s {
+        UserStatus::Any => None,
+        UserStatus::Active => Some(false),
+        UserStatus::Disabled => Some(true),
+    }
+}
+
+pub fn count_users(conn: &Connection, search: Option<&str>, status: UserStatus) -> Result<i64> {
+    let pattern = search.map(crate::admin::list::like);
+    Ok(conn.query_row(&format!("SELECT count(*) FROM users WHERE {USER_FILTER}"), params![pattern, status_value(status)], |r| r.get(0))?)
+}
+
+/// One page of users; `window` is the list's ORDER BY / LIMIT (built from its allow-list).
+pub fn users_page(conn: &Connection, search: Option<&str>, status: UserStatus, window: &crate::admin::list::Window) -> Result<Vec<UserSummary>> {
+    let pattern = search.map(crate::admin::list::like);
+    let mut stmt = conn.prepare(&format!("SELECT id, username, name, email, disabled FROM users WHERE {USER_FILTER}{}", window.sql()))?;
+    let rows = stmt.query_map(params![pattern, status_value(status)], |r| {
+        Ok(UserSummary { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, email: r.get(3)?, disabled: r.get(4)? })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+const GROUP_FILTER: &str = "(?1 IS NULL OR g.name LIKE ?1 ESCAPE '\\' OR ifnull(g.description, '') LIKE ?1 ESCAPE '\\')";
+
+pub fn count_groups(conn: &Connection, search: Option<&str>) -> Result<i64> {
+    let pattern = search.map(crate::admin::list::like);
+    Ok(conn.query_row(&format!("SELECT count(*) FROM groups g WHERE {GROUP_FILTER}"), params![pattern], |r| r.get(0))?)
+}
+
+/// One page of groups with their member counts (`members` sorts by the count).
+pub fn groups_page(conn: &Connection, search: Option<&str>, window: &crate::admin::list::Window) -> Result<Vec<Group>> {
+    let pattern = search.map(crate::admin::list::like);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT g.id, g.name, g.description, (SELECT count(*) FROM group_members m WHERE m.group_id = g.id) AS members
+         FROM groups g WHERE {GROUP_FILTER}{}",
+        window.sql()
+    ))?;
+    let rows = stmt.query_map(params![pattern], |r| Ok(Group { id: r.get(0)?, name: r.get(1)?, description: r.get(2)?, members: r.get(3)? }))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The apps a user or group is assigned to directly, by name.
+pub fn assigned_apps(conn: &Connection, principal_type: &str, principal_id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT c.name FROM app_assignments a JOIN clients c ON c.id = a.client_id
+         WHERE a.principal_type = ?1 AND a.principal_id = ?2 ORDER BY c.name COLLATE NOCASE",
+    )?;
+    let rows = stmt.query_map(params![principal_type, principal_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The apps a user may reach because of an assignment (directly or through a group), by name.
+pub fn apps_assigned_to_user(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT c.name FROM app_assignments a JOIN clients c ON c.id = a.client_id
+         WHERE (a.principal_type = 'user' AND a.principal_id = ?1)
+            OR (a.principal_type = 'group' AND a.principal_id IN (SELECT group_id FROM group_members WHERE user_id = ?1))
+         ORDER BY c.name COLLATE NOCASE",
+    )?;
+    let rows = stmt.query_map([user_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Deletes a user: their sessions, grants, methods, memberships, roles, consents and
+/// invitations go with them (foreign keys cascade), and so do their direct app assignments.
+/// Call `protection::end_everything` first so apps hear of the sessions ending.
+pub fn delete_user(conn: &Connection, id: &str) -> Result<bool> {
+    conn.execute("DELETE FROM app_assignments WHERE principal_type = 'user' AND principal_id = ?1", [id])?;
+    Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
+}
+
+/// What the audit log is filtered by; every field optional.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    /// The actor's username (case-insensitive), or `cli`.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Text in the object the change was made to (its name, or the user it concerned).
+    pub object: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// One audit log entry, with the names of who did it and whom it concerned.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    /// A user's id, `cli`, or None (latchkey itself).
+    pub actor_id: Option<String>,
+    /// The actor's username, when the actor is a user.
+    pub actor: Option<String>,
+    pub action: String,
+    pub detail: Option<String>,
+    /// The user the entry concerns, if any (sign-in method changes, lockouts).
+    pub subject: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+const AUDIT_FROM: &str = "FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id LEFT JOIN users s ON s.id = a.user_id
+     WHERE (?1 IS NULL OR u.username = ?1 COLLATE NOCASE OR a.actor_id = ?1)
+       AND (?2 IS NULL OR a.action = ?2)
+       AND (?3 IS NULL OR a.detail LIKE ?3 ESCAPE '\\' OR s.username LIKE ?3 ESCAPE '\\')
+       AND (?4 IS NULL OR a.at >= ?4)
+       AND (?5 IS NULL OR a.at < ?5)";
+
+type AuditArgs<'a> = (Option<&'a str>, Option<&'a str>, Option<String>, Option<i64>, Option<i64>);
+
+fn audit_params(f: &AuditFilter) -> AuditArgs<'_> {
+    (f.actor.as_deref(), f.action.as_deref(), f.object.as_deref().map(crate::admin::list::like), f.from, f.to)
+}
+
+/// How many audit entries `f` matches.
+pub fn audit_count(conn: &Connection, f: &AuditFilter) -> Result<i64> {
+    Ok(conn.prepare_cached(&format!("SELECT count(*) {AUDIT_FROM}"))?.query_row(audit_params(f), |r| r.get(0))?)
+}
+
+/// The audit entries `f` matches, in the window (a page, or all of them for an export).
+pub fn audit_page(conn: &Connection, f: &AuditFilter, window: &crate::admin::list::Window) -> Result<Vec<AuditRow>> {
+    let mut stmt =
+        conn.prepare(&format!("SELECT a.id, a.at, a.actor_id, u.username, a.action, a.detail, s.username, a.before, a.after {AUDIT_FROM}{}", window.sql()))?;
+    let rows = stmt.query_map(audit_params(f), |r| {
+        Ok(AuditRow {
+            id: r.get(0)?,
+            at: r.get(1)?,
+            actor_id: r.get(2)?,
+            actor: r.get(3)?,
+            action: r.get(4)?,
+            detail: r.get(5)?,
+            subject: r.get(6)?,
+            before: r.get(7)?,
+            after: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The actions the audit log holds, for a filter's choices.
+pub fn audit_actions(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT action FROM audit_log ORDER BY action")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -10,10 +10,12 @@ pub mod events;
 pub mod keys;
 pub mod logout;
 pub mod mfa;
+pub mod overview;
 pub mod policies;
 pub mod protection;
 pub mod retention;
 pub mod sessions;
+pub mod settings;
 pub mod signins;
 pub mod tokens;
 pub mod users;
@@ -84,7 +86,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_my_sessions.sql"),
     include_str!("migrations/0014_frontchannel_logout.sql"),
     include_str!("migrations/0015_locale.sql"),
-    include_str!("migrations/0019_operations.sql"),
+    include_str!("migrations/0016_client_secret_expiry.sql"),
+    include_str!("migrations/0017_overview.sql"),
+    include_str!("migrations/0018_operations.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -245,7 +249,14 @@ pub fn open_with(data_dir: &Path, pool_size: u32, timeout: std::time::Duration) 
              PRAGMA busy_timeout = {busy_ms};"
         ))
     });
-    let pool = r2d2::Pool::builder().max_size(pool_size).connection_timeout(timeout).event_handler(Box::new(PoolMetrics)).build(manager)?;
+    // One connection is opened now (the migrations need it); the rest as load asks for them, so
+    // a start on a busy machine is not bounded by `timeout` times the pool's size.
+    let pool = r2d2::Pool::builder()
+        .max_size(pool_size)
+        .min_idle(Some(1))
+        .connection_timeout(timeout)
+        .event_handler(Box::new(PoolMetrics))
+        .build(manager)?;
     let mut conn = pool.get()?;
     migrations().to_latest(&mut conn)?;
     Ok(pool)
@@ -353,7 +364,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 16);
+        assert_eq!(version, 18);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }

@@ -117,3 +117,48 @@ pub fn logged_contexts(conn: &Connection, since: i64) -> Result<Vec<String>> {
     let rows = stmt.query_map([since], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// Policies whose name contains `search` (and in `state`, if given): how many.
+pub fn count(conn: &Connection, search: Option<&str>, state: Option<State>) -> Result<i64> {
+    let pattern = search.map(crate::admin::list::like);
+    Ok(conn.query_row(
+        "SELECT count(*) FROM ca_policies WHERE (?1 IS NULL OR name LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR state = ?2)",
+        params![pattern, state.map(State::as_str)],
+        |r| r.get(0),
+    )?)
+}
+
+/// One page of those policies; `window` is the list's ORDER BY / LIMIT (built from its allow-list).
+pub fn page(conn: &Connection, search: Option<&str>, state: Option<State>, window: &crate::admin::list::Window) -> Result<Vec<Policy>> {
+    let pattern = search.map(crate::admin::list::like);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, state, definition FROM ca_policies WHERE (?1 IS NULL OR name LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR state = ?2){}",
+        window.sql()
+    ))?;
+    let rows = stmt.query_map(params![pattern, state.map(State::as_str)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(|(i, s, d)| parse(i, s, d)).collect()
+}
+
+const LOCATION_FILTER: &str = "(?1 IS NULL OR name LIKE ?1 ESCAPE '\\' OR ranges LIKE ?1 ESCAPE '\\')";
+
+/// Named locations whose name or ranges contain `search`: how many.
+pub fn count_locations(conn: &Connection, search: Option<&str>) -> Result<i64> {
+    let pattern = search.map(crate::admin::list::like);
+    Ok(conn.query_row(&format!("SELECT count(*) FROM named_locations WHERE {LOCATION_FILTER}"), params![pattern], |r| r.get(0))?)
+}
+
+/// One page of those named locations.
+pub fn locations_page(conn: &Connection, search: Option<&str>, window: &crate::admin::list::Window) -> Result<Vec<NamedLocation>> {
+    let pattern = search.map(crate::admin::list::like);
+    let mut stmt = conn.prepare(&format!("SELECT id, name, ranges, trusted, risk FROM named_locations WHERE {LOCATION_FILTER}{}", window.sql()))?;
+    let rows = stmt
+        .query_map(params![pattern], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?, r.get::<_, String>(4)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(id, name, ranges, trusted, risk)| {
+            Ok(NamedLocation { id, name, ranges: json_list(&ranges)?, trusted, risk: Risk::parse(&risk).unwrap_or(Risk::None) })
+        })
+        .collect()
+}

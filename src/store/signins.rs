@@ -21,7 +21,7 @@ pub struct SignIn<'a> {
 pub const WRONG_PASSWORD: &str = "wrong_password";
 
 /// Counts a sign-in row in the metrics: by result, methods used and app.
-fn count(s: &SignIn<'_>) {
+fn count_in_metrics(s: &SignIn<'_>) {
     let method = s.methods.filter(|m| !m.is_empty()).map_or_else(|| "none".to_string(), |m| m.join("+"));
     let labels = [("result", s.result.to_string()), ("method", method), ("app", s.client_id.unwrap_or("-").to_string())];
     metrics::counter!("latchkey_signins_total", &labels).increment(1);
@@ -47,7 +47,7 @@ pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<i64> {
         s.failure,
         crate::web::observe::current()
     ])?;
-    count(s);
+    count_in_metrics(s);
     Ok(conn.last_insert_rowid())
 }
 
@@ -82,7 +82,7 @@ pub fn record_evaluated(
         report_only_block,
         crate::web::observe::current()
     ])?;
-    count(s);
+    count_in_metrics(s);
     for r in &eval.results {
         let result = match (r.applied, &r.effect) {
             (false, _) => "not_applied",
@@ -210,4 +210,35 @@ pub fn own_since(conn: &Connection, user_id: &str, since: i64, limit: i64) -> Re
 pub fn report(conn: &Connection, id: i64, user_id: &str, now: i64) -> Result<bool> {
     let n = conn.execute("UPDATE signin_log SET reported_at = coalesce(reported_at, ?3) WHERE id = ?1 AND user_id = ?2", params![id, user_id, now])?;
     Ok(n == 1)
+}
+
+/// The WHERE clause of `Filter`, over parameters ?1…?7 (see `filter_params`).
+const FILTERED: &str = "(?1 IS NULL OR username = ?1 COLLATE NOCASE)
+       AND (?2 IS NULL OR client_id = ?2)
+       AND (?3 IS NULL OR result = ?3)
+       AND (?4 IS NULL OR at >= ?4)
+       AND (?5 IS NULL OR at < ?5)
+       AND (?6 = 0 OR blocked_by_policy = 1)
+       AND (?7 = 0 OR report_only_block = 1)";
+
+type FilterArgs<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, Option<i64>, Option<i64>, bool, bool);
+
+fn filter_params(f: &Filter) -> FilterArgs<'_> {
+    (f.user.as_deref(), f.client_id.as_deref(), f.result.as_deref(), f.from, f.to, f.blocked_by_policy, f.report_only_block)
+}
+
+/// How many rows `f` matches.
+pub fn count(conn: &Connection, f: &Filter) -> Result<i64> {
+    Ok(conn.prepare_cached(&format!("SELECT count(*) FROM signin_log WHERE {FILTERED}"))?.query_row(filter_params(f), |r| r.get(0))?)
+}
+
+/// One page of the rows `f` matches, in the window's order, each with its app's name (None:
+/// latchkey itself, or an app since deleted).
+pub fn page(conn: &Connection, f: &Filter, window: &crate::admin::list::Window) -> Result<Vec<(SignInRow, Option<String>)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS}, (SELECT c.name FROM clients c WHERE c.id = signin_log.client_id) AS app_name FROM signin_log WHERE {FILTERED}{}",
+        window.sql()
+    ))?;
+    let rows = stmt.query_map(filter_params(f), |r| Ok((row(r)?, r.get("app_name")?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

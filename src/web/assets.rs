@@ -7,6 +7,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("../../static/style.css")),
     ("webauthn.js", "text/javascript; charset=utf-8", include_str!("../../static/webauthn.js")),
     ("copy.js", "text/javascript; charset=utf-8", include_str!("../../static/copy.js")),
+    ("tz.js", "text/javascript; charset=utf-8", include_str!("../../static/tz.js")),
+    ("picker.js", "text/javascript; charset=utf-8", include_str!("../../static/picker.js")),
 ];
 
 async fn asset(name: web::Path<String>) -> HttpResponse {

@@ -106,3 +106,180 @@ fn serve_prints_the_first_admin_once_and_answers_discovery() {
     assert!(body.contains(&format!(r#""issuer":"{issuer}""#)), "{body}");
     assert!(dir.path().join("latchkey.db").exists());
 }
+
+fn json_of(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// `latchkey --json ARGS…`, which must succeed: its JSON.
+fn ok_json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = latchkey(dir, &all);
+    assert!(ok, "{args:?} failed: {err}");
+    json_of(&out)
+}
+
+/// `latchkey ARGS…`, which must fail: its error line.
+fn refused(dir: &std::path::Path, args: &[&str]) -> String {
+    let (ok, out, err) = latchkey(dir, args);
+    assert!(!ok, "{args:?} succeeded: {out}");
+    assert!(err.starts_with("latchkey: "), "{err}");
+    err
+}
+
+#[test]
+fn cli_lists_shows_and_changes_users_clients_groups_and_policies_and_the_audit_log_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for u in ["alice", "bob"] {
+        ok_json(d, &["user", "add", "--username", u, "--password", "a long password", "--email", &format!("{u}@example.com")]);
+    }
+    // Users.
+    let list = ok_json(d, &["user", "list"]);
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(ok_json(d, &["user", "list", "--search", "ALI"]).as_array().unwrap().len(), 1);
+    let alice = ok_json(d, &["user", "show", "--username", "alice"]);
+    assert_eq!((alice["email"].as_str(), alice["disabled"].as_bool(), alice["groups"].as_array().unwrap().len()), (Some("alice@example.com"), Some(false), 0));
+    assert!(refused(d, &["user", "show", "--username", "nobody"]).contains("no user named \"nobody\""));
+    assert_eq!(ok_json(d, &["user", "disable", "--username", "alice"])["done"], "disabled");
+    assert_eq!(ok_json(d, &["user", "show", "--username", "alice"])["disabled"], true);
+    ok_json(d, &["user", "enable", "--username", "alice"]);
+    assert_eq!(ok_json(d, &["user", "show", "--username", "alice"])["disabled"], false);
+    assert_eq!(ok_json(d, &["user", "unlock", "--username", "alice"])["done"], "unlocked");
+
+    // Groups and members.
+    assert_eq!(ok_json(d, &["group", "add", "--name", "Sales", "--description", "The sales team"])["name"], "Sales");
+    assert!(refused(d, &["group", "add", "--name", "sales"]).contains("already exists"));
+    assert_eq!(ok_json(d, &["group", "member", "add", "--group", "Sales", "--username", "alice"])["changed"], true);
+    assert_eq!(ok_json(d, &["group", "member", "add", "--group", "Sales", "--username", "alice"])["changed"], false);
+    assert_eq!(ok_json(d, &["user", "show", "--username", "alice"])["groups"], serde_json::json!(["Sales"]));
+    assert_eq!(ok_json(d, &["group", "list"])[0]["members"], 1);
+    assert_eq!(ok_json(d, &["group", "member", "remove", "--group", "Sales", "--username", "alice"])["changed"], true);
+    assert!(refused(d, &["group", "member", "add", "--group", "Nope", "--username", "alice"]).contains("no group named"));
+
+    // Deleting a user needs --yes.
+    ok_json(d, &["group", "member", "add", "--group", "Sales", "--username", "bob"]);
+    let err = refused(d, &["user", "delete", "--username", "bob"]);
+    assert!(err.contains("--yes") && err.contains("1 group(s)"), "{err}");
+    assert_eq!(ok_json(d, &["user", "show", "--username", "bob"])["username"], "bob", "still there");
+    ok_json(d, &["user", "delete", "--username", "bob", "--yes"]);
+    refused(d, &["user", "show", "--username", "bob"]);
+    ok_json(d, &["group", "delete", "--name", "Sales"]);
+    assert_eq!(ok_json(d, &["group", "list"]).as_array().unwrap().len(), 0);
+
+    // Clients.
+    let added = ok_json(d, &["client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb"]);
+    let id = added["client_id"].as_str().unwrap().to_string();
+    let (ok, list, _) = latchkey(d, &["--json", "client", "list"]);
+    assert!(ok && !list.contains("secret_hash") && !list.contains(added["client_secret"].as_str().unwrap()), "no secret is ever listed: {list}");
+    assert_eq!(json_of(&list)[0]["client_id"].as_str().or(json_of(&list)[0]["id"].as_str()), Some(id.as_str()));
+    assert_eq!(ok_json(d, &["client", "show", "--name", "wiki"])["redirect_uris"], serde_json::json!(["https://wiki.example.com/cb"]));
+    let rotated = ok_json(d, &["client", "rotate-secret", "--client-id", &id, "--grace-secs", "3600"]);
+    let secret = rotated["client_secret"].as_str().unwrap();
+    assert!(secret.len() >= 43 && secret != added["client_secret"].as_str().unwrap());
+    assert!(refused(d, &["client", "rotate-secret", "--client-id", &id, "--grace-secs", "5"]).contains("--grace-secs"));
+    ok_json(d, &["client", "disable", "--client-id", &id]);
+    assert_eq!(ok_json(d, &["client", "show", "--client-id", &id])["enabled"], false);
+    ok_json(d, &["client", "enable", "--name", "Wiki"]);
+    assert!(refused(d, &["client", "delete", "--client-id", &id]).contains("--yes"));
+    ok_json(d, &["client", "delete", "--client-id", &id, "--yes"]);
+    assert!(refused(d, &["client", "show", "--client-id", &id]).contains("no such application"));
+
+    // Policies: a new installation has security defaults on, so a policy cannot be switched on.
+    let (_, _, mut policy) = latchkey::policy::templates::all().into_iter().next().unwrap();
+    policy.id = "mfa-admins".into();
+    policy.state = latchkey::policy::model::State::On;
+    let file = d.join("policies.json");
+    std::fs::write(&file, serde_json::to_string(&[&policy]).unwrap()).unwrap();
+    assert!(refused(d, &["policy", "import", "--file", file.to_str().unwrap()]).contains("security defaults are on"));
+    policy.state = latchkey::policy::model::State::ReportOnly;
+    std::fs::write(&file, serde_json::to_string(&[&policy]).unwrap()).unwrap();
+    assert_eq!(ok_json(d, &["policy", "import", "--file", file.to_str().unwrap()])["imported"][0]["state"], "report_only");
+    std::fs::write(&file, "{ not json").unwrap();
+    assert!(refused(d, &["policy", "import", "--file", file.to_str().unwrap()]).contains("not a list of policies"));
+    let list = ok_json(d, &["policy", "list"]);
+    assert_eq!((list["security_defaults"].as_bool(), list["policies"][0]["id"].as_str()), (Some(true), Some("mfa-admins")));
+    assert!(refused(d, &["policy", "set-state", "--policy", "mfa-admins", "on"]).contains("security defaults are on"));
+    ok_json(d, &["policy", "security-defaults", "off"]);
+    assert_eq!(ok_json(d, &["policy", "set-state", "--policy", &policy.name, "on"])["state"], "on");
+    let (ok, _, err) = latchkey(d, &["policy", "set-state", "--policy", "mfa-admins", "maybe"]);
+    assert!(!ok && err.contains("invalid value"), "{err}");
+
+    // Every change is in the audit log, by the command line, with before and after.
+    let pool = latchkey::store::open(d).unwrap();
+    let conn = pool.get().unwrap();
+    let filter = latchkey::store::directory::AuditFilter { actor: Some("cli".into()), ..Default::default() };
+    let window = latchkey::admin::list::ListQuery::parse(
+        "/",
+        &latchkey::web::params::Params::default(),
+        &latchkey::admin::list::Columns { sorts: &[("at", "a.at")], default: ("at", latchkey::admin::list::Dir::Asc), tiebreak: "a.id" },
+    )
+    .everything();
+    let entries = latchkey::store::directory::audit_page(&conn, &filter, &window).unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    for a in [
+        "user_disabled",
+        "user_enabled",
+        "user_unlocked",
+        "group_created",
+        "group_member_added",
+        "group_member_removed",
+        "user_deleted",
+        "group_deleted",
+        "app_secret_rotated",
+        "app_disabled",
+        "app_enabled",
+        "app_deleted",
+        "policy_imported",
+        "policy_updated",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    let disabled = entries.iter().find(|e| e.action == "user_disabled").unwrap();
+    assert!(disabled.before.as_deref().unwrap().contains(r#""disabled":false"#) && disabled.after.as_deref().unwrap().contains(r#""disabled":true"#));
+}
+
+#[test]
+fn client_add_prints_the_issuer_the_running_server_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // No server has run here: the configuration's issuer.
+    let v = ok_json(d, &["client", "add", "--name", "Before", "--redirect-uri", "https://a.example.com/cb"]);
+    assert_eq!(v["issuer"], "http://localhost:8080");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let issuer = format!("http://localhost:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .arg("--data-dir")
+        .arg(d)
+        .args(["serve", "--bind", &bind, "--issuer", &issuer])
+        .env("LATCHKEY_LOG__LEVEL", "warn")
+        .env("LATCHKEY_PASSWORD__MEMORY_KIB", "1024")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        // Answering HTTP, not only listening: the issuer is recorded before the server starts.
+        if let Ok(mut s) = std::net::TcpStream::connect(&bind) {
+            use std::io::{Read, Write};
+            write!(s, "GET /.well-known/openid-configuration HTTP/1.1\r\nHost: {bind}\r\nConnection: close\r\n\r\n").unwrap();
+            let mut text = String::new();
+            let _ = s.read_to_string(&mut text);
+            if text.starts_with("HTTP/1.1 200") {
+                up = true;
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let v = up.then(|| latchkey(d, &["--json", "client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb"]));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (ok, out, err) = v.expect("the server never listened");
+    assert!(ok, "{err}");
+    assert_eq!(json_of(&out)["issuer"], issuer.as_str(), "the served issuer, not the configuration's");
+}

@@ -1,0 +1,225 @@
+//! Admin writes with rules, as plain functions over a connection: each runs in one IMMEDIATE
+//! transaction with its audit record (before and after), so whoever calls it — the `latchkey`
+//! command today, console handlers as they adopt it — changes the directory the same way and
+//! leaves the same trail. `actor` is the audit log's actor: a user id, or `cli`.
+//!
+//! They mirror what the console's handlers do (same store functions, same audit actions and
+//! snapshots): disabling a user ends their sessions and tokens, disabling an app revokes its
+//! grants, a policy cannot be switched on while security defaults are on.
+
+use crate::auth::mfa::new_id;
+use crate::crypto::{random_token, secret_hash};
+use crate::policy::model::{Policy, State};
+use crate::store::{self, StoreError, clients::Client, directory as dir, users::User};
+use rusqlite::Connection;
+
+/// Why an action was refused (a message for the person who asked).
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type Result<T> = std::result::Result<T, ActionError>;
+
+/// The console's words for a policy switched on under security defaults.
+pub const DEFAULTS_ON: &str = "security defaults are on; security defaults and conditional-access policies are mutually exclusive: turn security defaults off before switching a policy on (report-only and off are allowed)";
+
+/// A user as the audit log records them (the console's snapshot).
+pub fn user_snapshot(conn: &Connection, u: &User) -> std::result::Result<String, StoreError> {
+    let roles: Vec<&str> = dir::roles(conn, &u.id)?.iter().map(|r| r.as_str()).collect();
+    Ok(serde_json::json!({
+        "username": u.username, "name": u.name, "email": u.email, "disabled": u.disabled,
+        "user_risk": store::policies::user_risk(conn, &u.id)?.as_str(),
+        "mfa_required": u.mfa_required, "must_change_password": u.must_change_password, "roles": roles,
+    })
+    .to_string())
+}
+
+fn reload(conn: &Connection, id: &str) -> std::result::Result<User, StoreError> {
+    store::users::by_id(conn, id)?.ok_or_else(|| StoreError::Conflict("the user was deleted meanwhile".into()))
+}
+
+/// Disables a user (every session ends, every refresh and access token is revoked) or enables
+/// them again.
+pub fn set_user_disabled(conn: &mut Connection, actor: &str, user: &User, disabled: bool, now: i64) -> Result<()> {
+    store::transaction(conn, |tx| -> Result<()> {
+        let before = user_snapshot(tx, user)?;
+        dir::set_disabled(tx, &user.id, disabled, now)?;
+        if disabled {
+            store::protection::end_everything(tx, &user.id, now)?;
+        }
+        let after = user_snapshot(tx, &reload(tx, &user.id)?)?;
+        let action = if disabled { "user_disabled" } else { "user_enabled" };
+        dir::audit_change(tx, actor, action, Some(&user.username), Some(&before), Some(&after), now)?;
+        Ok(())
+    })
+}
+
+/// Smart lockout and every attempt budget of the user start over.
+pub fn unlock_user(conn: &mut Connection, actor: &str, user: &User, now: i64) -> Result<()> {
+    store::transaction(conn, |tx| -> Result<()> {
+        let before = user_snapshot(tx, user)?;
+        store::protection::unlock(tx, &user.id)?;
+        dir::audit_change(tx, actor, "user_unlocked", Some(&user.username), Some(&before), Some(&before), now)?;
+        Ok(())
+    })
+}
+
+/// Deletes a user: their sessions and tokens end, policies stop naming them (each such policy
+/// change audited), then the account goes. The audit keeps what they were, with their groups.
+pub fn delete_user(conn: &mut Connection, actor: &str, user: &User, now: i64) -> Result<()> {
+    store::transaction(conn, |tx| -> Result<()> {
+        let mut before: serde_json::Value = serde_json::from_str(&user_snapshot(tx, user)?).expect("a snapshot is JSON");
+        before["groups"] = serde_json::json!(dir::group_names_of(tx, &user.id)?);
+        store::protection::end_everything(tx, &user.id, now)?;
+        for mut p in store::policies::all(tx)? {
+            if p.include_users.users.contains(&user.id) || p.exclude_users.users.contains(&user.id) {
+                let was = serde_json::to_string(&p).expect("policy serialises");
+                p.include_users.users.retain(|u| u != &user.id);
+                p.exclude_users.users.retain(|u| u != &user.id);
+                store::policies::save(tx, &p, now)?;
+                let is = serde_json::to_string(&p).expect("policy serialises");
+                dir::audit_change(tx, actor, "policy_updated", Some(&p.name), Some(&was), Some(&is), now)?;
+            }
+        }
+        dir::delete_user(tx, &user.id)?;
+        dir::audit_change(tx, actor, "user_deleted", Some(&user.username), Some(&before.to_string()), None, now)?;
+        Ok(())
+    })
+}
+
+fn client_snapshot(c: &Client) -> String {
+    serde_json::to_string(c).expect("client serialises")
+}
+
+/// A new secret for a confidential app, shown once; the old one stops at once, or keeps
+/// working `grace` seconds more.
+pub fn rotate_client_secret(conn: &mut Connection, actor: &str, app: &Client, grace: i64, now: i64) -> Result<String> {
+    if app.is_public {
+        return Err(ActionError::Refused("a public application has no secret to rotate".into()));
+    }
+    let secret = random_token();
+    store::transaction(conn, |tx| -> Result<()> {
+        store::clients::rotate_secret(tx, &app.id, &secret_hash(&secret), (grace > 0).then_some(now + grace), None)?;
+        let detail = format!("{}; old secret {}", app.name, if grace > 0 { format!("valid for {grace} s more") } else { "stopped at once".into() });
+        let before = serde_json::json!({ "secret_expires_at": app.secret_expires_at }).to_string();
+        let after = serde_json::json!({ "secret_expires_at": null }).to_string();
+        dir::audit_change(tx, actor, "app_secret_rotated", Some(&detail), Some(&before), Some(&after), now)?;
+        Ok(())
+    })?;
+    Ok(secret)
+}
+
+/// Disables an app (its grants are revoked: refresh and access tokens stop working) or enables it.
+pub fn set_client_enabled(conn: &mut Connection, actor: &str, app: &Client, enabled: bool, now: i64) -> Result<()> {
+    store::transaction(conn, |tx| -> Result<()> {
+        store::clients::set_enabled(tx, &app.id, enabled)?;
+        if !enabled {
+            dir::revoke_client_grants(tx, &app.id, now)?;
+        }
+        let action = if enabled { "app_enabled" } else { "app_disabled" };
+        let (before, after) = (serde_json::json!({ "enabled": app.enabled }).to_string(), serde_json::json!({ "enabled": enabled }).to_string());
+        dir::audit_change(tx, actor, action, Some(&app.name), Some(&before), Some(&after), now)?;
+        Ok(())
+    })
+}
+
+/// Deletes an app with its codes, grants and refresh tokens.
+pub fn delete_client(conn: &mut Connection, actor: &str, app: &Client, now: i64) -> Result<()> {
+    store::transaction(conn, |tx| -> Result<()> {
+        store::clients::delete(tx, &app.id)?;
+        dir::audit_change(tx, actor, "app_deleted", Some(&app.name), Some(&client_snapshot(app)), None, now)?;
+        Ok(())
+    })
+}
+
+/// Creates a group; returns it.
+pub fn create_group(conn: &mut Connection, actor: &str, name: &str, description: Option<&str>, now: i64) -> Result<dir::Group> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ActionError::Refused("a group needs a name (at most 200 characters)".into()));
+    }
+    let id = new_id();
+    store::transaction(conn, |tx| -> Result<()> {
+        dir::create_group(tx, &id, name, description, now).map_err(|e| match e {
+            StoreError::Conflict(m) => ActionError::Refused(m),
+            other => other.into(),
+        })?;
+        let after = serde_json::json!({ "name": name, "description": description }).to_string();
+        dir::audit_change(tx, actor, "group_created", Some(name), None, Some(&after), now)?;
+        Ok(())
+    })?;
+    Ok(dir::group(conn, &id)?.expect("just created"))
+}
+
+/// Deletes a group (its members stay; its app assignments go).
+pub fn delete_group(conn: &mut Connection, actor: &str, group: &dir::Group, now: i64) -> Result<()> {
+    store::transaction(conn, |tx| -> Result<()> {
+        let members: Vec<String> = dir::members(tx, &group.id)?.into_iter().map(|m| m.username).collect();
+        let before = serde_json::json!({ "name": group.name, "description": group.description, "members": members }).to_string();
+        dir::delete_group(tx, &group.id)?;
+        dir::audit_change(tx, actor, "group_deleted", Some(&group.name), Some(&before), None, now)?;
+        Ok(())
+    })
+}
+
+/// Adds (or removes) a member; false if they already were (or were not) one.
+pub fn set_member(conn: &mut Connection, actor: &str, group: &dir::Group, user: &User, member: bool, now: i64) -> Result<bool> {
+    store::transaction(conn, |tx| -> Result<bool> {
+        let changed = if member { dir::add_member(tx, &group.id, &user.id)? } else { dir::remove_member(tx, &group.id, &user.id)? };
+        if changed {
+            let detail = format!("{}: {}", group.name, user.username);
+            let state = serde_json::json!({ "group": group.name, "member": user.username }).to_string();
+            let (action, before, after) = if member { ("group_member_added", None, Some(state)) } else { ("group_member_removed", Some(state), None) };
+            dir::audit_change(tx, actor, action, Some(&detail), before.as_deref(), after.as_deref(), now)?;
+        }
+        Ok(changed)
+    })
+}
+
+/// Imports a JSON list of policies (the console's export format): all saved, or none.
+pub fn import_policies(conn: &mut Connection, actor: &str, json: &str, now: i64) -> Result<Vec<Policy>> {
+    let mut list: Vec<Policy> = serde_json::from_str(json).map_err(|e| ActionError::Refused(format!("the JSON is not a list of policies: {e}")))?;
+    let defaults_on = store::policies::security_defaults(conn)?;
+    for p in &mut list {
+        p.check().map_err(|e| ActionError::Refused(format!("policy {:?}: {e}", p.name)))?;
+        if p.state == State::On && defaults_on {
+            return Err(ActionError::Refused(format!("policy {:?}: {DEFAULTS_ON}", p.name)));
+        }
+        if p.id.is_empty() {
+            p.id = new_id();
+        }
+    }
+    store::transaction(conn, |tx| -> Result<()> {
+        for p in &list {
+            let before = store::policies::by_id(tx, &p.id)?;
+            store::policies::save(tx, p, now).map_err(|e| match e {
+                StoreError::Conflict(m) => ActionError::Refused(m),
+                other => other.into(),
+            })?;
+            let json = |p: &Policy| serde_json::to_string(p).expect("policy serialises");
+            dir::audit_change(tx, actor, "policy_imported", Some(&p.name), before.as_ref().map(json).as_deref(), Some(&json(p)), now)?;
+        }
+        Ok(())
+    })?;
+    Ok(list)
+}
+
+/// Switches a policy on, off or to report-only (not on while security defaults are on).
+pub fn set_policy_state(conn: &mut Connection, actor: &str, before: &Policy, state: State, now: i64) -> Result<Policy> {
+    if state == State::On && store::policies::security_defaults(conn)? {
+        return Err(ActionError::Refused(DEFAULTS_ON.into()));
+    }
+    let mut p = before.clone();
+    p.state = state;
+    store::transaction(conn, |tx| -> Result<()> {
+        store::policies::save(tx, &p, now)?;
+        let json = |p: &Policy| serde_json::to_string(p).expect("policy serialises");
+        dir::audit_change(tx, actor, "policy_updated", Some(&p.name), Some(&json(before)), Some(&json(&p)), now)?;
+        Ok(())
+    })?;
+    Ok(p)
+}

@@ -1,0 +1,249 @@
+//! Groups: a paged list, create, members (added with a picker), and delete after a
+//! confirmation page naming what goes with the group.
+
+use super::{Errors, not_found};
+use crate::AppState;
+use crate::admin::list::{Columns, Dir, ListQuery, Pager};
+use crate::admin::picker::{self, Picker};
+use crate::admin::{Admin, Global, Nav, Need, capitalise};
+use crate::auth::mfa::new_id;
+use crate::i18n::filters;
+use crate::store::{self, directory as dir};
+use crate::web::params::Params;
+use crate::web::{PageError, html, see_other};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use rusqlite::Connection;
+
+const COLUMNS: Columns = Columns {
+    sorts: &[("name", "g.name COLLATE NOCASE"), ("members", "members"), ("description", "ifnull(g.description, '') COLLATE NOCASE")],
+    default: ("name", Dir::Asc),
+    tiebreak: "g.id",
+};
+
+#[derive(Template)]
+#[template(path = "admin/groups.html")]
+struct GroupsPage {
+    nav: Nav,
+    groups: Vec<dir::Group>,
+    pager: Pager,
+    q: String,
+    name: String,
+    description: String,
+    errors: Errors,
+}
+
+fn groups_page(
+    conn: &Connection,
+    admin: &Admin<impl Need>,
+    params: &Params,
+    name: String,
+    description: String,
+    errors: Errors,
+) -> Result<HttpResponse, PageError> {
+    let mut query = ListQuery::parse("/admin/groups", params, &COLUMNS);
+    let total = dir::count_groups(conn, query.search())?;
+    query.clamp(total);
+    let groups = dir::groups_page(conn, query.search(), &query.window())?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok(html(status, &GroupsPage { nav: admin.nav(), groups, pager: query.pager(total), q: query.q().to_string(), name, description, errors }))
+}
+
+async fn list_groups(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let params = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    groups_page(&conn, &admin, &params, String::new(), String::new(), Errors::new())
+}
+
+async fn create_group(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let p = admin.form.clone();
+    let now = state.clock.now();
+    let name = p.get("name").unwrap_or("").trim().to_string();
+    let description = p.get("description").unwrap_or("").trim().to_string();
+    let mut errors = Errors::new();
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.insert("name", "The group name must be 1 to 100 characters.".into());
+    }
+    if description.chars().count() > 500 {
+        errors.insert("description", "The description must be at most 500 characters.".into());
+    }
+    if errors.is_empty() {
+        let id = new_id();
+        let desc = Some(description.as_str()).filter(|d| !d.is_empty());
+        match dir::create_group(&conn, &id, &name, desc, now) {
+            Ok(()) => {
+                let after = serde_json::json!({ "name": name, "description": desc }).to_string();
+                dir::audit_change(&conn, &admin.user.id, "group_created", Some(&name), None, Some(&after), now)?;
+                return Ok(see_other(&format!("/admin/groups/{id}")));
+            }
+            Err(store::StoreError::Conflict(m)) => {
+                errors.insert("name", capitalise(&m));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    groups_page(&conn, &admin, &Params::default(), name, description, errors)
+}
+
+#[derive(Template)]
+#[template(path = "admin/group.html")]
+struct GroupPage {
+    nav: Nav,
+    group: dir::Group,
+    members: Vec<dir::UserSummary>,
+    apps: Vec<String>,
+    picker: Picker,
+    errors: Errors,
+}
+
+fn group_page(conn: &Connection, admin: &Admin<impl Need>, id: &str, errors: Errors, ticked: &[String], q: &str) -> Result<HttpResponse, PageError> {
+    let group = dir::group(conn, id)?.ok_or_else(|| not_found("group"))?;
+    let members = dir::members(conn, id)?;
+    let mut picker = picker::build(conn, picker::Kind::User, "member", "admin.group.pick_members", ticked, q, true)?;
+    picker.found.retain(|f| !members.iter().any(|m| m.id == f.id));
+    picker.error = errors.get("member").cloned();
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let apps = dir::assigned_apps(conn, "group", id)?;
+    Ok(html(status, &GroupPage { nav: admin.nav(), group, members, apps, picker, errors }))
+}
+
+async fn show_group(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    group_page(&conn, &admin, &id, Errors::new(), &[], "")
+}
+
+/// POST /admin/groups/{id}/members: adds the users ticked in the picker (`member_{id}`), or
+/// one typed by username. With `pick`, only searches.
+async fn add_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let mut conn = state.pool.get()?;
+    let p = admin.form.clone();
+    let now = state.clock.now();
+    let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
+    let ticked = picker::ticked_in(&p, "member");
+    let q = p.get("q_member").unwrap_or("").to_string();
+    if p.get("pick").is_some() {
+        return group_page(&conn, &admin, &id, Errors::new(), &ticked, &q);
+    }
+    let mut errors = Errors::new();
+    let (mut chosen, unknown) = picker::resolve(&conn, picker::Kind::User, &ticked)?;
+    if !unknown.is_empty() {
+        errors.insert("member", unknown.join(" "));
+    }
+    if let Some(username) = p.get("username").map(str::trim) {
+        match store::users::by_username(&conn, username)? {
+            Some(u) => chosen.push(dir::Pickable { id: u.id, label: u.username, detail: String::new() }),
+            None => {
+                errors.insert("member", format!("No user named {username:?}."));
+            }
+        }
+    }
+    if chosen.is_empty() && errors.is_empty() {
+        errors.insert("member", "Choose at least one user to add.".into());
+    }
+    if !errors.is_empty() {
+        return group_page(&conn, &admin, &id, errors, &ticked, &q);
+    }
+    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
+        for u in &chosen {
+            if dir::add_member(tx, &group.id, &u.id)? {
+                let after = serde_json::json!({ "group": group.name, "user": u.label }).to_string();
+                dir::audit_change(tx, &admin.user.id, "group_member_added", Some(&format!("{}: {}", group.name, u.label)), None, Some(&after), now)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(see_other(&format!("/admin/groups/{}", group.id)))
+}
+
+async fn remove_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let p = admin.form.clone();
+    let now = state.clock.now();
+    let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
+    let user_id = p.get("user_id").unwrap_or("");
+    let username = store::users::by_id(&conn, user_id)?.map(|u| u.username).unwrap_or_else(|| user_id.to_string());
+    if dir::remove_member(&conn, &group.id, user_id)? {
+        let before = serde_json::json!({ "group": group.name, "user": username }).to_string();
+        dir::audit_change(&conn, &admin.user.id, "group_member_removed", Some(&format!("{}: {username}", group.name)), Some(&before), None, now)?;
+    }
+    Ok(see_other(&format!("/admin/groups/{}", group.id)))
+}
+
+/// What deleting a group takes with it, as the confirmation page names it.
+struct GroupImpact {
+    members: Vec<String>,
+    apps: Vec<String>,
+    policies: Vec<String>,
+}
+
+fn group_impact(conn: &Connection, group: &dir::Group) -> Result<GroupImpact, store::StoreError> {
+    let policies = store::policies::all(conn)?
+        .into_iter()
+        .filter(|p| p.include_users.groups.contains(&group.id) || p.exclude_users.groups.contains(&group.id))
+        .map(|p| p.name)
+        .collect();
+    Ok(GroupImpact {
+        members: dir::members(conn, &group.id)?.into_iter().map(|m| m.username).collect(),
+        apps: dir::assigned_apps(conn, "group", &group.id)?,
+        policies,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/group_delete.html")]
+struct DeleteGroupPage {
+    nav: Nav,
+    group: dir::Group,
+    impact: GroupImpact,
+}
+
+async fn confirm_delete_group(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let conn = state.pool.get()?;
+    let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
+    let impact = group_impact(&conn, &group)?;
+    Ok(html(StatusCode::OK, &DeleteGroupPage { nav: admin.nav(), group, impact }))
+}
+
+/// POST /admin/groups/{id}/delete: only from the confirmation page (`confirm=yes`). Its
+/// memberships and app assignments go; policies naming it no longer do.
+async fn delete_group(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let mut conn = state.pool.get()?;
+    let now = state.clock.now();
+    let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
+    if admin.form.get("confirm") != Some("yes") {
+        return Ok(see_other(&format!("/admin/groups/{}/delete", group.id)));
+    }
+    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
+        let impact = group_impact(tx, &group)?;
+        for mut p in store::policies::all(tx)? {
+            let before = serde_json::to_string(&p).expect("policy serialises");
+            let named = p.include_users.groups.contains(&group.id) || p.exclude_users.groups.contains(&group.id);
+            if named {
+                p.include_users.groups.retain(|g| g != &group.id);
+                p.exclude_users.groups.retain(|g| g != &group.id);
+                store::policies::save(tx, &p, now)?;
+                let after = serde_json::to_string(&p).expect("policy serialises");
+                dir::audit_change(tx, &admin.user.id, "policy_updated", Some(&p.name), Some(&before), Some(&after), now)?;
+            }
+        }
+        dir::delete_group(tx, &group.id)?;
+        let before = serde_json::json!({
+            "name": group.name, "description": group.description, "members": impact.members, "apps": impact.apps,
+        })
+        .to_string();
+        dir::audit_change(tx, &admin.user.id, "group_deleted", Some(&group.name), Some(&before), None, now)
+    })?;
+    Ok(see_other("/admin/groups"))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/groups", web::get().to(list_groups))
+        .route("/admin/groups", web::post().to(create_group))
+        .route("/admin/groups/{id}", web::get().to(show_group))
+        .route("/admin/groups/{id}/members", web::post().to(add_member))
+        .route("/admin/groups/{id}/members/remove", web::post().to(remove_member))
+        .route("/admin/groups/{id}/delete", web::get().to(confirm_delete_group))
+        .route("/admin/groups/{id}/delete", web::post().to(delete_group));
+}
