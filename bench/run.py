@@ -248,6 +248,14 @@ def main():
         hwm_kib = server.rss_kib("VmHWM")
         server.stop()
 
+        # Access tokens signed with ES256 (tokens.access_token_alg): a grant costs a P-256 signature.
+        es_conf = os.path.join(data, "es256.toml")
+        with open(es_conf, "w") as f:
+            f.write('[tokens]\naccess_token_alg = "ES256"\n')
+        server = Server(data, port, es_conf)
+        results["client_credentials_es256"] = wrk(server, "client_credentials.lua", 1, 16, common)
+        server.stop()
+
         # Anonymous requests must not grow the database. A fresh data directory (no free pages to
         # reuse: the worst case) and a server that trusts loopback as a proxy, so one process can
         # play one client or a thousand.
@@ -275,15 +283,16 @@ def main():
         err = "" if errors is None else f"{errors}"
         return f"| {name} | {value} {unit} | {limit} | {goal} | {'yes' if met else '**no**'} | {err} |"
 
-    cc, refresh, signin, ui, intro = (results[k] for k in ("client_credentials", "refresh", "signin", "userinfo", "introspect"))
+    cc, refresh, signin, ui, intro, cc_es = (results[k] for k in ("client_credentials", "refresh", "signin", "userinfo", "introspect", "client_credentials_es256"))
     lines = [
         f"latchkey benchmark — server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}, {SECS} s per scenario, "
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs",
         "",
         "| measure | result | machine limit (same core) | goal | met | non-200 |",
         "|---|---|---|---|---|---|",
-        row("client_credentials grants", f"{cc[0]:.0f}", "/s", f"{rsa_signs:.0f} RSA-2048 signs/s",
-            f"≥ 75% of limit ({0.75 * rsa_signs:.0f}/s); got {100 * cc[0] / rsa_signs:.0f}%", cc[0] >= 0.75 * rsa_signs, cc[1]),
+        row("client_credentials grants (RS256)", f"{cc[0]:.0f}", "/s", f"{rsa_signs:.0f} RSA-2048 signs/s",
+            f"≥ 85% of limit ({0.85 * rsa_signs:.0f}/s); got {100 * cc[0] / rsa_signs:.0f}%", cc[0] >= 0.85 * rsa_signs, cc[1]),
+        row("client_credentials grants (ES256 access tokens)", f"{cc_es[0]:.0f}", "/s", "—", "≥ 10000/s", cc_es[0] >= 10000, cc_es[1]),
         row("refresh-token grants", f"{refresh[0]:.0f}", "/s", f"{rsa_signs:.0f} RSA-2048 signs/s", "≥ 1500/s", refresh[0] >= 1500, refresh[1]),
         row("password sign-ins (authorize→login→code→token)", f"{signin[0]:.1f}", "/s", f"{argon_rate:.1f} argon2id hashes/s",
             f"≥ 85% of limit ({0.85 * argon_rate:.1f}/s); got {100 * signin[0] / argon_rate:.0f}%", signin[0] >= 0.85 * argon_rate, signin[1]),
