@@ -128,6 +128,39 @@ def db_bytes(data):
     return (pages - free) * page_size, files
 
 
+def table_bytes(data):
+    """Bytes of pages each table uses, its indexes included (SQLite's dbstat), and how many
+    sign-in log rows there are."""
+    db = sqlite3.connect(f"file:{os.path.join(data, 'latchkey.db')}?mode=ro", uri=True)
+    try:
+        owner = dict(db.execute("SELECT name, tbl_name FROM sqlite_schema WHERE type IN ('table', 'index')"))
+        sizes = {}
+        for name, size in db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+            table = owner.get(name, name)
+            sizes[table] = sizes.get(table, 0) + size
+        signins = db.execute("SELECT count(*) FROM signin_log").fetchone()[0]
+    finally:
+        db.close()
+    return sizes, signins
+
+
+# How long housekeeping keeps what a sign-in writes, in days (README: Operating latchkey):
+# logs for log.retention_days, sessions 12 h plus a week, codes a day past expiry, refresh-token
+# families their 30 days, grants without one only minutes.
+KEPT_DAYS = {"signin_log": 30, "audit_log": 30, "sessions": 7.5, "session_apps": 7.5, "authorization_codes": 1,
+             "signin_history": 30, "grants": 30, "refresh_tokens": 30}
+
+
+def steady_state(before, after):
+    """Bytes per sign-in by table, measured, and the database size they add up to for 1000 people
+    signing in once a day, each day's rows kept as long as housekeeping keeps them."""
+    (b, nb), (a, na) = before, after
+    n = max(na - nb, 1)
+    per = {t: (a.get(t, 0) - b.get(t, 0)) / n for t in a if a.get(t, 0) > b.get(t, 0)}
+    total = sum(per.get(t, 0) * days * 1000 for t, days in KEPT_DAYS.items())
+    return per, n, total
+
+
 def pending_row_bytes(data, where="1"):
     """Average bytes of pending sign-in rows' values (id, browser hash, CSRF token, flow JSON, IP)."""
     db = sqlite3.connect(f"file:{os.path.join(data, 'latchkey.db')}?mode=ro", uri=True)
@@ -233,11 +266,13 @@ def main():
         # This machine's limits drift from minute to minute (shared hardware): measure them again
         # next to the scenarios they bound and keep the higher figure, so ratios are not flattered.
         rsa_signs = max(rsa_signs, rsa_limit())
+        before_signins = table_bytes(data)
         results.update({
             "signin": wrk(server, "signin.lua", 4, 4, {**common, "LK_AUTHORIZE_PATH": "/authorize?" + auth_q,
                                                        "LK_REDIRECT_ENC": urllib.parse.quote(REDIRECT, safe=""),
                                                        "LK_PASSWORD_ENC": urllib.parse.quote_plus(PASSWORD)}),
         })
+        per_signin, signins_measured, steady = steady_state(before_signins, table_bytes(data))
         argon_rate = max(argon_rate, argon_limit(data))
         results.update({
             "userinfo": wrk(server, "bearer.lua", 1, 32, {**common, "LK_MODE": "userinfo"}),
@@ -311,6 +346,11 @@ def main():
         f"Fresh data directory. A pending sign-in row holds {row_bytes:.0f} bytes of values for /login (average of {rows}), "
         f"{app_row_bytes:.0f} for an app's /authorize request (PKCE, state, nonce); one client may hold 50 open. "
         "The WAL file is rewritten from its start after each checkpoint (every 1000 pages, ≈4 MiB): its size is a bound, not cumulative.",
+        "",
+        f"Database bytes per password sign-in (over {signins_measured} sign-ins of the scenario, indexes included): "
+        + ", ".join(f"{t} {v:.0f}" for t, v in sorted(per_signin.items(), key=lambda kv: -kv[1])) + ".",
+        f"Steady state for 1000 people signing in once a day, each row kept as long as housekeeping keeps it: "
+        f"≈ {steady / 1024 / 1024:.1f} MiB.",
     ]
     text = "\n".join(lines)
     print(text)
