@@ -401,3 +401,21 @@ async fn bench_console_pages_answer_in_under_200_ms_over_100_000_sign_ins() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_application_administrator_sees_sign_in_numbers_but_not_peoples_registration_or_risk() {
+    let server = TestServer::spawn();
+    let risky = server.add_user("risky");
+    latchkey::store::policies::set_user_risk(&server.admin().pool.get().unwrap(), &risky, latchkey::policy::model::Risk::High).unwrap();
+    let (amy, _) = mfa_browser(&server, "amy", &[Role::AppAdmin]).await;
+    let (status, page) = get(&amy, &server, "/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("id=\"signin-chart\""));
+    for hidden in ["id=\"mfa-heading\"", "id=\"risky-users\"", "risky</a>", "href=\"/admin/audit\"", "href=\"/admin/users\""] {
+        assert!(!page.contains(hidden), "{hidden} shown to an application administrator");
+    }
+    let (root, _) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let (_, page) = get(&root, &server, "/admin").await;
+    assert!(page.contains("id=\"mfa-heading\"") && page.contains(">risky</a>"), "a global administrator sees them");
+    server.stop().await;
+}
