@@ -49,6 +49,8 @@ document.querySelectorAll("fieldset.picker[data-kind]").forEach((box) => {
     if (ask !== asked) return;
     const chosen = new Set(Array.from(picked.querySelectorAll("input[type=checkbox]")).map((c) => c.name));
     found.replaceChildren(...data.items.filter((item) => !chosen.has(`${field}_${item.id}`)).map(row));
+    const hint = box.querySelector(".picker-hint");
+    if (hint) hint.hidden = true;
     if (more) more.textContent = data.more > 0 ? (more.dataset.template || "").replace("{n}", String(data.more)) : "";
   };
 

@@ -72,9 +72,13 @@ fn shown(v: Option<&Value>) -> String {
     }
 }
 
-/// A property name for people: `redirect_uris` → "Redirect uris".
+/// A property name for people: the catalogue's (`disabled` → "Disabled", 無効), else the
+/// name with spaces (`some_flag` → "Some flag").
 fn field(name: &str) -> String {
-    super::capitalise(&name.replace('_', " "))
+    match words::word("field", name) {
+        w if w == name => super::capitalise(&name.replace('_', " ")),
+        w => w,
+    }
 }
 
 /// The before/after of an entry, property by property (objects), or as one row (anything else).

@@ -8,6 +8,7 @@ mod import;
 mod invite;
 mod manage;
 
+use super::actions::user_snapshot;
 use super::list::{Columns, Dir, ListQuery, Pager};
 use super::words::{self, Moment};
 use super::{Admin, Global, Nav, Need, capitalise};
@@ -36,16 +37,6 @@ const INVITE_SECS: i64 = 7 * 86_400;
 
 fn not_found(what: &str) -> PageError {
     ErrorPage { status: StatusCode::NOT_FOUND, title: format!("No such {what}"), message: "It may have been deleted.".into() }.into()
-}
-
-fn user_snapshot(conn: &Connection, u: &User) -> Result<String, store::StoreError> {
-    let roles: Vec<&str> = dir::roles(conn, &u.id)?.iter().map(|r| r.as_str()).collect();
-    Ok(serde_json::json!({
-        "username": u.username, "name": u.name, "email": u.email, "disabled": u.disabled,
-        "user_risk": store::policies::user_risk(conn, &u.id)?.as_str(),
-        "mfa_required": u.mfa_required, "must_change_password": u.must_change_password, "roles": roles,
-    })
-    .to_string())
 }
 
 const USER_COLUMNS: Columns = Columns {

@@ -91,9 +91,14 @@ fn everything(conn: &Connection, kind: Kind) -> Result<Vec<Pickable>, store::Sto
     })
 }
 
-/// The matches of `q`: at most SHOWN (users and groups), and how many more there are. Users'
-/// e-mail addresses are searched and shown to global administrators only (`global`).
+/// The matches of `q`: at most SHOWN (users and groups), and how many more there are. Users
+/// and groups are listed only once something is typed (there may be thousands); apps and
+/// locations are few and all listed. Users' e-mail addresses are searched and shown to global
+/// administrators only (`global`).
 pub fn search(conn: &Connection, kind: Kind, q: &str, global: bool) -> Result<(Vec<Pickable>, i64), store::StoreError> {
+    if matches!(kind, Kind::User | Kind::Group) && q.trim().is_empty() {
+        return Ok((vec![], 0));
+    }
     let (list, total) = match kind {
         Kind::User => dir::pick_users(conn, q, SHOWN, global)?,
         Kind::Group => dir::pick_groups(conn, q, SHOWN)?,

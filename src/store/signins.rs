@@ -212,33 +212,53 @@ pub fn report(conn: &Connection, id: i64, user_id: &str, now: i64) -> Result<boo
     Ok(n == 1)
 }
 
-/// The WHERE clause of `Filter`, over parameters ?1…?7 (see `filter_params`).
-const FILTERED: &str = "(?1 IS NULL OR username = ?1 COLLATE NOCASE)
-       AND (?2 IS NULL OR client_id = ?2)
-       AND (?3 IS NULL OR result = ?3)
-       AND (?4 IS NULL OR at >= ?4)
-       AND (?5 IS NULL OR at < ?5)
-       AND (?6 = 0 OR blocked_by_policy = 1)
-       AND (?7 = 0 OR report_only_block = 1)";
-
-type FilterArgs<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, Option<i64>, Option<i64>, bool, bool);
-
-fn filter_params(f: &Filter) -> FilterArgs<'_> {
-    (f.user.as_deref(), f.client_id.as_deref(), f.result.as_deref(), f.from, f.to, f.blocked_by_policy, f.report_only_block)
+/// The WHERE clause of `Filter` and its values: only the conditions set, so that SQLite can use
+/// the `at` and `client_id` indexes (an `(?n IS NULL OR …)` clause makes it scan every row).
+fn filtered<'a>(f: &'a Filter) -> (String, Vec<&'a dyn rusqlite::ToSql>) {
+    let mut sql = vec!["1 = 1".to_string()];
+    let mut args: Vec<&'a dyn rusqlite::ToSql> = vec![];
+    let mut add = |clause: &str, value: &'a dyn rusqlite::ToSql| {
+        args.push(value);
+        sql.push(clause.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(v) = &f.user {
+        add("username = ? COLLATE NOCASE", v);
+    }
+    if let Some(v) = &f.client_id {
+        add("client_id = ?", v);
+    }
+    if let Some(v) = &f.result {
+        add("result = ?", v);
+    }
+    if let Some(v) = &f.from {
+        add("at >= ?", v);
+    }
+    if let Some(v) = &f.to {
+        add("at < ?", v);
+    }
+    if f.blocked_by_policy {
+        sql.push("blocked_by_policy = 1".into());
+    }
+    if f.report_only_block {
+        sql.push("report_only_block = 1".into());
+    }
+    (sql.join(" AND "), args)
 }
 
 /// How many rows `f` matches.
 pub fn count(conn: &Connection, f: &Filter) -> Result<i64> {
-    Ok(conn.prepare_cached(&format!("SELECT count(*) FROM signin_log WHERE {FILTERED}"))?.query_row(filter_params(f), |r| r.get(0))?)
+    let (clause, args) = filtered(f);
+    Ok(conn.prepare_cached(&format!("SELECT count(*) FROM signin_log WHERE {clause}"))?.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?)
 }
 
 /// One page of the rows `f` matches, in the window's order, each with its app's name (None:
 /// latchkey itself, or an app since deleted).
 pub fn page(conn: &Connection, f: &Filter, window: &crate::admin::list::Window) -> Result<Vec<(SignInRow, Option<String>)>> {
+    let (clause, args) = filtered(f);
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS}, (SELECT c.name FROM clients c WHERE c.id = signin_log.client_id) AS app_name FROM signin_log WHERE {FILTERED}{}",
+        "SELECT {COLUMNS}, (SELECT c.name FROM clients c WHERE c.id = signin_log.client_id) AS app_name FROM signin_log WHERE {clause}{}",
         window.sql()
     ))?;
-    let rows = stmt.query_map(filter_params(f), |r| Ok((row(r)?, r.get("app_name")?)))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| Ok((row(r)?, r.get("app_name")?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

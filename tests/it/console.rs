@@ -401,3 +401,53 @@ async fn bench_console_pages_answer_in_under_200_ms_over_100_000_sign_ins() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_application_administrator_sees_sign_in_numbers_but_not_peoples_registration_or_risk() {
+    let server = TestServer::spawn();
+    let risky = server.add_user("risky");
+    latchkey::store::policies::set_user_risk(&server.admin().pool.get().unwrap(), &risky, latchkey::policy::model::Risk::High).unwrap();
+    let (amy, _) = mfa_browser(&server, "amy", &[Role::AppAdmin]).await;
+    let (status, page) = get(&amy, &server, "/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("id=\"signin-chart\""));
+    for hidden in ["id=\"mfa-heading\"", "id=\"risky-users\"", "risky</a>", "href=\"/admin/audit\"", "href=\"/admin/users\""] {
+        assert!(!page.contains(hidden), "{hidden} shown to an application administrator");
+    }
+    let (root, _) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let (_, page) = get(&root, &server, "/admin").await;
+    assert!(page.contains("id=\"mfa-heading\"") && page.contains(">risky</a>"), "a global administrator sees them");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_overview_lists_who_is_inside_the_security_defaults_grace_with_the_days_left() {
+    let server = TestServer::spawn();
+    let (b, _) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let admin = server.admin();
+    let conn = admin.pool.get().unwrap();
+    latchkey::store::policies::set_security_defaults(&conn, true).unwrap();
+    let now = server.now();
+    let ten_days_in = server.add_user("ten-days-in");
+    let expired = server.add_user("expired");
+    server.add_user("never-signed-in");
+    conn.execute("UPDATE users SET first_signin_at = ?2 WHERE id = ?1", rusqlite::params![ten_days_in, now - 10 * 86_400]).unwrap();
+    conn.execute("UPDATE users SET first_signin_at = ?2 WHERE id = ?1", rusqlite::params![expired, now - 20 * 86_400]).unwrap();
+    let disabled = server.add_user("disabled");
+    latchkey::store::directory::set_disabled(&conn, &disabled, true, now).unwrap();
+    drop(conn);
+
+    let (_, page) = get(&b, &server, "/admin").await;
+    // root has a method; two are inside the grace; "expired" is past it; disabled users do not count.
+    assert_eq!(element_text(&page, "mfa-with"), "1");
+    assert_eq!(element_text(&page, "mfa-grace"), "2");
+    assert_eq!(element_text(&page, "mfa-without"), "1");
+    assert_eq!(element_text(&page, "mfa-percent"), "25%");
+    let list = &page[page.find("id=\"grace-users\"").unwrap()..];
+    let list = &list[..list.find("</ul>").unwrap()];
+    assert!(list.contains(&format!("<a href=\"/admin/users/{ten_days_in}\">ten-days-in</a> — 4 days left")), "{list}");
+    assert!(list.contains(">never-signed-in</a> — not signed in yet"), "{list}");
+    assert!(!list.contains("expired") && !list.contains(">disabled<"), "{list}");
+    assert!(list.find("ten-days-in").unwrap() < list.find("never-signed-in").unwrap(), "soonest end first");
+    server.stop().await;
+}

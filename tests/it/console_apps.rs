@@ -197,6 +197,10 @@ async fn the_assignment_picker_searches_without_saving_and_refuses_unknown_ids()
     let (b, csrf) = mfa_browser(&server, "amy", &[Role::AppAdmin]).await;
     let (id, _) = register(&b, &server, &csrf, "Payroll", &[]).await;
     let path = format!("/admin/apps/{id}/assignments");
+    // Nothing typed yet: no list of every user, a hint instead.
+    let (_, page) = get(&b, &server, &path).await;
+    assert!(!between(&page, "id=\"user-found\"", "</ul>").contains("<li>"), "{page}");
+    assert!(element_text(&page, "user-hint").contains("Type part of a name"));
     // Searching (the button without JavaScript) lists matches and keeps ticks; nothing saved.
     let form =
         vec![("csrf".to_string(), csrf.clone()), ("q_user".into(), "alf".into()), (format!("user_{alice}"), "on".into()), ("pick".into(), "user".into())];

@@ -4,7 +4,7 @@
 use super::{Errors, load_user, user_page, user_snapshot, users_page};
 use crate::AppState;
 use crate::admin::picker::{self, Kind};
-use crate::admin::{Admin, Global, Nav};
+use crate::admin::{Admin, Global, Nav, actions};
 use crate::i18n::filters;
 use crate::store::{self, directory as dir, users::User};
 use crate::web::params::Params;
@@ -78,25 +78,10 @@ async fn delete(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<
     if admin.form.get("confirm") != Some("yes") {
         return Ok(see_other(&format!("/admin/users/{}/delete", user.id)));
     }
-    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
-        let before = user_snapshot(tx, &user)?;
-        let impact = user_impact(tx, &user, now)?;
-        store::protection::end_everything(tx, &user.id, now)?;
-        for mut p in store::policies::all(tx)? {
-            if p.include_users.users.contains(&user.id) || p.exclude_users.users.contains(&user.id) {
-                let was = serde_json::to_string(&p).expect("policy serialises");
-                p.include_users.users.retain(|u| u != &user.id);
-                p.exclude_users.users.retain(|u| u != &user.id);
-                store::policies::save(tx, &p, now)?;
-                let is = serde_json::to_string(&p).expect("policy serialises");
-                dir::audit_change(tx, &admin.user.id, "policy_updated", Some(&p.name), Some(&was), Some(&is), now)?;
-            }
-        }
-        dir::delete_user(tx, &user.id)?;
-        let mut before: serde_json::Value = serde_json::from_str(&before).expect("a snapshot is JSON");
-        before["groups"] = serde_json::json!(impact.groups);
-        before["assigned_apps"] = serde_json::json!(impact.assigned_apps);
-        dir::audit_change(tx, &admin.user.id, "user_deleted", Some(&user.username), Some(&before.to_string()), None, now)
+    // The same write the `latchkey user delete` command makes.
+    actions::delete_user(&mut conn, &admin.user.id, &user, now).map_err(|e| match e {
+        actions::ActionError::Refused(m) => PageError::from(crate::web::ErrorPage::bad_request("Not allowed", m)),
+        actions::ActionError::Store(s) => s.into(),
     })?;
     Ok(see_other("/admin/users"))
 }
