@@ -194,10 +194,13 @@ impl Config {
             let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
             let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
             if let toml::Value::Table(entries) = entry {
-                // A key whose default is a list takes a comma-separated list from the environment.
+                // A value takes the type of the key's default (a secret or a word of digits stays a
+                // string); a key whose default is a list takes a comma-separated list.
                 let value = match entries.get(&key) {
-                    Some(toml::Value::Array(_)) => toml::Value::Array(value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(env_value).collect()),
-                    _ => env_value(&value),
+                    Some(toml::Value::Array(items)) => {
+                        toml::Value::Array(value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(|v| typed_like(items.first(), v)).collect())
+                    }
+                    existing => typed_like(existing, &value),
                 };
                 entries.insert(key.clone(), value);
             }
@@ -266,8 +269,8 @@ impl Config {
         if self.database.pool_size == 0 || self.database.timeout_ms == 0 {
             return Err(ConfigError::Invalid("database.pool_size and database.timeout_ms must be positive".into()));
         }
-        if self.log.retention_days <= 0 {
-            return Err(ConfigError::Invalid("log.retention_days must be positive".into()));
+        if !(1..=3650).contains(&self.log.retention_days) {
+            return Err(ConfigError::Invalid("log.retention_days must be between 1 and 3650".into()));
         }
         if self.log.level.parse::<tracing::Level>().is_err() {
             return Err(ConfigError::Invalid(format!("log.level {:?} is not one of error, warn, info, debug, trace", self.log.level)));
@@ -301,6 +304,14 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
                 base.insert(k, v);
             }
         }
+    }
+}
+
+/// `raw` as the type of `default` (a string when that is a string or unknown).
+fn typed_like(default: Option<&toml::Value>, raw: &str) -> toml::Value {
+    match default {
+        Some(toml::Value::Integer(_)) | Some(toml::Value::Boolean(_)) => env_value(raw),
+        _ => toml::Value::String(raw.to_string()),
     }
 }
 
@@ -362,6 +373,19 @@ mod tests {
         assert_eq!(find("tokens.code_ttl_secs").source, "default");
         assert_eq!(find("keys.encryption_secret").value, "\"[redacted]\"");
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn environment_values_take_the_type_of_their_key() {
+        let env = [
+            ("LATCHKEY_KEYS__ENCRYPTION_SECRET".to_string(), "123456789012345678".to_string()),
+            ("LATCHKEY_PASSWORD__BANNED_TERMS".to_string(), "contoso,2024".to_string()),
+            ("LATCHKEY_SERVER__WORKERS".to_string(), "3".to_string()),
+        ];
+        let c = Config::load_from(None, env).unwrap();
+        assert_eq!(c.keys.encryption_secret.expose(), Some("123456789012345678"));
+        assert_eq!(c.password.banned_terms, ["contoso", "2024"]);
+        assert_eq!(c.server.workers, 3);
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct AppState {
     pub fake_key: [u8; 32],
     /// Encrypts TOTP secrets and signing keys at rest.
     pub sealer: crypto::Sealer,
+    /// `/readyz`'s memory of its last write probe.
+    pub readiness: web::health::Readiness,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +75,19 @@ impl AppState {
         };
         let protection = auth::protection::Protection::new(&config.password, config.protection.clone()).map_err(StartError::Password)?;
         let mail = mail::Mailer::new(&config).map_err(StartError::Password)?;
-        Ok(Self { config, pool, keys, clock, passwords, webauthn, protection, mail, fake_key: crypto::random_bytes::<32>(), sealer })
+        Ok(Self {
+            config,
+            pool,
+            keys,
+            clock,
+            passwords,
+            webauthn,
+            protection,
+            mail,
+            fake_key: crypto::random_bytes::<32>(),
+            sealer,
+            readiness: Default::default(),
+        })
     }
 }
 
@@ -119,11 +133,9 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
     })
     .workers(workers)
     .shutdown_timeout(shutdown_timeout);
+    web::tls::on_sighup(tls.as_ref())?;
     let server = match tls {
-        Some(cert) => {
-            cert.reload_on_sighup()?;
-            server.listen_rustls_0_23(listener, cert.server_config().map_err(StartError::Tls)?)?
-        }
+        Some(cert) => server.listen_rustls_0_23(listener, cert.server_config().map_err(StartError::Tls)?)?,
         None => server.listen(listener)?,
     };
     Ok(server.run())

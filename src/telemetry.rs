@@ -136,6 +136,9 @@ pub fn metrics_server(listener: std::net::TcpListener, handle: metrics_exporter_
 /// crash between the write and the cursor's update repeats those lines: at least once, in order.
 pub fn export_events(pool: &crate::store::Pool, file: &std::path::Path) -> Result<usize, String> {
     use crate::store::events;
+    // One export at a time (the background thread and the last one at shutdown).
+    static EXPORTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = EXPORTING.lock().unwrap_or_else(|e| e.into_inner());
     let conn = pool.get().map_err(|e| e.to_string())?;
     let mut options = std::fs::OpenOptions::new();
     options.append(true).create(true);
@@ -170,11 +173,19 @@ pub fn export_events(pool: &crate::store::Pool, file: &std::path::Path) -> Resul
 /// Runs `export_events` every second on a thread of its own while the server's state lives.
 pub fn export_events_continuously(state: std::sync::Weak<crate::AppState>) {
     let run = move || {
+        let mut failing = false;
         while let Some(state) = state.upgrade() {
             let file = state.config.log.events_file.clone();
-            if let Err(e) = export_events(&state.pool, &file) {
-                metrics::counter!("latchkey_log_write_errors_total").increment(1);
-                tracing::warn!(error = %e, "sign-in and audit events not exported yet");
+            match export_events(&state.pool, &file) {
+                Err(e) => {
+                    metrics::counter!("latchkey_log_write_errors_total").increment(1);
+                    // Said once when it starts failing, not every second.
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!(error = %e, "sign-in and audit events cannot be exported; retrying every second");
+                    }
+                }
+                Ok(_) if std::mem::replace(&mut failing, false) => tracing::info!("sign-in and audit events are exported again"),
+                Ok(_) => {}
             }
             drop(state);
             std::thread::sleep(std::time::Duration::from_secs(1));

@@ -108,11 +108,18 @@ impl PasswordHasher {
     pub async fn offload<T: Send + 'static>(&self, work: impl FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static) -> Result<T, PoolGone> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
-        let queued = metrics::gauge!("latchkey_argon2_queue_depth");
-        queued.increment(1.0);
+        /// Counts a job in the queue gauge from submission until it has run or is dropped.
+        struct Queued;
+        impl Drop for Queued {
+            fn drop(&mut self) {
+                metrics::gauge!("latchkey_argon2_queue_depth").decrement(1.0);
+            }
+        }
+        metrics::gauge!("latchkey_argon2_queue_depth").increment(1.0);
+        let queued = Queued;
         let job: Job = Box::new(move |mem| {
+            let _queued = queued;
             let _ = tx.send(work(&me, mem));
-            metrics::gauge!("latchkey_argon2_queue_depth").decrement(1.0);
         });
         self.pool.get_or_init(start_pool).lock().map_err(|_| PoolGone)?.send(job).map_err(|_| PoolGone)?;
         rx.await.map_err(|_| PoolGone)

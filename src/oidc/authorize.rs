@@ -55,6 +55,9 @@ pub enum Rejection {
 
 impl From<StoreError> for Rejection {
     fn from(e: StoreError) -> Self {
+        if e.unavailable() {
+            return Rejection::Page(crate::web::InternalError::Store(e).unavailable_page());
+        }
         tracing::error!(error = %e, "store failure in the authorization endpoint");
         Rejection::Page(ErrorPage {
             status: actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,

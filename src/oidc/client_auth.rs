@@ -33,6 +33,9 @@ fn form_decode(s: &str) -> Option<String> {
     percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8().ok().map(|c| c.into_owned())
 }
 
+/// The longest client id worth looking up.
+const MAX_CLIENT_ID: usize = 128;
+
 fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
     let basic = match req.headers().get(header::AUTHORIZATION) {
         Some(value) => {
@@ -78,6 +81,10 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError
 /// (401 with WWW-Authenticate), never saying which part was wrong.
 pub fn authenticate(req: &HttpRequest, params: &Params, conn: &Connection, now: i64) -> Result<Authenticated, OAuthError> {
     let p = presented(req, params)?;
+    // Client ids are latchkey's UUIDs: anything much longer is no client, and buys no lookup.
+    if p.client_id.len() > MAX_CLIENT_ID {
+        return Err(OAuthError::invalid_client("client authentication failed"));
+    }
     let failed = || OAuthError::invalid_client("client authentication failed");
     let client = crate::store::cache::client(conn, &p.client_id)?.filter(|c| c.enabled).map(|c| (*c).clone()).ok_or_else(failed)?;
     match (&p.secret, &client.secret_hash) {

@@ -89,10 +89,20 @@ impl OAuthError {
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
         if e.unavailable() {
+            metrics::counter!("latchkey_db_unavailable_total").increment(1);
             tracing::warn!(error = %e, "storage unavailable while answering an OAuth request");
             return Self::new(ErrorCode::TemporarilyUnavailable, "the server is temporarily unable to answer; try again shortly");
         }
         Self::server(e)
+    }
+}
+
+impl From<crate::auth::password_step::StepError> for OAuthError {
+    fn from(e: crate::auth::password_step::StepError) -> Self {
+        match e {
+            crate::auth::password_step::StepError::Store(e) => e.into(),
+            e => Self::server(e),
+        }
     }
 }
 

@@ -39,7 +39,11 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
     let token = bearer_token(&req, &body)?;
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let claims = check_access_token(&state, &conn, &token, now).map_err(|e| invalid_token(e.to_string()))?;
+    let claims = check_access_token(&state, &conn, &token, now).map_err(|e| match e {
+        // A storage fault is not a dead token: the app should retry, not sign the person out.
+        super::tokens::AccessTokenError::Store(e) => OAuthError::from(e),
+        e => invalid_token(e.to_string()),
+    })?;
     if claims.gid.is_none() || !has_scope(&claims.scope, "openid") {
         return Err(invalid_token("the token was not issued for OpenID Connect sign-in"));
     }

@@ -20,7 +20,7 @@ struct Copy {
     security_defaults: Option<bool>,
     policies: Option<Arc<Vec<Policy>>>,
     locations: Option<Arc<Vec<NamedLocation>>>,
-    clients: HashMap<String, Option<Arc<Client>>>,
+    clients: HashMap<String, Arc<Client>>,
 }
 
 /// Copies by database file. Bounded by the number of databases a process opens (one, or one
@@ -30,15 +30,13 @@ fn copies() -> &'static Mutex<HashMap<String, Copy>> {
     COPIES.get_or_init(Default::default)
 }
 
-/// The most clients one copy keeps (unknown ids included, so guessing ids cannot grow it).
+/// The most apps one copy keeps. Unknown ids are never kept: guessing ids cannot grow it.
 const MAX_CLIENTS: usize = 10_000;
 
-/// Runs `get` on this database's current copy, after `load` fills the part it needs when missing.
-fn with<T>(conn: &Connection, get: impl Fn(&mut Copy) -> Option<T>, load: impl FnOnce(&Connection, &mut Copy) -> Result<()>) -> Result<T> {
+/// What `get` finds in this database's current copy, else what `load` reads (and keeps in it).
+fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnce(&Connection, &mut Copy) -> Result<T>) -> Result<T> {
     let Some(path) = conn.path().filter(|p| !p.is_empty()).map(str::to_string) else {
-        let mut fresh = Copy::default();
-        load(conn, &mut fresh)?;
-        return Ok(get(&mut fresh).expect("load fills what get reads"));
+        return load(conn, &mut Copy::default());
     };
     let version: String = conn.prepare_cached("SELECT version FROM config_version WHERE id = 1")?.query_row([], |r| r.get(0))?;
     let mut all = copies().lock().unwrap_or_else(|e| e.into_inner());
@@ -46,11 +44,10 @@ fn with<T>(conn: &Connection, get: impl Fn(&mut Copy) -> Option<T>, load: impl F
     if copy.version != version {
         *copy = Copy { version, ..Copy::default() };
     }
-    if let Some(v) = get(copy) {
-        return Ok(v);
+    match get(copy) {
+        Some(v) => Ok(v),
+        None => load(conn, copy),
     }
-    load(conn, copy)?;
-    Ok(get(copy).expect("load fills what get reads"))
 }
 
 pub fn security_defaults(conn: &Connection) -> Result<bool> {
@@ -58,46 +55,33 @@ pub fn security_defaults(conn: &Connection) -> Result<bool> {
         conn,
         |c| c.security_defaults,
         |conn, c| {
-            c.security_defaults = Some(super::policies::security_defaults(conn)?);
-            Ok(())
+            let on = super::policies::security_defaults(conn)?;
+            c.security_defaults = Some(on);
+            Ok(on)
         },
     )
 }
 
 /// Every custom policy, as `store::policies::all` reads them.
 pub fn policies(conn: &Connection) -> Result<Arc<Vec<Policy>>> {
-    with(
-        conn,
-        |c| c.policies.clone(),
-        |conn, c| {
-            c.policies = Some(Arc::new(super::policies::all(conn)?));
-            Ok(())
-        },
-    )
+    with(conn, |c| c.policies.clone(), |conn, c| Ok(c.policies.insert(Arc::new(super::policies::all(conn)?)).clone()))
 }
 
 pub fn locations(conn: &Connection) -> Result<Arc<Vec<NamedLocation>>> {
-    with(
-        conn,
-        |c| c.locations.clone(),
-        |conn, c| {
-            c.locations = Some(Arc::new(super::policies::locations(conn)?));
-            Ok(())
-        },
-    )
+    with(conn, |c| c.locations.clone(), |conn, c| Ok(c.locations.insert(Arc::new(super::policies::locations(conn)?)).clone()))
 }
 
 /// The app `id`, as `store::clients::by_id` reads it.
 pub fn client(conn: &Connection, id: &str) -> Result<Option<Arc<Client>>> {
     with(
         conn,
-        |c| c.clients.get(id).cloned(),
+        |c| c.clients.get(id).cloned().map(Some),
         |conn, c| {
+            let Some(client) = super::clients::by_id(conn, id)? else { return Ok(None) };
             if c.clients.len() >= MAX_CLIENTS {
                 c.clients.clear();
             }
-            c.clients.insert(id.to_string(), super::clients::by_id(conn, id)?.map(Arc::new));
-            Ok(())
+            Ok(Some(c.clients.entry(id.to_string()).or_insert(Arc::new(client)).clone()))
         },
     )
 }
@@ -124,6 +108,9 @@ mod tests {
         let other = rusqlite::Connection::open(dir.path().join("latchkey.db")).unwrap();
         other.execute("UPDATE settings SET value = ?1 WHERE key = 'security_defaults'", [if before { "on" } else { "off" }]).unwrap();
         assert_eq!(security_defaults(&conn).unwrap(), before);
+        // Unknown ids are answered, never kept: guessing cannot fill memory.
         assert!(client(&conn, "nope").unwrap().is_none());
+        let path = conn.path().unwrap().to_string();
+        assert!(copies().lock().unwrap()[&path].clients.is_empty());
     }
 }

@@ -161,14 +161,17 @@ pub fn restore(data_dir: &Path, from: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether the database answers, its schema is the latest, and it accepts writes (a heartbeat
-/// row is written and committed, so a full disk shows too): what `/readyz` reports. Err says
-/// what is wrong.
-pub fn ready(conn: &mut rusqlite::Connection, now: i64) -> std::result::Result<(), String> {
+/// Whether the database answers, its schema is the latest, and (`write`) it accepts writes (a
+/// heartbeat row is written and committed, so a full disk shows too): what `/readyz` reports.
+/// Err says what is wrong.
+pub fn ready(conn: &mut rusqlite::Connection, now: i64, write: bool) -> std::result::Result<(), String> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| format!("database: {e}"))?;
     let latest = MIGRATION_COUNT as i64;
     if version != latest {
         return Err(format!("schema version {version}, expected {latest}"));
+    }
+    if !write {
+        return Ok(());
     }
     conn.execute("INSERT INTO settings (key, value) VALUES ('ready_probe', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [now.to_string()])
         .map_err(|e| format!("database not writable: {e}"))?;
@@ -200,7 +203,10 @@ pub fn check_writable(data_dir: &Path) -> std::result::Result<(), String> {
 /// Folds the write-ahead log into the database file: at a clean shutdown, so the file alone is
 /// the whole database.
 pub fn checkpoint(pool: &Pool) -> Result<()> {
-    pool.get()?.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    let busy: i64 = pool.get()?.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    if busy != 0 {
+        return Err(StoreError::Conflict("the write-ahead log is still in use (another process has the database open)".into()));
+    }
     Ok(())
 }
 
@@ -251,12 +257,7 @@ pub fn open_with(data_dir: &Path, pool_size: u32, timeout: std::time::Duration) 
     });
     // One connection is opened now (the migrations need it); the rest as load asks for them, so
     // a start on a busy machine is not bounded by `timeout` times the pool's size.
-    let pool = r2d2::Pool::builder()
-        .max_size(pool_size)
-        .min_idle(Some(1))
-        .connection_timeout(timeout)
-        .event_handler(Box::new(PoolMetrics))
-        .build(manager)?;
+    let pool = r2d2::Pool::builder().max_size(pool_size).min_idle(Some(1)).connection_timeout(timeout).event_handler(Box::new(PoolMetrics)).build(manager)?;
     let mut conn = pool.get()?;
     migrations().to_latest(&mut conn)?;
     Ok(pool)

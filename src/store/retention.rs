@@ -50,30 +50,35 @@ pub fn run(conn: &Connection, r: Retention, now: i64) -> Result<Deleted> {
     let logs_before = now - r.log_secs;
     let grace = now - GRACE_SECS;
     let tokens = r.token_secs;
-    let rules: [(&'static str, String); 11] = [
-        ("signin_log", format!("at < {logs_before}")),
-        ("audit_log", format!("at < {logs_before}")),
+    // A family has ended when it is revoked, or when none of its tokens can be used any more
+    // (none unrotated and unexpired). Once every access token minted from it has expired too,
+    // the grant goes; its refresh tokens go first, in batches of their own (a long-lived family
+    // rotated often has thousands).
+    let ended = format!(
+        "(revoked_at IS NOT NULL AND revoked_at < ?1 - {tokens})
+         OR (revoked_at IS NULL AND created_at < ?1 - {tokens}
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.grant_id = grants.id AND t.expires_at >= ?1 - {tokens}))"
+    );
+    let rules: [(&'static str, String); 13] = [
+        // The newest row of each log stays whatever its age: ids keep growing (they are what
+        // the events export counts by), even after a quiet month empties the log.
+        ("signin_log", format!("at < {logs_before} AND id < (SELECT max(id) FROM signin_log)")),
+        ("audit_log", format!("at < {logs_before} AND id < (SELECT max(id) FROM audit_log)")),
         // Ended or expired a week ago: nothing can use them, "My sessions" no longer lists them.
         ("sessions", format!("coalesce(min(ended_at, expires_at), expires_at) < {grace}")),
         ("session_apps", "NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = session_apps.session_id)".into()),
         // A code is good for a minute; a day later a replay no longer needs detecting.
         ("authorization_codes", "expires_at < ?1 - 86400".into()),
-        // A family has ended when it is revoked, or when none of its tokens can be used any more
-        // (none unrotated and unexpired). Once every access token minted from it has expired
-        // too, the grant goes, and with it (ON DELETE CASCADE) its rotated refresh tokens.
-        (
-            "grants",
-            format!(
-                "(revoked_at IS NOT NULL AND revoked_at < ?1 - {tokens})
-                 OR (revoked_at IS NULL AND created_at < ?1 - {tokens}
-                     AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.grant_id = grants.id AND t.expires_at >= ?1 - {tokens}))"
-            ),
-        ),
+        ("refresh_tokens", format!("grant_id IN (SELECT id FROM grants WHERE {ended} LIMIT {BATCH})")),
+        ("grants", ended.clone()),
         ("revoked_access_tokens", "expires_at < ?1".into()),
         ("webauthn_ceremonies", "expires_at < ?1".into()),
         ("reset_requests", "expires_at < ?1".into()),
         ("email_confirmations", "expires_at < ?1".into()),
         ("invites", format!("expires_at < {grace}")),
+        // A budget with no pause for a day and no attempt in its window (a day at most) counts
+        // exactly like none: made-up names must not grow the table for ever.
+        ("attempt_budgets", "paused_until < ?1 - 86400 AND window_start < ?1 - 86400".into()),
     ];
     let mut deleted = Vec::new();
     for (table, condition) in &rules {
@@ -103,6 +108,40 @@ mod tests {
         assert_eq!(deleted, vec![("signin_log", 2), ("audit_log", 2)]);
         let left: i64 = conn.query_row("SELECT count(*) FROM signin_log", [], |r| r.get(0)).unwrap();
         assert_eq!(left, 1);
+    }
+
+    #[test]
+    fn the_newest_log_row_stays_so_ids_keep_growing() {
+        let pool = crate::store::open_in_memory();
+        let conn = pool.get().unwrap();
+        for at in [0, DAY] {
+            conn.execute("INSERT INTO signin_log (at, result) VALUES (?1, 'success')", [at]).unwrap();
+        }
+        run(&conn, Retention { log_secs: DAY, token_secs: 600 }, 100 * DAY).unwrap();
+        let ids: Vec<i64> = conn.prepare("SELECT id FROM signin_log").unwrap().query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+        assert_eq!(ids, [2]);
+        conn.execute("INSERT INTO signin_log (at, result) VALUES (?1, 'success')", [100 * DAY]).unwrap();
+        assert_eq!(conn.last_insert_rowid(), 3, "not 1 again: the events export counts by id");
+    }
+
+    #[test]
+    fn attempt_budgets_go_once_they_count_like_none() {
+        let pool = crate::store::open_in_memory();
+        let conn = pool.get().unwrap();
+        let put = |subject: &str, window_start: i64, paused_until: i64| {
+            conn.execute(
+                "INSERT INTO attempt_budgets (subject, kind, window_start, spent, paused_until, pauses) VALUES (?1, 'password', ?2, 3, ?3, 1)",
+                rusqlite::params![subject, window_start, paused_until],
+            )
+            .unwrap();
+        };
+        put("name:stale", 0, 10);
+        put("name:paused", 0, 5 * DAY);
+        put("name:counting", 4 * DAY, 0);
+        run(&conn, Retention { log_secs: 30 * DAY, token_secs: 600 }, 5 * DAY).unwrap();
+        let left: Vec<String> =
+            conn.prepare("SELECT subject FROM attempt_budgets ORDER BY subject").unwrap().query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+        assert_eq!(left, ["name:counting", "name:paused"]);
     }
 
     #[test]

@@ -104,6 +104,17 @@ impl InternalError {
     fn unavailable(&self) -> bool {
         matches!(self, Self::Store(e) if e.unavailable())
     }
+
+    /// The 503 page for a storage fault (counted, logged as a warning).
+    pub fn unavailable_page(&self) -> ErrorPage {
+        metrics::counter!("latchkey_db_unavailable_total").increment(1);
+        tracing::warn!(error = %self, "storage unavailable");
+        ErrorPage {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Temporarily unavailable".into(),
+            message: "latchkey cannot answer right now. Please try again in a moment.".into(),
+        }
+    }
 }
 
 impl ResponseError for InternalError {
@@ -116,13 +127,7 @@ impl ResponseError for InternalError {
 
     fn error_response(&self) -> HttpResponse {
         if self.unavailable() {
-            tracing::warn!(error = %self, "storage unavailable");
-            return ErrorPage {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                title: "Temporarily unavailable".into(),
-                message: "latchkey cannot answer right now. Please try again in a moment.".into(),
-            }
-            .error_response();
+            return self.unavailable_page().error_response();
         }
         tracing::error!(error = %self, "internal error");
         ErrorPage {

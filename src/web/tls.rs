@@ -41,12 +41,20 @@ impl Certificate {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(config)
     }
+}
 
-    /// Reloads on every SIGHUP, on a thread of its own, for as long as the certificate is served.
-    /// The handler is in place when this returns, so a SIGHUP from then on never kills the
-    /// process.
-    pub fn reload_on_sighup(self: &Arc<Self>) -> std::io::Result<()> {
-        let weak = Arc::downgrade(self);
+/// Handles SIGHUP (`systemctl reload`) on a thread of its own: re-reads `cert` when HTTPS is
+/// served, else says there is nothing to reload. The handler is in place when this returns, so a
+/// SIGHUP never stops the server.
+pub fn on_sighup(cert: Option<&Arc<Certificate>>) -> std::io::Result<()> {
+    // Without a certificate one handler serves the whole process (and every server in it).
+    static PLAIN: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut plain = PLAIN.lock().unwrap_or_else(|e| e.into_inner());
+    if cert.is_none() && *plain {
+        return Ok(());
+    }
+    {
+        let weak = cert.map(Arc::downgrade);
         let (ready, registered) = std::sync::mpsc::channel();
         std::thread::Builder::new().name("latchkey-tls-reload".into()).spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_io().build();
@@ -61,6 +69,10 @@ impl Certificate {
                 };
                 let _ = ready.send(Ok(()));
                 while hangup.recv().await.is_some() {
+                    let Some(weak) = &weak else {
+                        tracing::info!("SIGHUP: nothing to reload (no server.tls_cert)");
+                        continue;
+                    };
                     let Some(cert) = weak.upgrade() else { return };
                     match cert.reload() {
                         Ok(()) => tracing::info!(cert = %cert.cert.display(), "TLS certificate reloaded"),
@@ -69,7 +81,9 @@ impl Certificate {
                 }
             })
         })?;
-        registered.recv().map_err(|_| std::io::Error::other("the TLS reload thread stopped"))?
+        registered.recv().map_err(|_| std::io::Error::other("the SIGHUP thread stopped"))??;
+        *plain |= cert.is_none();
+        Ok(())
     }
 }
 

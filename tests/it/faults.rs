@@ -229,7 +229,11 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_the_restart_serves_th
         })
     });
     let load: Vec<_> = load.collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // `systemctl reload` without TLS: nothing to reload, and the server keeps serving.
+    run("kill", &["-HUP", &child.id().to_string()]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP must not stop the server");
     run("kill", &["-TERM", &child.id().to_string()]);
     let mut answered = 0;
     for task in load {
