@@ -56,8 +56,10 @@ async fn the_console_frame_follows_the_browsers_time_zone_reflows_on_a_phone_goe
     b.click("continue");
     b.wait_for("document.getElementById('app-count')");
 
-    // The first console page told the server the browser's zone; dates are in it from then on,
-    // with UTC in the title.
+    // The first console page told the server the browser's zone (once its script has run: wait
+    // for it, a loaded machine may not have run it yet); dates are in it from then on, with UTC in
+    // the title.
+    b.wait_for("document.cookie.includes('lk_tz=')");
     b.goto(&server.url("/admin/signins"));
     let when = b.eval("document.querySelector('.signin-row time').textContent").as_str().unwrap().to_string();
     let title = b.eval("document.querySelector('.signin-row time').title").as_str().unwrap().to_string();
