@@ -78,6 +78,12 @@ pub fn init_logging(config: &LogConfig) -> Result<(), String> {
 
 static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
 
+/// Whether metrics are recorded at all (`server.metrics_bind` is set): work that only builds a
+/// metric's labels can be skipped otherwise.
+pub fn metrics_on() -> bool {
+    METRICS.get().is_some()
+}
+
 /// The process-wide metrics recorder, installed on first use; its handle renders the
 /// exposition. Until something asks for it, recording a metric costs next to nothing.
 pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {

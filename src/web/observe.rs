@@ -53,21 +53,33 @@ pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
     let started = Instant::now();
     let id = from_trusted_proxy(&req).unwrap_or_else(generate);
     // A fixed set of words: a client inventing methods cannot create new metrics.
-    let method = match req.method().as_str() {
-        m @ ("GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH") => m.to_string(),
-        _ => "other".to_string(),
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        _ => "other",
     };
     // At ERROR level so that even a log of errors only keeps each line's request id.
     let span = tracing::error_span!("request", id = %id);
     let result = REQUEST_ID.scope(id.clone(), next.call(req)).instrument(span.clone()).await;
     let mut res = result?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
-    let status = res.status().as_u16().to_string();
-    let _in_request = span.enter();
-    tracing::debug!(%method, %route, %status, ms = started.elapsed().as_millis() as u64, "request answered");
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::counter!("latchkey_http_requests_total", &labels).increment(1);
-    metrics::histogram!("latchkey_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    // The route and labels cost a lookup and a few strings: only when someone reads them.
+    let metrics = crate::telemetry::metrics_on();
+    if metrics || tracing::enabled!(tracing::Level::DEBUG) {
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        let status = res.status().as_u16().to_string();
+        let _in_request = span.enter();
+        tracing::debug!(%method, %route, %status, ms = started.elapsed().as_millis() as u64, "request answered");
+        if metrics {
+            let labels = [("route", route), ("method", method.to_string()), ("status", status)];
+            metrics::counter!("latchkey_http_requests_total", &labels).increment(1);
+            metrics::histogram!("latchkey_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+        }
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, value);
     }
