@@ -61,8 +61,7 @@ fn presented_cn(port: u16) -> String {
     let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let tls = connector.build().connect("localhost", stream).unwrap();
     let cert = tls.ssl().peer_certificate().unwrap();
-    let cn = cert.subject_name().entries_by_nid(openssl::nid::Nid::COMMONNAME).next().unwrap().data().to_string().unwrap();
-    cn
+    cert.subject_name().entries_by_nid(openssl::nid::Nid::COMMONNAME).next().unwrap().data().to_string().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
