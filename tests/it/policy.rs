@@ -364,7 +364,13 @@ async fn what_if_agrees_with_a_real_sign_in() {
         let row = format!(
             "<td>{}</td><td>{}</td><td>{}</td>",
             r["name"].as_str().unwrap(),
-            r["state"].as_str().unwrap(),
+            // The state in words, as the console shows it.
+            match r["state"].as_str().unwrap() {
+                "on" => "On",
+                "off" => "Off",
+                "report_only" => "Report-only",
+                other => panic!("state {other}"),
+            },
             if r["applied"] == true { "yes" } else { "no" }
         );
         assert!(page.contains(&row), "What If shows {row}");
@@ -419,5 +425,8 @@ async fn the_policy_form_saves_each_state_and_an_unchanged_on_policy_stays_on() 
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("mutually exclusive"));
     assert_eq!(saved(), State::ReportOnly);
+    // The list says it in words, not as the stored code.
+    let (_, list) = get(&b, &server, "/admin/policies").await;
+    assert!(list.contains("<td>Report-only</td>") && !list.contains("<td>report_only</td>"), "{list}");
     server.stop().await;
 }
