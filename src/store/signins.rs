@@ -20,19 +20,43 @@ pub struct SignIn<'a> {
 /// The `failure` word of a wrong password: what the brute-force detector counts.
 pub const WRONG_PASSWORD: &str = "wrong_password";
 
-/// Counts a sign-in row in the metrics: by result, methods used and app.
-fn count_in_metrics(s: &SignIn<'_>) {
+/// Counts a sign-in row in the metrics: by result, methods used and app; and each policy's
+/// result. The labels are only built when metrics are recorded.
+fn count_in_metrics(s: &SignIn<'_>, eval: Option<&crate::policy::evaluate::Evaluation>) {
+    if !crate::telemetry::metrics_on() {
+        return;
+    }
     let method = s.methods.filter(|m| !m.is_empty()).map_or_else(|| "none".to_string(), |m| m.join("+"));
     let labels = [("result", s.result.to_string()), ("method", method), ("app", s.client_id.unwrap_or("-").to_string())];
     metrics::counter!("latchkey_signins_total", &labels).increment(1);
+    for r in eval.iter().flat_map(|e| &e.results) {
+        let result = match (r.applied, &r.effect) {
+            (false, _) => "not_applied",
+            (true, Some(crate::policy::evaluate::Effect::Block)) => "block",
+            (true, Some(crate::policy::evaluate::Effect::Satisfied) | None) => "satisfied",
+            (true, Some(_)) => "requires",
+        };
+        let labels = [("policy", r.name.clone()), ("state", r.state.as_str().to_string()), ("result", result.to_string())];
+        metrics::counter!("latchkey_policy_decisions_total", &labels).increment(1);
+    }
 }
 
-/// Writes one row; returns its id. The row keeps the id of the request being served (the
-/// correlation id shown to the person), read from the request's context.
-pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<i64> {
+/// What the gate evaluated for a row: the conditional-access context and each policy's result.
+struct Evaluated<'a> {
+    ctx: &'a crate::policy::evaluate::Context,
+    eval: &'a crate::policy::evaluate::Evaluation,
+    blocked: bool,
+    report_only_block: bool,
+}
+
+/// Writes one row, with what the gate evaluated when there was an evaluation; returns its id.
+/// The row keeps the id of the request being served (the correlation id shown to the person),
+/// read from the request's context.
+fn insert(conn: &Connection, s: &SignIn<'_>, evaluated: Option<Evaluated<'_>>, now: i64) -> Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, failure, request_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, failure, context, policies,
+             blocked_by_policy, report_only_block, request_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         now,
@@ -45,10 +69,19 @@ pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<i64> {
         s.reason,
         s.methods.map(super::to_json),
         s.failure,
+        evaluated.as_ref().map(|e| serde_json::to_string(e.ctx).expect("context serialises")),
+        evaluated.as_ref().map(|e| serde_json::to_string(&e.eval.results).expect("results serialise")),
+        evaluated.as_ref().is_some_and(|e| e.blocked),
+        evaluated.as_ref().is_some_and(|e| e.report_only_block),
         crate::web::observe::current()
     ])?;
-    count_in_metrics(s);
+    count_in_metrics(s, evaluated.map(|e| e.eval));
     Ok(conn.last_insert_rowid())
+}
+
+/// Writes one row for an attempt that never reached the gate's evaluation; returns its id.
+pub fn record(conn: &Connection, s: &SignIn<'_>, now: i64) -> Result<i64> {
+    insert(conn, s, None, now)
 }
 
 /// `record`, plus the conditional-access context and each policy's result.
@@ -61,39 +94,7 @@ pub fn record_evaluated(
     report_only_block: bool,
     now: i64,
 ) -> Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, context, policies,
-             blocked_by_policy, report_only_block, request_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
-        now,
-        s.user_id,
-        s.username,
-        s.client_id,
-        s.ip,
-        s.user_agent,
-        s.result,
-        s.reason,
-        s.methods.map(super::to_json),
-        serde_json::to_string(ctx).expect("context serialises"),
-        serde_json::to_string(&eval.results).expect("results serialise"),
-        blocked,
-        report_only_block,
-        crate::web::observe::current()
-    ])?;
-    count_in_metrics(s);
-    for r in &eval.results {
-        let result = match (r.applied, &r.effect) {
-            (false, _) => "not_applied",
-            (true, Some(crate::policy::evaluate::Effect::Block)) => "block",
-            (true, Some(crate::policy::evaluate::Effect::Satisfied) | None) => "satisfied",
-            (true, Some(_)) => "requires",
-        };
-        let labels = [("policy", r.name.clone()), ("state", r.state.as_str().to_string()), ("result", result.to_string())];
-        metrics::counter!("latchkey_policy_decisions_total", &labels).increment(1);
-    }
-    Ok(conn.last_insert_rowid())
+    insert(conn, s, Some(Evaluated { ctx, eval, blocked, report_only_block }), now)
 }
 
 #[derive(Debug)]

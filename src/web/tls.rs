@@ -53,38 +53,36 @@ pub fn on_sighup(cert: Option<&Arc<Certificate>>) -> std::io::Result<()> {
     if cert.is_none() && *plain {
         return Ok(());
     }
-    {
-        let weak = cert.map(Arc::downgrade);
-        let (ready, registered) = std::sync::mpsc::channel();
-        std::thread::Builder::new().name("latchkey-tls-reload".into()).spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_io().build();
-            let rt = match rt {
-                Ok(rt) => rt,
+    let weak = cert.map(Arc::downgrade);
+    let (ready, registered) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("latchkey-sighup".into()).spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_io().build();
+        let rt = match rt {
+            Ok(rt) => rt,
+            Err(e) => return drop(ready.send(Err(e))),
+        };
+        rt.block_on(async move {
+            let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(h) => h,
                 Err(e) => return drop(ready.send(Err(e))),
             };
-            rt.block_on(async move {
-                let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-                    Ok(h) => h,
-                    Err(e) => return drop(ready.send(Err(e))),
+            let _ = ready.send(Ok(()));
+            while hangup.recv().await.is_some() {
+                let Some(weak) = &weak else {
+                    tracing::info!("SIGHUP: nothing to reload (no server.tls_cert)");
+                    continue;
                 };
-                let _ = ready.send(Ok(()));
-                while hangup.recv().await.is_some() {
-                    let Some(weak) = &weak else {
-                        tracing::info!("SIGHUP: nothing to reload (no server.tls_cert)");
-                        continue;
-                    };
-                    let Some(cert) = weak.upgrade() else { return };
-                    match cert.reload() {
-                        Ok(()) => tracing::info!(cert = %cert.cert.display(), "TLS certificate reloaded"),
-                        Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; still serving the previous one"),
-                    }
+                let Some(cert) = weak.upgrade() else { return };
+                match cert.reload() {
+                    Ok(()) => tracing::info!(cert = %cert.cert.display(), "TLS certificate reloaded"),
+                    Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; still serving the previous one"),
                 }
-            })
-        })?;
-        registered.recv().map_err(|_| std::io::Error::other("the SIGHUP thread stopped"))??;
-        *plain |= cert.is_none();
-        Ok(())
-    }
+            }
+        })
+    })?;
+    registered.recv().map_err(|_| std::io::Error::other("the SIGHUP thread stopped"))??;
+    *plain |= cert.is_none();
+    Ok(())
 }
 
 impl ResolvesServerCert for Certificate {

@@ -45,7 +45,9 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
         "password" => password::exchange(&state, &mut conn, &client, &params, &request, now).await?,
         _ => client_credentials::exchange(&state, &conn, &client, &params, &request, now)?,
     };
-    metrics::counter!("latchkey_token_grants_total", "grant_type" => grant_type.to_string(), "app" => client.id.clone()).increment(1);
+    if crate::telemetry::metrics_on() {
+        metrics::counter!("latchkey_token_grants_total", "grant_type" => grant_type.to_string(), "app" => client.id.clone()).increment(1);
+    }
     Ok(crate::web::no_store(&mut HttpResponse::Ok()).json(response))
 }
 
