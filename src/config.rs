@@ -40,6 +40,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
+    /// Empty: SQLite in the data directory; else a PostgreSQL URL.
+    pub url: Secret,
     pub pool_size: u32,
     pub timeout_ms: u64,
 }
@@ -125,6 +127,10 @@ pub enum LogFormat {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
     pub fn expose(&self) -> Option<&str> {
         (!self.0.is_empty()).then_some(self.0.as_str())
     }
@@ -137,7 +143,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Keys whose values `check-config` never prints.
-const SECRET_KEYS: &[&str] = &["mail.smtp_url", "keys.encryption_secret"];
+const SECRET_KEYS: &[&str] = &["mail.smtp_url", "keys.encryption_secret", "database.url"];
 
 /// One effective configuration value, as `latchkey check-config` prints it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -186,7 +192,8 @@ impl Config {
             }
             merge(&mut table, overlay);
         }
-        let mut env: Vec<(String, String)> = env.into_iter().filter(|(name, _)| name.starts_with("LATCHKEY_")).collect();
+        // LATCHKEY_TEST_* belong to the test suite, not to the configuration.
+        let mut env: Vec<(String, String)> = env.into_iter().filter(|(name, _)| name.starts_with("LATCHKEY_") && !name.starts_with("LATCHKEY_TEST_")).collect();
         env.sort();
         for (name, value) in env {
             let rest = &name["LATCHKEY_".len()..];
@@ -265,6 +272,17 @@ impl Config {
         }
         if !self.server.metrics_bind.is_empty() && self.server.metrics_bind.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::Invalid(format!("server.metrics_bind {:?} is not an address such as 127.0.0.1:9090", self.server.metrics_bind)));
+        }
+        if let Some(url) = self.database.url.expose() {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Invalid("database.url must be a postgres:// URL (leave it empty for SQLite in the data directory)".into()));
+            }
+            if self.keys.encryption_secret.expose().is_none() {
+                return Err(ConfigError::Invalid(
+                    "with database.url set, set keys.encryption_secret too, the same on every instance: it encrypts the signing keys and authenticator secrets they share"
+                        .into(),
+                ));
+            }
         }
         if self.database.pool_size == 0 || self.database.timeout_ms == 0 {
             return Err(ConfigError::Invalid("database.pool_size and database.timeout_ms must be positive".into()));

@@ -61,7 +61,8 @@ impl AppState {
     /// Opens the database (running migrations) and the signing keys, generating the first key.
     pub fn open(config: Config, clock: Clock) -> Result<Self, StartError> {
         let db = &config.database;
-        let pool = store::open_with(&config.server.data_dir, db.pool_size, std::time::Duration::from_millis(db.timeout_ms))?;
+        let pool =
+            store::open_configured(&config.server.data_dir, db.url.expose().unwrap_or(""), db.pool_size, std::time::Duration::from_millis(db.timeout_ms))?;
         let sealer = crypto::Sealer::load(config.keys.encryption_secret.expose(), &config.server.data_dir).map_err(StartError::MasterKey)?;
         store::mfa::seal_plaintext_totp(&*pool.get().map_err(store::StoreError::from)?, |s| sealer.seal(s))?;
         let keys = KeyRing::open(pool.clone(), Some(sealer.passphrase().to_string()), config.max_jwt_ttl(), clock.now())?;
@@ -73,7 +74,7 @@ impl AppState {
                 None
             }
         };
-        let protection = auth::protection::Protection::new(&config.password, config.protection.clone()).map_err(StartError::Password)?;
+        let protection = auth::protection::Protection::new(&config.password, config.protection.clone(), sealer.passphrase()).map_err(StartError::Password)?;
         let mail = mail::Mailer::new(&config).map_err(StartError::Password)?;
         Ok(Self {
             config,
@@ -156,7 +157,11 @@ pub fn housekeep(state: &AppState) -> Result<store::retention::Deleted, store::S
         ("logout_deliveries", store::logout::purge_done(&conn, now - 7 * 86_400)?),
     ];
     deleted.retain(|(_, n)| *n > 0);
-    let retention = store::retention::Retention { log_secs: state.config.log.retention_days * 86_400, token_secs: state.config.max_jwt_ttl() };
+    let retention = store::retention::Retention {
+        log_secs: state.config.log.retention_days * 86_400,
+        token_secs: state.config.max_jwt_ttl(),
+        window_secs: state.config.protection.window_secs,
+    };
     deleted.extend(store::retention::run(&conn, retention, now)?);
     for (table, n) in &deleted {
         metrics::counter!("latchkey_housekeeping_deleted_total", "table" => *table).increment(*n as u64);

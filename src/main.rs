@@ -79,11 +79,30 @@ enum Command {
         #[arg(long)]
         from: std::path::PathBuf,
     },
+    /// Move the installation between engines.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Benchmark helper: argon2id hashes per second with the configured parameters, on this thread.
     #[command(hide = true)]
     BenchArgon2 {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy every table of a SQLite installation into an empty PostgreSQL database, in one
+    /// transaction, checking row counts (stop the server first).
+    Copy {
+        /// sqlite:PATH of the database file, e.g. sqlite:./data/latchkey.db
+        #[arg(long)]
+        from: String,
+        /// postgres://user@host/database (new or empty; its schema is created)
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -251,7 +270,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print(cli.json, json!({ "backup": to.display().to_string() }), format!("backed up to {}", to.display()));
             Ok(())
         }
+        Command::Store { command: StoreCommand::Copy { from, to } } => {
+            let path = from.strip_prefix("sqlite:").ok_or_else(|| anyhow::anyhow!("--from must be sqlite:PATH (the SQLite database file)"))?;
+            if !std::path::Path::new(path).is_file() {
+                anyhow::bail!("--from: no database file at {path}");
+            }
+            let target = latchkey::store::open_postgres(&to, 2, std::time::Duration::from_secs(30))?;
+            let copied = latchkey::store::copy::copy(std::path::Path::new(path), &target)?;
+            let rows: i64 = copied.iter().map(|(_, n)| n).sum();
+            let human: Vec<String> = copied.iter().filter(|(_, n)| *n > 0).map(|(t, n)| format!("  {t}: {n}")).collect();
+            print(
+                cli.json,
+                json!({ "copied": copied.iter().map(|(t, n)| (t.clone(), json!(n))).collect::<serde_json::Map<_, _>>() }),
+                format!(
+                    "copied {rows} rows in {} tables, counts verified:\n{}\nServe from PostgreSQL with database.url set and keys.encryption_secret set to this \
+                     installation's secret (its keys.encryption_secret, or the contents of master.key in its data directory).",
+                    copied.len(),
+                    human.join("\n")
+                ),
+            );
+            Ok(())
+        }
         Command::Restore { from } => {
+            if config.database.url.expose().is_some() {
+                anyhow::bail!("latchkey restore replaces a SQLite database file; restore PostgreSQL with pg_restore (see the README)");
+            }
             latchkey::store::restore(&config.server.data_dir, &from)?;
             print(cli.json, json!({ "restored": from.display().to_string() }), format!("restored {} (start the server again)", from.display()));
             Ok(())

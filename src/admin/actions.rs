@@ -10,8 +10,8 @@
 use crate::auth::mfa::new_id;
 use crate::crypto::{random_token, secret_hash};
 use crate::policy::model::{Policy, State};
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, clients::Client, directory as dir, users::User};
-use rusqlite::Connection;
 
 /// Why an action was refused (a message for the person who asked).
 #[derive(Debug, thiserror::Error)]

@@ -12,13 +12,13 @@ use crate::AppState;
 use crate::crypto::{random_token, secret_hash};
 use crate::i18n::filters;
 use crate::oidc::clients::{self, ID_TOKEN_ALGS};
+use crate::store::db::Connection;
 use crate::store::{self, clients::Client, directory};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 use sections::Section;
 use std::collections::BTreeMap;
 

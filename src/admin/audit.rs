@@ -185,7 +185,7 @@ fn attachment(name: &str, mime: &str, body: String) -> HttpResponse {
 }
 
 /// Every entry the filters match (not only one page), in the list's order.
-fn everything(conn: &rusqlite::Connection, q: &Query) -> Result<Vec<AuditRow>, PageError> {
+fn everything(conn: &crate::store::db::Connection, q: &Query) -> Result<Vec<AuditRow>, PageError> {
     Ok(dir::audit_page(conn, &q.filter, &q.list.everything())?)
 }
 

@@ -17,6 +17,7 @@ use crate::auth::mfa::Methods;
 use crate::auth::users::{self, NewAccount, UserError};
 use crate::crypto::{random_token, secret_hash};
 use crate::i18n::filters;
+use crate::store::db::Connection;
 use crate::store::{
     self,
     directory::{self as dir, Role},
@@ -27,7 +28,6 @@ use crate::web::{ErrorPage, PageError, html, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 use std::collections::BTreeMap;
 
 type Errors = BTreeMap<&'static str, String>;

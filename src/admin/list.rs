@@ -160,7 +160,7 @@ impl ListQuery {
 
     /// Every matching row at once (exports): the same order, no LIMIT.
     pub fn everything(&self) -> Window {
-        Window { limit: -1, offset: 0, ..self.window() }
+        Window { limit: i64::MAX, offset: 0, ..self.window() }
     }
 
     /// The paging and sorting links for a list of `total` rows.

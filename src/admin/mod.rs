@@ -136,7 +136,7 @@ enum Admission<N: Need> {
 }
 
 /// The console's guard.
-fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &rusqlite::Connection, body: &[u8]) -> Result<Admission<N>, PageError> {
+fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &crate::store::db::Connection, body: &[u8]) -> Result<Admission<N>, PageError> {
     let now = state.clock.now();
     let back = match *req.method() {
         Method::GET => req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/admin").to_string(),

@@ -6,12 +6,12 @@
 
 use super::{Admin, Apps};
 use crate::AppState;
+use crate::store::db::Connection;
 use crate::store::{self, directory as dir, directory::Pickable, policies as pol};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use rusqlite::Connection;
 
 /// How many matches a picker lists at once.
 pub const SHOWN: i64 = 20;

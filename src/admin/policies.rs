@@ -16,13 +16,13 @@ use crate::i18n::filters;
 use crate::policy::evaluate::{self, Context};
 use crate::policy::model::*;
 use crate::policy::templates;
+use crate::store::db::Connection;
 use crate::store::{self, directory as dir, policies as pol};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 use std::collections::BTreeMap;
 
 type Errors = BTreeMap<&'static str, String>;

@@ -9,10 +9,10 @@ use crate::AppState;
 use crate::gate::{self, Ask, Target, Verdict};
 use crate::policy::Request;
 use crate::policy::model::Risk;
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, sessions::Session, users::User};
 use crate::web::PageError;
 use actix_web::{HttpRequest, HttpResponse};
-use rusqlite::Connection;
 
 /// The session's sign-in risk and its reasons.
 pub fn session_risk(conn: &Connection, session: &Session) -> Result<(Risk, Vec<String>), StoreError> {

@@ -4,8 +4,8 @@
 //! reset, so a TOTP code cannot be guessed by alternating between them. A spent budget pauses
 //! that kind of attempt, each pause twice as long as the one before.
 
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, protection::Budget};
-use rusqlite::Connection;
 
 /// What is being attempted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub fn spend_with(conn: &Connection, subject: Subject<'_>, kind: Kind, limit: (i
     if !conn.is_autocommit() {
         return spend_in(conn, subject, kind, limit, now);
     }
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::store::db::Transaction::new_unchecked(conn, crate::store::db::TransactionBehavior::Immediate)?;
     let out = spend_in(&tx, subject, kind, limit, now)?;
     tx.commit()?;
     Ok(out)

@@ -12,6 +12,7 @@ use crate::oidc::authorize::{self, AuthRequest};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::policy::Request;
 use crate::policy::model::Risk;
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, codes::PendingRequest, sessions::Session, signins::SignIn};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, client_ip, cookies, html, see_other, user_agent};
@@ -19,7 +20,6 @@ use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 pub use crate::gate::level::{ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT, Level};
@@ -403,7 +403,7 @@ pub fn refused(state: &AppState, request: Option<&AuthRequest>, refusal: &Refusa
 fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pending, verdict: &Verdict, now: i64) -> Result<HttpResponse, PageError> {
     let issued = verdict.issued().ok_or_else(expired)?;
     let user_id = pending.user_id()?;
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::store::db::Transaction::new_unchecked(conn, crate::store::db::TransactionBehavior::Immediate)?;
     let (ip, user_agent) = (crate::web::client_ip(req), crate::web::user_agent(req));
     let origin = store::sessions::Origin { ip: ip.as_deref(), user_agent: user_agent.as_deref() };
     let (session, token) = store::sessions::create(&tx, user_id, &pending.flow.amr, origin, now, state.config.session.ttl_secs)?;

@@ -11,6 +11,7 @@ use crate::gate::Target;
 use crate::i18n::filters;
 use crate::policy::Request;
 use crate::policy::model::Risk;
+use crate::store::db::Connection;
 use crate::store::{self, users::User};
 use crate::web::params::Params;
 use crate::web::see_other;
@@ -18,7 +19,6 @@ use crate::web::{PageError, html};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 
 pub(crate) fn internal(e: super::password::PoolGone) -> PageError {
     crate::web::InternalError::Other(e.to_string()).into()
@@ -139,7 +139,7 @@ struct ChangePasswordPage<'a> {
 const RECENT_AUTH_SECS: i64 = 300;
 
 /// The person changing their password in this flow, and whether they must type the current one.
-fn changer(req: &HttpRequest, conn: &rusqlite::Connection, pending: &Pending, now: i64) -> Result<(User, bool), PageError> {
+fn changer(req: &HttpRequest, conn: &crate::store::db::Connection, pending: &Pending, now: i64) -> Result<(User, bool), PageError> {
     pending.expect(Stage::ChangePassword)?;
     // A change from a signed-in session needs that session still in this browser.
     if let Some(keep) = &pending.flow.keep_session
@@ -242,7 +242,7 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
     }
     let keep = pending.flow.keep_session.clone();
     {
-        let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
+        let tx = crate::store::db::Transaction::new_unchecked(&conn, crate::store::db::TransactionBehavior::Immediate)?;
         store::users::set_password(&tx, &user.id, &hash, now, mfa_in_flow)?;
         // Every other session and every refresh-token family ends with the old password (the
         // session this flow continues ends when it completes, replaced by a new one).

@@ -9,13 +9,13 @@ use super::login::app_name;
 use crate::AppState;
 use crate::crypto::{b64url, random_bytes, secret_hash};
 use crate::i18n::filters;
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, mfa::Credential, users::User};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 use totp_rs::{Secret, Totp};
 
 pub const RECOVERY_CODES: usize = 10;

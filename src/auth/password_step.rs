@@ -6,8 +6,8 @@ use super::{budget, protection};
 use crate::AppState;
 use crate::policy::Request;
 use crate::policy::model::{Platform, Risk};
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, users::User};
-use rusqlite::Connection;
 
 /// Longest username looked up; anything longer is refused before any work.
 pub const MAX_USERNAME: usize = 256;
@@ -112,7 +112,7 @@ pub async fn check(state: &AppState, conn: &Connection, username: &str, password
     match (failure, &user_id) {
         (Some(Failure::WrongPassword | Failure::UnknownUser), _) => {
             if username.len() <= MAX_USERNAME {
-                state.protection.record_failure(username, request.ip.as_deref(), password, now);
+                state.protection.record_failure(conn, username, request.ip.as_deref(), password, now)?;
             }
             if let Some(s) = subject {
                 let c = &state.protection.config;

@@ -5,10 +5,9 @@
 use crate::config::{PasswordConfig, ProtectionConfig};
 use crate::crypto::sha256;
 use crate::policy::model::Risk;
+use crate::store::db::Connection;
 use crate::store::{self, StoreError};
-use rusqlite::Connection;
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::HashSet;
 
 const COMMON: &str = include_str!("common_passwords.txt");
 
@@ -24,28 +23,16 @@ pub enum Refused {
     Breached,
 }
 
-/// The most failed attempts the spray detector remembers; the oldest go first. Anonymous
-/// requests must not grow memory: each entry is a fixed 56 bytes, so this is under 1 MiB.
-const MAX_FAILURES: usize = 10_000;
-
 /// A short keyed hash: enough to tell values apart within the window, never the value itself.
 type Mac = [u8; 16];
-
-/// One failed password attempt, for the spray detector: keyed hashes of who, from where and
-/// the password tried (kept in memory only, for the detection window).
-struct Failure {
-    at: i64,
-    account: Mac,
-    ip: Mac,
-    password: Mac,
-}
 
 pub struct Protection {
     common: HashSet<String>,
     terms: Vec<String>,
     breached: HashSet<[u8; 20]>,
+    /// Keys the hashes of failed attempts; derived from the installation's master secret, so
+    /// every instance hashes alike and the spray detector counts across them.
     key: [u8; 32],
-    failures: Mutex<VecDeque<Failure>>,
     pub config: ProtectionConfig,
 }
 
@@ -67,7 +54,8 @@ fn hex20(s: &str) -> Option<[u8; 20]> {
 }
 
 impl Protection {
-    pub fn new(passwords: &PasswordConfig, config: ProtectionConfig) -> Result<Self, String> {
+    /// `secret`: the installation's master secret (the same on every instance).
+    pub fn new(passwords: &PasswordConfig, config: ProtectionConfig, secret: &str) -> Result<Self, String> {
         let common = COMMON.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_lowercase).collect();
         let breached = if passwords.breached_list.is_empty() {
             HashSet::new()
@@ -80,8 +68,7 @@ impl Protection {
             common,
             terms: passwords.banned_terms.iter().map(|t| t.to_lowercase()).filter(|t| !t.is_empty()).collect(),
             breached,
-            key: crate::crypto::random_bytes::<32>(),
-            failures: Mutex::new(VecDeque::new()),
+            key: sha256(format!("latchkey password-failure key\0{secret}").as_bytes()),
             config,
         })
     }
@@ -115,36 +102,26 @@ impl Protection {
         sha256(&data)[..16].try_into().expect("16 of 32 bytes")
     }
 
-    /// Remembers a failed password for the spray detector: bounded by time (the window) and by
-    /// count (`MAX_FAILURES`).
-    pub fn record_failure(&self, username: &str, ip: Option<&str>, password: &str, now: i64) {
-        let failure =
-            Failure { at: now, account: self.mac(b'u', &username.to_lowercase()), ip: self.mac(b'i', ip.unwrap_or("")), password: self.mac(b'p', password) };
-        let mut f = self.failures.lock().expect("failure log");
-        while f.front().is_some_and(|x| x.at < now - self.config.window_secs) || f.len() >= MAX_FAILURES {
-            f.pop_front();
-        }
-        f.push_back(failure);
+    /// Remembers a failed password for the spray detector, in the database (so every instance
+    /// counts it), as keyed hashes; housekeeping drops it after the detection window.
+    pub fn record_failure(&self, conn: &Connection, username: &str, ip: Option<&str>, password: &str, now: i64) -> Result<(), StoreError> {
+        let (account, ip, password) = (self.mac(b'u', &username.to_lowercase()), self.mac(b'i', ip.unwrap_or("")), self.mac(b'p', password));
+        store::protection::record_password_failure(conn, now, &account, &ip, &password)
     }
 
     /// Password spray: many different accounts failing recently from this IP, or with this
     /// very password.
-    fn spray(&self, ip: Option<&str>, password: &str, now: i64) -> Option<String> {
+    fn spray(&self, conn: &Connection, ip: Option<&str>, password: &str, now: i64) -> Result<Option<String>, StoreError> {
         let (ip, password) = (ip.map(|ip| self.mac(b'i', ip)), self.mac(b'p', password));
-        let f = self.failures.lock().expect("failure log");
-        let since = now - self.config.window_secs;
-        let accounts =
-            |pred: &dyn Fn(&Failure) -> bool| -> usize { f.iter().filter(|x| x.at >= since && pred(x)).map(|x| x.account).collect::<HashSet<_>>().len() };
-        let limit = self.config.spray_accounts as usize;
-        if let Some(ip) = ip
-            && accounts(&|x| x.ip == ip) >= limit
-        {
-            return Some(format!("password spray: {limit} or more accounts failed from this IP"));
+        let (by_ip, by_password) = store::protection::spray_counts(conn, now - self.config.window_secs, ip.as_ref().map(|m| &m[..]), &password)?;
+        let limit = self.config.spray_accounts;
+        if by_ip >= limit {
+            return Ok(Some(format!("password spray: {limit} or more accounts failed from this IP")));
         }
-        if accounts(&|x| x.password == password) >= limit {
-            return Some(format!("password spray: this password failed for {limit} or more accounts"));
+        if by_password >= limit {
+            return Ok(Some(format!("password spray: this password failed for {limit} or more accounts")));
         }
-        None
+        Ok(None)
     }
 }
 
@@ -223,7 +200,7 @@ pub fn assess(
             a.raise(Risk::High, "leaked credentials: the password appears in a breached-password list".into());
         }
     }
-    if let Some(reason) = p.spray(ip, password, now) {
+    if let Some(reason) = p.spray(conn, ip, password, now)? {
         a.raise(Risk::High, reason);
     }
     Ok(a)
@@ -233,13 +210,17 @@ pub fn assess(
 mod tests {
     use super::*;
 
-    fn protection(breached: &str) -> Protection {
+    fn protection_with(breached: &str, secret: &str) -> Protection {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("breached.txt");
         std::fs::write(&path, breached).unwrap();
         let pw = PasswordConfig { memory_kib: 64, iterations: 1, parallelism: 1, banned_terms: vec!["Acme".into()], breached_list: path.display().to_string() };
         let cfg = ProtectionConfig { lockout_threshold: 3, lockout_secs: 60, window_secs: 600, spray_accounts: 3, brute_force_failures: 3 };
-        Protection::new(&pw, cfg).unwrap()
+        Protection::new(&pw, cfg, secret).unwrap()
+    }
+
+    fn protection(breached: &str) -> Protection {
+        protection_with(breached, "master secret")
     }
 
     #[test]
@@ -256,32 +237,46 @@ mod tests {
 
     #[test]
     fn many_accounts_failing_from_one_ip_or_with_one_password_is_a_spray() {
+        let pool = crate::store::open_in_memory();
+        let conn = pool.get().unwrap();
         let p = protection("");
         for (i, user) in ["a", "b"].iter().enumerate() {
-            p.record_failure(user, Some("198.51.100.7"), &format!("pw{i}"), 100);
+            p.record_failure(&conn, user, Some("198.51.100.7"), &format!("pw{i}"), 100).unwrap();
         }
-        assert!(p.spray(Some("198.51.100.7"), "x", 100).is_none());
-        p.record_failure("c", Some("198.51.100.7"), "pw9", 100);
-        assert!(p.spray(Some("198.51.100.7"), "x", 100).unwrap().contains("from this IP"));
-        assert!(p.spray(Some("198.51.100.7"), "x", 701).is_none(), "outside the window");
+        assert!(p.spray(&conn, Some("198.51.100.7"), "x", 100).unwrap().is_none());
+        p.record_failure(&conn, "c", Some("198.51.100.7"), "pw9", 100).unwrap();
+        assert!(p.spray(&conn, Some("198.51.100.7"), "x", 100).unwrap().unwrap().contains("from this IP"));
+        assert!(p.spray(&conn, Some("198.51.100.7"), "x", 701).unwrap().is_none(), "outside the window");
         for (i, user) in ["d", "e", "f"].iter().enumerate() {
-            p.record_failure(user, Some(&format!("203.0.113.{i}")), "Winter2026!", 800);
+            p.record_failure(&conn, user, Some(&format!("203.0.113.{i}")), "Winter2026!", 800).unwrap();
         }
-        assert!(p.spray(Some("192.0.2.1"), "Winter2026!", 800).unwrap().contains("this password"));
+        assert!(p.spray(&conn, Some("192.0.2.1"), "Winter2026!", 800).unwrap().unwrap().contains("this password"));
     }
 
     #[test]
-    fn the_spray_detector_remembers_a_bounded_number_of_failures_and_no_usernames() {
-        let p = protection("");
-        let long = "x".repeat(1024);
-        for i in 0..MAX_FAILURES + 500 {
-            p.record_failure(&format!("{long}{i}"), Some("198.51.100.7"), "pw", 100);
+    fn instances_sharing_the_secret_count_failures_together_and_only_hashes_are_stored() {
+        let pool = crate::store::open_in_memory();
+        let conn = pool.get().unwrap();
+        let (a, b) = (protection("a"), protection(""));
+        a.record_failure(&conn, "alice", Some("198.51.100.7"), "Winter2026!", 100).unwrap();
+        b.record_failure(&conn, "bob", Some("198.51.100.7"), "Winter2026!", 100).unwrap();
+        a.record_failure(&conn, "carol", Some("198.51.100.7"), "Winter2026!", 100).unwrap();
+        assert!(b.spray(&conn, Some("198.51.100.7"), "x", 100).unwrap().unwrap().contains("from this IP"), "three accounts across two instances");
+        // Another installation's key hashes differently: its failures are not these.
+        let other = protection_with("", "another secret");
+        assert!(other.spray(&conn, Some("198.51.100.7"), "Winter2026!", 100).unwrap().is_none());
+        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = conn
+            .prepare("SELECT account, ip, password FROM password_failures")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(rows.len(), 3);
+        for (account, ip, password) in rows {
+            assert_eq!((account.len(), ip.len(), password.len()), (16, 16, 16), "fixed-size keyed hashes, whatever was typed");
+            assert!(!String::from_utf8_lossy(&password).contains("Winter"));
         }
-        let f = p.failures.lock().unwrap();
-        assert_eq!(f.len(), MAX_FAILURES, "the oldest are dropped, however recent");
-        assert_eq!(std::mem::size_of::<Failure>(), 56, "a fixed size, whatever was typed");
-        drop(f);
-        assert!(p.spray(Some("198.51.100.7"), "x", 100).unwrap().contains("from this IP"));
     }
 
     #[test]

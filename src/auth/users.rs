@@ -1,11 +1,11 @@
 //! Creating accounts: the rules a username and a password must meet.
 
 use super::password::{PasswordHasher, check_rules};
+use crate::store::db::Connection;
 use crate::store::{
     self, StoreError,
     users::{NewUser, User},
 };
-use rusqlite::Connection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {

@@ -156,11 +156,11 @@ fn refused(e: ActionError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
-fn user(conn: &rusqlite::Connection, username: &str) -> anyhow::Result<store::users::User> {
+fn user(conn: &latchkey::store::db::Connection, username: &str) -> anyhow::Result<store::users::User> {
     store::users::by_username(conn, username)?.ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))
 }
 
-fn user_json(conn: &rusqlite::Connection, u: &store::users::User, now: i64) -> anyhow::Result<Value> {
+fn user_json(conn: &latchkey::store::db::Connection, u: &store::users::User, now: i64) -> anyhow::Result<Value> {
     let roles: Vec<&str> = dir::roles(conn, &u.id)?.iter().map(|r| r.as_str()).collect();
     let mut methods = vec![];
     if store::mfa::totp(conn, &u.id)?.is_some_and(|t| t.confirmed) {
@@ -232,7 +232,7 @@ pub fn user_command(state: &AppState, command: UserMore) -> anyhow::Result<Outpu
     })
 }
 
-fn client(conn: &rusqlite::Connection, which: &Which) -> anyhow::Result<store::clients::Client> {
+fn client(conn: &latchkey::store::db::Connection, which: &Which) -> anyhow::Result<store::clients::Client> {
     let found = match (&which.client_id, &which.name) {
         (Some(id), _) => store::clients::by_id(conn, id)?,
         (None, Some(name)) => store::clients::all(conn)?.into_iter().find(|c| c.name.eq_ignore_ascii_case(name.trim())),
@@ -290,7 +290,7 @@ pub fn client_command(state: &AppState, command: ClientMore) -> anyhow::Result<O
     })
 }
 
-fn group(conn: &rusqlite::Connection, name: &str) -> anyhow::Result<dir::Group> {
+fn group(conn: &latchkey::store::db::Connection, name: &str) -> anyhow::Result<dir::Group> {
     dir::group_by_name(conn, name.trim())?.ok_or_else(|| anyhow::anyhow!("no group named {name:?}"))
 }
 

@@ -5,8 +5,8 @@ use super::{Facts, MethodSet, Outcome, Person, Registration, Target, Way, decide
 use crate::policy::evaluate::{Context, Decision, Evaluation};
 use crate::policy::model::{ClientAppType, Risk};
 use crate::policy::{self, Request};
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, signins::SignIn};
-use rusqlite::Connection;
 
 /// Security defaults: how long after their first sign-in a user may skip MFA registration.
 pub const REGISTRATION_GRACE_SECS: i64 = 14 * 86_400;

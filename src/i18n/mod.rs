@@ -110,7 +110,7 @@ impl Lang {
 
 /// The language to write to a person in (an e-mail about their account): the one they saved,
 /// else the request's.
-pub fn of_user(conn: &rusqlite::Connection, user_id: &str) -> Lang {
+pub fn of_user(conn: &crate::store::db::Connection, user_id: &str) -> Lang {
     match crate::store::users::locale(conn, user_id) {
         Ok(Some(saved)) => Lang::parse(&saved).unwrap_or_else(current),
         _ => current(),

@@ -8,11 +8,11 @@ use crate::auth::flow::{self, Flow, Level};
 use crate::auth::{access, session};
 use crate::gate::{self, Issued, Outcome, Target};
 use crate::policy;
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, clients::Client, sessions::Session};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, see_other};
 use actix_web::{HttpRequest, HttpResponse, web};
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 /// A validated authorization request, kept server-side while the person signs in.
@@ -243,7 +243,7 @@ async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) ->
     let verdict = access::check_for(&conn, &s, Target::App(request.client_id.clone()), request.acr, Some(consent), &policy::Request::of(&req), now)?;
     match (&verdict.outcome, verdict.issued()) {
         (_, Some(issued)) => {
-            let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
+            let tx = crate::store::db::Transaction::new_unchecked(&conn, crate::store::db::TransactionBehavior::Immediate)?;
             gate::log(&tx, &verdict, "success", None, now)?;
             let res = mint_code(&state, &tx, &request, &s, issued, now)?;
             tx.commit()?;

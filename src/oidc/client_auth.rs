@@ -4,11 +4,11 @@
 use super::error::OAuthError;
 use crate::crypto::{constant_time_eq, secret_hash};
 use crate::store::clients::Client;
+use crate::store::db::Connection;
 use crate::web::params::Params;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use base64::Engine;
-use rusqlite::Connection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {

@@ -2,8 +2,8 @@
 //! and (later) the admin console both go through `register`.
 
 use crate::crypto::{b64url, random_bytes, random_token, secret_hash};
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, clients::ClientSettings};
-use rusqlite::Connection;
 
 /// `password` is the legacy resource-owner password grant: off unless chosen.
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials", "password"];

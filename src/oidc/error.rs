@@ -112,8 +112,8 @@ impl From<r2d2::Error> for OAuthError {
     }
 }
 
-impl From<rusqlite::Error> for OAuthError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::store::db::Error> for OAuthError {
+    fn from(e: crate::store::db::Error) -> Self {
         crate::store::StoreError::from(e).into()
     }
 }

@@ -7,8 +7,8 @@ use super::tokens::check_access_token;
 use crate::AppState;
 use crate::crypto::secret_hash;
 use crate::store;
+use crate::store::db::Connection;
 use actix_web::{HttpRequest, HttpResponse, web};
-use rusqlite::Connection;
 use serde_json::{Value, json};
 
 fn looks_like_jwt(token: &str) -> bool {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, RwLock};
 
 /// How often a running server looks for keys rotated by another process (the CLI).
-const RELOAD_SECS: i64 = 5;
+const RELOAD_SECS: i64 = 2;
 
 pub const ALGORITHMS: &[&str] = &["RS256", "ES256", "EdDSA"];
 

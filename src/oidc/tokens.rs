@@ -88,7 +88,7 @@ pub enum AccessTokenError {
 
 /// Verifies a latchkey access token: signature, type, issuer, expiry, and that neither the
 /// token nor its grant has been revoked.
-pub fn check_access_token(state: &crate::AppState, conn: &rusqlite::Connection, token: &str, now: i64) -> Result<AccessClaims, AccessTokenError> {
+pub fn check_access_token(state: &crate::AppState, conn: &crate::store::db::Connection, token: &str, now: i64) -> Result<AccessClaims, AccessTokenError> {
     let claims = jwt::verify(&state.keys, token, TYP_ACCESS, now)?;
     let claims: AccessClaims = serde_json::from_value(claims).map_err(|_| AccessTokenError::Claims)?;
     if claims.iss != state.config.issuer() {

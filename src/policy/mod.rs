@@ -7,10 +7,10 @@ pub mod locations;
 pub mod model;
 pub mod templates;
 
+use crate::store::db::Connection;
 use crate::store::{self, StoreError};
 use evaluate::{Context, Evaluation};
 use model::{ClientAppType, Platform, Policy, Risk};
-use rusqlite::Connection;
 
 /// What is known about the request, apart from who and which app.
 #[derive(Debug, Clone, Default)]
@@ -107,7 +107,7 @@ pub fn context(
 fn group_ids(conn: &Connection, user_id: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT group_id FROM group_members WHERE user_id = ?1")?;
     let rows = stmt.query_map([user_id], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// The policies in force: security defaults' built-in ones while defaults are on (custom

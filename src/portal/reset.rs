@@ -11,13 +11,13 @@ use crate::auth::mfa::check_totp;
 use crate::auth::webauthn::{page_error_to_json, passkey, record_use, refuse, relying};
 use crate::crypto::{constant_time_eq, random_token, secret_hash};
 use crate::i18n::filters;
+use crate::store::db::Connection;
 use crate::store::{self, protection::Reset, signins::SignIn};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, client_ip, cookies, html, see_other, user_agent};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 
 const RESET_TTL_SECS: i64 = 900;
 const EMAIL_CODE_SECS: i64 = 600;

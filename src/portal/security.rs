@@ -9,13 +9,13 @@ use crate::auth::mfa::{self, Methods};
 use crate::crypto::constant_time_eq;
 use crate::gate::Target;
 use crate::i18n::filters;
+use crate::store::db::Connection;
 use crate::store::{self, sessions::Session};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 
 /// How recent a second factor must be to remove the last method.
 pub const FRESH_SECS: i64 = 600;
@@ -360,7 +360,7 @@ pub async fn confirm_email(req: HttpRequest, state: web::Data<AppState>, body: w
     }
     let email = pending.email;
     let old = store::users::by_id(&conn, &f.session.user_id)?.and_then(|u| u.email).filter(|o| *o != email);
-    conn.execute("UPDATE users SET email = ?2, email_verified = 1, updated_at = ?3 WHERE id = ?1", rusqlite::params![f.session.user_id, email, now])?;
+    conn.execute("UPDATE users SET email = ?2, email_verified = 1, updated_at = ?3 WHERE id = ?1", crate::store::db::params![f.session.user_id, email, now])?;
     // The old address hears of it: if this was not its owner, they know at once.
     if let Some(old) = old {
         let lang = crate::i18n::of_user(&conn, &f.session.user_id);

@@ -12,13 +12,13 @@ use crate::gate::Target;
 use crate::i18n::filters;
 use crate::policy::locations::IpRange;
 use crate::policy::model::{Platform, Risk};
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, policies::NamedLocation, sessions::Session};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, cookies, html, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 
 const PATH: &str = "/sessions";
 /// How far back the sign-in list goes, and how many rows it shows at most.

@@ -10,7 +10,7 @@ use super::Result;
 use super::clients::Client;
 use super::policies::NamedLocation;
 use crate::policy::model::Policy;
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -35,7 +35,7 @@ const MAX_CLIENTS: usize = 10_000;
 
 /// What `get` finds in this database's current copy, else what `load` reads (and keeps in it).
 fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnce(&Connection, &mut Copy) -> Result<T>) -> Result<T> {
-    let Some(path) = conn.path().filter(|p| !p.is_empty()).map(str::to_string) else {
+    let Some(path) = conn.identity() else {
         return load(conn, &mut Copy::default());
     };
     let version: String = conn.prepare_cached("SELECT version FROM config_version WHERE id = 1")?.query_row([], |r| r.get(0))?;
@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(security_defaults(&conn).unwrap(), before);
         // Unknown ids are answered, never kept: guessing cannot fill memory.
         assert!(client(&conn, "nope").unwrap().is_none());
-        let path = conn.path().unwrap().to_string();
+        let path = conn.identity().unwrap();
         assert!(copies().lock().unwrap()[&path].clients.is_empty());
     }
 }

@@ -1,5 +1,5 @@
 use super::{Result, StoreError, json_list, to_json};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,7 +70,7 @@ const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirec
      backchannel_logout_uri, backchannel_logout_session_required, third_party, consent_for_everyone, initiate_login_uri,
      visible_in_my_apps, frontchannel_logout_uri, frontchannel_logout_session_required, secret_expires_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(Client, [String; 3])> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<(Client, [String; 3])> {
     Ok((
         Client {
             id: r.get(0)?,
@@ -110,7 +110,7 @@ fn finish(found: (Client, [String; 3])) -> Result<Client> {
     Ok(client)
 }
 
-fn conflict(e: rusqlite::Error, name: &str) -> StoreError {
+fn conflict(e: crate::store::db::Error, name: &str) -> StoreError {
     super::conflict_on_duplicate(e, || format!("an application named {name:?} already exists"))
 }
 
@@ -188,7 +188,7 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Client>> {
 pub fn all(conn: &Connection) -> Result<Vec<Client>> {
     let sql = format!("SELECT {COLUMNS} FROM clients ORDER BY name COLLATE NOCASE");
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt.query_map([], from_row)?.collect::<crate::store::db::Result<Vec<_>>>()?;
     rows.into_iter().map(finish).collect()
 }
 
@@ -196,8 +196,8 @@ pub fn all(conn: &Connection) -> Result<Vec<Client>> {
 /// `old_valid_until` (None: stops now), and never past its own expiry.
 pub fn rotate_secret(conn: &Connection, id: &str, new_hash: &str, old_valid_until: Option<i64>, expires_at: Option<i64>) -> Result<()> {
     conn.execute(
-        "UPDATE clients SET previous_secret_hash = CASE WHEN ?3 IS NULL THEN NULL ELSE secret_hash END,
-             previous_secret_expires_at = CASE WHEN ?3 IS NULL THEN NULL WHEN secret_expires_at IS NOT NULL AND secret_expires_at < ?3 THEN secret_expires_at ELSE ?3 END,
+        "UPDATE clients SET previous_secret_hash = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL ELSE secret_hash END,
+             previous_secret_expires_at = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN NULL WHEN secret_expires_at IS NOT NULL AND secret_expires_at < ?3 THEN secret_expires_at ELSE ?3 END,
              secret_hash = ?2, secret_expires_at = ?4 WHERE id = ?1",
         params![id, new_hash, old_valid_until, expires_at],
     )?;
@@ -246,20 +246,20 @@ pub fn has_logo(conn: &Connection, client_id: &str) -> Result<bool> {
 /// or assigned to them (directly or through a group); the most recently used first.
 pub fn my_apps(conn: &Connection, user_id: &str) -> Result<Vec<(Client, Option<i64>)>> {
     let sql = format!(
-        "SELECT {COLUMNS}, (SELECT max(g.created_at) FROM grants g WHERE g.client_id = clients.id AND g.user_id = ?1) AS used
+        "SELECT * FROM (SELECT {COLUMNS}, (SELECT max(g.created_at) FROM grants g WHERE g.client_id = clients.id AND g.user_id = ?1) AS used
          FROM clients
          WHERE enabled = 1 AND visible_in_my_apps = 1 AND (launch_url IS NOT NULL OR initiate_login_uri IS NOT NULL)
            AND (assignment_required = 0 OR EXISTS (SELECT 1 FROM app_assignments a WHERE a.client_id = clients.id AND (
                  (a.principal_type = 'user' AND a.principal_id = ?1) OR
-                 (a.principal_type = 'group' AND a.principal_id IN (SELECT group_id FROM group_members WHERE user_id = ?1)))))
+                 (a.principal_type = 'group' AND a.principal_id IN (SELECT group_id FROM group_members WHERE user_id = ?1)))))) AS mine
          ORDER BY used IS NULL, used DESC, name COLLATE NOCASE"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([user_id], |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(24)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt.query_map([user_id], |r| Ok((from_row(r)?, r.get::<_, Option<i64>>(24)?)))?.collect::<crate::store::db::Result<Vec<_>>>()?;
     rows.into_iter().map(|(c, used)| Ok((finish(c)?, used))).collect()
 }
 
-const LIST_FILTER: &str = "(?1 IS NULL OR name LIKE ?1 ESCAPE '\\' OR id LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR enabled = ?2)";
+const LIST_FILTER: &str = "(name LIKE ?1 ESCAPE '\\' OR id LIKE ?1 ESCAPE '\\' OR ?1 IS NULL) AND (enabled = ?2 OR ?2 IS NULL)";
 
 /// Apps whose name or client id contains `search` (and enabled or not, if given): how many.
 pub fn count(conn: &Connection, search: Option<&str>, enabled: Option<bool>) -> Result<i64> {
@@ -271,6 +271,6 @@ pub fn count(conn: &Connection, search: Option<&str>, enabled: Option<bool>) -> 
 pub fn page(conn: &Connection, search: Option<&str>, enabled: Option<bool>, window: &crate::admin::list::Window) -> Result<Vec<Client>> {
     let pattern = search.map(crate::admin::list::like);
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM clients WHERE {LIST_FILTER}{}", window.sql()))?;
-    let rows = stmt.query_map(params![pattern, enabled], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt.query_map(params![pattern, enabled], from_row)?.collect::<crate::store::db::Result<Vec<_>>>()?;
     rows.into_iter().map(finish).collect()
 }

@@ -1,7 +1,7 @@
 //! Pending authorization requests and one-time authorization codes.
 
 use super::{Result, StoreError, json_list, to_json};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 pub struct PendingRequest {
     pub browser_hash: String,
@@ -128,7 +128,7 @@ pub fn purge_codes(conn: &Connection, before: i64) -> Result<()> {
 
 /// Saves a pending sign-in's progress (who passed which factor so far).
 pub fn update_request(conn: &Connection, id: &str, params: &str) -> Result<()> {
-    conn.execute("UPDATE auth_requests SET params = ?2 WHERE id = ?1", rusqlite::params![id, params])?;
+    conn.execute("UPDATE auth_requests SET params = ?2 WHERE id = ?1", crate::store::db::params![id, params])?;
     Ok(())
 }
 

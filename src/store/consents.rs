@@ -1,7 +1,7 @@
 //! What people approved that third-party apps may see (OIDC Core §3.1.2.4).
 
 use super::{Result, json_list, to_json};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 /// The scopes `user_id` approved for `client_id`, if any.
 pub fn scopes(conn: &Connection, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>> {
@@ -51,6 +51,6 @@ pub fn for_user(conn: &Connection, user_id: &str) -> Result<Vec<Consent>> {
         "SELECT c.id, c.name, k.scopes, k.granted_at FROM consents k JOIN clients c ON c.id = k.client_id WHERE k.user_id = ?1 ORDER BY k.granted_at DESC",
     )?;
     let rows: Vec<(String, String, String, i64)> =
-        stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
+        stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<crate::store::db::Result<_>>()?;
     rows.into_iter().map(|(client_id, app, scopes, granted_at)| Ok(Consent { client_id, app, scopes: json_list(&scopes)?, granted_at })).collect()
 }

@@ -2,7 +2,7 @@
 //! members, admin roles, app assignments, invitations, and the audit log's before/after.
 
 use super::{Result, users::User};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -67,12 +67,12 @@ pub fn users(conn: &Connection, search: Option<&str>) -> Result<Vec<UserSummary>
          ORDER BY username COLLATE NOCASE LIMIT 500",
     )?;
     let rows = stmt.query_map([pattern], |r| Ok(UserSummary { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, email: r.get(3)?, disabled: r.get(4)? }))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 pub fn update_profile(conn: &Connection, id: &str, name: Option<&str>, email: Option<&str>, mfa_required: bool, now: i64) -> Result<()> {
     conn.execute(
-        "UPDATE users SET name = ?2, email = ?3, email_verified = CASE WHEN email IS ?3 THEN email_verified ELSE 0 END,
+        "UPDATE users SET name = ?2, email = ?3, email_verified = CASE WHEN email IS NOT DISTINCT FROM ?3 THEN email_verified ELSE 0 END,
              mfa_required = ?4, updated_at = ?5 WHERE id = ?1",
         params![id, name, email, mfa_required, now],
     )?;
@@ -124,7 +124,7 @@ pub fn groups(conn: &Connection) -> Result<Vec<Group>> {
          FROM groups g ORDER BY g.name COLLATE NOCASE",
     )?;
     let rows = stmt.query_map([], |r| Ok(Group { id: r.get(0)?, name: r.get(1)?, description: r.get(2)?, members: r.get(3)? }))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 pub fn group(conn: &Connection, id: &str) -> Result<Option<Group>> {
@@ -164,7 +164,7 @@ pub fn members(conn: &Connection, group_id: &str) -> Result<Vec<UserSummary>> {
     )?;
     let rows =
         stmt.query_map([group_id], |r| Ok(UserSummary { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, email: r.get(3)?, disabled: r.get(4)? }))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 pub fn add_member(conn: &Connection, group_id: &str, user_id: &str) -> Result<bool> {
@@ -179,7 +179,7 @@ pub fn remove_member(conn: &Connection, group_id: &str, user_id: &str) -> Result
 pub fn group_names_of(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached("SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?1 ORDER BY g.name")?;
     let rows = stmt.query_map([user_id], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 #[derive(Debug, Clone)]
@@ -197,7 +197,7 @@ pub fn assignments(conn: &Connection, client_id: &str) -> Result<Vec<Assignment>
          WHERE a.client_id = ?1 ORDER BY a.principal_type, 3",
     )?;
     let rows = stmt.query_map([client_id], |r| Ok(Assignment { principal_type: r.get(0)?, principal_id: r.get(1)?, label: r.get(2)? }))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 pub fn assign(conn: &Connection, client_id: &str, principal_type: &str, principal_id: &str) -> Result<bool> {
@@ -272,7 +272,7 @@ pub fn audit_log(conn: &Connection, limit: i64) -> Result<Vec<AuditEntry>> {
     let rows = stmt.query_map([limit], |r| {
         Ok(AuditEntry { at: r.get(0)?, actor: r.get(1)?, action: r.get(2)?, detail: r.get(3)?, before: r.get(4)?, after: r.get(5)? })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// One row a picker offers: id, the name shown, and a detail (display name, description).
@@ -294,7 +294,7 @@ pub fn pick_users(conn: &Connection, q: &str, limit: i64, with_email: bool) -> R
         "SELECT id, username, coalesce(name, CASE WHEN ?2 THEN email END, '') FROM users WHERE {filter} ORDER BY username COLLATE NOCASE LIMIT ?3"
     ))?;
     let rows = stmt.query_map(params![pattern, with_email, limit], |r| Ok(Pickable { id: r.get(0)?, label: r.get(1)?, detail: r.get(2)? }))?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+    Ok((rows.collect::<crate::store::db::Result<_>>()?, total))
 }
 
 /// Groups whose name or description contains `q`, by name: at most `limit`, and the total.
@@ -304,7 +304,7 @@ pub fn pick_groups(conn: &Connection, q: &str, limit: i64) -> Result<(Vec<Pickab
     let total: i64 = conn.query_row(&format!("SELECT count(*) FROM groups WHERE {filter}"), [&pattern], |r| r.get(0))?;
     let mut stmt = conn.prepare(&format!("SELECT id, name, ifnull(description, '') FROM groups WHERE {filter} ORDER BY name COLLATE NOCASE LIMIT ?2"))?;
     let rows = stmt.query_map(params![pattern, limit], |r| Ok(Pickable { id: r.get(0)?, label: r.get(1)?, detail: r.get(2)? }))?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+    Ok((rows.collect::<crate::store::db::Result<_>>()?, total))
 }
 
 /// The user with id `id`, as a picker shows it.
@@ -333,8 +333,8 @@ pub enum UserStatus {
     Disabled,
 }
 
-const USER_FILTER: &str = "(?1 IS NULL OR username LIKE ?1 ESCAPE '\\' OR ifnull(name, '') LIKE ?1 ESCAPE '\\' OR ifnull(email, '') LIKE ?1 ESCAPE '\\')
-     AND (?2 IS NULL OR disabled = ?2)";
+const USER_FILTER: &str = "(username LIKE ?1 ESCAPE '\\' OR ifnull(name, '') LIKE ?1 ESCAPE '\\' OR ifnull(email, '') LIKE ?1 ESCAPE '\\' OR ?1 IS NULL)
+     AND (disabled = ?2 OR ?2 IS NULL)";
 
 fn status_value(s: UserStatus) -> Option<bool> {
     match s {
@@ -356,10 +356,10 @@ pub fn users_page(conn: &Connection, search: Option<&str>, status: UserStatus, w
     let rows = stmt.query_map(params![pattern, status_value(status)], |r| {
         Ok(UserSummary { id: r.get(0)?, username: r.get(1)?, name: r.get(2)?, email: r.get(3)?, disabled: r.get(4)? })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-const GROUP_FILTER: &str = "(?1 IS NULL OR g.name LIKE ?1 ESCAPE '\\' OR ifnull(g.description, '') LIKE ?1 ESCAPE '\\')";
+const GROUP_FILTER: &str = "(g.name LIKE ?1 ESCAPE '\\' OR ifnull(g.description, '') LIKE ?1 ESCAPE '\\' OR ?1 IS NULL)";
 
 pub fn count_groups(conn: &Connection, search: Option<&str>) -> Result<i64> {
     let pattern = search.map(crate::admin::list::like);
@@ -375,7 +375,7 @@ pub fn groups_page(conn: &Connection, search: Option<&str>, window: &crate::admi
         window.sql()
     ))?;
     let rows = stmt.query_map(params![pattern], |r| Ok(Group { id: r.get(0)?, name: r.get(1)?, description: r.get(2)?, members: r.get(3)? }))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// The apps a user or group is assigned to directly, by name.
@@ -385,19 +385,19 @@ pub fn assigned_apps(conn: &Connection, principal_type: &str, principal_id: &str
          WHERE a.principal_type = ?1 AND a.principal_id = ?2 ORDER BY c.name COLLATE NOCASE",
     )?;
     let rows = stmt.query_map(params![principal_type, principal_id], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// The apps a user may reach because of an assignment (directly or through a group), by name.
 pub fn apps_assigned_to_user(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(
-        "SELECT DISTINCT c.name FROM app_assignments a JOIN clients c ON c.id = a.client_id
+        "SELECT c.name FROM app_assignments a JOIN clients c ON c.id = a.client_id
          WHERE (a.principal_type = 'user' AND a.principal_id = ?1)
             OR (a.principal_type = 'group' AND a.principal_id IN (SELECT group_id FROM group_members WHERE user_id = ?1))
-         ORDER BY c.name COLLATE NOCASE",
+         GROUP BY c.name ORDER BY c.name COLLATE NOCASE",
     )?;
     let rows = stmt.query_map([user_id], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Deletes a user: their sessions, grants, methods, memberships, roles, consents and
@@ -438,11 +438,11 @@ pub struct AuditRow {
 }
 
 const AUDIT_FROM: &str = "FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id LEFT JOIN users s ON s.id = a.user_id
-     WHERE (?1 IS NULL OR u.username = ?1 COLLATE NOCASE OR a.actor_id = ?1)
-       AND (?2 IS NULL OR a.action = ?2)
-       AND (?3 IS NULL OR a.detail LIKE ?3 ESCAPE '\\' OR s.username LIKE ?3 ESCAPE '\\')
-       AND (?4 IS NULL OR a.at >= ?4)
-       AND (?5 IS NULL OR a.at < ?5)";
+     WHERE (u.username = ?1 COLLATE NOCASE OR a.actor_id = ?1 OR ?1 IS NULL)
+       AND (a.action = ?2 OR ?2 IS NULL)
+       AND (a.detail LIKE ?3 ESCAPE '\\' OR s.username LIKE ?3 ESCAPE '\\' OR ?3 IS NULL)
+       AND (a.at >= ?4 OR ?4 IS NULL)
+       AND (a.at < ?5 OR ?5 IS NULL)";
 
 type AuditArgs<'a> = (Option<&'a str>, Option<&'a str>, Option<String>, Option<i64>, Option<i64>);
 
@@ -472,12 +472,12 @@ pub fn audit_page(conn: &Connection, f: &AuditFilter, window: &crate::admin::lis
             after: r.get(8)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// The actions the audit log holds, for a filter's choices.
 pub fn audit_actions(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare("SELECT DISTINCT action FROM audit_log ORDER BY action")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }

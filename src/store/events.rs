@@ -2,8 +2,7 @@
 //! Only committed rows are ever read, so a SIEM never sees an attempt that was rolled back.
 
 use super::Result;
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension};
+use crate::store::db::{Connection, OptionalExtension, Value};
 
 /// The tables exported, with the `type` their lines carry.
 pub const STREAMS: [(&str, &str); 2] = [("signin_log", "signin"), ("audit_log", "audit")];
@@ -30,7 +29,7 @@ pub fn cursor(conn: &Connection, table: &str) -> Result<i64> {
 pub fn set_cursor(conn: &Connection, table: &str, id: i64) -> Result<()> {
     conn.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        rusqlite::params![cursor_key(table), id.to_string()],
+        crate::store::db::params![cursor_key(table), id.to_string()],
     )?;
     Ok(())
 }
@@ -39,30 +38,29 @@ pub fn set_cursor(conn: &Connection, table: &str, id: i64) -> Result<()> {
 /// columns plus `"type"`; and the id of the last one.
 pub fn after(conn: &Connection, table: &str, kind: &str, after: i64, limit: i64) -> Result<(Vec<serde_json::Value>, i64)> {
     let mut stmt = conn.prepare(&format!("SELECT * FROM {table} WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
-    let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
-    let mut rows = stmt.query(rusqlite::params![after, limit])?;
-    let (mut out, mut last) = (Vec::new(), after);
-    while let Some(row) = rows.next()? {
+    let rows = stmt.query_map(crate::store::db::params![after, limit], |row| {
         let mut object = serde_json::Map::new();
         object.insert("type".into(), kind.into());
-        for (i, name) in names.iter().enumerate() {
-            let value = match row.get_ref(i)? {
-                ValueRef::Null => serde_json::Value::Null,
-                ValueRef::Integer(n) => n.into(),
-                ValueRef::Real(f) => f.into(),
-                ValueRef::Text(t) => {
-                    let text = String::from_utf8_lossy(t);
-                    match JSON_COLUMNS.contains(&name.as_str()) {
-                        true => serde_json::from_str(&text).unwrap_or_else(|_| text.into_owned().into()),
-                        false => text.into_owned().into(),
-                    }
-                }
-                ValueRef::Blob(_) => continue,
+        for (i, name) in row.column_names().into_iter().enumerate() {
+            let value = match row.value(i)? {
+                Value::Null => serde_json::Value::Null,
+                Value::Integer(n) => n.into(),
+                Value::Real(f) => f.into(),
+                Value::Text(text) => match JSON_COLUMNS.contains(&name.as_str()) {
+                    true => serde_json::from_str(&text).unwrap_or_else(|_| text.into()),
+                    false => text.into(),
+                },
+                Value::Blob(_) => continue,
             };
-            object.insert(name.clone(), value);
+            object.insert(name, value);
         }
-        last = row.get("id")?;
-        out.push(object.into());
+        Ok((row.get::<_, i64>("id")?, serde_json::Value::from(object)))
+    })?;
+    let (mut out, mut last) = (Vec::new(), after);
+    for row in rows {
+        let (id, object) = row?;
+        last = id;
+        out.push(object);
     }
     Ok((out, last))
 }

@@ -1,5 +1,5 @@
 use super::Result;
-use rusqlite::{Connection, params};
+use crate::store::db::{Connection, Engine, params};
 
 pub struct KeyRow {
     pub kid: String,
@@ -12,12 +12,17 @@ pub struct KeyRow {
 
 /// All keys, newest first.
 pub fn all(conn: &Connection) -> Result<Vec<KeyRow>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT kid, alg, private_pem, encrypted, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, rowid DESC")?;
+    // Among keys made in the same second, the active one first, then (SQLite) the one inserted last.
+    let mut stmt = conn.prepare_cached(match conn.engine() {
+        Engine::Sqlite => "SELECT kid, alg, private_pem, encrypted, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, rowid DESC",
+        Engine::Postgres => {
+            "SELECT kid, alg, private_pem, encrypted, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, (retired_at IS NULL) DESC, kid"
+        }
+    })?;
     let rows = stmt.query_map([], |r| {
         Ok(KeyRow { kid: r.get(0)?, alg: r.get(1)?, private_pem: r.get(2)?, encrypted: r.get(3)?, created_at: r.get(4)?, retired_at: r.get(5)? })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Makes `key` the active key: every other active key of its algorithm is retired now.

@@ -2,7 +2,7 @@
 //! logout deliveries waiting for the worker.
 
 use super::Result;
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 /// `client_id` received tokens in `session_id`.
 pub fn record_app(conn: &Connection, session_id: &str, client_id: &str) -> Result<()> {
@@ -13,7 +13,7 @@ pub fn record_app(conn: &Connection, session_id: &str, client_id: &str) -> Resul
 /// Queues a logout token for every app with a back-channel logout URI that received tokens in
 /// the live sessions matched by `filter` (SQL over `s`, the sessions table, with ?1 = now and
 /// the given extra parameters). Called in the same statement batch that ends them.
-fn enqueue(conn: &Connection, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<()> {
+fn enqueue(conn: &Connection, filter: &str, args: &[&dyn crate::store::db::ToSql]) -> Result<()> {
     let sql = format!(
         "INSERT INTO logout_deliveries (client_id, user_id, session_id, next_at, created_at)
          SELECT c.id, s.user_id, s.id, ?1, ?1
@@ -31,7 +31,7 @@ pub fn session_ending(conn: &Connection, id: &str, now: i64) -> Result<()> {
 
 /// Before ending every session of `user_id` but `keep`.
 pub fn sessions_ending(conn: &Connection, user_id: &str, keep: Option<&str>, now: i64) -> Result<()> {
-    enqueue(conn, "s.user_id = ?2 AND s.id IS NOT ?3", &[&now, &user_id, &keep])
+    enqueue(conn, "s.user_id = ?2 AND s.id IS DISTINCT FROM ?3", &[&now, &user_id, &keep])
 }
 
 /// One delivery to make.
@@ -57,7 +57,7 @@ pub fn take_due(conn: &mut Connection, now: i64, lease: i64, limit: i64) -> Resu
                         d.user_id, d.session_id, d.attempts, d.next_at,
                         row_number() OVER (PARTITION BY d.client_id ORDER BY d.next_at) AS turn
                  FROM logout_deliveries d JOIN clients c ON c.id = d.client_id
-                 WHERE d.done_at IS NULL AND d.next_at <= ?1 AND c.backchannel_logout_uri IS NOT NULL)
+                 WHERE d.done_at IS NULL AND d.next_at <= ?1 AND c.backchannel_logout_uri IS NOT NULL) AS due
              WHERE turn <= 3 ORDER BY next_at LIMIT ?2",
         )?;
         let due: Vec<Delivery> = stmt
@@ -72,7 +72,7 @@ pub fn take_due(conn: &mut Connection, now: i64, lease: i64, limit: i64) -> Resu
                     attempts: r.get(6)?,
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<crate::store::db::Result<_>>()?;
         for d in &due {
             tx.execute("UPDATE logout_deliveries SET next_at = ?2 WHERE id = ?1", params![d.id, now + lease])?;
         }
@@ -104,7 +104,7 @@ pub fn frontchannel_targets(conn: &Connection, session_id: &str) -> Result<Vec<(
          WHERE a.session_id = ?1 AND c.frontchannel_logout_uri IS NOT NULL AND c.enabled = 1 ORDER BY c.name",
     )?;
     let rows = stmt.query_map([session_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Deletes deliveries finished before `before`, and those of apps that no longer have a

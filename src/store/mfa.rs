@@ -1,7 +1,7 @@
 //! Second factors: TOTP secrets, WebAuthn credentials, recovery codes, ceremony state, audit.
 
 use super::Result;
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 pub struct Totp {
     pub secret: String,
@@ -19,10 +19,10 @@ pub fn totp(conn: &Connection, user_id: &str) -> Result<Option<Totp>> {
 /// Seals every TOTP secret still stored in plaintext (installations from before encryption at
 /// rest), in one transaction.
 pub fn seal_plaintext_totp(conn: &Connection, seal: impl Fn(&str) -> String) -> Result<()> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let tx = crate::store::db::Transaction::new_unchecked(conn, crate::store::db::TransactionBehavior::Immediate)?;
     let rows: Vec<(String, String)> = {
         let mut stmt = tx.prepare("SELECT user_id, secret FROM totp_secrets WHERE secret NOT LIKE 'enc:v1:%'")?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<crate::store::db::Result<_>>()?
     };
     for (user, secret) in rows {
         tx.execute("UPDATE totp_secrets SET secret = ?2 WHERE user_id = ?1", params![user, seal(&secret)])?;
@@ -88,7 +88,7 @@ pub struct Credential {
 
 const CRED_COLUMNS: &str = "id, kind, name, credential_id, passkey, created_at, last_used_at";
 
-fn cred(r: &rusqlite::Row<'_>) -> rusqlite::Result<Credential> {
+fn cred(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<Credential> {
     Ok(Credential {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -104,7 +104,7 @@ pub fn credentials(conn: &Connection, user_id: &str) -> Result<Vec<Credential>> 
     let sql = format!("SELECT {CRED_COLUMNS} FROM webauthn_credentials WHERE user_id = ?1 ORDER BY created_at");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([user_id], cred)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// The credential with this WebAuthn credential id, and whose it is.
@@ -205,7 +205,7 @@ pub struct AuditRow {
 pub fn audit_for_user(conn: &Connection, user_id: &str) -> Result<Vec<AuditRow>> {
     let mut stmt = conn.prepare("SELECT at, user_id, action, detail FROM audit_log WHERE user_id = ?1 ORDER BY id")?;
     let rows = stmt.query_map([user_id], |r| Ok(AuditRow { at: r.get(0)?, user_id: r.get(1)?, action: r.get(2)?, detail: r.get(3)? }))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 pub fn set_mfa_required(conn: &Connection, user_id: &str, required: bool) -> Result<()> {

@@ -1,10 +1,14 @@
-//! The only code that writes SQL. SQLite in WAL mode behind a small r2d2 pool; schema changes
-//! only through the numbered migrations in `migrations/`.
+//! The only code that writes SQL, for two engines behind one connection type (`db`): SQLite in
+//! WAL mode (the embedded default) or PostgreSQL (`database.url`), behind a small r2d2 pool.
+//! Schema changes only through the numbered migrations, one set per engine with the same
+//! numbers: `migrations/` (SQLite) and `migrations/pg/`.
 
 pub mod cache;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod copy;
+pub mod db;
 pub mod directory;
 pub mod events;
 pub mod keys;
@@ -20,17 +24,18 @@ pub mod signins;
 pub mod tokens;
 pub mod users;
 
+use db::{Connection, Engine, Manager};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite_migration::{M, Migrations};
 use std::path::Path;
 
-pub type Pool = r2d2::Pool<SqliteConnectionManager>;
-pub type Conn = r2d2::PooledConnection<SqliteConnectionManager>;
+pub type Pool = r2d2::Pool<Manager>;
+pub type Conn = r2d2::PooledConnection<Manager>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(#[from] db::Error),
     #[error("database pool error: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("database migration failed: {0}")]
@@ -39,6 +44,8 @@ pub enum StoreError {
     DataDir(String, std::io::Error),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Postgres(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// A client already holds as many pending sign-ins as it may.
@@ -56,14 +63,17 @@ impl StoreError {
     /// read-only, the file cannot be opened, or no connection or lock came in time. Answered
     /// 503 with Retry-After (OAuth: `temporarily_unavailable`), never a dropped connection.
     pub fn unavailable(&self) -> bool {
-        use rusqlite::ErrorCode::*;
         match self {
             Self::Pool(_) => true,
-            Self::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
-                matches!(f.code, DiskFull | ReadOnly | CannotOpen | SystemIoFailure | DatabaseBusy | DatabaseLocked | OutOfMemory)
-            }
+            Self::Db(e) => e.unavailable(),
             _ => false,
         }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db(e.into())
     }
 }
 
@@ -89,6 +99,30 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0016_client_secret_expiry.sql"),
     include_str!("migrations/0017_overview.sql"),
     include_str!("migrations/0018_operations.sql"),
+    include_str!("migrations/0019_shared_protection.sql"),
+];
+
+/// PostgreSQL's migrations: the same numbers, the same changes.
+const PG_MIGRATIONS: &[&str] = &[
+    include_str!("migrations/pg/0001_init.sql"),
+    include_str!("migrations/pg/0002_mfa.sql"),
+    include_str!("migrations/pg/0003_admin.sql"),
+    include_str!("migrations/pg/0004_conditional_access.sql"),
+    include_str!("migrations/pg/0005_protection.sql"),
+    include_str!("migrations/pg/0006_email_confirmations.sql"),
+    include_str!("migrations/pg/0007_gate.sql"),
+    include_str!("migrations/pg/0008_recovery.sql"),
+    include_str!("migrations/pg/0009_backchannel_logout.sql"),
+    include_str!("migrations/pg/0010_consent.sql"),
+    include_str!("migrations/pg/0011_my_apps.sql"),
+    include_str!("migrations/pg/0012_pending_ip.sql"),
+    include_str!("migrations/pg/0013_my_sessions.sql"),
+    include_str!("migrations/pg/0014_frontchannel_logout.sql"),
+    include_str!("migrations/pg/0015_locale.sql"),
+    include_str!("migrations/pg/0016_client_secret_expiry.sql"),
+    include_str!("migrations/pg/0017_overview.sql"),
+    include_str!("migrations/pg/0018_operations.sql"),
+    include_str!("migrations/pg/0019_shared_protection.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -103,7 +137,11 @@ pub fn backup(pool: &Pool, to: &Path) -> Result<()> {
         return Err(StoreError::Conflict(format!("{} already exists; choose a new file", to.display())));
     }
     let target = to.to_str().ok_or_else(|| StoreError::Conflict("the backup path is not valid UTF-8".into()))?;
-    pool.get()?.execute("VACUUM INTO ?1", [target])?;
+    let conn = pool.get()?;
+    let Some(sqlite) = conn.sqlite() else {
+        return Err(StoreError::Postgres("latchkey backup copies a SQLite database; back up PostgreSQL with pg_dump (see the README)".into()));
+    };
+    sqlite.execute("VACUUM INTO ?1", [target])?;
     private_file(to).map_err(|e| StoreError::DataDir(to.display().to_string(), e))?;
     Ok(())
 }
@@ -164,8 +202,8 @@ pub fn restore(data_dir: &Path, from: &Path) -> Result<()> {
 /// Whether the database answers, its schema is the latest, and (`write`) it accepts writes (a
 /// heartbeat row is written and committed, so a full disk shows too): what `/readyz` reports.
 /// Err says what is wrong.
-pub fn ready(conn: &mut rusqlite::Connection, now: i64, write: bool) -> std::result::Result<(), String> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| format!("database: {e}"))?;
+pub fn ready(conn: &Connection, now: i64, write: bool) -> std::result::Result<(), String> {
+    let version: i64 = schema_version(conn).map_err(|e| format!("database: {e}"))?;
     let latest = MIGRATION_COUNT as i64;
     if version != latest {
         return Err(format!("schema version {version}, expected {latest}"));
@@ -200,10 +238,20 @@ pub fn check_writable(data_dir: &Path) -> std::result::Result<(), String> {
     conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").map_err(|e| format!("database file {file} cannot be written: {e}"))
 }
 
+/// The schema version of the database: how many migrations it has had.
+pub fn schema_version(conn: &Connection) -> db::Result<i64> {
+    match conn.engine() {
+        Engine::Sqlite => conn.query_row("PRAGMA user_version", [], |r| r.get(0)),
+        Engine::Postgres => conn.query_row(db::PG_SCHEMA_VERSION_SQL, [], |r| r.get(0)),
+    }
+}
+
 /// Folds the write-ahead log into the database file: at a clean shutdown, so the file alone is
-/// the whole database.
+/// the whole database. Nothing to do on PostgreSQL.
 pub fn checkpoint(pool: &Pool) -> Result<()> {
-    let busy: i64 = pool.get()?.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    let conn = pool.get()?;
+    let Some(sqlite) = conn.sqlite() else { return Ok(()) };
+    let busy: i64 = sqlite.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
     if busy != 0 {
         return Err(StoreError::Conflict("the write-ahead log is still in use (another process has the database open)".into()));
     }
@@ -224,9 +272,30 @@ impl r2d2::HandleEvent for PoolMetrics {
     }
 }
 
-/// Opens the database with the default pool (the CLI); see [`open_with`].
+/// Opens the SQLite database in `data_dir` with the default pool; see [`open_with`].
 pub fn open(data_dir: &Path) -> Result<Pool> {
     open_with(data_dir, 8, std::time::Duration::from_secs(2))
+}
+
+/// Where the data lives: `database.url` when set (PostgreSQL), else `<data_dir>/latchkey.db`.
+pub fn open_configured(data_dir: &Path, url: &str, pool_size: u32, timeout: std::time::Duration) -> Result<Pool> {
+    match url.trim() {
+        "" => open_with(data_dir, pool_size, timeout),
+        url => open_postgres(url, pool_size, timeout),
+    }
+}
+
+/// Connects to the PostgreSQL database `url` and brings its schema up to date (under an
+/// advisory lock: instances starting together take turns).
+pub fn open_postgres(url: &str, pool_size: u32, timeout: std::time::Duration) -> Result<Pool> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(StoreError::Postgres("database.url must start with postgres:// (SQLite needs no URL: leave it empty)".into()));
+    }
+    let manager = Manager::postgres(url, timeout).map_err(StoreError::Postgres)?;
+    let pool = r2d2::Pool::builder().max_size(pool_size).min_idle(Some(1)).connection_timeout(timeout).event_handler(Box::new(PoolMetrics)).build(manager)?;
+    let conn = pool.get()?;
+    conn.migrate_postgres(PG_MIGRATIONS)?.map_err(StoreError::Postgres)?;
+    Ok(pool)
 }
 
 /// Opens (creating if needed) `<data_dir>/latchkey.db` and brings its schema up to date, with
@@ -257,10 +326,20 @@ pub fn open_with(data_dir: &Path, pool_size: u32, timeout: std::time::Duration) 
     });
     // One connection is opened now (the migrations need it); the rest as load asks for them, so
     // a start on a busy machine is not bounded by `timeout` times the pool's size.
-    let pool = r2d2::Pool::builder().max_size(pool_size).min_idle(Some(1)).connection_timeout(timeout).event_handler(Box::new(PoolMetrics)).build(manager)?;
-    let mut conn = pool.get()?;
-    migrations().to_latest(&mut conn)?;
+    let pool = r2d2::Pool::builder()
+        .max_size(pool_size)
+        .min_idle(Some(1))
+        .connection_timeout(timeout)
+        .event_handler(Box::new(PoolMetrics))
+        .build(Manager::Sqlite(manager))?;
+    migrate_sqlite(&pool)?;
     Ok(pool)
+}
+
+fn migrate_sqlite(pool: &Pool) -> Result<()> {
+    let mut conn = pool.get()?;
+    migrations().to_latest(conn.sqlite_mut().expect("a SQLite pool"))?;
+    Ok(())
 }
 
 /// Creates `dir` (and its parents) if needed and makes it 0700: readable only by latchkey's user.
@@ -302,18 +381,19 @@ fn tighten(_path: &Path, _mode: u32) -> std::io::Result<()> {
 /// An in-memory database with the full schema, for unit tests of store and domain code.
 #[cfg(test)]
 pub fn open_in_memory() -> Pool {
-    let manager = SqliteConnectionManager::memory().with_init(|c| c.execute_batch("PRAGMA foreign_keys = ON;"));
-    let pool = r2d2::Pool::builder().max_size(1).build(manager).unwrap();
-    migrations().to_latest(&mut pool.get().unwrap()).unwrap();
-    pool
+    let manager = SqliteConnectionManager::memory().with_init(|c| {
+        c.execute_batch("PRAGMA foreign_keys = ON;")?;
+        migrations().to_latest(c).map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))
+    });
+    r2d2::Pool::builder().max_size(1).build(Manager::Sqlite(manager)).unwrap()
 }
 
 /// Runs `f` inside one IMMEDIATE transaction: everything it writes lands together or not at all.
 pub fn transaction<T, E: From<StoreError>>(
-    conn: &mut rusqlite::Connection,
-    f: impl FnOnce(&rusqlite::Transaction<'_>) -> std::result::Result<T, E>,
+    conn: &mut Connection,
+    f: impl FnOnce(&db::Transaction<'_>) -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(StoreError::from)?;
+    let tx = conn.transaction().map_err(StoreError::from)?;
     let out = f(&tx)?;
     tx.commit().map_err(StoreError::from)?;
     Ok(out)
@@ -327,10 +407,10 @@ pub trait Outcome {
 
 /// Runs `f` inside one IMMEDIATE transaction and commits or rolls back as its outcome says.
 pub fn decide<O: Outcome, E: From<StoreError>>(
-    conn: &mut rusqlite::Connection,
-    f: impl FnOnce(&rusqlite::Transaction<'_>) -> std::result::Result<O, E>,
+    conn: &mut Connection,
+    f: impl FnOnce(&db::Transaction<'_>) -> std::result::Result<O, E>,
 ) -> std::result::Result<O, E> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(StoreError::from)?;
+    let tx = conn.transaction().map_err(StoreError::from)?;
     let out = f(&tx)?;
     if out.commits() {
         tx.commit().map_err(StoreError::from)?;
@@ -341,9 +421,9 @@ pub fn decide<O: Outcome, E: From<StoreError>>(
 }
 
 /// A UNIQUE constraint failing becomes a `Conflict` saying `message`; other errors pass through.
-pub(crate) fn conflict_on_duplicate(e: rusqlite::Error, message: impl FnOnce() -> String) -> StoreError {
+pub(crate) fn conflict_on_duplicate(e: db::Error, message: impl FnOnce() -> String) -> StoreError {
     match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => StoreError::Conflict(message()),
+        e if e.constraint() => StoreError::Conflict(message()),
         other => other.into(),
     }
 }
@@ -365,7 +445,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 18);
+        assert_eq!(version, 19);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }

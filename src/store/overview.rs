@@ -3,7 +3,7 @@
 //! Sign-in aggregates read the `signin_log_overview` covering index (migration 0017).
 
 use super::Result;
-use rusqlite::{Connection, params};
+use crate::store::db::{Connection, Engine, params};
 
 /// One day's sign-ins by outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,10 +25,10 @@ pub struct Day {
 /// covering index: a GROUP BY over the day would sort every row of the month first.
 pub fn per_day(conn: &Connection, first: i64, last: i64, offset: i64) -> Result<Vec<Day>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT ifnull(sum(result = 'success' AND NOT ifnull(instr(methods, '\"mfa\"'), 0)), 0),
-                ifnull(sum(result = 'success' AND instr(methods, '\"mfa\"') > 0), 0),
-                ifnull(sum(result <> 'success' AND blocked_by_policy = 1), 0),
-                ifnull(sum(result <> 'success' AND blocked_by_policy = 0), 0)
+        "SELECT count(*) FILTER (WHERE result = 'success' AND coalesce(methods, '') NOT LIKE '%\"mfa\"%'),
+                count(*) FILTER (WHERE result = 'success' AND methods LIKE '%\"mfa\"%'),
+                count(*) FILTER (WHERE result <> 'success' AND blocked_by_policy = 1),
+                count(*) FILTER (WHERE result <> 'success' AND blocked_by_policy = 0)
          FROM signin_log INDEXED BY signin_log_overview WHERE at >= ?1 AND at < ?2",
     )?;
     (first..=last)
@@ -67,8 +67,8 @@ const IN_GRACE: &str = "?1 = 1 AND (u.first_signin_at IS NULL OR u.first_signin_
 pub fn coverage(conn: &Connection, defaults_on: bool, grace: i64, now: i64) -> Result<Coverage> {
     Ok(conn.query_row(
         &format!(
-            "SELECT count(*), ifnull(sum(m), 0), ifnull(sum(NOT m AND g), 0), ifnull(sum(NOT m AND NOT g), 0)
-             FROM (SELECT {HAS_METHOD} AS m, ({IN_GRACE}) AS g FROM users u WHERE u.disabled = 0)"
+            "SELECT count(*), count(*) FILTER (WHERE m), count(*) FILTER (WHERE NOT m AND g), count(*) FILTER (WHERE NOT m AND NOT g)
+             FROM (SELECT {HAS_METHOD} AS m, ({IN_GRACE}) AS g FROM users u WHERE u.disabled = 0) AS enabled_users"
         ),
         params![defaults_on, grace, now],
         |r| Ok(Coverage { users: r.get(0)?, with_method: r.get(1)?, in_grace: r.get(2)?, without: r.get(3)? }),
@@ -83,7 +83,7 @@ pub fn in_grace(conn: &Connection, defaults_on: bool, grace: i64, now: i64, limi
          ORDER BY u.first_signin_at IS NULL, u.first_signin_at, u.username LIMIT ?4"
     ))?;
     let rows = stmt.query_map(params![defaults_on, grace, now, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// A user at risk: id, username, risk level.
@@ -98,7 +98,7 @@ pub fn risky_users(conn: &Connection, limit: i64) -> Result<(Vec<RiskyUser>, i64
          ORDER BY CASE user_risk WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, username COLLATE NOCASE LIMIT ?1"
     ))?;
     let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+    Ok((rows.collect::<crate::store::db::Result<_>>()?, total))
 }
 
 /// A risky sign-in to review.
@@ -114,30 +114,41 @@ pub struct RiskySignIn {
 
 /// Sign-ins since `since` whose sign-in risk was medium or high, newest first, and how many.
 pub fn risky_signins(conn: &Connection, since: i64, limit: i64) -> Result<(Vec<RiskySignIn>, i64)> {
-    let filter = "at >= ?1 AND context IS NOT NULL AND json_extract(context, '$.sign_in_risk') IN ('medium', 'high')";
+    let risk = conn.json_text("context", "sign_in_risk");
+    let filter = format!("at >= ?1 AND context IS NOT NULL AND {risk} IN ('medium', 'high')");
     let total = conn.query_row(&format!("SELECT count(*) FROM signin_log WHERE {filter}"), [since], |r| r.get(0))?;
     let mut stmt = conn.prepare(&format!(
         "SELECT id, at, username, coalesce((SELECT c.name FROM clients c WHERE c.id = signin_log.client_id), client_id),
-                json_extract(context, '$.sign_in_risk'), result
+                {risk}, result
          FROM signin_log WHERE {filter} ORDER BY at DESC, id DESC LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![since, limit], |r| {
         Ok(RiskySignIn { id: r.get(0)?, at: r.get(1)?, username: r.get(2)?, app: r.get(3)?, risk: r.get(4)?, result: r.get(5)? })
     })?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+    Ok((rows.collect::<crate::store::db::Result<_>>()?, total))
 }
 
 /// The policies that blocked sign-ins since `since`: (policy id, name, sign-ins blocked), most first.
 pub fn top_blocking_policies(conn: &Connection, since: i64, limit: i64) -> Result<Vec<(String, String, i64)>> {
-    let mut stmt = conn.prepare(
-        "SELECT json_extract(p.value, '$.policy_id') AS pid, json_extract(p.value, '$.name'), count(*) AS n
-         FROM signin_log s, json_each(s.policies) p
-         WHERE s.at >= ?1 AND s.blocked_by_policy = 1
-           AND json_extract(p.value, '$.applied') = 1 AND json_extract(p.value, '$.effect.effect') = 'block'
-         GROUP BY pid ORDER BY n DESC, 2 LIMIT ?2",
-    )?;
+    // Each sign-in's policy results are a JSON list: one row per result.
+    let mut stmt = conn.prepare(match conn.engine() {
+        Engine::Sqlite => {
+            "SELECT json_extract(p.value, '$.policy_id') AS pid, min(json_extract(p.value, '$.name')), count(*) AS n
+             FROM signin_log s, json_each(s.policies) p
+             WHERE s.at >= ?1 AND s.blocked_by_policy = 1
+               AND json_extract(p.value, '$.applied') = 1 AND json_extract(p.value, '$.effect.effect') = 'block'
+             GROUP BY pid ORDER BY n DESC, 2 LIMIT ?2"
+        }
+        Engine::Postgres => {
+            "SELECT p.value ->> 'policy_id' AS pid, min(p.value ->> 'name'), count(*) AS n
+             FROM signin_log s, jsonb_array_elements(s.policies::jsonb) p(value)
+             WHERE s.at >= ?1 AND s.blocked_by_policy = 1
+               AND p.value ->> 'applied' = 'true' AND p.value #>> '{effect,effect}' = 'block'
+             GROUP BY pid ORDER BY n DESC, 2 LIMIT ?2"
+        }
+    })?;
     let rows = stmt.query_map(params![since, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Failures of one app: its client id (None: latchkey itself), its name, how many.
@@ -152,7 +163,7 @@ pub fn failures_by_app(conn: &Connection, since: i64, limit: i64) -> Result<Vec<
          ORDER BY f.n DESC, 2 LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![since, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// How many apps, users and groups there are.

@@ -2,7 +2,7 @@
 
 use super::{Result, StoreError, json_list, to_json};
 use crate::policy::model::{Policy, Risk, State};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 pub fn security_defaults(conn: &Connection) -> Result<bool> {
     let v: Option<String> = conn.prepare_cached("SELECT value FROM settings WHERE key = 'security_defaults'")?.query_row([], |r| r.get(0)).optional()?;
@@ -26,7 +26,7 @@ fn parse(id: String, state: String, definition: String) -> Result<Policy> {
 
 pub fn all(conn: &Connection) -> Result<Vec<Policy>> {
     let mut stmt = conn.prepare_cached("SELECT id, state, definition FROM ca_policies ORDER BY name COLLATE NOCASE")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<crate::store::db::Result<Vec<_>>>()?;
     rows.into_iter().map(|(i, s, d)| parse(i, s, d)).collect()
 }
 
@@ -36,7 +36,7 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Policy>> {
     row.map(|(i, s, d)| parse(i, s, d)).transpose()
 }
 
-fn conflict(e: rusqlite::Error, name: &str) -> StoreError {
+fn conflict(e: crate::store::db::Error, name: &str) -> StoreError {
     super::conflict_on_duplicate(e, || format!("a policy named {name:?} already exists"))
 }
 
@@ -70,7 +70,7 @@ pub fn locations(conn: &Connection) -> Result<Vec<NamedLocation>> {
     let mut stmt = conn.prepare_cached("SELECT id, name, ranges, trusted, risk FROM named_locations ORDER BY name COLLATE NOCASE")?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?, r.get::<_, String>(4)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(|(id, name, ranges, trusted, risk)| {
             Ok(NamedLocation { id, name, ranges: json_list(&ranges)?, trusted, risk: Risk::parse(&risk).unwrap_or(Risk::None) })
@@ -115,14 +115,14 @@ pub fn password_changed_at(conn: &Connection, user_id: &str) -> Result<Option<i6
 pub fn logged_contexts(conn: &Connection, since: i64) -> Result<Vec<String>> {
     let mut stmt = conn.prepare("SELECT context FROM signin_log WHERE at >= ?1 AND context IS NOT NULL ORDER BY id")?;
     let rows = stmt.query_map([since], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Policies whose name contains `search` (and in `state`, if given): how many.
 pub fn count(conn: &Connection, search: Option<&str>, state: Option<State>) -> Result<i64> {
     let pattern = search.map(crate::admin::list::like);
     Ok(conn.query_row(
-        "SELECT count(*) FROM ca_policies WHERE (?1 IS NULL OR name LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR state = ?2)",
+        "SELECT count(*) FROM ca_policies WHERE (name LIKE ?1 ESCAPE '\\' OR ?1 IS NULL) AND (state = ?2 OR ?2 IS NULL)",
         params![pattern, state.map(State::as_str)],
         |r| r.get(0),
     )?)
@@ -132,14 +132,15 @@ pub fn count(conn: &Connection, search: Option<&str>, state: Option<State>) -> R
 pub fn page(conn: &Connection, search: Option<&str>, state: Option<State>, window: &crate::admin::list::Window) -> Result<Vec<Policy>> {
     let pattern = search.map(crate::admin::list::like);
     let mut stmt = conn.prepare(&format!(
-        "SELECT id, state, definition FROM ca_policies WHERE (?1 IS NULL OR name LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR state = ?2){}",
+        "SELECT id, state, definition FROM ca_policies WHERE (name LIKE ?1 ESCAPE '\\' OR ?1 IS NULL) AND (state = ?2 OR ?2 IS NULL){}",
         window.sql()
     ))?;
-    let rows = stmt.query_map(params![pattern, state.map(State::as_str)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows =
+        stmt.query_map(params![pattern, state.map(State::as_str)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<crate::store::db::Result<Vec<_>>>()?;
     rows.into_iter().map(|(i, s, d)| parse(i, s, d)).collect()
 }
 
-const LOCATION_FILTER: &str = "(?1 IS NULL OR name LIKE ?1 ESCAPE '\\' OR ranges LIKE ?1 ESCAPE '\\')";
+const LOCATION_FILTER: &str = "(name LIKE ?1 ESCAPE '\\' OR ranges LIKE ?1 ESCAPE '\\' OR ?1 IS NULL)";
 
 /// Named locations whose name or ranges contain `search`: how many.
 pub fn count_locations(conn: &Connection, search: Option<&str>) -> Result<i64> {
@@ -155,7 +156,7 @@ pub fn locations_page(conn: &Connection, search: Option<&str>, window: &crate::a
         .query_map(params![pattern], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?, r.get::<_, String>(4)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(|(id, name, ranges, trusted, risk)| {
             Ok(NamedLocation { id, name, ranges: json_list(&ranges)?, trusted, risk: Risk::parse(&risk).unwrap_or(Risk::None) })

@@ -1,7 +1,7 @@
 //! Lockout counters, sign-in history, and password resets in progress.
 
 use super::{Result, json_list, to_json};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 #[derive(Debug, Clone, Default)]
 pub struct Lockout {
@@ -30,7 +30,7 @@ pub fn set_lockout(conn: &Connection, user_id: &str, familiar: bool, failures: i
 /// The networks and platforms a user has signed in from successfully.
 pub fn history(conn: &Connection, user_id: &str) -> Result<(Vec<String>, Vec<String>)> {
     let mut stmt = conn.prepare_cached("SELECT network, platform FROM signin_history WHERE user_id = ?1")?;
-    let rows: Vec<(String, String)> = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+    let rows: Vec<(String, String)> = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<crate::store::db::Result<_>>()?;
     Ok(rows.into_iter().unzip())
 }
 
@@ -141,17 +141,17 @@ pub fn delete_reset(conn: &Connection, id: &str) -> Result<()> {
 pub fn end_everything(conn: &Connection, user_id: &str, now: i64) -> Result<()> {
     end_everything_except(conn, user_id, None, now)?;
     // Sign-ins in progress were started with what just stopped being trusted: they go too.
-    conn.execute("DELETE FROM auth_requests WHERE json_extract(params, '$.user_id') = ?1", [user_id])?;
+    conn.execute(&format!("DELETE FROM auth_requests WHERE {} = ?1", conn.json_text("params", "user_id")), [user_id])?;
     Ok(())
 }
 
 /// `end_everything`, keeping the session `keep` (the one the person changed their password in).
 pub fn end_everything_except(conn: &Connection, user_id: &str, keep: Option<&str>, now: i64) -> Result<()> {
     super::logout::sessions_ending(conn, user_id, keep, now)?;
-    conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL AND id IS NOT ?3", params![user_id, now, keep])?;
+    conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL AND id IS DISTINCT FROM ?3", params![user_id, now, keep])?;
     conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![user_id, now])?;
     // Codes not yet redeemed were issued to sessions that just ended: they go too.
-    conn.execute("DELETE FROM authorization_codes WHERE user_id = ?1 AND grant_id IS NULL AND session_id IS NOT ?2", params![user_id, keep])?;
+    conn.execute("DELETE FROM authorization_codes WHERE user_id = ?1 AND grant_id IS NULL AND session_id IS DISTINCT FROM ?2", params![user_id, keep])?;
     Ok(())
 }
 
@@ -254,4 +254,25 @@ pub fn locks(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<(String, 
 pub fn unlock(conn: &Connection, user_id: &str) -> Result<()> {
     conn.execute("DELETE FROM lockouts WHERE user_id = ?1", [user_id])?;
     clear_budgets(conn, &format!("user:{user_id}"))
+}
+
+/// Remembers a failed password for the spray detector (keyed hashes only).
+pub fn record_password_failure(conn: &Connection, at: i64, account: &[u8], ip: &[u8], password: &[u8]) -> Result<()> {
+    conn.prepare_cached("INSERT INTO password_failures (at, account, ip, password) VALUES (?1, ?2, ?3, ?4)")?.execute(params![at, account, ip, password])?;
+    Ok(())
+}
+
+/// How many different accounts failed since `since` from the IP `ip`, and with the password
+/// `password` (keyed hashes).
+pub fn spray_counts(conn: &Connection, since: i64, ip: Option<&[u8]>, password: &[u8]) -> Result<(i64, i64)> {
+    let by_ip = match ip {
+        Some(ip) => conn
+            .prepare_cached("SELECT count(DISTINCT account) FROM password_failures WHERE ip = ?1 AND at >= ?2")?
+            .query_row(params![ip, since], |r| r.get(0))?,
+        None => 0,
+    };
+    let by_password = conn
+        .prepare_cached("SELECT count(DISTINCT account) FROM password_failures WHERE password = ?1 AND at >= ?2")?
+        .query_row(params![password, since], |r| r.get(0))?;
+    Ok((by_ip, by_password))
 }

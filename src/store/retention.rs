@@ -5,7 +5,7 @@
 //! its own short transaction, so sign-ins never wait long behind them.
 
 use super::Result;
-use rusqlite::{Connection, params};
+use crate::store::db::{Connection, params};
 
 /// Rows deleted per statement: each batch holds the write lock for milliseconds.
 const BATCH: i64 = 500;
@@ -21,6 +21,8 @@ pub struct Retention {
     pub log_secs: i64,
     /// The longest an access or ID token lives: how long a grant outlives its family's end.
     pub token_secs: i64,
+    /// The risk detectors' window: how long failed passwords count for the spray detector.
+    pub window_secs: i64,
 }
 
 /// One table's deletions, for the metrics and the log.
@@ -29,13 +31,18 @@ pub type Deleted = Vec<(&'static str, usize)>;
 /// Deletes `(table, WHERE …)` rows in batches until none are left; the condition may read `?1`
 /// as now. Returns how many went.
 fn purge(conn: &Connection, table: &str, condition: &str, now: i64) -> Result<usize> {
-    let sql = format!("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {condition} LIMIT {BATCH})");
+    // The row's physical address: SQLite's rowid, PostgreSQL's ctid.
+    let row = match conn.engine() {
+        crate::store::db::Engine::Sqlite => "rowid",
+        crate::store::db::Engine::Postgres => "ctid",
+    };
+    let sql = format!("DELETE FROM {table} WHERE {row} IN (SELECT {row} FROM {table} WHERE {condition} LIMIT {BATCH})");
     let mut total = 0;
     loop {
         let mut stmt = conn.prepare_cached(&sql)?;
-        let n = match stmt.parameter_count() {
-            0 => stmt.execute([])?,
-            _ => stmt.execute(params![now])?,
+        let n = match condition.contains("?1") {
+            false => stmt.execute([])?,
+            true => stmt.execute(params![now])?,
         };
         total += n;
         if (n as i64) < BATCH {
@@ -59,13 +66,14 @@ pub fn run(conn: &Connection, r: Retention, now: i64) -> Result<Deleted> {
          OR (revoked_at IS NULL AND created_at < ?1 - {tokens}
              AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.grant_id = grants.id AND t.expires_at >= ?1 - {tokens}))"
     );
-    let rules: [(&'static str, String); 13] = [
+    let window = r.window_secs;
+    let rules: [(&'static str, String); 14] = [
         // The newest row of each log stays whatever its age: ids keep growing (they are what
         // the events export counts by), even after a quiet month empties the log.
         ("signin_log", format!("at < {logs_before} AND id < (SELECT max(id) FROM signin_log)")),
         ("audit_log", format!("at < {logs_before} AND id < (SELECT max(id) FROM audit_log)")),
         // Ended or expired a week ago: nothing can use them, "My sessions" no longer lists them.
-        ("sessions", format!("coalesce(min(ended_at, expires_at), expires_at) < {grace}")),
+        ("sessions", format!("CASE WHEN ended_at < expires_at THEN ended_at ELSE expires_at END < {grace}")),
         ("session_apps", "NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = session_apps.session_id)".into()),
         // A code is good for a minute; a day later a replay no longer needs detecting.
         ("authorization_codes", "expires_at < ?1 - 86400".into()),
@@ -79,6 +87,8 @@ pub fn run(conn: &Connection, r: Retention, now: i64) -> Result<Deleted> {
         // A budget with no pause for a day and no attempt in its window (a day at most) counts
         // exactly like none: made-up names must not grow the table for ever.
         ("attempt_budgets", "paused_until < ?1 - 86400 AND window_start < ?1 - 86400".into()),
+        // Outside the detectors' window a failed password no longer counts.
+        ("password_failures", format!("at < ?1 - {window}")),
     ];
     let mut deleted = Vec::new();
     for (table, condition) in &rules {
@@ -104,7 +114,7 @@ mod tests {
             conn.execute("INSERT INTO signin_log (at, result) VALUES (?1, 'success')", [at]).unwrap();
             conn.execute("INSERT INTO audit_log (at, action) VALUES (?1, 'x')", [at]).unwrap();
         }
-        let deleted = run(&conn, Retention { log_secs: 30 * DAY, token_secs: 600 }, 40 * DAY).unwrap();
+        let deleted = run(&conn, Retention { log_secs: 30 * DAY, token_secs: 600, window_secs: 3600 }, 40 * DAY).unwrap();
         assert_eq!(deleted, vec![("signin_log", 2), ("audit_log", 2)]);
         let left: i64 = conn.query_row("SELECT count(*) FROM signin_log", [], |r| r.get(0)).unwrap();
         assert_eq!(left, 1);
@@ -117,11 +127,11 @@ mod tests {
         for at in [0, DAY] {
             conn.execute("INSERT INTO signin_log (at, result) VALUES (?1, 'success')", [at]).unwrap();
         }
-        run(&conn, Retention { log_secs: DAY, token_secs: 600 }, 100 * DAY).unwrap();
+        run(&conn, Retention { log_secs: DAY, token_secs: 600, window_secs: 3600 }, 100 * DAY).unwrap();
         let ids: Vec<i64> = conn.prepare("SELECT id FROM signin_log").unwrap().query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
         assert_eq!(ids, [2]);
-        conn.execute("INSERT INTO signin_log (at, result) VALUES (?1, 'success')", [100 * DAY]).unwrap();
-        assert_eq!(conn.last_insert_rowid(), 3, "not 1 again: the events export counts by id");
+        let id: i64 = conn.query_row("INSERT INTO signin_log (at, result) VALUES (?1, 'success') RETURNING id", [100 * DAY], |r| r.get(0)).unwrap();
+        assert_eq!(id, 3, "not 1 again: the events export counts by id");
     }
 
     #[test]
@@ -131,14 +141,14 @@ mod tests {
         let put = |subject: &str, window_start: i64, paused_until: i64| {
             conn.execute(
                 "INSERT INTO attempt_budgets (subject, kind, window_start, spent, paused_until, pauses) VALUES (?1, 'password', ?2, 3, ?3, 1)",
-                rusqlite::params![subject, window_start, paused_until],
+                crate::store::db::params![subject, window_start, paused_until],
             )
             .unwrap();
         };
         put("name:stale", 0, 10);
         put("name:paused", 0, 5 * DAY);
         put("name:counting", 4 * DAY, 0);
-        run(&conn, Retention { log_secs: 30 * DAY, token_secs: 600 }, 5 * DAY).unwrap();
+        run(&conn, Retention { log_secs: 30 * DAY, token_secs: 600, window_secs: 3600 }, 5 * DAY).unwrap();
         let left: Vec<String> =
             conn.prepare("SELECT subject FROM attempt_budgets ORDER BY subject").unwrap().query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
         assert_eq!(left, ["name:counting", "name:paused"]);

@@ -1,5 +1,5 @@
 use super::{Result, json_list, to_json};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 /// A single sign-on session. The browser holds a random token; only its hash is stored.
 #[derive(Debug, Clone)]
@@ -99,22 +99,23 @@ pub struct Active {
 
 /// The live sessions of `user_id`, most recently used first.
 pub fn active_for_user(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<Active>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT s.id, s.created_at,
-                max(coalesce(s.last_seen_at, s.created_at), coalesce((SELECT max(g.created_at) FROM grants g WHERE g.session_id = s.id), 0)),
+                {}(coalesce(s.last_seen_at, s.created_at), coalesce((SELECT max(g.created_at) FROM grants g WHERE g.session_id = s.id), 0)),
                 s.ip, s.user_agent
          FROM sessions s WHERE s.user_id = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2
          ORDER BY 3 DESC, s.created_at DESC",
-    )?;
+        conn.greatest()
+    ))?;
     let mut sessions = stmt
         .query_map(params![user_id, now], |r| {
             Ok(Active { id: r.get(0)?, created_at: r.get(1)?, last_used_at: r.get(2)?, ip: r.get(3)?, user_agent: r.get(4)?, apps: vec![] })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::Result<Vec<_>>>()?;
     let mut apps =
         conn.prepare_cached("SELECT c.name FROM session_apps a JOIN clients c ON c.id = a.client_id WHERE a.session_id = ?1 ORDER BY c.name COLLATE NOCASE")?;
     for s in &mut sessions {
-        s.apps = apps.query_map([&s.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        s.apps = apps.query_map([&s.id], |r| r.get(0))?.collect::<crate::store::db::Result<_>>()?;
     }
     Ok(sessions)
 }

@@ -1,7 +1,7 @@
 //! Installation-wide values kept in the `settings` table.
 
 use super::Result;
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 /// The issuer the running server serves (`serve` records it at start), so that commands run
 /// beside it print what apps must be configured with, not the configuration's default.

@@ -1,5 +1,5 @@
 use super::Result;
-use rusqlite::{Connection, params};
+use crate::store::db::{Connection, params};
 
 /// One sign-in attempt, successful or not.
 #[derive(Debug, Default)]
@@ -53,30 +53,34 @@ struct Evaluated<'a> {
 /// The row keeps the id of the request being served (the correlation id shown to the person),
 /// read from the request's context.
 fn insert(conn: &Connection, s: &SignIn<'_>, evaluated: Option<Evaluated<'_>>, now: i64) -> Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, failure, context, policies,
+    let id = conn
+        .prepare_cached(
+            "INSERT INTO signin_log (at, user_id, username, client_id, ip, user_agent, result, reason, methods, failure, context, policies,
              blocked_by_policy, report_only_block, request_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?
-    .execute(params![
-        now,
-        s.user_id,
-        s.username,
-        s.client_id,
-        s.ip,
-        s.user_agent,
-        s.result,
-        s.reason,
-        s.methods.map(super::to_json),
-        s.failure,
-        evaluated.as_ref().map(|e| serde_json::to_string(e.ctx).expect("context serialises")),
-        evaluated.as_ref().map(|e| serde_json::to_string(&e.eval.results).expect("results serialise")),
-        evaluated.as_ref().is_some_and(|e| e.blocked),
-        evaluated.as_ref().is_some_and(|e| e.report_only_block),
-        crate::web::observe::current()
-    ])?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING id",
+        )?
+        .query_row(
+            params![
+                now,
+                s.user_id,
+                s.username,
+                s.client_id,
+                s.ip,
+                s.user_agent,
+                s.result,
+                s.reason,
+                s.methods.map(super::to_json),
+                s.failure,
+                evaluated.as_ref().map(|e| serde_json::to_string(e.ctx).expect("context serialises")),
+                evaluated.as_ref().map(|e| serde_json::to_string(&e.eval.results).expect("results serialise")),
+                evaluated.as_ref().is_some_and(|e| e.blocked),
+                evaluated.as_ref().is_some_and(|e| e.report_only_block),
+                crate::web::observe::current()
+            ],
+            |r| r.get(0),
+        )?;
     count_in_metrics(s, evaluated.map(|e| e.eval));
-    Ok(conn.last_insert_rowid())
+    Ok(id)
 }
 
 /// Writes one row for an attempt that never reached the gate's evaluation; returns its id.
@@ -124,10 +128,10 @@ const COLUMNS: &str = "id, at, user_id, username, client_id, ip, user_agent, res
 pub fn recent(conn: &Connection, limit: i64) -> Result<Vec<SignInRow>> {
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM signin_log ORDER BY id DESC LIMIT ?1"))?;
     let rows = stmt.query_map([limit], row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignInRow> {
+fn row(r: &crate::store::db::Row<'_>) -> crate::store::db::Result<SignInRow> {
     Ok(SignInRow {
         id: r.get(0)?,
         at: r.get(1)?,
@@ -164,21 +168,21 @@ pub struct Filter {
 pub fn search(conn: &Connection, f: &Filter, limit: i64) -> Result<Vec<SignInRow>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM signin_log
-         WHERE (?1 IS NULL OR username = ?1 COLLATE NOCASE)
-           AND (?2 IS NULL OR client_id = ?2)
-           AND (?3 IS NULL OR result = ?3)
-           AND (?4 IS NULL OR at >= ?4)
-           AND (?5 IS NULL OR at < ?5)
+         WHERE (username = ?1 COLLATE NOCASE OR ?1 IS NULL)
+           AND (client_id = ?2 OR ?2 IS NULL)
+           AND (result = ?3 OR ?3 IS NULL)
+           AND (at >= ?4 OR ?4 IS NULL)
+           AND (at < ?5 OR ?5 IS NULL)
            AND (?7 = 0 OR blocked_by_policy = 1)
            AND (?8 = 0 OR report_only_block = 1)
          ORDER BY id DESC LIMIT ?6"
     ))?;
     let rows = stmt.query_map(params![f.user, f.client_id, f.result, f.from, f.to, limit, f.blocked_by_policy, f.report_only_block], row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<SignInRow>> {
-    use rusqlite::OptionalExtension;
+    use crate::store::db::OptionalExtension;
     Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM signin_log WHERE id = ?1"), [id], row).optional()?)
 }
 
@@ -186,13 +190,13 @@ pub fn by_id(conn: &Connection, id: i64) -> Result<Option<SignInRow>> {
 pub fn by_request_id(conn: &Connection, request_id: &str) -> Result<Vec<SignInRow>> {
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM signin_log WHERE request_id = ?1 ORDER BY id"))?;
     let rows = stmt.query_map([request_id], row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 pub fn for_user(conn: &Connection, user_id: &str, limit: i64) -> Result<Vec<SignInRow>> {
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM signin_log WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2"))?;
     let rows = stmt.query_map(params![user_id, limit], row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// A person's own sign-ins since `since`, newest first, each with the name of its app (None:
@@ -203,7 +207,7 @@ pub fn own_since(conn: &Connection, user_id: &str, since: i64, limit: i64) -> Re
          WHERE user_id = ?1 AND at >= ?2 ORDER BY id DESC LIMIT ?3"
     ))?;
     let rows = stmt.query_map(params![user_id, since, limit], |r| Ok((row(r)?, r.get(14)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Marks sign-in `id` of `user_id` as reported by them ("This wasn't me"); false if it is not
@@ -215,10 +219,10 @@ pub fn report(conn: &Connection, id: i64, user_id: &str, now: i64) -> Result<boo
 
 /// The WHERE clause of `Filter` and its values: only the conditions set, so that SQLite can use
 /// the `at` and `client_id` indexes (an `(?n IS NULL OR …)` clause makes it scan every row).
-fn filtered<'a>(f: &'a Filter) -> (String, Vec<&'a dyn rusqlite::ToSql>) {
+fn filtered<'a>(f: &'a Filter) -> (String, Vec<&'a dyn crate::store::db::ToSql>) {
     let mut sql = vec!["1 = 1".to_string()];
-    let mut args: Vec<&'a dyn rusqlite::ToSql> = vec![];
-    let mut add = |clause: &str, value: &'a dyn rusqlite::ToSql| {
+    let mut args: Vec<&'a dyn crate::store::db::ToSql> = vec![];
+    let mut add = |clause: &str, value: &'a dyn crate::store::db::ToSql| {
         args.push(value);
         sql.push(clause.replace('?', &format!("?{}", args.len())));
     };
@@ -249,7 +253,7 @@ fn filtered<'a>(f: &'a Filter) -> (String, Vec<&'a dyn rusqlite::ToSql>) {
 /// How many rows `f` matches.
 pub fn count(conn: &Connection, f: &Filter) -> Result<i64> {
     let (clause, args) = filtered(f);
-    Ok(conn.prepare_cached(&format!("SELECT count(*) FROM signin_log WHERE {clause}"))?.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?)
+    Ok(conn.prepare_cached(&format!("SELECT count(*) FROM signin_log WHERE {clause}"))?.query_row(crate::store::db::params_from_iter(args), |r| r.get(0))?)
 }
 
 /// One page of the rows `f` matches, in the window's order, each with its app's name (None:
@@ -260,6 +264,6 @@ pub fn page(conn: &Connection, f: &Filter, window: &crate::admin::list::Window) 
         "SELECT {COLUMNS}, (SELECT c.name FROM clients c WHERE c.id = signin_log.client_id) AS app_name FROM signin_log WHERE {clause}{}",
         window.sql()
     ))?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| Ok((row(r)?, r.get("app_name")?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let rows = stmt.query_map(crate::store::db::params_from_iter(args), |r| Ok((row(r)?, r.get("app_name")?)))?;
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }

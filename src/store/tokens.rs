@@ -1,7 +1,7 @@
 //! Grants (token families), refresh tokens and revoked access tokens.
 
 use super::{Result, json_list, to_json};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::store::db::{Connection, OptionalExtension, params};
 
 #[derive(Debug, Clone)]
 pub struct Grant {
@@ -94,7 +94,7 @@ pub fn access_token_revoked(conn: &Connection, jti: &str, grant_id: Option<&str>
     let revoked: bool = conn
         .prepare_cached(
             "SELECT EXISTS(SELECT 1 FROM revoked_access_tokens WHERE jti = ?1)
-                 OR (?2 IS NOT NULL AND NOT EXISTS(SELECT 1 FROM grants WHERE id = ?2 AND revoked_at IS NULL))",
+                 OR (NOT EXISTS(SELECT 1 FROM grants WHERE id = ?2 AND revoked_at IS NULL) AND ?2 IS NOT NULL)",
         )?
         .query_row(params![jti, grant_id], |r| r.get(0))?;
     Ok(revoked)
@@ -129,7 +129,7 @@ pub fn connected_apps(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<
         scopes.dedup();
         Ok(ConnectedApp { client_id: r.get(0)?, name: r.get(1)?, since: r.get(2)?, last_refreshed_at: r.get(3)?, scopes })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// Revokes every live grant `user_id` gave `client_id` (their refresh and access tokens stop

@@ -1,5 +1,5 @@
 use super::{Result, StoreError};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::store::db::{Connection, OptionalExtension, Row, params};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -31,7 +31,7 @@ pub struct NewUser<'a> {
 const COLUMNS: &str =
     "id, username, email, email_verified, name, password_hash, is_admin, must_change_password, disabled, updated_at, mfa_required, password_expires_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+fn from_row(r: &Row<'_>) -> crate::store::db::Result<User> {
     Ok(User {
         id: r.get(0)?,
         username: r.get(1)?,

@@ -36,8 +36,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let last = &state.readiness.last_write_ok;
     let write = millis().saturating_sub(last.load(Ordering::Relaxed)) >= WRITE_PROBE_MS;
     let db = web::block(move || -> Result<(), String> {
-        let mut conn = s.pool.get().map_err(|e| format!("database pool: {e}"))?;
-        crate::store::ready(&mut conn, now, write)
+        let conn = s.pool.get().map_err(|e| format!("database pool: {e}"))?;
+        crate::store::ready(&conn, now, write)
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));

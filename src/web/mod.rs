@@ -94,8 +94,8 @@ impl From<r2d2::Error> for InternalError {
     }
 }
 
-impl From<rusqlite::Error> for InternalError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::store::db::Error> for InternalError {
+    fn from(e: crate::store::db::Error) -> Self {
         Self::Store(e.into())
     }
 }
@@ -171,7 +171,7 @@ macro_rules! into_page_error {
         }
     )*};
 }
-into_page_error!(askama::Error, r2d2::Error, rusqlite::Error, actix_web::error::BlockingError);
+into_page_error!(askama::Error, r2d2::Error, crate::store::db::Error, actix_web::error::BlockingError);
 
 impl From<crate::store::StoreError> for PageError {
     fn from(e: crate::store::StoreError) -> Self {

@@ -166,7 +166,7 @@ async fn a_tarpit_app_does_not_delay_other_apps_logout_tokens() {
         for i in 0..20 {
             conn.execute(
                 "INSERT INTO logout_deliveries (client_id, user_id, session_id, next_at, created_at) VALUES (?1, ?2, NULL, ?3, ?3)",
-                rusqlite::params![slow, format!("user{i}"), now - 10],
+                latchkey::store::db::params![slow, format!("user{i}"), now - 10],
             )
             .unwrap();
         }

@@ -5,7 +5,7 @@ use crate::cdp::Browser;
 use crate::common::*;
 
 fn sql(server: &TestServer, statement: &str, args: &[&str]) {
-    server.admin().pool.get().unwrap().execute(statement, rusqlite::params_from_iter(args)).unwrap();
+    server.admin().pool.get().unwrap().execute(statement, latchkey::store::db::params_from_iter(args)).unwrap();
 }
 
 fn portal_sign_in(server: &TestServer, b: &mut Browser) {

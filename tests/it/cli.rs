@@ -1,35 +1,31 @@
 //! The `latchkey` command as an operator uses it.
 
+use crate::common::*;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
-fn latchkey(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_latchkey")).arg("--data-dir").arg(dir).args(args).env("LATCHKEY_PASSWORD__MEMORY_KIB", "1024").output().unwrap();
-    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
+use std::process::Stdio;
 
 #[test]
 fn cli_adds_users_and_clients_and_refuses_bad_input_clearly() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = DataDir::new();
     let d = dir.path();
-    let (ok, out, _) = latchkey(d, &["--json", "user", "add", "--username", "bob", "--password", "a long password", "--email", "bob@example.com"]);
+    let (ok, out, _) = latchkey_run(d, &["--json", "user", "add", "--username", "bob", "--password", "a long password", "--email", "bob@example.com"]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["username"], "bob");
 
-    let (ok, out, _) = latchkey(d, &["--json", "user", "add", "--username", "dave", "--password", "a long password", "--require-mfa"]);
+    let (ok, out, _) = latchkey_run(d, &["--json", "user", "add", "--username", "dave", "--password", "a long password", "--require-mfa"]);
     assert!(ok);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["mfa_required"], true);
 
-    let (ok, _, err) = latchkey(d, &["user", "add", "--username", "BOB", "--password", "a long password"]);
+    let (ok, _, err) = latchkey_run(d, &["user", "add", "--username", "BOB", "--password", "a long password"]);
     assert!(!ok);
     assert!(err.contains(r#"a user named "BOB" already exists"#), "{err}");
-    let (ok, _, err) = latchkey(d, &["user", "add", "--username", "carol", "--password", "short"]);
+    let (ok, _, err) = latchkey_run(d, &["user", "add", "--username", "carol", "--password", "short"]);
     assert!(!ok && err.contains("at least 8"), "{err}");
-    let (ok, _, err) = latchkey(d, &["user", "add", "--username", "carol", "--password", "a long password", "--email", "nope"]);
+    let (ok, _, err) = latchkey_run(d, &["user", "add", "--username", "carol", "--password", "a long password", "--email", "nope"]);
     assert!(!ok && err.contains("e-mail"), "{err}");
 
-    let (ok, out, _) = latchkey(d, &["--json", "client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/oidc/callback"]);
+    let (ok, out, _) = latchkey_run(d, &["--json", "client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/oidc/callback"]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["client_id"].as_str().unwrap().len() >= 22);
@@ -41,24 +37,24 @@ fn cli_adds_users_and_clients_and_refuses_bad_input_clearly() {
         ("https://wiki.example.com/cb#x", "fragment"),
         ("https://*.example.com/cb", "wildcards"),
     ] {
-        let (ok, _, err) = latchkey(d, &["client", "add", "--name", "Bad", "--redirect-uri", uri]);
+        let (ok, _, err) = latchkey_run(d, &["client", "add", "--name", "Bad", "--redirect-uri", uri]);
         assert!(!ok, "{uri} accepted");
         assert!(err.starts_with("latchkey: ") && err.contains(why), "{uri}: {err}");
     }
-    let (ok, _, err) = latchkey(d, &["client", "add", "--name", "Wiki", "--redirect-uri", "https://x.example/cb"]);
+    let (ok, _, err) = latchkey_run(d, &["client", "add", "--name", "Wiki", "--redirect-uri", "https://x.example/cb"]);
     assert!(!ok && err.contains("already exists"), "{err}");
-    let (ok, _, err) = latchkey(d, &["client", "add", "--name", "SPA", "--public", "--grant-type", "client_credentials"]);
+    let (ok, _, err) = latchkey_run(d, &["client", "add", "--name", "SPA", "--public", "--grant-type", "client_credentials"]);
     assert!(!ok && err.contains("public client cannot use client_credentials"), "{err}");
-    let (ok, out, _) = latchkey(d, &["client", "add", "--name", "SPA", "--public", "--redirect-uri", "http://localhost:5173/cb"]);
+    let (ok, out, _) = latchkey_run(d, &["client", "add", "--name", "SPA", "--public", "--redirect-uri", "http://localhost:5173/cb"]);
     assert!(ok && !out.contains("client_secret"), "{out}");
 
-    let (ok, out, _) = latchkey(d, &["--json", "policy", "security-defaults", "off"]);
+    let (ok, out, _) = latchkey_run(d, &["--json", "policy", "security-defaults", "off"]);
     assert!(ok, "{out}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["security_defaults"], false);
-    let (ok, _, err) = latchkey(d, &["policy", "security-defaults", "maybe"]);
+    let (ok, _, err) = latchkey_run(d, &["policy", "security-defaults", "maybe"]);
     assert!(!ok && err.contains("invalid value"), "{err}");
 
-    let (ok, out, _) = latchkey(d, &["--json", "keys", "rotate"]);
+    let (ok, out, _) = latchkey_run(d, &["--json", "keys", "rotate"]);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let kids = v["kids"].as_array().unwrap();
@@ -68,13 +64,11 @@ fn cli_adds_users_and_clients_and_refuses_bad_input_clearly() {
 
 #[test]
 fn serve_prints_the_first_admin_once_and_answers_discovery() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = DataDir::new();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bind = format!("127.0.0.1:{port}");
     let issuer = format!("http://{bind}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .arg("--data-dir")
-        .arg(dir.path())
+    let mut child = latchkey_command(dir.path())
         .args(["--json", "serve", "--bind", &bind, "--issuer", &issuer])
         .env("LATCHKEY_LOG__LEVEL", "warn")
         .stdout(Stdio::piped())
@@ -104,7 +98,7 @@ fn serve_prints_the_first_admin_once_and_answers_discovery() {
     let body = body.unwrap_or_else(|| panic!("{url} never answered"));
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains(&format!(r#""issuer":"{issuer}""#)), "{body}");
-    assert!(dir.path().join("latchkey.db").exists());
+    assert_eq!(dir.path().join("latchkey.db").exists(), !on_postgres(), "the database is where database.url says");
 }
 
 fn json_of(out: &str) -> serde_json::Value {
@@ -115,14 +109,14 @@ fn json_of(out: &str) -> serde_json::Value {
 fn ok_json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
-    let (ok, out, err) = latchkey(dir, &all);
+    let (ok, out, err) = latchkey_run(dir, &all);
     assert!(ok, "{args:?} failed: {err}");
     json_of(&out)
 }
 
 /// `latchkey ARGS…`, which must fail: its error line.
 fn refused(dir: &std::path::Path, args: &[&str]) -> String {
-    let (ok, out, err) = latchkey(dir, args);
+    let (ok, out, err) = latchkey_run(dir, args);
     assert!(!ok, "{args:?} succeeded: {out}");
     assert!(err.starts_with("latchkey: "), "{err}");
     err
@@ -130,7 +124,7 @@ fn refused(dir: &std::path::Path, args: &[&str]) -> String {
 
 #[test]
 fn cli_lists_shows_and_changes_users_clients_groups_and_policies_and_the_audit_log_says_so() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = DataDir::new();
     let d = dir.path();
     for u in ["alice", "bob"] {
         ok_json(d, &["user", "add", "--username", u, "--password", "a long password", "--email", &format!("{u}@example.com")]);
@@ -172,7 +166,7 @@ fn cli_lists_shows_and_changes_users_clients_groups_and_policies_and_the_audit_l
     // Clients.
     let added = ok_json(d, &["client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb"]);
     let id = added["client_id"].as_str().unwrap().to_string();
-    let (ok, list, _) = latchkey(d, &["--json", "client", "list"]);
+    let (ok, list, _) = latchkey_run(d, &["--json", "client", "list"]);
     assert!(ok && !list.contains("secret_hash") && !list.contains(added["client_secret"].as_str().unwrap()), "no secret is ever listed: {list}");
     assert_eq!(json_of(&list)[0]["client_id"].as_str().or(json_of(&list)[0]["id"].as_str()), Some(id.as_str()));
     assert_eq!(ok_json(d, &["client", "show", "--name", "wiki"])["redirect_uris"], serde_json::json!(["https://wiki.example.com/cb"]));
@@ -204,7 +198,7 @@ fn cli_lists_shows_and_changes_users_clients_groups_and_policies_and_the_audit_l
     assert!(refused(d, &["policy", "set-state", "--policy", "mfa-admins", "on"]).contains("security defaults are on"));
     ok_json(d, &["policy", "security-defaults", "off"]);
     assert_eq!(ok_json(d, &["policy", "set-state", "--policy", &policy.name, "on"])["state"], "on");
-    let (ok, _, err) = latchkey(d, &["policy", "set-state", "--policy", "mfa-admins", "maybe"]);
+    let (ok, _, err) = latchkey_run(d, &["policy", "set-state", "--policy", "mfa-admins", "maybe"]);
     assert!(!ok && err.contains("invalid value"), "{err}");
 
     // Every change is in the audit log, by the command line, with before and after.
@@ -243,7 +237,7 @@ fn cli_lists_shows_and_changes_users_clients_groups_and_policies_and_the_audit_l
 
 #[test]
 fn client_add_prints_the_issuer_the_running_server_serves() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = DataDir::new();
     let d = dir.path();
     // No server has run here: the configuration's issuer.
     let v = ok_json(d, &["client", "add", "--name", "Before", "--redirect-uri", "https://a.example.com/cb"]);
@@ -252,9 +246,7 @@ fn client_add_prints_the_issuer_the_running_server_serves() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bind = format!("127.0.0.1:{port}");
     let issuer = format!("http://localhost:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .arg("--data-dir")
-        .arg(d)
+    let mut child = latchkey_command(d)
         .args(["serve", "--bind", &bind, "--issuer", &issuer])
         .env("LATCHKEY_LOG__LEVEL", "warn")
         .env("LATCHKEY_PASSWORD__MEMORY_KIB", "1024")
@@ -276,7 +268,7 @@ fn client_add_prints_the_issuer_the_running_server_serves() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let v = up.then(|| latchkey(d, &["--json", "client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb"]));
+    let v = up.then(|| latchkey_run(d, &["--json", "client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb"]));
     child.kill().unwrap();
     child.wait().unwrap();
     let (ok, out, err) = v.expect("the server never listened");

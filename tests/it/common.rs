@@ -26,7 +26,107 @@ pub struct TestServer {
     clock: Arc<AtomicI64>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
-    _dir: Option<tempfile::TempDir>,
+    _dir: Option<DataDir>,
+}
+
+/// Where the suite's PostgreSQL server is: `LATCHKEY_TEST_ENGINE=postgres` runs every test on a
+/// PostgreSQL database of its own (made from `LATCHKEY_TEST_DATABASE_URL`, by default the local
+/// server's `test` database, and dropped afterwards); otherwise tests use SQLite files.
+pub fn postgres_admin_url() -> Option<String> {
+    (std::env::var("LATCHKEY_TEST_ENGINE").as_deref() == Ok("postgres"))
+        .then(|| std::env::var("LATCHKEY_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()))
+}
+
+pub fn on_postgres() -> bool {
+    postgres_admin_url().is_some()
+}
+
+/// The column that orders a table's rows as they were written (SQLite's rowid; PostgreSQL's
+/// ctid, which an update moves to the end).
+pub fn write_order() -> &'static str {
+    if on_postgres() { "ctid" } else { "rowid" }
+}
+
+/// True (and says so) when the suite runs on PostgreSQL: for tests of SQLite's own file (its
+/// permissions, a full or read-only disk under it, its online backup), which run in the SQLite
+/// pass of the suite.
+pub fn sqlite_only(what: &str) -> bool {
+    let skip = on_postgres();
+    if skip {
+        eprintln!("not on PostgreSQL: {what} is about SQLite's database file");
+    }
+    skip
+}
+
+/// Runs `sql` on the suite's PostgreSQL server (from a thread of its own: the synchronous client
+/// may not run inside the tests' runtime).
+pub fn postgres_admin(sql: String) {
+    let url = postgres_admin_url().expect("on PostgreSQL");
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("the test PostgreSQL server answers");
+        client.batch_execute(&sql)
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+}
+
+/// The PostgreSQL database of the data directory `data_dir` (made on first use), or None on
+/// SQLite. The URL is kept in the directory, so a restarted server finds the same database.
+pub fn test_database(data_dir: &Path) -> Option<String> {
+    let admin = postgres_admin_url()?;
+    let marker = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&marker) {
+        return Some(url);
+    }
+    std::fs::create_dir_all(data_dir).unwrap();
+    let name = format!("lk_test_{}", latchkey::crypto::random_token().to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "").get(..20).unwrap());
+    postgres_admin(format!("CREATE DATABASE {name}"));
+    let (base, _) = admin.rsplit_once('/').expect("a URL with a database");
+    let url = format!("{base}/{name}");
+    std::fs::write(&marker, &url).unwrap();
+    Some(url)
+}
+
+/// The key every suite server (and command) on PostgreSQL shares.
+const SUITE_SECRET: &str = "the suite's shared secret";
+
+/// The `latchkey` command on `dir`'s data (on PostgreSQL, its database too).
+pub fn latchkey_command(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    c.arg("--data-dir").arg(dir).env("LATCHKEY_PASSWORD__MEMORY_KIB", "1024");
+    if let Some(url) = test_database(dir) {
+        c.env("LATCHKEY_DATABASE__URL", url).env("LATCHKEY_KEYS__ENCRYPTION_SECRET", SUITE_SECRET);
+    }
+    c
+}
+
+/// Runs `latchkey args…` on `dir`: (success, stdout, stderr).
+pub fn latchkey_run(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = latchkey_command(dir).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// A test's data directory; on PostgreSQL its database too, dropped with it.
+pub struct DataDir(tempfile::TempDir);
+
+impl DataDir {
+    pub fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        if let Ok(url) = std::fs::read_to_string(self.0.path().join("test-database-url")) {
+            let name = url.rsplit('/').next().unwrap().to_string();
+            postgres_admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
 }
 
 pub fn test_config(data_dir: &Path, host: &str, port: u16) -> Config {
@@ -49,13 +149,18 @@ pub fn test_config(data_dir: &Path, host: &str, port: u16) -> Config {
     // Cheaper argon2 than production so the suite stays quick; the algorithm is the same.
     config.password.memory_kib = 1024;
     config.password.iterations = 1;
+    if let Some(url) = test_database(data_dir) {
+        config.database.url = latchkey::config::Secret::new(url);
+        config.database.pool_size = 4;
+        config.keys.encryption_secret = latchkey::config::Secret::new(SUITE_SECRET);
+    }
     config
 }
 
 impl TestServer {
     /// Starts latchkey on a free port with a fresh data directory.
     pub fn spawn() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = DataDir::new();
         let mut s = Self::spawn_at(dir.path(), 0);
         s._dir = Some(dir);
         s
@@ -68,7 +173,7 @@ impl TestServer {
 
     /// Starts latchkey with issuer `http://localhost:…`: WebAuthn needs a domain name.
     pub fn spawn_localhost() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = DataDir::new();
         let mut s = Self::spawn_named(dir.path(), "localhost", 0);
         s._dir = Some(dir);
         s
@@ -80,7 +185,7 @@ impl TestServer {
 
     /// Starts latchkey with a fresh data directory and `tweak` applied to its configuration.
     pub fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = DataDir::new();
         let mut s = Self::spawn_tweaked(dir.path(), "127.0.0.1", 0, tweak);
         s._dir = Some(dir);
         s
@@ -118,7 +223,7 @@ impl TestServer {
         }
     }
 
-    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+    pub async fn stop(mut self) -> Option<DataDir> {
         self.handle.stop(true).await;
         self.thread.take().unwrap().join().unwrap();
         self._dir.take()

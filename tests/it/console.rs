@@ -267,7 +267,7 @@ async fn the_overview_counts_match_the_seeded_sign_ins_coverage_and_risks() {
     let conn = admin.pool.get().unwrap();
     conn.execute(
         "INSERT INTO signin_log (at, username, client_id, result, blocked_by_policy, policies) VALUES (?1, 'bob', ?2, 'failure', 1, ?3)",
-        rusqlite::params![
+        latchkey::store::db::params![
             now - 10,
             crm,
             r#"[{"policy_id":"p-block","name":"Block legacy","state":"on","applied":true,"reason":"","effect":{"effect":"block"}},{"policy_id":"p-other","name":"Other","state":"on","applied":false,"reason":"","effect":null}]"#
@@ -431,8 +431,8 @@ async fn the_overview_lists_who_is_inside_the_security_defaults_grace_with_the_d
     let ten_days_in = server.add_user("ten-days-in");
     let expired = server.add_user("expired");
     server.add_user("never-signed-in");
-    conn.execute("UPDATE users SET first_signin_at = ?2 WHERE id = ?1", rusqlite::params![ten_days_in, now - 10 * 86_400]).unwrap();
-    conn.execute("UPDATE users SET first_signin_at = ?2 WHERE id = ?1", rusqlite::params![expired, now - 20 * 86_400]).unwrap();
+    conn.execute("UPDATE users SET first_signin_at = ?2 WHERE id = ?1", latchkey::store::db::params![ten_days_in, now - 10 * 86_400]).unwrap();
+    conn.execute("UPDATE users SET first_signin_at = ?2 WHERE id = ?1", latchkey::store::db::params![expired, now - 20 * 86_400]).unwrap();
     let disabled = server.add_user("disabled");
     latchkey::store::directory::set_disabled(&conn, &disabled, true, now).unwrap();
     drop(conn);

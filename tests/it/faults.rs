@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn latchkey() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_latchkey"));
-    c.env("LATCHKEY_PASSWORD__MEMORY_KIB", "1024").env("LATCHKEY_LOG__LEVEL", "warn");
+/// `latchkey` on `dir`, logging warnings and errors only.
+fn latchkey(dir: &Path) -> Command {
+    let mut c = latchkey_command(dir);
+    c.env("LATCHKEY_LOG__LEVEL", "warn");
     c
 }
 
@@ -51,7 +52,7 @@ impl Drop for Volume {
 
 /// An installation in `dir`: the database, keys and a user, made by the CLI.
 fn install(dir: &Path) {
-    let out = latchkey().arg("--data-dir").arg(dir).args(["user", "add", "--username", "alice", "--password", PASSWORD]).output().unwrap();
+    let out = latchkey(dir).args(["user", "add", "--username", "alice", "--password", PASSWORD]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -59,7 +60,7 @@ fn install(dir: &Path) {
 fn serve_until_exit(dir: &Path) -> (bool, String, Duration) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let started = Instant::now();
-    let mut child = latchkey().arg("--data-dir").arg(dir).args(["serve", "--bind", &format!("127.0.0.1:{port}")]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = latchkey(dir).args(["serve", "--bind", &format!("127.0.0.1:{port}")]).stderr(Stdio::piped()).spawn().unwrap();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
@@ -78,6 +79,9 @@ fn serve_until_exit(dir: &Path) -> (bool, String, Duration) {
 
 #[test]
 fn serve_on_a_read_only_data_directory_exits_at_once_with_the_reason() {
+    if sqlite_only("a read-only data directory") {
+        return;
+    }
     let volume = Volume::new("64m");
     let dir = volume.path().join("data");
     install(&dir);
@@ -96,7 +100,10 @@ fn immutable(file: &Path, on: bool) {
 
 #[test]
 fn serve_on_a_read_only_database_file_exits_at_once_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
+    if sqlite_only("a read-only database file") {
+        return;
+    }
+    let dir = DataDir::new();
     install(dir.path());
     let db = dir.path().join("latchkey.db");
     immutable(&db, true);
@@ -120,6 +127,9 @@ fn fill(volume: &Path) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_disk_answers_every_sign_in_cleanly_and_service_returns_with_the_space() {
+    if sqlite_only("a full disk") {
+        return;
+    }
     let volume = Volume::new("32m");
     let dir = volume.path().join("data");
     let server = TestServer::spawn_at(&dir, 0);
@@ -179,10 +189,8 @@ async fn a_full_disk_answers_every_sign_in_cleanly_and_service_returns_with_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_under_load_finishes_what_was_accepted_and_the_restart_serves_the_same_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = latchkey()
-        .arg("--data-dir")
-        .arg(dir.path())
+    let dir = DataDir::new();
+    let out = latchkey(dir.path())
         .args(["--json", "client", "add", "--name", "Service", "--redirect-uri", "https://service.example.com/cb", "--grant-type", "client_credentials"])
         .output()
         .unwrap();
@@ -191,7 +199,7 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_the_restart_serves_th
     let (id, secret) = (client["client_id"].as_str().unwrap().to_string(), client["client_secret"].as_str().unwrap().to_string());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
-    let start = || latchkey().arg("--data-dir").arg(dir.path()).args(["serve", "--bind", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).spawn().unwrap();
+    let start = || latchkey(dir.path()).args(["serve", "--bind", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).spawn().unwrap();
     let grant = |base: String, id: String, secret: String| async move {
         rp_http().post(format!("{base}/token")).basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")]).send().await
     };
@@ -256,7 +264,7 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_the_restart_serves_th
 
 #[test]
 fn check_config_prints_every_value_with_its_source_and_hides_secrets() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = DataDir::new();
     let file = dir.path().join("latchkey.toml");
     std::fs::write(&file, "[server]\nissuer = \"https://id.example.com\"\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
@@ -286,18 +294,16 @@ fn check_config_prints_every_value_with_its_source_and_hides_secrets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_request_ids_and_never_a_secret() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = DataDir::new();
     let cli = |args: &[&str]| {
-        let out = latchkey().arg("--data-dir").arg(dir.path()).args(args).output().unwrap();
+        let out = latchkey(dir.path()).args(args).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://localhost:{port}");
     let log = dir.path().join("stderr.log");
-    let mut child = latchkey()
-        .arg("--data-dir")
-        .arg(dir.path())
+    let mut child = latchkey(dir.path())
         .args(["--json", "serve", "--bind", &format!("127.0.0.1:{port}"), "--issuer", &base])
         .env("LATCHKEY_LOG__LEVEL", "debug")
         .env("LATCHKEY_LOG__FORMAT", "json")

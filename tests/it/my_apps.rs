@@ -7,7 +7,7 @@ use latchkey::store::directory::Role;
 use reqwest::StatusCode;
 
 fn sql(server: &TestServer, statement: &str, args: &[&str]) {
-    server.admin().pool.get().unwrap().execute(statement, rusqlite::params_from_iter(args)).unwrap();
+    server.admin().pool.get().unwrap().execute(statement, latchkey::store::db::params_from_iter(args)).unwrap();
 }
 
 async fn home(server: &TestServer, b: &reqwest::Client, query: &str) -> String {

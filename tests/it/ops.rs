@@ -2,12 +2,6 @@
 
 use crate::common::*;
 use reqwest::StatusCode;
-use std::process::Command;
-
-fn latchkey(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_latchkey")).arg("--data-dir").arg(dir).args(args).env("LATCHKEY_PASSWORD__MEMORY_KIB", "1024").output().unwrap();
-    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
 
 #[tokio::test]
 async fn healthz_answers_and_readyz_checks_the_database_and_keys() {
@@ -19,7 +13,8 @@ async fn healthz_answers_and_readyz_checks_the_database_and_keys() {
     assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
     // A schema that is not the latest (an older binary's database, or a failed migration) is
     // not ready.
-    server.admin().pool.get().unwrap().execute_batch("PRAGMA user_version = 1").unwrap();
+    let downgrade = if on_postgres() { "DELETE FROM latchkey_schema WHERE version > 1" } else { "PRAGMA user_version = 1" };
+    server.admin().pool.get().unwrap().execute_batch(downgrade).unwrap();
     let res = rp_http().get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.text().await.unwrap().contains("schema version 1"));
@@ -28,8 +23,11 @@ async fn healthz_answers_and_readyz_checks_the_database_and_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_relying_party() {
+    if sqlite_only("latchkey backup") {
+        return;
+    }
     let f = Fixture::new().await;
-    let backup_dir = tempfile::tempdir().unwrap();
+    let backup_dir = DataDir::new();
     let file = backup_dir.path().join("latchkey-backup.db");
     let sign_ins = async {
         for _ in 0..5 {
@@ -39,11 +37,11 @@ async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_rel
     };
     let data_dir = f.server.data_dir.clone();
     let path = file.clone();
-    let backup = tokio::task::spawn_blocking(move || latchkey(&data_dir, &["--json", "backup", "--to", path.to_str().unwrap()]));
+    let backup = tokio::task::spawn_blocking(move || latchkey_run(&data_dir, &["--json", "backup", "--to", path.to_str().unwrap()]));
     let ((ok, out, err), ()) = tokio::join!(async { backup.await.unwrap() }, sign_ins);
     assert!(ok, "{out}{err}");
     // Not over an existing file.
-    let (ok, _, err) = latchkey(&f.server.data_dir, &["backup", "--to", file.to_str().unwrap()]);
+    let (ok, _, err) = latchkey_run(&f.server.data_dir, &["backup", "--to", file.to_str().unwrap()]);
     assert!(!ok && err.contains("already exists"), "{err}");
     let conn = rusqlite::Connection::open(&file).unwrap();
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
@@ -54,10 +52,10 @@ async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_rel
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "a backup holds secrets");
     }
     // Restored into another installation, it serves the same app and user.
-    let restored = tempfile::tempdir().unwrap();
+    let restored = DataDir::new();
     // (Its key file goes with it: TOTP secrets and signing keys are sealed with it.)
     std::fs::copy(f.server.data_dir.join("master.key"), restored.path().join("master.key")).unwrap();
-    let (ok, out, err) = latchkey(restored.path(), &["restore", "--from", file.to_str().unwrap()]);
+    let (ok, out, err) = latchkey_run(restored.path(), &["restore", "--from", file.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     let server = TestServer::spawn_at(restored.path(), 0);
     let (code, verifier) = code_for(&server, &browser(), &f.client_id, "alice").await;
@@ -67,15 +65,18 @@ async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_rel
 
 #[test]
 fn restore_is_refused_while_a_server_holds_the_data_directory_and_checks_its_input() {
-    let dir = tempfile::tempdir().unwrap();
+    if sqlite_only("latchkey restore") {
+        return;
+    }
+    let dir = DataDir::new();
     let not_a_db = dir.path().join("notes.txt");
     std::fs::write(&not_a_db, "hello").unwrap();
-    let target = tempfile::tempdir().unwrap();
-    let (ok, _, err) = latchkey(target.path(), &["restore", "--from", not_a_db.to_str().unwrap()]);
+    let target = DataDir::new();
+    let (ok, _, err) = latchkey_run(target.path(), &["restore", "--from", not_a_db.to_str().unwrap()]);
     assert!(!ok && err.starts_with("latchkey: "), "{err}");
     // A serving process holds the lock.
     let lock = latchkey::store::lock_data_dir(target.path()).unwrap().expect("free");
-    let (ok, _, err) = latchkey(target.path(), &["restore", "--from", not_a_db.to_str().unwrap()]);
+    let (ok, _, err) = latchkey_run(target.path(), &["restore", "--from", not_a_db.to_str().unwrap()]);
     assert!(!ok && err.contains("stop it before restoring"), "{err}");
     drop(lock);
 }

@@ -19,7 +19,9 @@ fn user_id(server: &TestServer, username: &str) -> String {
 
 /// The id of the newest session started from `ip`.
 fn session_from(server: &TestServer, ip: &str) -> String {
-    conn(server).query_row("SELECT id FROM sessions WHERE ip = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1", [ip], |r| r.get(0)).unwrap()
+    conn(server)
+        .query_row(&format!("SELECT id FROM sessions WHERE ip = ?1 ORDER BY created_at DESC, {} DESC LIMIT 1", write_order()), [ip], |r| r.get(0))
+        .unwrap()
 }
 
 fn live_sessions(server: &TestServer, username: &str) -> i64 {

@@ -9,12 +9,12 @@ use crate::admin::words::{self, Moment};
 use crate::admin::{Admin, Apps, Nav, Need};
 use crate::i18n::filters;
 use crate::oidc::clients::ID_TOKEN_ALGS;
+use crate::store::db::Connection;
 use crate::store::{self, clients::Client, directory};
 use crate::web::{ErrorPage, PageError, html};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {

@@ -8,13 +8,13 @@ use crate::admin::picker::{self, Picker};
 use crate::admin::{Admin, Global, Nav, Need, capitalise};
 use crate::auth::mfa::new_id;
 use crate::i18n::filters;
+use crate::store::db::Connection;
 use crate::store::{self, directory as dir};
 use crate::web::params::Params;
 use crate::web::{PageError, html, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 
 const COLUMNS: Columns = Columns {
     sorts: &[("name", "g.name COLLATE NOCASE"), ("members", "members"), ("description", "ifnull(g.description, '') COLLATE NOCASE")],

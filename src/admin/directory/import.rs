@@ -12,12 +12,12 @@ use crate::admin::{Admin, Global, Nav};
 use crate::auth::users::{self, NewAccount, UserError};
 use crate::crypto::{random_token, secret_hash};
 use crate::i18n::filters;
+use crate::store::db::Connection;
 use crate::store::{self, directory as dir};
 use crate::web::{PageError, html};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 use std::collections::{BTreeSet, HashMap};
 
 /// Largest CSV accepted (the request body is capped below that anyway).

@@ -6,13 +6,13 @@ use crate::AppState;
 use crate::admin::picker::{self, Kind};
 use crate::admin::{Admin, Global, Nav, actions};
 use crate::i18n::filters;
+use crate::store::db::Connection;
 use crate::store::{self, directory as dir, users::User};
 use crate::web::params::Params;
 use crate::web::{PageError, html, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 
 /// Most users one bulk action takes.
 const BULK_MAX: usize = 500;

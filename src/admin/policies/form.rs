@@ -6,8 +6,8 @@ use crate::admin::capitalise;
 use crate::admin::picker::{self, Kind};
 use crate::policy::model::*;
 use crate::store;
+use crate::store::db::Connection;
 use crate::web::params::Params;
-use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The form as submitted: checkbox names that were ticked, and the text fields.

@@ -8,13 +8,13 @@ use crate::auth::mfa::new_id;
 use crate::i18n::filters;
 use crate::policy::locations::IpRange;
 use crate::policy::model::Risk;
+use crate::store::db::Connection;
 use crate::store::{self, directory as dir, policies as pol};
 use crate::web::params::Params;
 use crate::web::{PageError, html, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use rusqlite::Connection;
 
 const COLUMNS: Columns =
     Columns { sorts: &[("name", "name COLLATE NOCASE"), ("trusted", "trusted"), ("risk", "risk")], default: ("name", Dir::Asc), tiebreak: "id" };

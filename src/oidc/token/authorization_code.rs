@@ -5,9 +5,9 @@ use crate::crypto::{b64url, constant_time_eq, secret_hash, sha256};
 use crate::oidc::error::OAuthError;
 use crate::oidc::jwt::at_hash;
 use crate::oidc::tokens::{self, IdClaims, TokenResponse, has_scope};
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, clients::Client, tokens::Grant};
 use crate::web::params::Params;
-use rusqlite::Connection;
 
 /// RFC 7636 §4.1: 43 to 128 characters from the unreserved set.
 fn valid_verifier(v: &str) -> bool {

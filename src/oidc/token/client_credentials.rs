@@ -7,8 +7,8 @@ use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::tokens::{AccessClaims, TokenResponse};
 use crate::policy;
 use crate::store::clients::Client;
+use crate::store::db::Connection;
 use crate::web::params::Params;
-use rusqlite::Connection;
 
 pub fn exchange(
     state: &AppState,

@@ -13,9 +13,9 @@ use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::jwt::at_hash;
 use crate::oidc::tokens::{self, IdClaims, TokenResponse, has_scope};
 use crate::policy::{self, model::ClientAppType};
+use crate::store::db::Connection;
 use crate::store::{self, clients::Client, signins::SignIn, tokens::Grant};
 use crate::web::params::Params;
-use rusqlite::Connection;
 
 pub async fn exchange(
     state: &AppState,

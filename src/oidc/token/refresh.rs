@@ -7,9 +7,9 @@ use crate::gate::{self, Outcome, Refusal, Target, Way};
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::tokens::{TokenResponse, has_scope};
 use crate::policy::{self, model::ClientAppType};
+use crate::store::db::Connection;
 use crate::store::{self, StoreError, clients::Client, tokens::Grant};
 use crate::web::params::Params;
-use rusqlite::Connection;
 
 pub fn exchange(
     state: &AppState,

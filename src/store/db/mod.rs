@@ -1,0 +1,516 @@
+//! One connection type for both engines, so the code above `store/` does not know which it runs
+//! on: SQLite (rusqlite, the embedded default) or PostgreSQL (`database.url`, several instances
+//! on one database). Its surface is the part of rusqlite's that latchkey uses — `execute`,
+//! `query_row`, `prepare_cached`, `query_map`, `Row::get`, transactions — and values cross it as
+//! rusqlite's `ToSql`/`FromSql`, which PostgreSQL's values are converted to and from (`pg.rs`).
+//! SQL is written once, in SQLite's dialect; the few statements that must differ ask
+//! [`Connection::engine`].
+
+mod pg;
+
+pub use pg::{PgConfig, SCHEMA_VERSION_SQL as PG_SCHEMA_VERSION_SQL};
+pub use rusqlite::ToSql;
+pub use rusqlite::types::{FromSql, Value, ValueRef};
+
+use std::time::Duration;
+
+/// Which database a connection talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("query returned no rows")]
+    NoRows,
+    #[error(transparent)]
+    Sqlite(rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("column {0}: {1}")]
+    Column(String, String),
+    #[error("the PostgreSQL connection is gone")]
+    Gone,
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => Self::NoRows,
+            other => Self::Sqlite(other),
+        }
+    }
+}
+
+impl Error {
+    /// A fault of the storage rather than of the request: the disk is full or read-only, the
+    /// server cannot be reached, or no lock came in time.
+    pub fn unavailable(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                matches!(f.code, DiskFull | ReadOnly | CannotOpen | SystemIoFailure | DatabaseBusy | DatabaseLocked | OutOfMemory)
+            }
+            Self::Postgres(e) => pg::unavailable(e),
+            Self::Gone => true,
+            _ => false,
+        }
+    }
+
+    /// A UNIQUE, foreign-key or CHECK constraint refused the write.
+    pub fn constraint(&self) -> bool {
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => f.code == rusqlite::ErrorCode::ConstraintViolation,
+            Self::Postgres(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `.optional()`: no row becomes `None`, as rusqlite's trait of the same name.
+pub trait OptionalExtension<T> {
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::NoRows) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A statement's parameters: `params![…]`, an array of values, `[]`, or [`params_from_iter`].
+pub trait Params {
+    fn with<R>(self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R;
+}
+
+impl Params for [&(dyn ToSql + Send + Sync); 0] {
+    fn with<R>(self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+        f(&[])
+    }
+}
+
+impl Params for &[&dyn ToSql] {
+    fn with<R>(self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+        f(self)
+    }
+}
+
+impl Params for () {
+    fn with<R>(self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+        f(&[])
+    }
+}
+
+macro_rules! array_params {
+    ($($n:literal)+) => {$(
+        impl<T: ToSql> Params for [T; $n] {
+            fn with<R>(self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+                let refs: Vec<&dyn ToSql> = self.iter().map(|v| v as &dyn ToSql).collect();
+                f(&refs)
+            }
+        }
+    )+};
+}
+array_params!(1 2 3 4 5 6 7 8);
+
+macro_rules! tuple_params {
+    ($(($($t:ident $i:tt),+))+) => {$(
+        impl<$($t: ToSql),+> Params for ($($t,)+) {
+            fn with<R>(self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+                f(&[$(&self.$i as &dyn ToSql),+])
+            }
+        }
+    )+};
+}
+tuple_params!((A 0) (A 0, B 1) (A 0, B 1, C 2) (A 0, B 1, C 2, D 3) (A 0, B 1, C 2, D 3, E 4) (A 0, B 1, C 2, D 3, E 4, F 5));
+
+/// An owned copy of a value.
+pub fn owned(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+pub struct ParamsFromIter<I>(I);
+
+/// Parameters from an iterator, as rusqlite's function of the same name.
+pub fn params_from_iter<I: IntoIterator>(iter: I) -> ParamsFromIter<I>
+where
+    I::Item: ToSql,
+{
+    ParamsFromIter(iter)
+}
+
+impl<I: IntoIterator> Params for ParamsFromIter<I>
+where
+    I::Item: ToSql,
+{
+    fn with<R>(self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+        let items: Vec<I::Item> = self.0.into_iter().collect();
+        let refs: Vec<&dyn ToSql> = items.iter().map(|v| v as &dyn ToSql).collect();
+        f(&refs)
+    }
+}
+
+/// `params![a, b]`: a list of parameters of different types.
+#[macro_export]
+macro_rules! params {
+    () => { &[] as &[&dyn $crate::store::db::ToSql] };
+    ($($p:expr),+ $(,)?) => { &[$(&$p as &dyn $crate::store::db::ToSql),+] as &[&dyn $crate::store::db::ToSql] };
+}
+pub use crate::params;
+
+/// A connection to either engine. PostgreSQL's runs on a thread of its own (see `pg.rs`).
+pub struct Connection {
+    inner: Inner,
+    /// Whether a [`Transaction`] is open (PostgreSQL; SQLite knows it itself).
+    in_transaction: std::cell::Cell<bool>,
+}
+
+enum Inner {
+    Sqlite(rusqlite::Connection),
+    Postgres(pg::PgConn),
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Connection({:?})", self.engine())
+    }
+}
+
+impl Connection {
+    pub fn engine(&self) -> Engine {
+        match self.inner {
+            Inner::Sqlite(_) => Engine::Sqlite,
+            Inner::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// The name of the function that gives the greatest of its arguments.
+    pub fn greatest(&self) -> &'static str {
+        match self.engine() {
+            Engine::Sqlite => "max",
+            Engine::Postgres => "greatest",
+        }
+    }
+
+    /// SQL for the text of field `field` of the JSON object in `column` (a dotted path).
+    pub fn json_text(&self, column: &str, field: &str) -> String {
+        match self.engine() {
+            Engine::Sqlite => format!("json_extract({column}, '$.{field}')"),
+            Engine::Postgres => {
+                let path: Vec<String> = field.split('.').map(|p| format!("'{p}'")).collect();
+                format!("({column}::jsonb #>> ARRAY[{}])", path.join(", "))
+            }
+        }
+    }
+
+    /// The SQLite connection underneath, for what only SQLite has (PRAGMAs, online backup).
+    pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
+        match &self.inner {
+            Inner::Sqlite(c) => Some(c),
+            Inner::Postgres(_) => None,
+        }
+    }
+
+    pub fn sqlite_mut(&mut self) -> Option<&mut rusqlite::Connection> {
+        match &mut self.inner {
+            Inner::Sqlite(c) => Some(c),
+            Inner::Postgres(_) => None,
+        }
+    }
+
+    /// Applies PostgreSQL's migrations (see `pg.rs`); Ok(Err) says why the schema cannot be
+    /// used (newer than this latchkey). Nothing to do on SQLite.
+    pub fn migrate_postgres(&self, migrations: &'static [&'static str]) -> Result<std::result::Result<usize, String>> {
+        match &self.inner {
+            Inner::Sqlite(_) => Ok(Ok(0)),
+            Inner::Postgres(p) => p.migrate(migrations),
+        }
+    }
+
+    /// Names the database this connection is to (a SQLite file's path, a PostgreSQL URL
+    /// without its password); None for an in-memory database.
+    pub fn identity(&self) -> Option<String> {
+        match &self.inner {
+            Inner::Sqlite(c) => c.path().filter(|p| !p.is_empty()).map(str::to_string),
+            Inner::Postgres(p) => Some(p.identity().to_string()),
+        }
+    }
+
+    /// Whether no transaction is open.
+    pub fn is_autocommit(&self) -> bool {
+        match &self.inner {
+            Inner::Sqlite(c) => c.is_autocommit(),
+            Inner::Postgres(_) => !self.in_transaction.get(),
+        }
+    }
+
+    pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    /// Several statements without parameters.
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Inner::Postgres(p) => p.batch(sql),
+        }
+    }
+
+    pub fn query_row<T, P: Params, F: FnOnce(&Row<'_>) -> Result<T>>(&self, sql: &str, params: P, f: F) -> Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
+        match &self.inner {
+            Inner::Sqlite(c) => Ok(Statement { inner: Stmt::Sqlite(c.prepare(sql)?) }),
+            Inner::Postgres(p) => Ok(Statement { inner: Stmt::Postgres(p, sql.to_string()) }),
+        }
+    }
+
+    /// As [`prepare`](Self::prepare), keeping the prepared statement for the next call with
+    /// the same SQL (both engines).
+    pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
+        match &self.inner {
+            Inner::Sqlite(c) => Ok(Statement { inner: Stmt::SqliteCached(c.prepare_cached(sql)?) }),
+            Inner::Postgres(p) => Ok(Statement { inner: Stmt::Postgres(p, sql.to_string()) }),
+        }
+    }
+
+    /// An IMMEDIATE transaction (see [`Transaction::new_unchecked`]).
+    pub fn transaction(&mut self) -> Result<Transaction<'_>> {
+        Transaction::new_unchecked(self, TransactionBehavior::Immediate)
+    }
+
+    pub fn transaction_with_behavior(&mut self, behavior: TransactionBehavior) -> Result<Transaction<'_>> {
+        Transaction::new_unchecked(self, behavior)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum TransactionBehavior {
+    Deferred,
+    Immediate,
+}
+
+/// A transaction, rolled back when dropped without `commit`. Writers take turns on both
+/// engines: SQLite's IMMEDIATE takes its write lock at once, and PostgreSQL's transactions take
+/// one transaction-scoped advisory lock, so a read-then-write inside a transaction sees no
+/// concurrent writer on either engine, whichever instance it runs on.
+pub struct Transaction<'c> {
+    conn: &'c Connection,
+    done: bool,
+}
+
+impl<'c> Transaction<'c> {
+    pub fn new_unchecked(conn: &'c Connection, behavior: TransactionBehavior) -> Result<Self> {
+        match &conn.inner {
+            Inner::Sqlite(c) => c.execute_batch(match behavior {
+                TransactionBehavior::Deferred => "BEGIN DEFERRED",
+                TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
+            })?,
+            Inner::Postgres(p) => p.begin()?,
+        }
+        conn.in_transaction.set(true);
+        Ok(Self { conn, done: false })
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        self.end("COMMIT")
+    }
+
+    pub fn rollback(mut self) -> Result<()> {
+        self.end("ROLLBACK")
+    }
+
+    fn end(&mut self, how: &str) -> Result<()> {
+        self.done = true;
+        self.conn.in_transaction.set(false);
+        self.conn.execute_batch(how)
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.end("ROLLBACK");
+        }
+    }
+}
+
+impl std::ops::Deref for Transaction<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+pub struct Statement<'c> {
+    inner: Stmt<'c>,
+}
+
+enum Stmt<'c> {
+    Sqlite(rusqlite::Statement<'c>),
+    SqliteCached(rusqlite::CachedStatement<'c>),
+    Postgres(&'c pg::PgConn, String),
+}
+
+impl<'c> Statement<'c> {
+    fn sqlite(&mut self) -> Option<&mut rusqlite::Statement<'c>> {
+        match &mut self.inner {
+            Stmt::Sqlite(s) => Some(s),
+            Stmt::SqliteCached(s) => Some(s),
+            Stmt::Postgres(..) => None,
+        }
+    }
+
+    pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
+        if let Some(s) = self.sqlite() {
+            return params.with(|p| Ok(s.execute(p)?));
+        }
+        let Stmt::Postgres(conn, sql) = &self.inner else { unreachable!() };
+        params.with(|p| conn.execute(sql, p))
+    }
+
+    /// Every row `f` maps, read at once (the engines differ in how long a cursor may live).
+    pub fn query_map<T, P: Params, F: FnMut(&Row<'_>) -> Result<T>>(&mut self, params: P, mut f: F) -> Result<std::vec::IntoIter<Result<T>>> {
+        let mut out = Vec::new();
+        if let Some(s) = self.sqlite() {
+            params.with(|p| -> Result<()> {
+                let mut rows = s.query(p)?;
+                while let Some(r) = rows.next()? {
+                    out.push(f(&Row { inner: RowRef::Sqlite(r) }));
+                }
+                Ok(())
+            })?;
+            return Ok(out.into_iter());
+        }
+        let Stmt::Postgres(conn, sql) = &self.inner else { unreachable!() };
+        for r in params.with(|p| conn.query(sql, p))? {
+            out.push(f(&Row { inner: RowRef::Postgres(&r) }));
+        }
+        Ok(out.into_iter())
+    }
+
+    pub fn query_row<T, P: Params, F: FnOnce(&Row<'_>) -> Result<T>>(&mut self, params: P, f: F) -> Result<T> {
+        if let Some(s) = self.sqlite() {
+            return params.with(|p| {
+                let mut rows = s.query(p)?;
+                let r = rows.next()?.ok_or(Error::NoRows)?;
+                f(&Row { inner: RowRef::Sqlite(r) })
+            });
+        }
+        let Stmt::Postgres(conn, sql) = &self.inner else { unreachable!() };
+        let rows = params.with(|p| conn.query(sql, p))?;
+        f(&Row { inner: RowRef::Postgres(rows.first().ok_or(Error::NoRows)?) })
+    }
+
+    pub fn exists<P: Params>(&mut self, params: P) -> Result<bool> {
+        self.query_row(params, |_| Ok(())).optional().map(|o| o.is_some())
+    }
+}
+
+/// One result row of either engine.
+pub struct Row<'a> {
+    inner: RowRef<'a>,
+}
+
+enum RowRef<'a> {
+    Sqlite(&'a rusqlite::Row<'a>),
+    Postgres(&'a postgres::Row),
+}
+
+/// A column by position or by name.
+pub trait RowIndex: rusqlite::RowIndex + Copy {
+    fn position(self, names: &[postgres::Column]) -> Option<usize>;
+}
+
+impl RowIndex for usize {
+    fn position(self, names: &[postgres::Column]) -> Option<usize> {
+        (self < names.len()).then_some(self)
+    }
+}
+
+impl RowIndex for &str {
+    fn position(self, names: &[postgres::Column]) -> Option<usize> {
+        names.iter().position(|c| c.name() == self)
+    }
+}
+
+impl Row<'_> {
+    pub fn get<I: RowIndex, T: FromSql>(&self, idx: I) -> Result<T> {
+        match &self.inner {
+            RowRef::Sqlite(r) => Ok(r.get(idx)?),
+            RowRef::Postgres(r) => {
+                let i = idx.position(r.columns()).ok_or_else(|| Error::Column(format!("{:?}", self.column_names()), "no such column".into()))?;
+                let value = pg::value(r, i)?;
+                T::column_result(value).map_err(|e| Error::Column(r.columns()[i].name().to_string(), e.to_string()))
+            }
+        }
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        match &self.inner {
+            RowRef::Sqlite(r) => r.as_ref().column_names().into_iter().map(String::from).collect(),
+            RowRef::Postgres(r) => r.columns().iter().map(|c| c.name().to_string()).collect(),
+        }
+    }
+
+    /// Column `i` as a value of SQLite's kinds (PostgreSQL's converted to them).
+    pub fn value(&self, i: usize) -> Result<Value> {
+        match &self.inner {
+            RowRef::Sqlite(r) => Ok(owned(r.get_ref(i)?)),
+            RowRef::Postgres(r) => Ok(owned(pg::value(r, i)?)),
+        }
+    }
+}
+
+/// Opens connections of either engine for the pool.
+#[derive(Debug)]
+pub enum Manager {
+    Sqlite(r2d2_sqlite::SqliteConnectionManager),
+    Postgres(PgConfig),
+}
+
+impl Manager {
+    pub fn postgres(url: &str, timeout: Duration) -> std::result::Result<Self, String> {
+        PgConfig::parse(url, timeout).map(Self::Postgres)
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = Error;
+
+    fn connect(&self) -> Result<Connection> {
+        let inner = match self {
+            Self::Sqlite(m) => Inner::Sqlite(m.connect()?),
+            Self::Postgres(config) => Inner::Postgres(pg::PgConn::connect(config)?),
+        };
+        Ok(Connection { inner, in_transaction: std::cell::Cell::new(false) })
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> Result<()> {
+        conn.execute_batch("")
+    }
+
+    fn has_broken(&self, conn: &mut Connection) -> bool {
+        match &conn.inner {
+            Inner::Sqlite(_) => false,
+            Inner::Postgres(p) => p.broken(),
+        }
+    }
+}
