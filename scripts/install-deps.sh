@@ -6,6 +6,8 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists openssl 2>/dev/null || need+=(libssl-dev)
 # Browser tests drive Debian's Chromium (headless) with a virtual WebAuthn authenticator.
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The PostgreSQL pass of the suite checks the server with pg_isready and clears old test databases with psql.
+command -v pg_isready >/dev/null && command -v psql >/dev/null || need+=(postgresql-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -279,6 +279,9 @@ pub fn open(data_dir: &Path) -> Result<Pool> {
 
 /// Where the data lives: `database.url` when set (PostgreSQL), else `<data_dir>/latchkey.db`.
 pub fn open_configured(data_dir: &Path, url: &str, pool_size: u32, timeout: std::time::Duration) -> Result<Pool> {
+    // The data directory holds the master key, the outbox and the events file whichever engine
+    // holds the data.
+    private_dir(data_dir).map_err(|e| StoreError::DataDir(data_dir.display().to_string(), e))?;
     match url.trim() {
         "" => open_with(data_dir, pool_size, timeout),
         url => open_postgres(url, pool_size, timeout),

@@ -120,7 +120,7 @@ pub fn connected_apps(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<
         "SELECT g.client_id, c.name, min(g.created_at), max(r.created_at), group_concat(g.scope, ' ')
          FROM grants g JOIN clients c ON c.id = g.client_id JOIN refresh_tokens r ON r.grant_id = g.id
          WHERE g.user_id = ?1 AND g.revoked_at IS NULL AND r.rotated_at IS NULL AND r.expires_at > ?2
-         GROUP BY g.client_id ORDER BY c.name COLLATE NOCASE",
+         GROUP BY g.client_id, c.name ORDER BY c.name COLLATE NOCASE",
     )?;
     let rows = stmt.query_map(params![user_id, now], |r| {
         let scopes: String = r.get(4)?;

@@ -151,7 +151,6 @@ pub fn test_config(data_dir: &Path, host: &str, port: u16) -> Config {
     config.password.iterations = 1;
     if let Some(url) = test_database(data_dir) {
         config.database.url = latchkey::config::Secret::new(url);
-        config.database.pool_size = 4;
         config.keys.encryption_secret = latchkey::config::Secret::new(SUITE_SECRET);
     }
     config
@@ -221,6 +220,18 @@ impl TestServer {
             thread: Some(thread),
             _dir: None,
         }
+    }
+
+    /// Another instance on this one's database (PostgreSQL), with the same issuer, as a second
+    /// machine behind a load balancer: its own data directory, process state and caches.
+    pub fn spawn_beside(&self) -> Self {
+        let url = std::fs::read_to_string(self.data_dir.join("test-database-url")).expect("instances share a PostgreSQL database");
+        let dir = DataDir::new();
+        std::fs::write(dir.path().join("test-database-url"), url).unwrap();
+        let issuer = self.base.clone();
+        let mut s = Self::spawn_tweaked(dir.path(), &self.host, 0, move |c| c.server.issuer = issuer);
+        s._dir = Some(dir);
+        s
     }
 
     pub async fn stop(mut self) -> Option<DataDir> {

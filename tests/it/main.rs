@@ -30,6 +30,7 @@ mod ops;
 mod policy;
 mod protection;
 mod recovery;
+mod scaleout;
 mod sessions;
 mod telemetry;
 mod tls;

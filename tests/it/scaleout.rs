@@ -1,0 +1,176 @@
+//! Several instances on one PostgreSQL database behave as one: what a person, an app or an
+//! admin does through one instance, every other instance knows at once (issue 14). Each test
+//! runs two servers on one database, as two machines behind a load balancer without sticky
+//! sessions; they share no memory.
+
+use crate::common::*;
+use reqwest::StatusCode;
+use std::time::{Duration, Instant};
+
+/// Two instances on one database, or None (and a note) when the suite runs on SQLite.
+fn pair() -> Option<(TestServer, TestServer)> {
+    if !on_postgres() {
+        eprintln!("several instances need PostgreSQL: this runs in the suite's PostgreSQL pass");
+        return None;
+    }
+    let a = TestServer::spawn();
+    let b = a.spawn_beside();
+    Some((a, b))
+}
+
+#[tokio::test]
+async fn a_session_made_on_one_instance_signs_the_person_in_on_the_other_and_signing_out_on_one_ends_it_on_both() {
+    let Some((a, b)) = pair() else { return };
+    a.add_user("alice");
+    let (id, secret) = a.add_client("App", &["authorization_code", "refresh_token"], false);
+    let client = (id.as_str(), secret.as_deref().unwrap());
+    let browser = browser();
+    let (code, verifier) = code_for(&a, &browser, &id, "alice").await;
+
+    // B knows the session A made: no password asked.
+    let (verifier_b, challenge_b) = pkce();
+    let res = browser.get(good_auth_url(&b, &id, &challenge_b, &[("prompt", "none")])).send().await.unwrap();
+    let back = location(&res);
+    let code_b = query_param(&back, "code").unwrap_or_else(|| panic!("B asked again: {back}"));
+    let (status, tokens) = redeem(&b, client, &code_b, &verifier_b).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+
+    // A code from A is redeemed once, wherever: a replay at the other instance is refused.
+    let (status, _) = redeem(&b, client, &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = redeem(&a, client, &code, &verifier).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+
+    // Signing out through A ends the session B serves.
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let res = browser.get(a.url(&format!("/logout?id_token_hint={id_token}"))).send().await.unwrap();
+    assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+    let (_, challenge) = pkce();
+    let res = browser.get(good_auth_url(&b, &id, &challenge, &[("prompt", "none")])).send().await.unwrap();
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("login_required"), "B still had the session");
+}
+
+#[tokio::test]
+async fn a_refresh_token_rotated_on_one_instance_and_replayed_on_the_other_ends_the_family() {
+    let Some((a, b)) = pair() else { return };
+    a.add_user("alice");
+    let (id, secret) = a.add_client("App", &["authorization_code", "refresh_token"], false);
+    let client = (id.as_str(), secret.as_deref().unwrap());
+    let (code, verifier) = code_for(&a, &browser(), &id, "alice").await;
+    let (_, tokens) = redeem(&a, client, &code, &verifier).await;
+    let first = tokens["refresh_token"].as_str().unwrap();
+    let (status, rotated) = refresh(&a, client, first).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let (status, body) = refresh(&b, client, first).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    let (status, body) = refresh(&a, client, rotated["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the replay on B revoked the family on A too: {body}");
+    let body = introspect(&b, client, rotated["access_token"].as_str().unwrap()).await;
+    assert_eq!(body["active"], false, "and its access token");
+}
+
+/// Submits one sign-in for `username` with `password` on `server`; the page's error text.
+async fn attempt(server: &TestServer, client_id: &str, username: &str, password: &str, ip: &str) -> String {
+    let b = browser();
+    let (_, challenge) = pkce();
+    let res = b.get(good_auth_url(server, client_id, &challenge, &[])).header("x-forwarded-for", ip).send().await.unwrap();
+    let page = b.get(server.url(&location(&res))).header("x-forwarded-for", ip).send().await.unwrap().text().await.unwrap();
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("username", username.to_string()), ("password", password.to_string())];
+    let res = b.post(server.url("/login")).header("x-forwarded-for", ip).form(&form).send().await.unwrap();
+    if res.status() == StatusCode::SEE_OTHER {
+        return String::new();
+    }
+    element_text(&res.text().await.unwrap(), "login-error")
+}
+
+#[tokio::test]
+async fn lockout_and_password_spray_count_attempts_made_on_every_instance() {
+    let Some((a, b)) = pair() else { return };
+    let config = latchkey::config::Config::load_from(None, []).unwrap().protection;
+    a.add_user("alice");
+    let (id, _) = a.add_client("App", &["authorization_code"], false);
+    // Half the wrong passwords on each instance: together they reach the threshold.
+    for i in 0..config.lockout_threshold {
+        let server = if i % 2 == 0 { &a } else { &b };
+        attempt(server, &id, "alice", "not the password", "198.51.100.20").await;
+    }
+    let text = attempt(&a, &id, "alice", PASSWORD, "198.51.100.21").await;
+    assert!(text.starts_with("Too many attempts"), "{text}");
+    let text = attempt(&b, &id, "alice", PASSWORD, "198.51.100.22").await;
+    assert!(text.starts_with("Too many attempts"), "B locks her out too: {text}");
+
+    // One password tried against many accounts from one address, spread over both instances.
+    for i in 0..config.spray_accounts {
+        let server = if i % 2 == 0 { &a } else { &b };
+        attempt(server, &id, &format!("user{i}"), "Winter2026!", "203.0.113.9").await;
+    }
+    a.add_user("bob");
+    attempt(&b, &id, "bob", "Winter2026!", "203.0.113.9").await;
+    let conn = b.admin().pool.get().unwrap();
+    let reason: String = conn
+        .query_row("SELECT coalesce(reason, '') || ' ' || coalesce(context, '') FROM signin_log WHERE username = 'bob' ORDER BY id DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(reason.contains("password spray"), "{reason}");
+}
+
+#[tokio::test]
+async fn keys_rotated_and_apps_changed_through_one_instance_are_used_by_the_other_at_once() {
+    let Some((a, b)) = pair() else { return };
+    let (id, secret) = a.add_client("Service", &["client_credentials"], false);
+    let client = (id.as_str(), secret.as_deref().unwrap());
+    let kid_of = |token: &str| -> String {
+        use base64::Engine;
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&header).unwrap()["kid"].as_str().unwrap().to_string()
+    };
+    let grant = || async { post_form(&b, "/token", Some(client), &[("grant_type", "client_credentials")]).await };
+    let (_, _, before) = grant().await;
+    let old = kid_of(before["access_token"].as_str().unwrap());
+
+    // `keys rotate` on another instance (here: another process state on the same database).
+    let admin = a.admin();
+    admin.keys.rotate_all(admin.clock.now()).unwrap();
+    let new = admin.keys.active(admin.clock.now()).kid.clone();
+    assert_ne!(old, new);
+    let started = Instant::now();
+    loop {
+        let jwks: serde_json::Value = rp_http().get(b.url("/jwks")).send().await.unwrap().json().await.unwrap();
+        let published = jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == new.as_str());
+        let (_, _, body) = grant().await;
+        if published && kid_of(body["access_token"].as_str().unwrap()) == new {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "B did not publish and sign with the new key within 5 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // An app disabled through A is refused by B on the next request.
+    let conn = a.admin().pool.get().unwrap();
+    conn.execute("UPDATE clients SET enabled = 0 WHERE id = ?1", [&id]).unwrap();
+    let (status, _, body) = grant().await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")), "{body}");
+}
+
+#[tokio::test]
+async fn a_policy_turned_on_through_one_instance_is_enforced_by_the_other_within_a_second() {
+    let Some((a, b)) = pair() else { return };
+    a.add_user("alice");
+    let (id, _) = a.add_client("App", &["authorization_code"], false);
+    // B has read (and cached) the policies: a sign-in works.
+    let back = sign_in(&b, &browser(), &good_auth_url(&b, &id, &pkce().1, &[]), "alice").await;
+    assert!(query_param(&back, "code").is_some(), "{back}");
+    put_template(&a, "block-legacy", latchkey::policy::model::State::On, |p| {
+        p.name = "Block every sign-in".into();
+        p.conditions.client_app_types = vec![];
+    });
+    let started = Instant::now();
+    let person = browser();
+    let res = authorize(&b, &person, &good_auth_url(&b, &id, &pkce().1, &[])).await;
+    let page = login_page(&b, &person, &location(&res)).await;
+    let res = submit_login(&b, &person, &page, "alice", PASSWORD).await;
+    let blocked = res.status() == StatusCode::FORBIDDEN || location(&res).contains("error=access_denied");
+    assert!(blocked, "B let alice in: {}", res.status());
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
