@@ -174,3 +174,178 @@ async fn a_policy_turned_on_through_one_instance_is_enforced_by_the_other_within
     assert!(blocked, "B let alice in: {}", res.status());
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+/// `latchkey serve` on `dir` (whose database is another's), answering at `port` for `issuer`.
+fn serve(dir: &std::path::Path, port: u16, issuer: &str) -> std::process::Child {
+    latchkey_command(dir)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--issuer", issuer])
+        .env("LATCHKEY_LOG__LEVEL", "error")
+        .env("LATCHKEY_SERVER__TRUSTED_PROXIES", "127.0.0.1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_ready(base: &str) {
+    for _ in 0..400 {
+        if let Ok(r) = rp_http().get(format!("{base}/readyz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{base} never became ready");
+}
+
+/// A whole sign-in through the instance at `base`: Ok(code), or Err(what went wrong).
+async fn sign_in_at(base: &str, client_id: &str) -> Result<(String, String), String> {
+    let person = browser();
+    let (verifier, challenge) = pkce();
+    let mut url = url::Url::parse(&format!("{base}/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs([
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid offline_access"),
+        ("state", "s"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let err = |e: reqwest::Error| e.to_string();
+    let res = person.get(url.as_str()).send().await.map_err(err)?;
+    let to = res.headers().get("location").ok_or(format!("authorize answered {}", res.status()))?.to_str().unwrap().to_string();
+    let page = person.get(format!("{base}{to}")).send().await.map_err(err)?.text().await.map_err(err)?;
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("username", "alice".into()), ("password", PASSWORD.into())];
+    let res = person.post(format!("{base}/login")).form(&form).send().await.map_err(err)?;
+    let back = res.headers().get("location").ok_or(format!("sign-in answered {}", res.status()))?.to_str().unwrap().to_string();
+    Ok((query_param(&back, "code").ok_or(back)?, verifier))
+}
+
+/// POSTs a refresh to the instance at `base`: Ok((status, body)) or Err (no answer).
+async fn refresh_at(base: &str, client: (&str, &str), token: &str) -> Result<(StatusCode, serde_json::Value), reqwest::Error> {
+    let res = rp_http()
+        .post(format!("{base}/token"))
+        .basic_auth(client.0, Some(client.1))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await?;
+    let status = res.status();
+    Ok((status, res.json().await.unwrap_or_default()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_one_instance_under_load_loses_nothing_acknowledged_and_it_restarts_cleanly() {
+    if !on_postgres() {
+        eprintln!("several instances need PostgreSQL: this runs in the suite's PostgreSQL pass");
+        return;
+    }
+    // The directory (and database) the installation is made in, then two serving processes.
+    let seed = TestServer::spawn();
+    seed.add_user("alice");
+    let (id, secret) = seed.add_client("App", &["authorization_code", "refresh_token"], false);
+    let secret = secret.unwrap();
+    let url = std::fs::read_to_string(seed.data_dir.join("test-database-url")).unwrap();
+    let dirs = [DataDir::new(), DataDir::new()];
+    let ports: Vec<u16> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
+    let bases: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    for d in &dirs {
+        std::fs::write(d.path().join("test-database-url"), &url).unwrap();
+    }
+    let issuer = bases[0].clone();
+    let mut a = serve(dirs[0].path(), ports[0], &issuer);
+    let mut b = serve(dirs[1].path(), ports[1], &issuer);
+    wait_ready(&bases[0]).await;
+    wait_ready(&bases[1]).await;
+
+    // Six refresh chains, started through either instance.
+    let client = (id.clone(), secret.clone());
+    let mut chains = Vec::new();
+    for i in 0..6 {
+        let base = &bases[i % 2];
+        let (code, verifier) = sign_in_at(base, &id).await.unwrap();
+        let (_, _, body) = post_form(
+            &seed,
+            "/token",
+            Some((&id, &secret)),
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)],
+        )
+        .await;
+        chains.push(body["refresh_token"].as_str().unwrap().to_string());
+    }
+
+    // Load on both: each chain refreshes in turn through A and B; sign-ins alongside.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut refreshers = Vec::new();
+    for (i, first) in chains.into_iter().enumerate() {
+        let (bases, client, stop) = (bases.clone(), client.clone(), stop.clone());
+        refreshers.push(tokio::spawn(async move {
+            // (last acknowledged token, whether a request with it went unanswered)
+            let (mut token, mut in_flight, mut n) = (first, false, i);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                match refresh_at(&bases[n % 2], (&client.0, &client.1), &token).await {
+                    Ok((StatusCode::OK, body)) => token = body["refresh_token"].as_str().unwrap().to_string(),
+                    Ok((status, body)) if status.is_server_error() => assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}"),
+                    Ok((status, body)) => panic!("refresh refused without cause: {status} {body}"),
+                    // The killed instance never answered: the rotation may or may not have landed.
+                    Err(_) => {
+                        in_flight = true;
+                        break;
+                    }
+                }
+            }
+            (token, in_flight)
+        }));
+    }
+    let mut signers = Vec::new();
+    for i in 0..2 {
+        let (bases, id, stop) = (bases.clone(), id.clone(), stop.clone());
+        signers.push(tokio::spawn(async move {
+            let mut acknowledged = 0;
+            let mut n = i;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                if sign_in_at(&bases[n % 2], &id).await.is_ok() {
+                    acknowledged += 1;
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.kill().unwrap(); // SIGKILL
+    a.wait().unwrap();
+    // B keeps answering alone.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acknowledged = 0;
+    for s in signers {
+        acknowledged += s.await.unwrap();
+    }
+    assert!(acknowledged > 0);
+    let conn = seed.admin().pool.get().unwrap();
+    let logged: i64 = conn.query_row("SELECT count(*) FROM signin_log WHERE result = 'success' AND username = 'alice'", [], |r| r.get(0)).unwrap();
+    assert!(logged >= acknowledged + 6, "every acknowledged sign-in is in the log: {logged} < {acknowledged} + 6");
+
+    // Every chain's last acknowledged token works through B, unless a request with it went
+    // unanswered when A died: then it works or was spent (the rotation committed), never worse.
+    for r in refreshers {
+        let (token, in_flight) = r.await.unwrap();
+        let (status, body) = refresh_at(&bases[1], (&id, &secret), &token).await.unwrap();
+        if in_flight {
+            assert!(status == StatusCode::OK || body["error"] == "invalid_grant", "{status} {body}");
+        } else {
+            assert_eq!(status, StatusCode::OK, "an acknowledged token was lost: {body}");
+        }
+    }
+
+    // The killed instance starts again cleanly and serves.
+    let mut a = serve(dirs[0].path(), ports[0], &issuer);
+    wait_ready(&bases[0]).await;
+    assert!(sign_in_at(&bases[0], &id).await.is_ok());
+    a.kill().unwrap();
+    b.kill().unwrap();
+    let _ = (a.wait(), b.wait());
+}
