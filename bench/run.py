@@ -35,19 +35,19 @@ def free_port():
         return s.getsockname()[1]
 
 
-def cli(data, *args):
+def cli(data, *args, env=None):
     out = subprocess.run(["taskset", "-c", LOAD_CPU, BIN, "--data-dir", data, "--json", *args],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True, env={**os.environ, **(env or {})}).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 class Server:
-    def __init__(self, data, port, config=None):
+    def __init__(self, data, port, config=None, env=None, cpu=SERVER_CPU):
         self.port = port
-        env = dict(os.environ, LATCHKEY_LOG__LEVEL="warn")
+        env = dict(os.environ, LATCHKEY_LOG__LEVEL="warn", **(env or {}))
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, BIN, *(["--config", config] if config else []), "--data-dir", data, "serve",
+            ["taskset", "-c", cpu, BIN, *(["--config", config] if config else []), "--data-dir", data, "serve",
              "--bind", f"127.0.0.1:{port}", "--issuer", f"http://127.0.0.1:{port}"],
             stdout=subprocess.DEVNULL, env=env)
         while True:
@@ -187,8 +187,8 @@ def anonymous_growth(server, data, spread):
     return statuses, after[0] - before[0], after[1] - before[1]
 
 
-def wrk(server, script, threads, conns, env):
-    cmd = ["taskset", "-c", LOAD_CPU, "wrk", f"-t{threads}", f"-c{conns}", f"-d{SECS}s", "--latency",
+def wrk(server, script, threads, conns, env, cpu=LOAD_CPU):
+    cmd = ["taskset", "-c", cpu, "wrk", f"-t{threads}", f"-c{conns}", f"-d{SECS}s", "--latency",
            "-s", os.path.join(LUA, script), f"http://127.0.0.1:{server.port}"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "LK_LUA": LUA, **env}).stdout
     m = re.search(r"LK_RESULT ok=(\d+) bad=(\d+) secs=([\d.]+) p99_ms=([\d.]+)", out)
@@ -215,7 +215,90 @@ def machine_limits(data):
     return rsa_limit(), argon_limit(data)
 
 
+PG_URL = os.environ.get("LK_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def engines(rsa_signs, argon_rate):
+    """client_credentials, refresh and password sign-ins on SQLite (one instance), PostgreSQL (one
+    instance) and PostgreSQL (two instances, one per core, a wrk per instance beside it). The
+    PostgreSQL server runs on the same two cores."""
+    if subprocess.run(["pg_isready", "-q", "-d", PG_URL]).returncode != 0:
+        return [f"PostgreSQL does not answer at {PG_URL}: the engine comparison was skipped."]
+    base = PG_URL.rsplit("/", 1)[0]
+    rows = []
+    for name, instances, pg in (("SQLite, one instance", 1, False), ("PostgreSQL, one instance", 1, True),
+                                ("PostgreSQL, two instances", 2, True)):
+        data = tempfile.mkdtemp(prefix="latchkey-bench-engine-")
+        db = f"lk_bench_{os.getpid()}"
+        env = {}
+        if pg:
+            subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {db}"], check=True)
+            subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {db}"], check=True)
+            env = {"LATCHKEY_DATABASE__URL": f"{base}/{db}", "LATCHKEY_KEYS__ENCRYPTION_SECRET": "bench secret"}
+        try:
+            cli(data, "policy", "security-defaults", "off", env=env)
+            cli(data, "user", "add", "--username", "bench", "--password", PASSWORD, env=env)
+            app = cli(data, "client", "add", "--name", "Bench app", "--redirect-uri", REDIRECT, env=env)
+            svc = cli(data, "client", "add", "--name", "Bench service", "--grant-type", "client_credentials", env=env)
+            b64 = __import__("base64").b64encode
+            app_basic = b64(f"{app['client_id']}:{app['client_secret']}".encode()).decode()
+            svc_basic = b64(f"{svc['client_id']}:{svc['client_secret']}".encode()).decode()
+            cpus = [SERVER_CPU] if instances == 1 else [SERVER_CPU, LOAD_CPU]
+            servers = []
+            for i, cpu in enumerate(cpus):
+                d = data if i == 0 else tempfile.mkdtemp(prefix="latchkey-bench-engine-", dir=data)
+                servers.append(Server(d, free_port(), env=env, cpu=cpu))
+            tokens = sign_in_tokens(servers[0], app["client_id"], app_basic, 64 * instances + 1)
+            auth_q = urllib.parse.urlencode({"client_id": app["client_id"], "redirect_uri": REDIRECT,
+                                             "response_type": "code", "scope": "openid"})
+            envs = []
+            for i, server in enumerate(servers):
+                token_file = os.path.join(data, f"refresh_tokens_{i}.txt")
+                with open(token_file, "w") as f:
+                    f.write("\n".join(t["refresh_token"] for t in tokens[1 + 64 * i:1 + 64 * (i + 1)]) + "\n")
+                envs.append({"LK_APP_BASIC": app_basic, "LK_CC_BASIC": svc_basic, "LK_ACCESS_TOKEN": tokens[0]["access_token"],
+                             "LK_REFRESH_TOKENS": token_file, "LK_AUTHORIZE_PATH": "/authorize?" + auth_q,
+                             "LK_REDIRECT_ENC": urllib.parse.quote(REDIRECT, safe=""),
+                             "LK_PASSWORD_ENC": urllib.parse.quote_plus(PASSWORD)})
+            result = {}
+            for scenario, script, threads, conns in (("client_credentials", "client_credentials.lua", 1, 16),
+                                                     ("refresh", "refresh.lua", 1, 16), ("signin", "signin.lua", 4, 4)):
+                # One wrk per instance, at once, each on the other core (two instances) or CPU 1.
+                outs = [None] * len(servers)
+
+                def load(i):
+                    cpu = LOAD_CPU if len(servers) == 1 else cpus[1 - i]
+                    outs[i] = wrk(servers[i], script, threads, conns, envs[i], cpu=cpu)
+
+                threads_ = [threading.Thread(target=load, args=(i,)) for i in range(len(servers))]
+                for t in threads_:
+                    t.start()
+                for t in threads_:
+                    t.join()
+                result[scenario] = (sum(o[0] for o in outs), sum(o[1] for o in outs))
+            for server in servers:
+                server.stop()
+            rows.append((name, result))
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+            if pg:
+                subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"])
+    sqlite = rows[0][1]
+    lines = ["| engine | client_credentials /s | refresh /s | password sign-ins /s | non-200 |", "|---|---|---|---|---|"]
+    for name, r in rows:
+        rel = lambda k: "" if r is sqlite else f" ({100 * r[k][0] / sqlite[k][0]:.0f}% of SQLite)"
+        lines.append(f"| {name} | {r['client_credentials'][0]:.0f}{rel('client_credentials')} | {r['refresh'][0]:.0f}{rel('refresh')} "
+                     f"| {r['signin'][0]:.1f}{rel('signin')} | {sum(v[1] for v in r.values())} |")
+    lines.append(f"Machine limits on one core, same run: {rsa_signs:.0f} RSA-2048 signs/s, {argon_rate:.1f} argon2id hashes/s. "
+                 "Goal: PostgreSQL one instance ≥ 70% of SQLite's refresh and sign-in rates; client credentials unaffected.")
+    return lines
+
+
 def main():
+    if os.environ.get("LK_BENCH_ONLY") == "engines":
+        rsa_signs, argon_rate = machine_limits(tempfile.mkdtemp(prefix="latchkey-bench-"))
+        print("\n".join(engines(rsa_signs, argon_rate)))
+        return
     for tool in ("wrk", "taskset", "openssl"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is needed (bench/run.sh installs it)")
@@ -351,6 +434,8 @@ def main():
         + ", ".join(f"{t} {v:.0f}" for t, v in sorted(per_signin.items(), key=lambda kv: -kv[1])) + ".",
         f"Steady state for 1000 people signing in once a day, each row kept as long as housekeeping keeps it: "
         f"≈ {steady / 1024 / 1024:.1f} MiB.",
+        "",
+        *engines(rsa_signs, argon_rate),
     ]
     text = "\n".join(lines)
     print(text)

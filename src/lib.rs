@@ -123,6 +123,7 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
             .app_data(aw::JsonConfig::default().limit(64 * 1024))
             .wrap(web::security_headers(https))
             .wrap(actix_web::middleware::from_fn(i18n::request::select))
+            .wrap(actix_web::middleware::from_fn(web::forwarded_proto))
             .wrap(actix_web::middleware::from_fn(web::observe::observe))
             .configure(oidc::configure)
             .configure(auth::configure)

@@ -5,6 +5,11 @@
 //! process, the console, the CLI or another instance, is seen by the very next read, and a
 //! change rolled back never is. Copies are kept per database file; an in-memory database (unit
 //! tests) is always read directly.
+//!
+//! On PostgreSQL the token is a network round trip, so it is read at most every
+//! [`PG_CHECK_MS`] per process (a change made through another instance is enforced within that,
+//! well inside a second), and at once after this process changes one of those tables (the
+//! connection reports such writes when they commit: [`changed`]).
 
 use super::Result;
 use super::clients::Client;
@@ -14,9 +19,14 @@ use crate::store::db::Connection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// How long a PostgreSQL installation's copy is used before its token is read again.
+pub const PG_CHECK_MS: u64 = 250;
+
 #[derive(Default)]
 struct Copy {
     version: String,
+    /// When the token was last read (PostgreSQL), None after a local change.
+    checked: Option<std::time::Instant>,
     security_defaults: Option<bool>,
     policies: Option<Arc<Vec<Policy>>>,
     locations: Option<Arc<Vec<NamedLocation>>>,
@@ -38,15 +48,35 @@ fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnc
     let Some(path) = conn.identity() else {
         return load(conn, &mut Copy::default());
     };
+    let remote = conn.engine() == crate::store::db::Engine::Postgres;
+    if remote {
+        let all = copies().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(copy) = all.get(&path).filter(|c| c.checked.is_some_and(|t| t.elapsed().as_millis() < u128::from(PG_CHECK_MS)))
+            && let Some(v) = get(copy)
+        {
+            return Ok(v);
+        }
+    }
     let version: String = conn.prepare_cached("SELECT version FROM config_version WHERE id = 1")?.query_row([], |r| r.get(0))?;
     let mut all = copies().lock().unwrap_or_else(|e| e.into_inner());
     let copy = all.entry(path).or_default();
     if copy.version != version {
         *copy = Copy { version, ..Copy::default() };
     }
+    if remote {
+        copy.checked = Some(std::time::Instant::now());
+    }
     match get(copy) {
         Some(v) => Ok(v),
         None => load(conn, copy),
+    }
+}
+
+/// This process committed a change to apps, policies, named locations or settings of the
+/// database `identity`: its copy is checked against the token at the next read.
+pub fn changed(identity: &str) {
+    if let Some(copy) = copies().lock().unwrap_or_else(|e| e.into_inner()).get_mut(identity) {
+        copy.checked = None;
     }
 }
 

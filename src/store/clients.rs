@@ -116,7 +116,7 @@ fn conflict(e: crate::store::db::Error, name: &str) -> StoreError {
 
 #[tracing::instrument(skip(conn, s, secret_hash), fields(name = s.name))]
 pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Option<&str>, now: i64) -> Result<()> {
-    conn.execute(
+    conn.execute_unique(
         "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, is_public,
              logo_url, launch_url, id_token_alg, assignment_required, created_at, backchannel_logout_uri,
              backchannel_logout_session_required, third_party, consent_for_everyone, initiate_login_uri, visible_in_my_apps,
@@ -151,7 +151,7 @@ pub fn insert(conn: &Connection, id: &str, s: &ClientSettings, secret_hash: Opti
 
 /// Changes an app's settings. Its type (public or confidential) is fixed at registration.
 pub fn update(conn: &Connection, id: &str, s: &ClientSettings) -> Result<()> {
-    conn.execute(
+    conn.execute_unique(
         "UPDATE clients SET name = ?2, redirect_uris = ?3, post_logout_redirect_uris = ?4, grant_types = ?5,
              logo_url = ?6, launch_url = ?7, id_token_alg = ?8, assignment_required = ?9, backchannel_logout_uri = ?10,
              backchannel_logout_session_required = ?11, third_party = ?12, consent_for_everyone = ?13, initiate_login_uri = ?14,

@@ -146,7 +146,7 @@ pub fn group_by_name(conn: &Connection, name: &str) -> Result<Option<Group>> {
 }
 
 pub fn create_group(conn: &Connection, id: &str, name: &str, description: Option<&str>, now: i64) -> Result<()> {
-    conn.execute("INSERT INTO groups (id, name, description, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, name, description, now])
+    conn.execute_unique("INSERT INTO groups (id, name, description, created_at) VALUES (?1, ?2, ?3, ?4)", params![id, name, description, now])
         .map_err(|e| super::conflict_on_duplicate(e, || format!("a group named {name:?} already exists")))?;
     Ok(())
 }

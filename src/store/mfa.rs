@@ -131,7 +131,7 @@ pub fn credential_by_credential_id(conn: &Connection, credential_id: &str) -> Re
 }
 
 pub fn insert_credential(conn: &Connection, user_id: &str, c: &Credential) -> Result<()> {
-    conn.execute(
+    conn.execute_unique(
         "INSERT INTO webauthn_credentials (id, user_id, kind, name, credential_id, passkey, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![c.id, user_id, c.kind, c.name, c.credential_id, c.passkey, c.created_at],

@@ -205,7 +205,9 @@ pub fn restore(data_dir: &Path, from: &Path) -> Result<()> {
 pub fn ready(conn: &Connection, now: i64, write: bool) -> std::result::Result<(), String> {
     let version: i64 = schema_version(conn).map_err(|e| format!("database: {e}"))?;
     let latest = MIGRATION_COUNT as i64;
-    if version != latest {
+    // A newer schema is a newer instance's, mid rolling upgrade: migrations only add, so this
+    // one keeps serving until it is replaced (it would not start on it).
+    if version < latest {
         return Err(format!("schema version {version}, expected {latest}"));
     }
     if !write {
@@ -413,7 +415,23 @@ pub fn decide<O: Outcome, E: From<StoreError>>(
     conn: &mut Connection,
     f: impl FnOnce(&db::Transaction<'_>) -> std::result::Result<O, E>,
 ) -> std::result::Result<O, E> {
-    let tx = conn.transaction().map_err(StoreError::from)?;
+    decide_as(conn, db::TransactionBehavior::Immediate, f)
+}
+
+/// [`decide`] in a row-locked transaction (see `db::TransactionBehavior::RowLocked`).
+pub fn decide_row_locked<O: Outcome, E: From<StoreError>>(
+    conn: &mut Connection,
+    f: impl FnOnce(&db::Transaction<'_>) -> std::result::Result<O, E>,
+) -> std::result::Result<O, E> {
+    decide_as(conn, db::TransactionBehavior::RowLocked, f)
+}
+
+fn decide_as<O: Outcome, E: From<StoreError>>(
+    conn: &mut Connection,
+    behavior: db::TransactionBehavior,
+    f: impl FnOnce(&db::Transaction<'_>) -> std::result::Result<O, E>,
+) -> std::result::Result<O, E> {
+    let tx = conn.transaction_with_behavior(behavior).map_err(StoreError::from)?;
     let out = f(&tx)?;
     if out.commits() {
         tx.commit().map_err(StoreError::from)?;

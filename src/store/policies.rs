@@ -43,7 +43,7 @@ fn conflict(e: crate::store::db::Error, name: &str) -> StoreError {
 /// Inserts or replaces a policy (by id).
 pub fn save(conn: &Connection, p: &Policy, now: i64) -> Result<()> {
     let definition = serde_json::to_string(p).expect("policy serialises");
-    conn.execute(
+    conn.execute_unique(
         "INSERT INTO ca_policies (id, name, state, definition, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, state = excluded.state, definition = excluded.definition,
              updated_at = excluded.updated_at",
@@ -79,7 +79,7 @@ pub fn locations(conn: &Connection) -> Result<Vec<NamedLocation>> {
 }
 
 pub fn add_location(conn: &Connection, l: &NamedLocation, now: i64) -> Result<()> {
-    conn.execute(
+    conn.execute_unique(
         "INSERT INTO named_locations (id, name, ranges, trusted, risk, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![l.id, l.name, to_json(&l.ranges), l.trusted, l.risk.as_str(), now],
     )

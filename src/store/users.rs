@@ -51,7 +51,7 @@ fn from_row(r: &Row<'_>) -> crate::store::db::Result<User> {
 #[tracing::instrument(skip(conn, new), fields(username = new.username))]
 pub fn insert(conn: &Connection, new: &NewUser<'_>, now: i64) -> Result<User> {
     let id = crate::crypto::new_uuid();
-    conn.execute(
+    conn.execute_unique(
         "INSERT INTO users (id, username, email, name, password_hash, is_admin, must_change_password, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
         params![id, new.username, new.email, new.name, new.password_hash, new.is_admin, new.must_change_password, now],

@@ -200,6 +200,41 @@ pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
     }
 }
 
+/// Behind a TLS-terminating proxy: a request that a trusted proxy says arrived over plain http
+/// (`X-Forwarded-Proto: http`) while the issuer is https is sent to the https address (GET,
+/// HEAD: 308) or refused (anything else: a form posted over http is not acted on), so no page
+/// that sets a Secure cookie or starts a WebAuthn ceremony is served over http. The header is
+/// believed only from `server.trusted_proxies`; health checks answer whatever the scheme.
+pub async fn forwarded_proto(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
+    if let Some(origin) = plain_http_behind_proxy(&req) {
+        let res = match *req.method() {
+            actix_web::http::Method::GET | actix_web::http::Method::HEAD => {
+                let target = format!("{origin}{}", req.uri().path_and_query().map_or("/", |p| p.as_str()));
+                HttpResponse::PermanentRedirect().insert_header((header::LOCATION, target)).finish()
+            }
+            _ => HttpResponse::BadRequest().content_type("text/plain; charset=utf-8").body("This service is only offered over https.\n"),
+        };
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    next.call(req).await.map(|r| r.map_into_left_body())
+}
+
+/// The https issuer's origin, when `req` came over plain http through a trusted proxy.
+fn plain_http_behind_proxy(req: &actix_web::dev::ServiceRequest) -> Option<String> {
+    let state = req.app_data::<actix_web::web::Data<crate::AppState>>()?;
+    let issuer = url::Url::parse(state.config.issuer()).ok().filter(|u| u.scheme() == "https")?;
+    if matches!(req.path(), "/healthz" | "/readyz") || !trusted_proxy(&state.config, req.peer_addr()?.ip()) {
+        return None;
+    }
+    let proto = req.headers().get("x-forwarded-proto")?.to_str().ok()?;
+    // A chain of proxies appends: the first is what the client used.
+    let first = proto.split(',').next()?.trim();
+    first.eq_ignore_ascii_case("http").then(|| issuer.origin().ascii_serialization())
+}
+
 /// A 303 See Other to `location` (the right status after a POST, harmless after a GET).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).insert_header((header::CACHE_CONTROL, "no-store")).finish()

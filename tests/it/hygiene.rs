@@ -255,3 +255,30 @@ async fn an_https_issuer_sets_host_prefixed_cookies_and_hsts() {
     assert!(location(&res).starts_with("/login?request="), "not signed in: {}", location(&res));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn behind_a_tls_proxy_plain_http_is_sent_to_https_and_only_the_trusted_proxy_is_believed() {
+    let server = TestServer::spawn_with(|c| c.server.issuer = "https://id.example.com".into());
+    let via = |proto: &'static str, path: &str| rp_http().get(server.url(path)).header("x-forwarded-proto", proto);
+    // The proxy (loopback, trusted in the tests) says the person came over http: off to https.
+    let res = via("http", "/login?x=1").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(location(&res), "https://id.example.com/login?x=1");
+    let res = rp_http().post(server.url("/token")).header("x-forwarded-proto", "http").form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "nothing posted over http is acted on");
+    // Over https, and for the load balancer's health checks, it answers.
+    let res = via("https", "/.well-known/openid-configuration").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("strict-transport-security"));
+    assert_eq!(via("http", "/readyz").send().await.unwrap().status(), StatusCode::OK);
+    server.stop().await;
+
+    // From a peer that is not a trusted proxy, the header means nothing.
+    let server = TestServer::spawn_with(|c| {
+        c.server.issuer = "https://id.example.com".into();
+        c.server.trusted_proxies = vec![];
+    });
+    let res = rp_http().get(server.url("/.well-known/openid-configuration")).header("x-forwarded-proto", "http").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    server.stop().await;
+}

@@ -23,7 +23,9 @@ pub fn exchange(
     let presented_hash = secret_hash(presented);
     let next = crate::crypto::random_token();
 
-    let outcome = store::decide(conn, |tx| -> Result<Refreshed, StoreError> {
+    // Row-locked: the one read-then-write that matters, spending the token, is a conditional
+    // update (mark_rotated), so refreshes of different families need not take turns.
+    let outcome = store::decide_row_locked(conn, |tx| -> Result<Refreshed, StoreError> {
         let invalid = || Ok(Refreshed::Refused(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")));
         let Some(row) = store::tokens::refresh_by_hash(tx, &presented_hash)? else { return invalid() };
         let Some(grant) = store::tokens::grant(tx, &row.grant_id)? else { return invalid() };

@@ -33,6 +33,8 @@ pub enum Error {
     Column(String, String),
     #[error("the PostgreSQL connection is gone")]
     Gone,
+    #[error("a statement of the transaction failed, so nothing of it was committed")]
+    Aborted,
 }
 
 impl From<rusqlite::Error> for Error {
@@ -177,6 +179,8 @@ pub struct Connection {
     inner: Inner,
     /// Whether a [`Transaction`] is open (PostgreSQL; SQLite knows it itself).
     in_transaction: std::cell::Cell<bool>,
+    /// A write to a table the in-memory copies hold, not yet reported (PostgreSQL).
+    config_written: std::cell::Cell<bool>,
 }
 
 enum Inner {
@@ -262,6 +266,37 @@ impl Connection {
         self.prepare_cached(sql)?.execute(params)
     }
 
+    /// Outside a transaction, a write to what the in-memory copies hold is reported at once;
+    /// inside one, when it commits.
+    fn report_config_change(&self) {
+        if self.config_written.get() && !self.in_transaction.get() {
+            self.config_written.set(false);
+            if let Some(identity) = self.identity() {
+                crate::store::cache::changed(&identity);
+            }
+        }
+    }
+
+    /// [`execute`](Self::execute) for a write that a UNIQUE constraint may refuse, where the
+    /// caller goes on after the refusal (reports it on the form) inside a transaction: on
+    /// PostgreSQL the statement runs in a savepoint, so its failure does not abort the rest of
+    /// the transaction (SQLite's never does).
+    pub fn execute_unique<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
+        let Inner::Postgres(p) = &self.inner else { return self.execute(sql, params) };
+        if !self.in_transaction.get() {
+            return self.execute(sql, params);
+        }
+        p.batch("SAVEPOINT lk_unique")?;
+        match self.execute(sql, params) {
+            Ok(n) => p.batch("RELEASE SAVEPOINT lk_unique").map(|()| n),
+            Err(e) => {
+                p.batch("ROLLBACK TO SAVEPOINT lk_unique")?;
+                p.clear_failure();
+                Err(e)
+            }
+        }
+    }
+
     /// Several statements without parameters.
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.inner {
@@ -277,7 +312,7 @@ impl Connection {
     pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
         match &self.inner {
             Inner::Sqlite(c) => Ok(Statement { inner: Stmt::Sqlite(c.prepare(sql)?) }),
-            Inner::Postgres(p) => Ok(Statement { inner: Stmt::Postgres(p, sql.to_string()) }),
+            Inner::Postgres(_) => Ok(Statement { inner: Stmt::Postgres(self, sql.to_string()) }),
         }
     }
 
@@ -286,7 +321,14 @@ impl Connection {
     pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
         match &self.inner {
             Inner::Sqlite(c) => Ok(Statement { inner: Stmt::SqliteCached(c.prepare_cached(sql)?) }),
-            Inner::Postgres(p) => Ok(Statement { inner: Stmt::Postgres(p, sql.to_string()) }),
+            Inner::Postgres(_) => Ok(Statement { inner: Stmt::Postgres(self, sql.to_string()) }),
+        }
+    }
+
+    fn pg(&self) -> &pg::PgConn {
+        match &self.inner {
+            Inner::Postgres(p) => p,
+            Inner::Sqlite(_) => unreachable!("a PostgreSQL statement on a SQLite connection"),
         }
     }
 
@@ -304,6 +346,11 @@ impl Connection {
 pub enum TransactionBehavior {
     Deferred,
     Immediate,
+    /// For bodies whose every read-then-write is one conditional statement (`UPDATE … WHERE
+    /// rotated_at IS NULL`) or needs no turn at all: SQLite still takes its write lock, but
+    /// PostgreSQL takes no advisory lock, so such transactions on different rows run side by
+    /// side (its row locks order the conditional writes).
+    RowLocked,
 }
 
 /// A transaction, rolled back when dropped without `commit`. Writers take turns on both
@@ -320,9 +367,9 @@ impl<'c> Transaction<'c> {
         match &conn.inner {
             Inner::Sqlite(c) => c.execute_batch(match behavior {
                 TransactionBehavior::Deferred => "BEGIN DEFERRED",
-                TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
+                TransactionBehavior::Immediate | TransactionBehavior::RowLocked => "BEGIN IMMEDIATE",
             })?,
-            Inner::Postgres(p) => p.begin()?,
+            Inner::Postgres(p) => p.begin(!matches!(behavior, TransactionBehavior::RowLocked))?,
         }
         conn.in_transaction.set(true);
         Ok(Self { conn, done: false })
@@ -339,7 +386,23 @@ impl<'c> Transaction<'c> {
     fn end(&mut self, how: &str) -> Result<()> {
         self.done = true;
         self.conn.in_transaction.set(false);
-        self.conn.execute_batch(how)
+        // PostgreSQL ends a transaction in which a statement failed with a silent rollback,
+        // even when asked to commit: say so instead of reporting success.
+        if let Inner::Postgres(p) = &self.conn.inner
+            && how == "COMMIT"
+            && p.failed_in_transaction()
+        {
+            self.conn.config_written.set(false);
+            self.conn.execute_batch("ROLLBACK")?;
+            return Err(Error::Aborted);
+        }
+        self.conn.execute_batch(how)?;
+        if how == "COMMIT" {
+            self.conn.report_config_change();
+        } else {
+            self.conn.config_written.set(false);
+        }
+        Ok(())
     }
 }
 
@@ -365,7 +428,7 @@ pub struct Statement<'c> {
 enum Stmt<'c> {
     Sqlite(rusqlite::Statement<'c>),
     SqliteCached(rusqlite::CachedStatement<'c>),
-    Postgres(&'c pg::PgConn, String),
+    Postgres(&'c Connection, String),
 }
 
 impl<'c> Statement<'c> {
@@ -382,7 +445,13 @@ impl<'c> Statement<'c> {
             return params.with(|p| Ok(s.execute(p)?));
         }
         let Stmt::Postgres(conn, sql) = &self.inner else { unreachable!() };
-        params.with(|p| conn.execute(sql, p))
+        let n = params.with(|p| conn.pg().execute(sql, p))?;
+        // A write to what the in-memory copies hold is reported to them (store::cache).
+        if pg::changes_config(sql) {
+            conn.config_written.set(true);
+            conn.report_config_change();
+        }
+        Ok(n)
     }
 
     /// Every row `f` maps, read at once (the engines differ in how long a cursor may live).
@@ -399,7 +468,7 @@ impl<'c> Statement<'c> {
             return Ok(out.into_iter());
         }
         let Stmt::Postgres(conn, sql) = &self.inner else { unreachable!() };
-        for r in params.with(|p| conn.query(sql, p))? {
+        for r in params.with(|p| conn.pg().query(sql, p))? {
             out.push(f(&Row { inner: RowRef::Postgres(&r) }));
         }
         Ok(out.into_iter())
@@ -414,7 +483,7 @@ impl<'c> Statement<'c> {
             });
         }
         let Stmt::Postgres(conn, sql) = &self.inner else { unreachable!() };
-        let rows = params.with(|p| conn.query(sql, p))?;
+        let rows = params.with(|p| conn.pg().query(sql, p))?;
         f(&Row { inner: RowRef::Postgres(rows.first().ok_or(Error::NoRows)?) })
     }
 
@@ -500,7 +569,7 @@ impl r2d2::ManageConnection for Manager {
             Self::Sqlite(m) => Inner::Sqlite(m.connect()?),
             Self::Postgres(config) => Inner::Postgres(pg::PgConn::connect(config)?),
         };
-        Ok(Connection { inner, in_transaction: std::cell::Cell::new(false) })
+        Ok(Connection { inner, in_transaction: std::cell::Cell::new(false), config_written: std::cell::Cell::new(false) })
     }
 
     fn is_valid(&self, conn: &mut Connection) -> Result<()> {

@@ -99,6 +99,8 @@ impl Session {
 }
 
 pub struct PgConn {
+    /// A statement failed since the transaction began (PostgreSQL has then aborted it).
+    failed: std::cell::Cell<bool>,
     jobs: mpsc::Sender<Job>,
     broken: Arc<AtomicBool>,
     identity: Arc<str>,
@@ -140,7 +142,13 @@ impl PgConn {
             Ok(Err(e)) => return Err(e.into()),
             Err(_) => return Err(Error::Gone),
         }
-        Ok(Self { jobs, broken: Arc::new(AtomicBool::new(false)), identity: config.identity.clone(), patience: config.timeout + Duration::from_secs(1) })
+        Ok(Self {
+            failed: std::cell::Cell::new(false),
+            jobs,
+            broken: Arc::new(AtomicBool::new(false)),
+            identity: config.identity.clone(),
+            patience: config.timeout + Duration::from_secs(1),
+        })
     }
 
     pub fn identity(&self) -> &str {
@@ -169,7 +177,11 @@ impl PgConn {
             self.broken.store(true, Ordering::Relaxed);
             return Err(Error::Gone);
         }
-        match rx.recv_timeout(patience) {
+        let answer = rx.recv_timeout(patience);
+        if !matches!(answer, Ok(Ok(_))) {
+            self.failed.set(true);
+        }
+        match answer {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 if e.is_closed() {
@@ -191,8 +203,22 @@ impl PgConn {
         self.call(move |s| s.client.batch_execute(&sql))
     }
 
-    pub fn begin(&self) -> Result<()> {
-        self.call(|s| s.client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")))
+    /// BEGIN; with `take_turns`, the writers' advisory lock too.
+    pub fn begin(&self, take_turns: bool) -> Result<()> {
+        self.failed.set(false);
+        match take_turns {
+            true => self.call(|s| s.client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))),
+            false => self.call(|s| s.client.batch_execute("BEGIN")),
+        }
+    }
+
+    pub fn failed_in_transaction(&self) -> bool {
+        self.failed.get()
+    }
+
+    /// The failed statement was rolled back to a savepoint: the transaction goes on.
+    pub fn clear_failure(&self) {
+        self.failed.set(false);
     }
 
     pub fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize> {
@@ -268,6 +294,12 @@ pub fn unavailable(e: &postgres::Error) -> bool {
         || code == "55P03" // lock_not_available (lock timeout)
         || code == "25006" // read_only_sql_transaction (a standby)
         || code == "58030" // io_error
+}
+
+/// Whether the statement `sql` writes to a table the in-memory copies hold (store::cache).
+pub fn changes_config(sql: &str) -> bool {
+    let head = sql.trim_start().get(..6).unwrap_or("").to_ascii_uppercase();
+    matches!(head.as_str(), "INSERT" | "UPDATE" | "DELETE") && ["clients", "ca_policies", "named_locations", "settings"].iter().any(|t| sql.contains(t))
 }
 
 /// SQLite's dialect as PostgreSQL's (see the module comment).
