@@ -185,6 +185,16 @@ fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &crate::store::db::
     Ok(Admission::Admitted(Box::new(Admin { user, session: s, roles, form, upload, zone, section, need: PhantomData })))
 }
 
+/// A refused admin action is the console's "Not allowed" page; a store fault stays a fault.
+impl From<actions::ActionError> for PageError {
+    fn from(e: actions::ActionError) -> Self {
+        match e {
+            actions::ActionError::Refused(m) => ErrorPage::bad_request("Not allowed", capitalise(&m)).into(),
+            actions::ActionError::Store(s) => s.into(),
+        }
+    }
+}
+
 /// An error message as a sentence for a form: first letter upper-case.
 pub fn capitalise(s: &str) -> String {
     let mut c = s.chars();

@@ -3,6 +3,7 @@
 
 use super::{Errors, not_found};
 use crate::AppState;
+use crate::admin::actions;
 use crate::admin::list::{Columns, Dir, ListQuery, Pager};
 use crate::admin::picker::{self, Picker};
 use crate::admin::{Admin, Global, Nav, Need, capitalise};
@@ -179,15 +180,10 @@ struct GroupImpact {
 }
 
 fn group_impact(conn: &Connection, group: &dir::Group) -> Result<GroupImpact, store::StoreError> {
-    let policies = store::policies::all(conn)?
-        .into_iter()
-        .filter(|p| p.include_users.groups.contains(&group.id) || p.exclude_users.groups.contains(&group.id))
-        .map(|p| p.name)
-        .collect();
     Ok(GroupImpact {
         members: dir::members(conn, &group.id)?.into_iter().map(|m| m.username).collect(),
         apps: dir::assigned_apps(conn, "group", &group.id)?,
-        policies,
+        policies: actions::policies_naming_group(conn, &group.id)?.into_iter().map(|p| p.name).collect(),
     })
 }
 
@@ -215,26 +211,7 @@ async fn delete_group(admin: Admin<Global>, state: web::Data<AppState>, id: web:
     if admin.form.get("confirm") != Some("yes") {
         return Ok(see_other(&format!("/admin/groups/{}/delete", group.id)));
     }
-    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
-        let impact = group_impact(tx, &group)?;
-        for mut p in store::policies::all(tx)? {
-            let before = serde_json::to_string(&p).expect("policy serialises");
-            let named = p.include_users.groups.contains(&group.id) || p.exclude_users.groups.contains(&group.id);
-            if named {
-                p.include_users.groups.retain(|g| g != &group.id);
-                p.exclude_users.groups.retain(|g| g != &group.id);
-                store::policies::save(tx, &p, now)?;
-                let after = serde_json::to_string(&p).expect("policy serialises");
-                dir::audit_change(tx, &admin.user.id, "policy_updated", Some(&p.name), Some(&before), Some(&after), now)?;
-            }
-        }
-        dir::delete_group(tx, &group.id)?;
-        let before = serde_json::json!({
-            "name": group.name, "description": group.description, "members": impact.members, "apps": impact.apps,
-        })
-        .to_string();
-        dir::audit_change(tx, &admin.user.id, "group_deleted", Some(&group.name), Some(&before), None, now)
-    })?;
+    actions::delete_group(&mut conn, &admin.user.id, &group, now)?;
     Ok(see_other("/admin/groups"))
 }
 
