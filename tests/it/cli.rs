@@ -101,6 +101,12 @@ fn serve_prints_the_first_admin_once_and_answers_discovery() {
     assert_eq!(dir.path().join("latchkey.db").exists(), !on_postgres(), "the database is where database.url says");
 }
 
+/// The database the commands on `dir` used (on PostgreSQL, the test's own, not a SQLite file).
+fn store_of(dir: &std::path::Path) -> latchkey::store::Pool {
+    let url = test_database(dir).unwrap_or_default();
+    latchkey::store::open_configured(dir, &url, 2, std::time::Duration::from_secs(2)).unwrap()
+}
+
 fn json_of(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
@@ -202,7 +208,7 @@ fn cli_lists_shows_and_changes_users_clients_groups_and_policies_and_the_audit_l
     assert!(!ok && err.contains("invalid value"), "{err}");
 
     // Every change is in the audit log, by the command line, with before and after.
-    let pool = latchkey::store::open(d).unwrap();
+    let pool = store_of(d);
     let conn = pool.get().unwrap();
     let filter = latchkey::store::directory::AuditFilter { actor: Some("cli".into()), ..Default::default() };
     let window = latchkey::admin::list::ListQuery::parse(
@@ -293,7 +299,7 @@ fn cli_group_delete_takes_the_group_out_of_policies_and_rotate_secret_ends_the_o
     ok_json(d, &["policy", "import", "--file", file.to_str().unwrap()]);
 
     ok_json(d, &["group", "delete", "--name", "Sales"]);
-    let pool = latchkey::store::open(d).unwrap();
+    let pool = store_of(d);
     let conn = pool.get().unwrap();
     let after = latchkey::store::policies::by_id(&conn, "sales-mfa").unwrap().unwrap();
     assert_eq!((after.include_users.groups, after.exclude_users.groups), (vec![kept], vec![]), "the policy no longer names Sales");

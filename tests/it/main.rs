@@ -17,6 +17,7 @@ mod common;
 mod consent;
 mod console;
 mod console_apps;
+mod console_paging;
 mod console_policies;
 mod console_users;
 mod faults;
