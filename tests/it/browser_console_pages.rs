@@ -170,3 +170,103 @@ async fn every_console_page_passes_axe_at_desktop_and_phone_sizes_and_fits_a_pho
     axe::assert_none(&found);
     server.stop().await;
 }
+
+/// axe on the page as it is, at 1280×900 and then on a 390×844 phone (where it must also fit).
+fn check_both_sizes(b: &mut Browser, name: &str, found: &mut Vec<String>) {
+    b.viewport(1280, 900, false);
+    found.extend(axe::violations(b, &format!("{name} at 1280px")));
+    b.viewport(390, 844, true);
+    found.extend(axe::violations(b, &format!("{name} at 390px")));
+    fits_a_phone(b, name, 390, found);
+    b.screenshot_page(&format!("page-{name}-390"));
+    b.viewport(1280, 900, false);
+}
+
+#[tokio::test]
+async fn the_sign_in_mfa_reset_and_portal_pages_pass_axe_at_desktop_and_phone_sizes() {
+    let server = TestServer::spawn_localhost();
+    server.add_user("alice");
+    let crm = crate::browser::app(&server, "Outside CRM").await;
+    server.admin().pool.get().unwrap().execute("UPDATE clients SET third_party = 1 WHERE id = ?1", [&crm.id]).unwrap();
+    let mut found = vec![];
+    let mut b = Browser::launch();
+
+    // Sign-in, with a wrong password first.
+    b.goto(&server.url("/login"));
+    b.wait_for("document.getElementById('username')");
+    check_both_sizes(&mut b, "sign-in", &mut found);
+    b.fill("username", "alice");
+    b.fill("password", "not her password");
+    b.submit("password");
+    b.wait_for("document.getElementById('login-error')");
+    check_both_sizes(&mut b, "sign-in-error", &mut found);
+    b.fill("password", PASSWORD);
+    b.submit("password");
+    b.wait_for("document.getElementById('signed-in-user')");
+    check_both_sizes(&mut b, "my-apps", &mut found);
+
+    // The portal: sessions, Security info, an authenticator app registered there.
+    b.goto(&server.url("/sessions"));
+    b.wait_for("document.getElementById('sessions-heading')");
+    check_both_sizes(&mut b, "sessions", &mut found);
+    b.goto(&server.url("/security"));
+    b.wait_for("document.getElementById('totp-status')");
+    check_both_sizes(&mut b, "security-info", &mut found);
+    b.goto(&server.url("/security/totp"));
+    b.wait_for("document.getElementById('totp-secret')");
+    check_both_sizes(&mut b, "authenticator-setup", &mut found);
+    let secret = b.eval("document.getElementById('totp-secret').textContent").as_str().unwrap().replace(' ', "");
+    b.fill("code", &totp_code(&server, &secret));
+    b.submit("code");
+    b.wait_for("document.getElementById('recovery-codes')");
+    check_both_sizes(&mut b, "recovery-codes", &mut found);
+
+    // Consent to a third-party app.
+    let (url, _, _) = crm
+        .rp
+        .authorize_url(openidconnect::core::CoreAuthenticationFlow::AuthorizationCode, openidconnect::CsrfToken::new_random, openidconnect::Nonce::new_random)
+        .url();
+    b.goto(url.as_str());
+    b.wait_for("document.getElementById('consent-approve')");
+    check_both_sizes(&mut b, "consent", &mut found);
+
+    // Signed out, then the second factor at the next sign-in.
+    b.goto(&server.url("/"));
+    b.click("sign-out");
+    b.wait_for("document.body.innerText.includes('You have signed out')");
+    check_both_sizes(&mut b, "signed-out", &mut found);
+    b.goto(&server.url("/login"));
+    b.wait_for("document.getElementById('username')");
+    b.fill("username", "alice");
+    b.fill("password", PASSWORD);
+    b.submit("password");
+    b.wait_for("document.getElementById('code')");
+    check_both_sizes(&mut b, "second-factor", &mut found);
+    server.advance(30);
+    b.fill("code", &totp_code(&server, &secret));
+    b.submit("code");
+    b.wait_for("document.getElementById('signed-in-user')");
+    b.click("sign-out");
+    b.wait_for("document.body.innerText.includes('You have signed out')");
+
+    // Self-service reset with the authenticator app.
+    b.goto(&server.url("/reset"));
+    b.wait_for("document.getElementById('username')");
+    check_both_sizes(&mut b, "reset-start", &mut found);
+    b.fill("username", "alice");
+    b.submit("username");
+    b.wait_for("location.pathname === '/reset/verify'");
+    check_both_sizes(&mut b, "reset-verify", &mut found);
+    server.advance(30);
+    b.fill("totp-code", &totp_code(&server, &secret));
+    b.click("verify-totp");
+    b.wait_for("location.pathname === '/reset/password'");
+    check_both_sizes(&mut b, "reset-password", &mut found);
+    b.fill("new_password", "a phrase only alice knows");
+    b.fill("confirm_password", "a phrase only alice knows");
+    b.click("save-password");
+    b.wait_for("document.getElementById('reset-done')");
+    check_both_sizes(&mut b, "reset-done", &mut found);
+    axe::assert_none(&found);
+    server.stop().await;
+}
