@@ -110,7 +110,7 @@ async fn every_console_page_passes_axe_at_desktop_and_phone_sizes_and_fits_a_pho
     b.screenshot("console-page-app-secret-1280");
 
     let app_path = format!("/admin/apps/{app}");
-    let pages: Vec<(String, &str)> = [
+    let pages: [(String, &str); 30] = [
         ("/admin".to_string(), "overview"),
         ("/admin/apps".into(), "apps"),
         ("/admin/apps/new".into(), "app-new"),
@@ -141,10 +141,7 @@ async fn every_console_page_passes_axe_at_desktop_and_phone_sizes_and_fits_a_pho
         ("/admin/audit".into(), "audit"),
         ("/admin/keys".into(), "keys"),
         ("/admin/apps/no-such-app".into(), "not-found"),
-    ]
-    .into_iter()
-    .map(|(p, n)| (p, n))
-    .collect();
+    ];
 
     for (width, height, mobile) in [(1280, 900, false), (390, 844, true)] {
         b.viewport(width, height, mobile);
