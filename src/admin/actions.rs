@@ -5,7 +5,8 @@
 //!
 //! They mirror what the console's handlers do (same store functions, same audit actions and
 //! snapshots): disabling a user ends their sessions and tokens, disabling an app revokes its
-//! grants, a policy cannot be switched on while security defaults are on.
+//! grants, a policy cannot be switched on while security defaults are on, deleting a group or a
+//! user takes it out of the policies that name it.
 
 use crate::auth::mfa::new_id;
 use crate::crypto::{random_token, secret_hash};
@@ -95,22 +96,75 @@ fn client_snapshot(c: &Client) -> String {
     serde_json::to_string(c).expect("client serialises")
 }
 
-/// A new secret for a confidential app, shown once; the old one stops at once, or keeps
-/// working `grace` seconds more.
-pub fn rotate_client_secret(conn: &mut Connection, actor: &str, app: &Client, grace: i64, now: i64) -> Result<String> {
+/// How long an old secret may keep working after a rotation (seconds), as the console offers.
+pub const SECRET_GRACES: [i64; 4] = [0, 3600, 86_400, 604_800];
+/// How long a new secret lives (days; 0: it never expires), as the console offers.
+pub const SECRET_LIFETIMES: [i64; 5] = [90, 180, 365, 730, 0];
+/// The console's defaults: the old secret works one day more, the new one lives a year.
+pub const DEFAULT_GRACE_SECS: i64 = 86_400;
+pub const DEFAULT_LIFETIME_DAYS: i64 = 365;
+
+/// A secret rotation: how long the old secret keeps working, how long the new one lives.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    /// One of `SECRET_GRACES`; 0 stops the old secret at once.
+    pub grace_secs: i64,
+    /// One of `SECRET_LIFETIMES`; 0: the new secret never expires.
+    pub lifetime_days: i64,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation { grace_secs: DEFAULT_GRACE_SECS, lifetime_days: DEFAULT_LIFETIME_DAYS }
+    }
+}
+
+impl Rotation {
+    /// When the new secret expires, if it does.
+    pub fn expires_at(&self, now: i64) -> Option<i64> {
+        (self.lifetime_days > 0).then_some(now + self.lifetime_days * 86_400)
+    }
+
+    /// When the old secret stops (the store keeps its own expiry if that comes first).
+    fn old_valid_until(&self, now: i64) -> Option<i64> {
+        (self.grace_secs > 0).then_some(now + self.grace_secs)
+    }
+}
+
+/// A rotated secret: the new secret (shown once) and when it expires, and when the old one
+/// stops (None: it stopped at once).
+#[derive(Debug)]
+pub struct Rotated {
+    pub secret: String,
+    pub expires_at: Option<i64>,
+    pub old_valid_until: Option<i64>,
+}
+
+/// A new secret for a confidential app, shown once: it expires after `rotation.lifetime_days`,
+/// and the old one keeps working `rotation.grace_secs` more (never past its own expiry). The
+/// console's Credentials section and `latchkey client rotate-secret` both rotate through here.
+pub fn rotate_client_secret(conn: &mut Connection, actor: &str, app: &Client, rotation: Rotation, now: i64) -> Result<Rotated> {
     if app.is_public {
         return Err(ActionError::Refused("a public application has no secret to rotate".into()));
     }
+    if !SECRET_GRACES.contains(&rotation.grace_secs) {
+        return Err(ActionError::Refused("the old secret's grace period is one of 0, 3600, 86400 or 604800 seconds".into()));
+    }
+    if !SECRET_LIFETIMES.contains(&rotation.lifetime_days) {
+        return Err(ActionError::Refused("the new secret's lifetime is one of 90, 180, 365 or 730 days, or 0 (never expires)".into()));
+    }
     let secret = random_token();
-    store::transaction(conn, |tx| -> Result<()> {
-        store::clients::rotate_secret(tx, &app.id, &secret_hash(&secret), (grace > 0).then_some(now + grace), None)?;
+    let expires_at = rotation.expires_at(now);
+    let old_valid_until = store::transaction(conn, |tx| -> Result<Option<i64>> {
+        store::clients::rotate_secret(tx, &app.id, &secret_hash(&secret), rotation.old_valid_until(now), expires_at)?;
+        let grace = rotation.grace_secs;
         let detail = format!("{}; old secret {}", app.name, if grace > 0 { format!("valid for {grace} s more") } else { "stopped at once".into() });
         let before = serde_json::json!({ "secret_expires_at": app.secret_expires_at }).to_string();
-        let after = serde_json::json!({ "secret_expires_at": null }).to_string();
+        let after = serde_json::json!({ "secret_expires_at": expires_at }).to_string();
         dir::audit_change(tx, actor, "app_secret_rotated", Some(&detail), Some(&before), Some(&after), now)?;
-        Ok(())
+        Ok(store::clients::by_id(tx, &app.id)?.and_then(|c| c.previous_secret_expires_at))
     })?;
-    Ok(secret)
+    Ok(Rotated { secret, expires_at, old_valid_until })
 }
 
 /// Disables an app (its grants are revoked: refresh and access tokens stop working) or enables it.
@@ -155,11 +209,28 @@ pub fn create_group(conn: &mut Connection, actor: &str, name: &str, description:
     Ok(dir::group(conn, &id)?.expect("just created"))
 }
 
-/// Deletes a group (its members stay; its app assignments go).
+/// The conditional-access policies that name a group (to include or to exclude).
+pub fn policies_naming_group(conn: &Connection, group_id: &str) -> std::result::Result<Vec<Policy>, StoreError> {
+    Ok(store::policies::all(conn)?.into_iter().filter(|p| p.include_users.groups.iter().chain(&p.exclude_users.groups).any(|g| g == group_id)).collect())
+}
+
+/// Deletes a group: its members stay (their memberships go) and its app assignments go;
+/// policies that name it no longer do (each such policy change audited). The audit keeps what
+/// the group was, with its members and apps. The console's delete and `latchkey group delete`
+/// both delete through here.
 pub fn delete_group(conn: &mut Connection, actor: &str, group: &dir::Group, now: i64) -> Result<()> {
     store::transaction(conn, |tx| -> Result<()> {
         let members: Vec<String> = dir::members(tx, &group.id)?.into_iter().map(|m| m.username).collect();
-        let before = serde_json::json!({ "name": group.name, "description": group.description, "members": members }).to_string();
+        let apps = dir::assigned_apps(tx, "group", &group.id)?;
+        for mut p in policies_naming_group(tx, &group.id)? {
+            let was = serde_json::to_string(&p).expect("policy serialises");
+            p.include_users.groups.retain(|g| g != &group.id);
+            p.exclude_users.groups.retain(|g| g != &group.id);
+            store::policies::save(tx, &p, now)?;
+            let is = serde_json::to_string(&p).expect("policy serialises");
+            dir::audit_change(tx, actor, "policy_updated", Some(&p.name), Some(&was), Some(&is), now)?;
+        }
+        let before = serde_json::json!({ "name": group.name, "description": group.description, "members": members, "apps": apps }).to_string();
         dir::delete_group(tx, &group.id)?;
         dir::audit_change(tx, actor, "group_deleted", Some(&group.name), Some(&before), None, now)?;
         Ok(())

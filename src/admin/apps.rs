@@ -7,9 +7,8 @@ mod sections;
 pub use form::AppForm;
 
 use super::list::{Columns, Dir, ListQuery, Pager};
-use super::{Admin, Apps, Nav, Need, capitalise, picker};
+use super::{Admin, Apps, Nav, Need, actions, capitalise, picker};
 use crate::AppState;
-use crate::crypto::{random_token, secret_hash};
 use crate::i18n::filters;
 use crate::oidc::clients::{self, ID_TOKEN_ALGS};
 use crate::store::db::Connection;
@@ -78,14 +77,12 @@ fn snapshot(c: &Client) -> String {
     serde_json::to_string(c).expect("client serialises")
 }
 
-/// How long a new secret works, as the forms offer it (days; 0 = never).
-pub const SECRET_LIFETIMES: [i64; 5] = [90, 180, 365, 730, 0];
-
-/// The secret lifetime chosen in a form: (days, expiry) or an error for the field.
+/// The secret lifetime chosen in a form (one of `actions::SECRET_LIFETIMES`, in days; 0 =
+/// never): (days, expiry) or an error for the field.
 fn secret_lifetime(p: &Params, now: i64) -> Result<(String, Option<i64>), String> {
     let days = p.get("lifetime").unwrap_or("0");
     match days.parse::<i64>() {
-        Ok(d) if SECRET_LIFETIMES.contains(&d) => Ok((days.to_string(), (d > 0).then_some(now + d * 86_400))),
+        Ok(d) if actions::SECRET_LIFETIMES.contains(&d) => Ok((days.to_string(), (d > 0).then_some(now + d * 86_400))),
         _ => Err("Choose one of the offered secret lifetimes.".into()),
     }
 }
@@ -196,31 +193,26 @@ async fn rotate_secret(admin: Admin<Apps>, state: web::Data<AppState>, id: web::
         return Err(ErrorPage::bad_request("No secret", "A public application has no secret to rotate.").into());
     }
     let mut errors = Errors::new();
-    let grace: i64 = match params.get("grace").unwrap_or("0").parse() {
-        Ok(g) if [0, 3600, 86_400, 604_800].contains(&g) => g,
+    let grace_secs: i64 = match params.get("grace").unwrap_or("0").parse() {
+        Ok(g) if actions::SECRET_GRACES.contains(&g) => g,
         _ => {
             errors.insert("grace", "Choose one of the offered grace periods.".into());
             0
         }
     };
-    let expires = match secret_lifetime(&params, now) {
-        Ok((_, e)) => e,
+    let lifetime_days = match secret_lifetime(&params, now) {
+        Ok((days, _)) => days.parse().expect("one of SECRET_LIFETIMES"),
         Err(e) => {
             errors.insert("lifetime", e);
-            None
+            0
         }
     };
     if !errors.is_empty() {
         return sections::page(&state, &conn, &admin, app, Section::Credentials, None, errors, None);
     }
-    let secret = random_token();
-    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
-        store::clients::rotate_secret(tx, &app.id, &secret_hash(&secret), (grace > 0).then_some(now + grace), expires)?;
-        let detail = format!("{}; old secret {}", app.name, if grace > 0 { format!("valid for {grace} s more") } else { "stopped at once".into() });
-        let after = serde_json::json!({ "secret_expires_at": expires }).to_string();
-        let before = serde_json::json!({ "secret_expires_at": app.secret_expires_at }).to_string();
-        directory::audit_change(tx, &admin.user.id, "app_secret_rotated", Some(&detail), Some(&before), Some(&after), now)
-    })?;
+    // The same rotation as `latchkey client rotate-secret`.
+    let rotated = actions::rotate_client_secret(&mut conn, &admin.user.id, &app, actions::Rotation { grace_secs, lifetime_days }, now)?;
+    let (secret, expires) = (rotated.secret, rotated.expires_at);
     let issuer = state.config.issuer().to_string();
     let page = SecretPage {
         nav: admin.nav(),

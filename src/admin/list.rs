@@ -88,7 +88,7 @@ impl Columns {
 /// What a list shows: search text, sort, page, and the list's own filters.
 #[derive(Debug, Clone)]
 pub struct ListQuery {
-    path: &'static str,
+    path: String,
     q: String,
     sort: &'static str,
     dir: Dir,
@@ -102,7 +102,7 @@ pub struct ListQuery {
 impl ListQuery {
     /// Reads `q`, `sort`, `dir` and `page` from a query string's parameters. Anything unknown
     /// or malformed falls back to the default: a list never fails to show.
-    pub fn parse(path: &'static str, params: &Params, columns: &Columns) -> Self {
+    pub fn parse(path: impl Into<String>, params: &Params, columns: &Columns) -> Self {
         let (default_key, default_dir) = columns.default;
         let (sort, order) =
             params.get("sort").and_then(|k| columns.find(k)).or_else(|| columns.find(default_key)).expect("the default sort is one of the list's columns");
@@ -114,7 +114,7 @@ impl ListQuery {
         };
         let page = params.get("page").and_then(|p| p.parse::<i64>().ok()).filter(|p| *p >= 1).unwrap_or(1);
         let q: String = params.get("q").unwrap_or("").trim().chars().take(MAX_SEARCH).collect();
-        Self { path, q, sort, dir, page, order, tiebreak: columns.tiebreak, default: columns.default, filters: vec![] }
+        Self { path: path.into(), q, sort, dir, page, order, tiebreak: columns.tiebreak, default: columns.default, filters: vec![] }
     }
 
     /// Keeps another filter of the list in every link it makes (ignored when empty).
@@ -186,7 +186,7 @@ impl ListQuery {
             s.append_pair("page", &page.to_string());
         }
         let query = s.finish();
-        if query.is_empty() { self.path.to_string() } else { format!("{}?{query}", self.path) }
+        if query.is_empty() { self.path.clone() } else { format!("{}?{query}", self.path) }
     }
 }
 

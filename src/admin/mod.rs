@@ -10,6 +10,7 @@ pub mod directory;
 pub mod list;
 pub mod logs;
 pub mod overview;
+pub mod paged;
 pub mod picker;
 pub mod policies;
 pub mod words;
@@ -183,6 +184,16 @@ fn admit<N: Need>(req: &HttpRequest, state: &AppState, conn: &crate::store::db::
     let upload = boundary.map(|b| (web::Bytes::copy_from_slice(body), b));
     let (zone, section) = (words::Zone::of(req), section_of(req.path()));
     Ok(Admission::Admitted(Box::new(Admin { user, session: s, roles, form, upload, zone, section, need: PhantomData })))
+}
+
+/// A refused admin action is the console's "Not allowed" page; a store fault stays a fault.
+impl From<actions::ActionError> for PageError {
+    fn from(e: actions::ActionError) -> Self {
+        match e {
+            actions::ActionError::Refused(m) => ErrorPage::bad_request("Not allowed", capitalise(&m)).into(),
+            actions::ActionError::Store(s) => s.into(),
+        }
+    }
 }
 
 /// An error message as a sentence for a form: first letter upper-case.

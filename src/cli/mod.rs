@@ -67,13 +67,18 @@ pub enum ClientMore {
     List,
     /// Show one application's settings (never its secret).
     Show(Which),
-    /// Make a new client secret (printed once); the old one stops at once or after --grace-secs.
+    /// Make a new client secret (printed once), as the console's Credentials section does: the
+    /// old one keeps working --grace-secs more (a day unless told), the new one expires after
+    /// --lifetime-days (a year unless told).
     RotateSecret {
         #[command(flatten)]
         which: Which,
-        /// Keep the old secret working this long (0, 3600, 86400 or 604800).
-        #[arg(long, default_value_t = 0)]
+        /// Keep the old secret working this long (0 stops it at once, 3600, 86400 or 604800).
+        #[arg(long, default_value_t = actions::DEFAULT_GRACE_SECS)]
         grace_secs: i64,
+        /// The new secret expires after this many days (90, 180, 365 or 730; 0: never).
+        #[arg(long, default_value_t = actions::DEFAULT_LIFETIME_DAYS)]
+        lifetime_days: i64,
     },
     /// Disable an application: sign-ins stop and its refresh and access tokens are revoked.
     Disable(Which),
@@ -97,7 +102,7 @@ pub enum GroupCommand {
         #[arg(long)]
         description: Option<String>,
     },
-    /// Delete a group (its members stay; its app assignments go).
+    /// Delete a group (its members stay; its app assignments go; policies stop naming it).
     Delete {
         #[arg(long)]
         name: String,
@@ -258,15 +263,22 @@ pub fn client_command(state: &AppState, command: ClientMore) -> anyhow::Result<O
             let v = serde_json::to_value(client(&conn, &which)?)?;
             Output { human: serde_json::to_string_pretty(&v)?, json: v }
         }
-        ClientMore::RotateSecret { which, grace_secs } => {
-            if ![0, 3600, 86_400, 604_800].contains(&grace_secs) {
+        ClientMore::RotateSecret { which, grace_secs, lifetime_days } => {
+            if !actions::SECRET_GRACES.contains(&grace_secs) {
                 anyhow::bail!("--grace-secs is one of 0, 3600, 86400 or 604800");
             }
+            if !actions::SECRET_LIFETIMES.contains(&lifetime_days) {
+                anyhow::bail!("--lifetime-days is one of 90, 180, 365, 730 or 0 (never expires)");
+            }
             let c = client(&conn, &which)?;
-            let secret = actions::rotate_client_secret(&mut conn, ACTOR, &c, grace_secs, now).map_err(refused)?;
+            let rotation = actions::Rotation { grace_secs, lifetime_days };
+            let rotated = actions::rotate_client_secret(&mut conn, ACTOR, &c, rotation, now).map_err(refused)?;
             Output {
-                json: json!({ "client_id": c.id, "client_secret": secret, "old_secret_valid_for": grace_secs }),
-                human: format!("new client_secret for {}: {secret}\n(shown once: store it now)", c.name),
+                json: json!({
+                    "client_id": c.id, "client_secret": rotated.secret, "client_secret_expires_at": rotated.expires_at,
+                    "old_secret_valid_for": grace_secs, "old_secret_expires_at": rotated.old_valid_until,
+                }),
+                human: format!("new client_secret for {}: {}\n(shown once: store it now)", c.name, rotated.secret),
             }
         }
         ClientMore::Disable(which) => {

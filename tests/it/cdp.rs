@@ -174,14 +174,33 @@ impl Browser {
         self.eval(&format!("document.getElementById({}).form.requestSubmit()", json!(id)));
     }
 
+    /// Emulates a screen `width`×`height` CSS pixels (a phone's when `mobile`).
+    pub fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        self.call("Emulation.setDeviceMetricsOverride", json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }));
+    }
+
     pub fn text(&mut self) -> String {
         self.eval("document.body.innerText").as_str().unwrap_or("").to_string()
     }
 
-    /// Saves a PNG of the page under target/screenshots/ for a reviewer to look at.
+    /// Saves a PNG of what the screen shows under target/screenshots/ for a reviewer to look at.
     pub fn screenshot(&mut self, name: &str) {
-        use base64::Engine;
         let r = self.call("Page.captureScreenshot", json!({ "format": "png" }));
+        Self::save_png(name, &r);
+    }
+
+    /// Saves a PNG of the whole page at the screen's width, down to its end (what a reviewer
+    /// scrolls through), under target/screenshots/.
+    pub fn screenshot_page(&mut self, name: &str) {
+        let width = self.eval("document.documentElement.clientWidth").as_f64().unwrap();
+        let height = self.eval("Math.max(document.documentElement.scrollHeight, window.innerHeight)").as_f64().unwrap();
+        let clip = json!({ "x": 0, "y": 0, "width": width, "height": height, "scale": 1 });
+        let r = self.call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true, "clip": clip }));
+        Self::save_png(name, &r);
+    }
+
+    fn save_png(name: &str, r: &Value) {
+        use base64::Engine;
         let png = base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().unwrap()).unwrap();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();

@@ -101,6 +101,12 @@ fn serve_prints_the_first_admin_once_and_answers_discovery() {
     assert_eq!(dir.path().join("latchkey.db").exists(), !on_postgres(), "the database is where database.url says");
 }
 
+/// The database the commands on `dir` used (on PostgreSQL, the test's own, not a SQLite file).
+fn store_of(dir: &std::path::Path) -> latchkey::store::Pool {
+    let url = test_database(dir).unwrap_or_default();
+    latchkey::store::open_configured(dir, &url, 2, std::time::Duration::from_secs(2)).unwrap()
+}
+
 fn json_of(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
@@ -202,7 +208,7 @@ fn cli_lists_shows_and_changes_users_clients_groups_and_policies_and_the_audit_l
     assert!(!ok && err.contains("invalid value"), "{err}");
 
     // Every change is in the audit log, by the command line, with before and after.
-    let pool = latchkey::store::open(d).unwrap();
+    let pool = store_of(d);
     let conn = pool.get().unwrap();
     let filter = latchkey::store::directory::AuditFilter { actor: Some("cli".into()), ..Default::default() };
     let window = latchkey::admin::list::ListQuery::parse(
@@ -274,4 +280,58 @@ fn client_add_prints_the_issuer_the_running_server_serves() {
     let (ok, out, err) = v.expect("the server never listened");
     assert!(ok, "{err}");
     assert_eq!(json_of(&out)["issuer"], issuer.as_str(), "the served issuer, not the configuration's");
+}
+
+#[test]
+fn cli_group_delete_takes_the_group_out_of_policies_and_rotate_secret_ends_the_old_secret_like_the_console() {
+    let dir = DataDir::new();
+    let d = dir.path();
+    // A policy that includes one group and excludes another.
+    let sales = ok_json(d, &["group", "add", "--name", "Sales"])["id"].as_str().unwrap().to_string();
+    let kept = ok_json(d, &["group", "add", "--name", "Kept"])["id"].as_str().unwrap().to_string();
+    let (_, _, mut policy) = latchkey::policy::templates::all().into_iter().next().unwrap();
+    policy.id = "sales-mfa".into();
+    policy.state = latchkey::policy::model::State::ReportOnly;
+    policy.include_users.groups = vec![sales.clone(), kept.clone()];
+    policy.exclude_users.groups = vec![sales.clone()];
+    let file = d.join("policies.json");
+    std::fs::write(&file, serde_json::to_string(&[&policy]).unwrap()).unwrap();
+    ok_json(d, &["policy", "import", "--file", file.to_str().unwrap()]);
+
+    ok_json(d, &["group", "delete", "--name", "Sales"]);
+    let pool = store_of(d);
+    let conn = pool.get().unwrap();
+    let after = latchkey::store::policies::by_id(&conn, "sales-mfa").unwrap().unwrap();
+    assert_eq!((after.include_users.groups, after.exclude_users.groups), (vec![kept], vec![]), "the policy no longer names Sales");
+    let filter = latchkey::store::directory::AuditFilter { actor: Some("cli".into()), ..Default::default() };
+    let window = latchkey::admin::list::ListQuery::parse(
+        "/",
+        &latchkey::web::params::Params::default(),
+        &latchkey::admin::list::Columns { sorts: &[("at", "a.at")], default: ("at", latchkey::admin::list::Dir::Asc), tiebreak: "a.id" },
+    )
+    .everything();
+    let entries = latchkey::store::directory::audit_page(&conn, &filter, &window).unwrap();
+    let updated = entries.iter().find(|e| e.action == "policy_updated").expect("the policy change is audited");
+    assert!(updated.before.as_deref().unwrap().contains(&sales) && !updated.after.as_deref().unwrap().contains(&sales));
+    assert!(entries.iter().any(|e| e.action == "group_deleted"));
+
+    // A rotation as the console makes it by default: the old secret works a day more, the new
+    // one expires in a year.
+    let added = ok_json(d, &["client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb"]);
+    let id = added["client_id"].as_str().unwrap().to_string();
+    let before = now();
+    let rotated = ok_json(d, &["client", "rotate-secret", "--client-id", &id]);
+    let (old_until, new_until) = (rotated["old_secret_expires_at"].as_i64().unwrap(), rotated["client_secret_expires_at"].as_i64().unwrap());
+    assert!((before + 86_400..=now() + 86_400).contains(&old_until), "{rotated}");
+    assert!((before + 365 * 86_400..=now() + 365 * 86_400).contains(&new_until), "{rotated}");
+    let shown = ok_json(d, &["client", "show", "--client-id", &id]);
+    assert_eq!((shown["previous_secret_expires_at"].as_i64(), shown["secret_expires_at"].as_i64()), (Some(old_until), Some(new_until)));
+    // Stopped at once, and a secret that never expires.
+    let rotated = ok_json(d, &["client", "rotate-secret", "--client-id", &id, "--grace-secs", "0", "--lifetime-days", "0"]);
+    assert_eq!((rotated["old_secret_expires_at"].is_null(), rotated["client_secret_expires_at"].is_null()), (true, true), "{rotated}");
+    assert!(refused(d, &["client", "rotate-secret", "--client-id", &id, "--lifetime-days", "10"]).contains("--lifetime-days"));
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }

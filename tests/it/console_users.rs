@@ -344,9 +344,16 @@ async fn deleting_a_group_names_its_members_and_apps_first() {
     let group_id = group.rsplit('/').next().unwrap().to_string();
     post(&b, server, &format!("{group}/members"), &[("csrf", &csrf), ("username", "alice")]).await;
     post(&b, server, &format!("/admin/apps/{}/assignments", f.client_id), &[("csrf", &csrf), ("kind", "group"), ("name", "Finance")]).await;
+    let (_, _, mut policy) = latchkey::policy::templates::all().remove(1);
+    policy.id = "finance-mfa".into();
+    policy.name = "Finance MFA".into();
+    policy.state = latchkey::policy::model::State::ReportOnly;
+    policy.exclude_users.groups = vec![group_id.clone()];
+    latchkey::store::policies::save(&server.admin().pool.get().unwrap(), &policy, 1).unwrap();
     let (_, confirm) = get(&b, server, &format!("{group}/delete")).await;
     let removed = between(&confirm, "id=\"removed\"", "</ul>");
     assert!(removed.contains("1 memberships: alice") && removed.contains("1 application assignments: App"), "{removed}");
+    assert!(removed.contains("Finance MFA"), "{removed}");
     assert!(latchkey::store::directory::group(&server.admin().pool.get().unwrap(), &group_id).unwrap().is_some());
     let res = post(&b, server, &format!("{group}/delete"), &[("csrf", &csrf), ("confirm", "yes")]).await;
     assert_eq!(location(&res), "/admin/groups");
@@ -354,6 +361,8 @@ async fn deleting_a_group_names_its_members_and_apps_first() {
     assert!(latchkey::store::directory::group(&conn, &group_id).unwrap().is_none());
     assert!(latchkey::store::directory::assignments(&conn, &f.client_id).unwrap().is_empty());
     assert!(user_id(server, "alice").is_some(), "members stay");
+    let policy = latchkey::store::policies::by_id(&conn, "finance-mfa").unwrap().unwrap();
+    assert!(policy.exclude_users.groups.is_empty(), "the policy no longer names the group");
     f.server.stop().await;
 }
 

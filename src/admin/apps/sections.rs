@@ -4,6 +4,8 @@
 
 use super::{AppForm, Errors, load_app};
 use crate::AppState;
+use crate::admin::list::{Columns, Dir, ListQuery, Pager};
+use crate::admin::paged;
 use crate::admin::picker::{self, Picker};
 use crate::admin::words::{self, Moment};
 use crate::admin::{Admin, Apps, Nav, Need};
@@ -11,9 +13,10 @@ use crate::i18n::filters;
 use crate::oidc::clients::ID_TOKEN_ALGS;
 use crate::store::db::Connection;
 use crate::store::{self, clients::Client, directory};
+use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,12 +170,26 @@ pub struct AppPage {
     previous_until: Option<Moment>,
     snippets: Vec<Snippet>,
     assignments: Vec<directory::Assignment>,
+    /// The assignments list's paging, search (`q`) and kind filter (Users and groups only).
+    pager: Option<Pager>,
+    q: String,
+    kind: &'static str,
+    /// How many assignments the app has, whatever the search.
+    assigned: i64,
     pickers: Vec<Picker>,
     policies: Vec<PolicyLine>,
     defaults_on: bool,
     signins: Vec<SignInLine>,
     lifetimes: Vec<(&'static str, i64)>,
 }
+
+/// An app's assignments: searched, filtered by kind and sorted like the other lists, a page at
+/// a time.
+const ASSIGNMENT_COLUMNS: Columns = Columns {
+    sorts: &[("name", "coalesce(u.username, g.name, a.principal_id) COLLATE NOCASE"), ("kind", "a.principal_type")],
+    default: ("name", Dir::Asc),
+    tiebreak: "a.principal_id",
+};
 
 /// Renders `section` of `app`; `form` is what was typed (None: as saved), `errors` what was wrong.
 #[allow(clippy::too_many_arguments)]
@@ -185,6 +202,22 @@ pub fn page(
     form: Option<AppForm>,
     errors: Errors,
     searches: Option<Searches>,
+) -> Result<HttpResponse, PageError> {
+    page_with(state, conn, admin, app, section, form, errors, searches, &Params::default())
+}
+
+/// `page`, with the query of the section's list (the assignments' search, kind, sort and page).
+#[allow(clippy::too_many_arguments)]
+fn page_with(
+    state: &AppState,
+    conn: &Connection,
+    admin: &Admin<impl Need>,
+    app: Client,
+    section: Section,
+    form: Option<AppForm>,
+    errors: Errors,
+    searches: Option<Searches>,
+    list: &Params,
 ) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let issuer = state.config.issuer().to_string();
@@ -203,6 +236,10 @@ pub fn page(
         previous_until: app.previous_secret_expires_at.filter(|t| *t > now && app.previous_secret_hash.is_some()).map(|t| admin.zone.at(t)),
         snippets: vec![],
         assignments: vec![],
+        pager: None,
+        q: String::new(),
+        kind: "",
+        assigned: 0,
         pickers: vec![],
         policies: vec![],
         defaults_on: false,
@@ -217,7 +254,21 @@ pub fn page(
             page.snippets = snippets(&page.issuer, &page.app);
         }
         Section::Assignments => {
-            page.assignments = directory::assignments(conn, &page.app.id)?;
+            let mut query = ListQuery::parse(format!("/admin/apps/{}/assignments", page.app.id), list, &ASSIGNMENT_COLUMNS);
+            page.kind = match list.get("kind") {
+                Some("user") => "user",
+                Some("group") => "group",
+                _ => "",
+            };
+            query.keep("kind", page.kind);
+            let kind = Some(page.kind).filter(|k| !k.is_empty());
+            page.assigned = paged::count_assignments(conn, &page.app.id, None, None)?;
+            let total =
+                if query.search().is_none() && kind.is_none() { page.assigned } else { paged::count_assignments(conn, &page.app.id, query.search(), kind)? };
+            query.clamp(total);
+            page.assignments = paged::assignments_page(conn, &page.app.id, query.search(), kind, &query.window())?;
+            page.q = query.q().to_string();
+            page.pager = Some(query.pager(total));
             let s = searches.unwrap_or_default();
             page.pickers = vec![
                 picker::build(conn, picker::Kind::User, "user", "admin.app.pick_users", &s.users, &s.user_q, page.nav.global)?,
@@ -272,8 +323,14 @@ pub async fn show(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<
     page(&state, &conn, &admin, app, Section::Overview, None, Errors::new(), None)
 }
 
-/// GET /admin/apps/{id}/{section}.
-pub async fn show_section(admin: Admin<Apps>, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
+/// GET /admin/apps/{id}/{section}; the Users and groups section's list takes `q`, `kind`,
+/// `sort`, `dir` and `page`.
+pub async fn show_section(
+    admin: Admin<Apps>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
     let (id, section) = path.into_inner();
     let section = Section::parse(&section).filter(|s| *s != Section::Overview).ok_or_else(|| ErrorPage {
         status: StatusCode::NOT_FOUND,
@@ -282,5 +339,6 @@ pub async fn show_section(admin: Admin<Apps>, state: web::Data<AppState>, path: 
     })?;
     let conn = state.pool.get()?;
     let app = load_app(&conn, &id)?;
-    page(&state, &conn, &admin, app, section, None, Errors::new(), None)
+    let list = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    page_with(&state, &conn, &admin, app, section, None, Errors::new(), None, &list)
 }

@@ -3,7 +3,9 @@
 
 use super::{Errors, not_found};
 use crate::AppState;
+use crate::admin::actions;
 use crate::admin::list::{Columns, Dir, ListQuery, Pager};
+use crate::admin::paged;
 use crate::admin::picker::{self, Picker};
 use crate::admin::{Admin, Global, Nav, Need, capitalise};
 use crate::auth::mfa::new_id;
@@ -87,31 +89,63 @@ async fn create_group(admin: Admin<Global>, state: web::Data<AppState>) -> Resul
     groups_page(&conn, &admin, &Params::default(), name, description, errors)
 }
 
+/// A group's members: searched and sorted like the other lists, a page at a time.
+const MEMBER_COLUMNS: Columns = Columns {
+    sorts: &[("username", "u.username COLLATE NOCASE"), ("name", "ifnull(u.name, '') COLLATE NOCASE"), ("email", "ifnull(u.email, '') COLLATE NOCASE")],
+    default: ("username", Dir::Asc),
+    tiebreak: "u.id",
+};
+
 #[derive(Template)]
 #[template(path = "admin/group.html")]
 struct GroupPage {
     nav: Nav,
     group: dir::Group,
     members: Vec<dir::UserSummary>,
+    pager: Pager,
+    q: String,
     apps: Vec<String>,
     picker: Picker,
     errors: Errors,
 }
 
-fn group_page(conn: &Connection, admin: &Admin<impl Need>, id: &str, errors: Errors, ticked: &[String], q: &str) -> Result<HttpResponse, PageError> {
+/// The group page; `list` is the members list's query (search, sort, page), `ticked` and `q`
+/// the member picker's state.
+fn group_page(
+    conn: &Connection,
+    admin: &Admin<impl Need>,
+    id: &str,
+    list: &Params,
+    errors: Errors,
+    ticked: &[String],
+    q: &str,
+) -> Result<HttpResponse, PageError> {
     let group = dir::group(conn, id)?.ok_or_else(|| not_found("group"))?;
-    let members = dir::members(conn, id)?;
+    let mut query = ListQuery::parse(format!("/admin/groups/{}", group.id), list, &MEMBER_COLUMNS);
+    let total = paged::count_members(conn, &group.id, query.search())?;
+    query.clamp(total);
+    let members = paged::members_page(conn, &group.id, query.search(), &query.window())?;
     let mut picker = picker::build(conn, picker::Kind::User, "member", "admin.group.pick_members", ticked, q, true)?;
-    picker.found.retain(|f| !members.iter().any(|m| m.id == f.id));
+    // Offer only people not in the group yet (the members shown are one page of them).
+    let mut found = Vec::with_capacity(picker.found.len());
+    for f in std::mem::take(&mut picker.found) {
+        if !dir::group_names_of(conn, &f.id)?.contains(&group.name) {
+            found.push(f);
+        }
+    }
+    picker.found = found;
     picker.error = errors.get("member").cloned();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let apps = dir::assigned_apps(conn, "group", id)?;
-    Ok(html(status, &GroupPage { nav: admin.nav(), group, members, apps, picker, errors }))
+    let (pager, q) = (query.pager(total), query.q().to_string());
+    Ok(html(status, &GroupPage { nav: admin.nav(), group, members, pager, q, apps, picker, errors }))
 }
 
-async fn show_group(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+/// GET /admin/groups/{id}: the group, its members a page at a time (`q`, `sort`, `dir`, `page`).
+async fn show_group(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    group_page(&conn, &admin, &id, Errors::new(), &[], "")
+    let list = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
+    group_page(&conn, &admin, &id, &list, Errors::new(), &[], "")
 }
 
 /// POST /admin/groups/{id}/members: adds the users ticked in the picker (`member_{id}`), or
@@ -124,7 +158,7 @@ async fn add_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::P
     let ticked = picker::ticked_in(&p, "member");
     let q = p.get("q_member").unwrap_or("").to_string();
     if p.get("pick").is_some() {
-        return group_page(&conn, &admin, &id, Errors::new(), &ticked, &q);
+        return group_page(&conn, &admin, &id, &Params::default(), Errors::new(), &ticked, &q);
     }
     let mut errors = Errors::new();
     let (mut chosen, unknown) = picker::resolve(&conn, picker::Kind::User, &ticked)?;
@@ -143,7 +177,7 @@ async fn add_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::P
         errors.insert("member", "Choose at least one user to add.".into());
     }
     if !errors.is_empty() {
-        return group_page(&conn, &admin, &id, errors, &ticked, &q);
+        return group_page(&conn, &admin, &id, &Params::default(), errors, &ticked, &q);
     }
     store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
         for u in &chosen {
@@ -168,7 +202,10 @@ async fn remove_member(admin: Admin<Global>, state: web::Data<AppState>, id: web
         let before = serde_json::json!({ "group": group.name, "user": username }).to_string();
         dir::audit_change(&conn, &admin.user.id, "group_member_removed", Some(&format!("{}: {username}", group.name)), Some(&before), None, now)?;
     }
-    Ok(see_other(&format!("/admin/groups/{}", group.id)))
+    // Back to the page of members the admin was on (only ever this group's page).
+    let here = format!("/admin/groups/{}", group.id);
+    let back = p.get("back").filter(|b| b.strip_prefix(here.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('?')));
+    Ok(see_other(back.unwrap_or(&here)))
 }
 
 /// What deleting a group takes with it, as the confirmation page names it.
@@ -179,15 +216,10 @@ struct GroupImpact {
 }
 
 fn group_impact(conn: &Connection, group: &dir::Group) -> Result<GroupImpact, store::StoreError> {
-    let policies = store::policies::all(conn)?
-        .into_iter()
-        .filter(|p| p.include_users.groups.contains(&group.id) || p.exclude_users.groups.contains(&group.id))
-        .map(|p| p.name)
-        .collect();
     Ok(GroupImpact {
         members: dir::members(conn, &group.id)?.into_iter().map(|m| m.username).collect(),
         apps: dir::assigned_apps(conn, "group", &group.id)?,
-        policies,
+        policies: actions::policies_naming_group(conn, &group.id)?.into_iter().map(|p| p.name).collect(),
     })
 }
 
@@ -215,26 +247,7 @@ async fn delete_group(admin: Admin<Global>, state: web::Data<AppState>, id: web:
     if admin.form.get("confirm") != Some("yes") {
         return Ok(see_other(&format!("/admin/groups/{}/delete", group.id)));
     }
-    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
-        let impact = group_impact(tx, &group)?;
-        for mut p in store::policies::all(tx)? {
-            let before = serde_json::to_string(&p).expect("policy serialises");
-            let named = p.include_users.groups.contains(&group.id) || p.exclude_users.groups.contains(&group.id);
-            if named {
-                p.include_users.groups.retain(|g| g != &group.id);
-                p.exclude_users.groups.retain(|g| g != &group.id);
-                store::policies::save(tx, &p, now)?;
-                let after = serde_json::to_string(&p).expect("policy serialises");
-                dir::audit_change(tx, &admin.user.id, "policy_updated", Some(&p.name), Some(&before), Some(&after), now)?;
-            }
-        }
-        dir::delete_group(tx, &group.id)?;
-        let before = serde_json::json!({
-            "name": group.name, "description": group.description, "members": impact.members, "apps": impact.apps,
-        })
-        .to_string();
-        dir::audit_change(tx, &admin.user.id, "group_deleted", Some(&group.name), Some(&before), None, now)
-    })?;
+    actions::delete_group(&mut conn, &admin.user.id, &group, now)?;
     Ok(see_other("/admin/groups"))
 }
 

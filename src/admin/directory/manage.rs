@@ -79,10 +79,7 @@ async fn delete(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<
         return Ok(see_other(&format!("/admin/users/{}/delete", user.id)));
     }
     // The same write the `latchkey user delete` command makes.
-    actions::delete_user(&mut conn, &admin.user.id, &user, now).map_err(|e| match e {
-        actions::ActionError::Refused(m) => PageError::from(crate::web::ErrorPage::bad_request("Not allowed", m)),
-        actions::ActionError::Store(s) => s.into(),
-    })?;
+    actions::delete_user(&mut conn, &admin.user.id, &user, now)?;
     Ok(see_other("/admin/users"))
 }
 
