@@ -10,7 +10,6 @@ pub mod directory;
 pub mod list;
 pub mod logs;
 pub mod overview;
-pub mod paged;
 pub mod picker;
 pub mod policies;
 pub mod words;

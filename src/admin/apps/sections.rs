@@ -5,7 +5,6 @@
 use super::{AppForm, Errors, load_app};
 use crate::AppState;
 use crate::admin::list::{Columns, Dir, ListQuery, Pager};
-use crate::admin::paged;
 use crate::admin::picker::{self, Picker};
 use crate::admin::words::{self, Moment};
 use crate::admin::{Admin, Apps, Nav, Need};
@@ -262,11 +261,14 @@ fn page_with(
             };
             query.keep("kind", page.kind);
             let kind = Some(page.kind).filter(|k| !k.is_empty());
-            page.assigned = paged::count_assignments(conn, &page.app.id, None, None)?;
-            let total =
-                if query.search().is_none() && kind.is_none() { page.assigned } else { paged::count_assignments(conn, &page.app.id, query.search(), kind)? };
+            page.assigned = crate::store::directory::count_assignments(conn, &page.app.id, None, None)?;
+            let total = if query.search().is_none() && kind.is_none() {
+                page.assigned
+            } else {
+                crate::store::directory::count_assignments(conn, &page.app.id, query.search(), kind)?
+            };
             query.clamp(total);
-            page.assignments = paged::assignments_page(conn, &page.app.id, query.search(), kind, &query.window())?;
+            page.assignments = crate::store::directory::assignments_page(conn, &page.app.id, query.search(), kind, &query.window())?;
             page.q = query.q().to_string();
             page.pager = Some(query.pager(total));
             let s = searches.unwrap_or_default();

@@ -5,7 +5,6 @@ use super::{Errors, not_found};
 use crate::AppState;
 use crate::admin::actions;
 use crate::admin::list::{Columns, Dir, ListQuery, Pager};
-use crate::admin::paged;
 use crate::admin::picker::{self, Picker};
 use crate::admin::{Admin, Global, Nav, Need, capitalise};
 use crate::auth::mfa::new_id;
@@ -122,9 +121,9 @@ fn group_page(
 ) -> Result<HttpResponse, PageError> {
     let group = dir::group(conn, id)?.ok_or_else(|| not_found("group"))?;
     let mut query = ListQuery::parse(format!("/admin/groups/{}", group.id), list, &MEMBER_COLUMNS);
-    let total = paged::count_members(conn, &group.id, query.search())?;
+    let total = crate::store::directory::count_members(conn, &group.id, query.search())?;
     query.clamp(total);
-    let members = paged::members_page(conn, &group.id, query.search(), &query.window())?;
+    let members = crate::store::directory::members_page(conn, &group.id, query.search(), &query.window())?;
     let mut picker = picker::build(conn, picker::Kind::User, "member", "admin.group.pick_members", ticked, q, true)?;
     // Offer only people not in the group yet (the members shown are one page of them).
     let mut found = Vec::with_capacity(picker.found.len());
