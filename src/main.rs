@@ -67,7 +67,7 @@ enum Command {
     },
     /// Validate the configuration; print every effective value (secrets redacted) and where it came from.
     CheckConfig,
-    /// A consistent copy of the database while the server runs (SQLite VACUUM INTO).
+    /// A consistent copy of the database while the server runs (SQLite's online backup API).
     Backup {
         /// The file to write (must not exist).
         #[arg(long)]

@@ -129,20 +129,36 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
 }
 
-/// A consistent copy of the live database at `to` (SQLite's VACUUM INTO: one read transaction,
-/// so it is consistent while the server keeps writing), private to the service user. Refuses
+/// A consistent copy of the live database at `to`, private to the service user, made with
+/// SQLite's online backup API while the server keeps serving: every page in one step, inside
+/// one read transaction — in WAL mode writers go on meanwhile, and the copy is one moment's
+/// database (a copy in small steps would start over at each write of a busy server). Refuses
 /// to overwrite a file.
 pub fn backup(pool: &Pool, to: &Path) -> Result<()> {
     if to.exists() {
         return Err(StoreError::Conflict(format!("{} already exists; choose a new file", to.display())));
     }
-    let target = to.to_str().ok_or_else(|| StoreError::Conflict("the backup path is not valid UTF-8".into()))?;
     let conn = pool.get()?;
-    let Some(sqlite) = conn.sqlite() else {
+    let Some(source) = conn.sqlite() else {
         return Err(StoreError::Postgres("latchkey backup copies a SQLite database; back up PostgreSQL with pg_dump (see the README)".into()));
     };
-    sqlite.execute("VACUUM INTO ?1", [target])?;
     private_file(to).map_err(|e| StoreError::DataDir(to.display().to_string(), e))?;
+    let copied = (|| -> rusqlite::Result<()> {
+        let mut target = rusqlite::Connection::open(to)?;
+        let backup = rusqlite::backup::Backup::new(source, &mut target)?;
+        // A step can find the target busy or locked: try again shortly, for at most 30 s.
+        for _ in 0..6000 {
+            match backup.step(-1)? {
+                rusqlite::backup::StepResult::Done => return Ok(()),
+                _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+        Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), Some("the backup did not finish within 30 s".into())))
+    })();
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(to);
+        return Err(e.into());
+    }
     Ok(())
 }
 

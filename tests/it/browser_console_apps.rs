@@ -102,8 +102,8 @@ async fn pickers_list_matches_as_one_types_and_app_sections_are_reached_by_their
     b.fill("email", "not an address");
     b.fill("password", "short");
     b.click("save-user");
-    b.wait_for("document.getElementById('form-errors')");
-    assert_eq!(b.eval("document.activeElement && document.activeElement.id"), "form-errors");
+    // The browser applies `autofocus` at its next rendering update, not at parse: wait for it.
+    b.wait_for("document.activeElement && document.activeElement.id === 'form-errors'");
     assert_eq!(b.eval("document.querySelectorAll('#form-errors a').length"), 3);
     b.eval("document.querySelector('#form-errors a[href=\"#email\"]').click()");
     assert_eq!(b.eval("location.hash"), "#email");
