@@ -33,7 +33,8 @@ pub struct AppState {
     pub webauthn: Option<webauthn_rs::Webauthn>,
     pub protection: auth::protection::Protection,
     pub mail: mail::Mailer,
-    /// Keys the made-up WebAuthn credential ids shown for accounts that do not exist.
+    /// Keys the made-up WebAuthn credential ids shown for accounts that do not exist; derived
+    /// from the master secret, so every instance makes up the same ones for a name.
     pub fake_key: [u8; 32],
     /// Encrypts TOTP secrets and signing keys at rest.
     pub sealer: crypto::Sealer,
@@ -85,7 +86,7 @@ impl AppState {
             webauthn,
             protection,
             mail,
-            fake_key: crypto::random_bytes::<32>(),
+            fake_key: crypto::sha256(format!("latchkey made-up credential ids\0{}", sealer.passphrase()).as_bytes()),
             sealer,
             readiness: Default::default(),
         })

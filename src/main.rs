@@ -100,9 +100,11 @@ enum StoreCommand {
         /// sqlite:PATH of the database file, e.g. sqlite:./data/latchkey.db
         #[arg(long)]
         from: String,
-        /// postgres://user@host/database (new or empty; its schema is created)
+        /// postgres://user@host/database (new or empty; its schema is created); default:
+        /// database.url (from the configuration or LATCHKEY_DATABASE__URL, which keeps a password
+        /// off the command line)
         #[arg(long)]
-        to: String,
+        to: Option<String>,
     },
 }
 
@@ -275,6 +277,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if !std::path::Path::new(path).is_file() {
                 anyhow::bail!("--from: no database file at {path}");
             }
+            let to = to
+                .or_else(|| config.database.url.expose().map(str::to_string))
+                .ok_or_else(|| anyhow::anyhow!("--to postgres://… or database.url names the target"))?;
             let target = latchkey::store::open_postgres(&to, 2, std::time::Duration::from_secs(30))?;
             let copied = latchkey::store::copy::copy(std::path::Path::new(path), &target)?;
             let rows: i64 = copied.iter().map(|(_, n)| n).sum();

@@ -155,7 +155,8 @@ pub fn export_events(pool: &crate::store::Pool, file: &std::path::Path) -> Resul
     for (table, kind) in events::STREAMS {
         let mut cursor = events::cursor(&conn, table).map_err(|e| e.to_string())?;
         loop {
-            let (rows, last) = events::after(&conn, table, kind, cursor, 500).map_err(|e| e.to_string())?;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            let (rows, last) = events::after(&conn, table, kind, cursor, 500, now).map_err(|e| e.to_string())?;
             if rows.is_empty() {
                 break;
             }

@@ -26,6 +26,11 @@ pub enum Refused {
 /// A short keyed hash: enough to tell values apart within the window, never the value itself.
 type Mac = [u8; 16];
 
+/// How much of a failed password's keyed hash is stored: enough to count the accounts one
+/// password failed for (a chance collision among a window's failures costs nothing), far too
+/// little to test guesses against should the database and the master secret both leak.
+const PASSWORD_TAG: usize = 4;
+
 pub struct Protection {
     common: HashSet<String>,
     terms: Vec<String>,
@@ -106,14 +111,15 @@ impl Protection {
     /// counts it), as keyed hashes; housekeeping drops it after the detection window.
     pub fn record_failure(&self, conn: &Connection, username: &str, ip: Option<&str>, password: &str, now: i64) -> Result<(), StoreError> {
         let (account, ip, password) = (self.mac(b'u', &username.to_lowercase()), self.mac(b'i', ip.unwrap_or("")), self.mac(b'p', password));
-        store::protection::record_password_failure(conn, now, &account, &ip, &password)
+        store::protection::record_password_failure(conn, now, &account, &ip, &password[..PASSWORD_TAG])
     }
 
     /// Password spray: many different accounts failing recently from this IP, or with this
     /// very password.
     fn spray(&self, conn: &Connection, ip: Option<&str>, password: &str, now: i64) -> Result<Option<String>, StoreError> {
         let (ip, password) = (ip.map(|ip| self.mac(b'i', ip)), self.mac(b'p', password));
-        let (by_ip, by_password) = store::protection::spray_counts(conn, now - self.config.window_secs, ip.as_ref().map(|m| &m[..]), &password)?;
+        let (by_ip, by_password) =
+            store::protection::spray_counts(conn, now - self.config.window_secs, ip.as_ref().map(|m| &m[..]), &password[..PASSWORD_TAG])?;
         let limit = self.config.spray_accounts;
         if by_ip >= limit {
             return Ok(Some(format!("password spray: {limit} or more accounts failed from this IP")));
@@ -274,7 +280,7 @@ mod tests {
             .collect();
         assert_eq!(rows.len(), 3);
         for (account, ip, password) in rows {
-            assert_eq!((account.len(), ip.len(), password.len()), (16, 16, 16), "fixed-size keyed hashes, whatever was typed");
+            assert_eq!((account.len(), ip.len(), password.len()), (16, 16, 4), "fixed-size keyed hashes, whatever was typed; 4 bytes of the password's");
             assert!(!String::from_utf8_lossy(&password).contains("Winter"));
         }
     }

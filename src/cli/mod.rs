@@ -55,7 +55,8 @@ pub enum UserMore {
 /// An app, named by its client id or its display name.
 #[derive(clap::Args)]
 pub struct Which {
-    #[arg(long, conflicts_with = "name", required_unless_present = "name")]
+    /// Client ids are random base64url: one in 64 starts with '-', still a value here.
+    #[arg(long, conflicts_with = "name", required_unless_present = "name", allow_hyphen_values = true)]
     client_id: Option<String>,
     #[arg(long)]
     name: Option<String>,

@@ -19,6 +19,9 @@ use crate::store::db::Connection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// Bumped by every local change ([`changed`]).
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// How long a PostgreSQL installation's copy is used before its token is read again.
 pub const PG_CHECK_MS: u64 = 250;
 
@@ -49,6 +52,8 @@ fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnc
         return load(conn, &mut Copy::default());
     };
     let remote = conn.engine() == crate::store::db::Engine::Postgres;
+    // Local changes since: a read that began before one must not mark its copy fresh.
+    let generation = GENERATION.load(std::sync::atomic::Ordering::SeqCst);
     if remote {
         let all = copies().lock().unwrap_or_else(|e| e.into_inner());
         if let Some(copy) = all.get(&path).filter(|c| c.checked.is_some_and(|t| t.elapsed().as_millis() < u128::from(PG_CHECK_MS)))
@@ -63,7 +68,8 @@ fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnc
     if copy.version != version {
         *copy = Copy { version, ..Copy::default() };
     }
-    if remote {
+    // Inside a transaction the token may be its own uncommitted change: never marked fresh.
+    if remote && conn.is_autocommit() && GENERATION.load(std::sync::atomic::Ordering::SeqCst) == generation {
         copy.checked = Some(std::time::Instant::now());
     }
     match get(copy) {
@@ -75,6 +81,7 @@ fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnc
 /// This process committed a change to apps, policies, named locations or settings of the
 /// database `identity`: its copy is checked against the token at the next read.
 pub fn changed(identity: &str) {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     if let Some(copy) = copies().lock().unwrap_or_else(|e| e.into_inner()).get_mut(identity) {
         copy.checked = None;
     }

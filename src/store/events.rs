@@ -28,15 +28,23 @@ pub fn cursor(conn: &Connection, table: &str) -> Result<i64> {
 
 pub fn set_cursor(conn: &Connection, table: &str, id: i64) -> Result<()> {
     conn.execute(
-        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        // Forward only: with several instances exporting, a slower one must not move it back.
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value
+         WHERE CAST(settings.value AS BIGINT) < CAST(excluded.value AS BIGINT)",
         crate::store::db::params![cursor_key(table), id.to_string()],
     )?;
     Ok(())
 }
 
+/// How long a gap in ids may be an insert still to commit. On PostgreSQL ids are taken at insert,
+/// so a slower transaction can commit a smaller id after a larger one is exported; a gap older
+/// than this is an insert that rolled back.
+const GAP_SECS: i64 = 10;
+
 /// Up to `limit` rows of `table` after id `after`, oldest first, each a JSON object of its
-/// columns plus `"type"`; and the id of the last one.
-pub fn after(conn: &Connection, table: &str, kind: &str, after: i64, limit: i64) -> Result<(Vec<serde_json::Value>, i64)> {
+/// columns plus `"type"`; and the id of the last one. Stops before a gap in ids younger than
+/// [`GAP_SECS`] at `now`, so a row committed late is not skipped.
+pub fn after(conn: &Connection, table: &str, kind: &str, after: i64, limit: i64, now: i64) -> Result<(Vec<serde_json::Value>, i64)> {
     let mut stmt = conn.prepare(&format!("SELECT * FROM {table} WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
     let rows = stmt.query_map(crate::store::db::params![after, limit], |row| {
         let mut object = serde_json::Map::new();
@@ -54,11 +62,14 @@ pub fn after(conn: &Connection, table: &str, kind: &str, after: i64, limit: i64)
             };
             object.insert(name, value);
         }
-        Ok((row.get::<_, i64>("id")?, serde_json::Value::from(object)))
+        Ok((row.get::<_, i64>("id")?, row.get::<_, i64>("at")?, serde_json::Value::from(object)))
     })?;
     let (mut out, mut last) = (Vec::new(), after);
     for row in rows {
-        let (id, object) = row?;
+        let (id, at, object) = row?;
+        if id != last + 1 && at > now - GAP_SECS {
+            break;
+        }
         last = id;
         out.push(object);
     }

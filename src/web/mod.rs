@@ -229,10 +229,11 @@ fn plain_http_behind_proxy(req: &actix_web::dev::ServiceRequest) -> Option<Strin
     if matches!(req.path(), "/healthz" | "/readyz") || !trusted_proxy(&state.config, req.peer_addr()?.ip()) {
         return None;
     }
-    let proto = req.headers().get("x-forwarded-proto")?.to_str().ok()?;
-    // A chain of proxies appends: the first is what the client used.
-    let first = proto.split(',').next()?.trim();
-    first.eq_ignore_ascii_case("http").then(|| issuer.origin().ascii_serialization())
+    // Proxies append: the last value is the one our trusted proxy wrote (a client can send
+    // anything before it).
+    let values = req.headers().get_all("x-forwarded-proto").filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    let last = values.last()?.trim();
+    last.eq_ignore_ascii_case("http").then(|| issuer.origin().ascii_serialization())
 }
 
 /// A 303 See Other to `location` (the right status after a POST, harmless after a GET).

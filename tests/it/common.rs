@@ -23,6 +23,8 @@ pub struct TestServer {
     pub host: String,
     pub port: u16,
     pub data_dir: PathBuf,
+    /// The configuration it runs with: `admin()` opens the same database.
+    config: Config,
     clock: Arc<AtomicI64>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -196,7 +198,7 @@ impl TestServer {
         let (clock, offset) = Clock::adjustable();
         let mut config = test_config(data_dir, host, port);
         tweak(&mut config);
-        let state = AppState::open(config, clock).unwrap();
+        let state = AppState::open(config.clone(), clock).unwrap();
         // A new installation starts with security defaults on (every user is asked to register
         // MFA at sign-in). Most tests exercise one protocol feature at a time, so they start
         // with defaults off; the conditional-access tests turn them on where they test them.
@@ -215,6 +217,7 @@ impl TestServer {
             host: host.to_string(),
             port,
             data_dir: data_dir.to_path_buf(),
+            config,
             clock: offset,
             handle,
             thread: Some(thread),
@@ -247,7 +250,7 @@ impl TestServer {
 
     /// Another handle on the same database, as the CLI has while the server runs.
     pub fn admin(&self) -> AppState {
-        AppState::open(test_config(&self.data_dir, &self.host, self.port), Clock::system()).unwrap()
+        AppState::open(self.config.clone(), Clock::system()).unwrap()
     }
 
     pub fn add_user(&self, username: &str) -> String {
@@ -341,7 +344,10 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 /// Follows /authorize in `browser`; returns where latchkey sends the browser.
 pub async fn authorize(server: &TestServer, browser: &reqwest::Client, url: &str) -> reqwest::Response {
     let res = browser.get(url).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "authorize should redirect");
+    if res.status() != StatusCode::SEE_OTHER {
+        let status = res.status();
+        panic!("authorize should redirect, answered {status}: {}", res.text().await.unwrap());
+    }
     let _ = server;
     res
 }
@@ -479,7 +485,7 @@ impl TestServer {
     pub fn housekeep(&self) -> Vec<(&'static str, usize)> {
         let (clock, offset) = Clock::adjustable();
         offset.store(self.clock.load(Ordering::Relaxed), Ordering::Relaxed);
-        let state = AppState::open(test_config(&self.data_dir, &self.host, self.port), clock).unwrap();
+        let state = AppState::open(self.config.clone(), clock).unwrap();
         latchkey::housekeep(&state).unwrap()
     }
 

@@ -349,3 +349,60 @@ async fn killing_one_instance_under_load_loses_nothing_acknowledged_and_it_resta
     b.kill().unwrap();
     let _ = (a.wait(), b.wait());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_copy_moves_a_sqlite_installation_to_postgresql_which_then_serves_a_relying_party() {
+    use openidconnect::core::CoreAuthenticationFlow;
+    use openidconnect::{AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope, TokenResponse};
+    if !on_postgres() {
+        eprintln!("store copy needs PostgreSQL: this runs in the suite's PostgreSQL pass");
+        return;
+    }
+    // An installation on SQLite, with a person, an app, a session, tokens and logs.
+    let old = TestServer::spawn_with(|c| c.database.url = latchkey::config::Secret::new(""));
+    let sub = old.add_user("alice");
+    let (id, secret) = old.add_client("Wiki", &["authorization_code", "refresh_token"], false);
+    let secret = secret.unwrap();
+    let (code, verifier) = code_for(&old, &browser(), &id, "alice").await;
+    let (_, tokens) = redeem(&old, (&id, &secret), &code, &verifier).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+    let sqlite_file = old.data_dir.join("latchkey.db");
+    let counts = |conn: &latchkey::store::db::Connection| -> Vec<i64> {
+        ["users", "clients", "sessions", "grants", "refresh_tokens", "signing_keys", "signin_log", "audit_log", "settings"]
+            .iter()
+            .map(|t| conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).unwrap())
+            .collect()
+    };
+    let before = counts(&old.admin().pool.get().unwrap());
+    let dir = old.stop().await.unwrap();
+
+    // Copied into a new PostgreSQL database (named by database.url: no password on the command line).
+    let target = DataDir::new();
+    let (ok, out, err) = latchkey_run(target.path(), &["--json", "store", "copy", "--from", &format!("sqlite:{}", sqlite_file.display())]);
+    assert!(ok, "{out}{err}");
+    let copied: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(copied["copied"]["users"], 1, "{copied}");
+    // Not into a database that already holds an installation.
+    let (ok, _, err) = latchkey_run(target.path(), &["store", "copy", "--from", &format!("sqlite:{}", sqlite_file.display())]);
+    assert!(!ok && err.contains("not empty"), "{err}");
+
+    // Served from PostgreSQL: the same rows, the old refresh token, and a relying party's flow.
+    let server = TestServer::spawn_at(target.path(), 0);
+    assert_eq!(counts(&server.admin().pool.get().unwrap()), before, "every table's rows");
+    let (status, body) = refresh(&server, (&id, &secret), &refresh_token).await;
+    assert_eq!(status, StatusCode::OK, "the refresh token issued on SQLite works on PostgreSQL: {body}");
+    let rp = relying_party(&server, &id, Some(&secret)).await;
+    let (challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _, nonce) = rp
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let back = sign_in(&server, &browser(), auth_url.as_str(), "alice").await;
+    let code = query_param(&back, "code").unwrap_or_else(|| panic!("{back}"));
+    let tokens = rp.exchange_code(AuthorizationCode::new(code)).unwrap().set_pkce_verifier(pkce_verifier).request_async(&rp_http()).await.unwrap();
+    let claims = tokens.id_token().unwrap().claims(&rp.id_token_verifier(), &nonce).expect("signed with a copied key, verified from JWKS");
+    assert_eq!(claims.subject().as_str(), sub);
+    assert!(tokens.refresh_token().is_some());
+    drop(dir);
+}

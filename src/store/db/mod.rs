@@ -27,7 +27,7 @@ pub enum Error {
     NoRows,
     #[error(transparent)]
     Sqlite(rusqlite::Error),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", pg::describe(.0))]
     Postgres(#[from] postgres::Error),
     #[error("column {0}: {1}")]
     Column(String, String),
@@ -241,7 +241,7 @@ impl Connection {
     pub fn migrate_postgres(&self, migrations: &'static [&'static str]) -> Result<std::result::Result<usize, String>> {
         match &self.inner {
             Inner::Sqlite(_) => Ok(Ok(0)),
-            Inner::Postgres(p) => p.migrate(migrations),
+            Inner::Postgres(p) => p.migrate(migrations, p.timeout()),
         }
     }
 

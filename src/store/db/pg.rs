@@ -76,6 +76,16 @@ impl PgConfig {
     }
 }
 
+/// What every connection's session is set to: the configured timeout bounds statements and lock
+/// waits; a transaction left idle is ended by the server after 30 times it.
+fn session_settings(timeout: Duration) -> String {
+    format!(
+        "SET statement_timeout = {ms}; SET lock_timeout = {ms}; SET idle_in_transaction_session_timeout = {idle}; SET TIME ZONE 'UTC'",
+        ms = timeout.as_millis(),
+        idle = (timeout * 30).as_millis()
+    )
+}
+
 type Job = Box<dyn FnOnce(&mut Session) + Send>;
 
 /// What lives on a connection's thread.
@@ -99,6 +109,7 @@ impl Session {
 }
 
 pub struct PgConn {
+    timeout: Duration,
     /// A statement failed since the transaction began (PostgreSQL has then aborted it).
     failed: std::cell::Cell<bool>,
     jobs: mpsc::Sender<Job>,
@@ -112,11 +123,7 @@ impl PgConn {
     pub fn connect(config: &PgConfig) -> Result<Self> {
         let (jobs, inbox) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let settings = format!(
-            "SET statement_timeout = {ms}; SET lock_timeout = {ms}; SET idle_in_transaction_session_timeout = {idle}; SET TIME ZONE 'UTC'",
-            ms = config.timeout.as_millis(),
-            idle = (config.timeout * 30).as_millis()
-        );
+        let settings = session_settings(config.timeout);
         let pg = config.config.clone();
         std::thread::Builder::new()
             .name("latchkey-pg".into())
@@ -143,6 +150,7 @@ impl PgConn {
             Err(_) => return Err(Error::Gone),
         }
         Ok(Self {
+            timeout: config.timeout,
             failed: std::cell::Cell::new(false),
             jobs,
             broken: Arc::new(AtomicBool::new(false)),
@@ -206,10 +214,20 @@ impl PgConn {
     /// BEGIN; with `take_turns`, the writers' advisory lock too.
     pub fn begin(&self, take_turns: bool) -> Result<()> {
         self.failed.set(false);
-        match take_turns {
+        let begun = match take_turns {
             true => self.call(|s| s.client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))),
             false => self.call(|s| s.client.batch_execute("BEGIN")),
+        };
+        // BEGIN ran even when the lock was not granted in time: end that transaction, or the
+        // pooled connection would refuse every statement until the server gives up on it.
+        if begun.is_err() && self.batch("ROLLBACK").is_err() {
+            self.broken.store(true, Ordering::Relaxed);
         }
+        begun
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn failed_in_transaction(&self) -> bool {
@@ -241,11 +259,12 @@ impl PgConn {
 
     /// Applies the migrations this database has not had, in order, each in its own transaction,
     /// under an advisory lock so instances starting together take turns. Returns the version.
-    pub fn migrate(&self, migrations: &'static [&'static str]) -> Result<std::result::Result<usize, String>> {
+    pub fn migrate(&self, migrations: &'static [&'static str], timeout: Duration) -> Result<std::result::Result<usize, String>> {
+        let settings = session_settings(timeout);
         self.call_within(Duration::from_secs(600), move |s| {
             s.client.batch_execute(&format!("SET statement_timeout = 0; SET lock_timeout = 0; SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
             let outcome = apply(&mut s.client, migrations);
-            let restore = s.client.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK}); RESET statement_timeout; RESET lock_timeout"));
+            let restore = s.client.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK}); {settings}"));
             s.statements.clear();
             let outcome = outcome?;
             restore?;
@@ -278,6 +297,15 @@ fn failed<T>(r: &std::result::Result<T, postgres::Error>, sql: &str) {
 
 /// The schema version of a PostgreSQL database (0 before the first migration).
 pub const SCHEMA_VERSION_SQL: &str = "SELECT coalesce(max(version), 0)::bigint FROM latchkey_schema";
+
+/// What went wrong, for logs and messages: the server's code and message, never its DETAIL
+/// (which can quote a row's values).
+pub fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{} ({})", d.message(), d.code().code()),
+        None => e.to_string(),
+    }
+}
 
 /// Whether `e` is the storage's fault (unreachable, shutting down, out of space, read-only, a
 /// timeout or a lock not granted in time) rather than the statement's.
