@@ -210,14 +210,7 @@ fn cli_lists_shows_and_changes_users_clients_groups_and_policies_and_the_audit_l
     // Every change is in the audit log, by the command line, with before and after.
     let pool = store_of(d);
     let conn = pool.get().unwrap();
-    let filter = latchkey::store::directory::AuditFilter { actor: Some("cli".into()), ..Default::default() };
-    let window = latchkey::admin::list::ListQuery::parse(
-        "/",
-        &latchkey::web::params::Params::default(),
-        &latchkey::admin::list::Columns { sorts: &[("at", "a.at")], default: ("at", latchkey::admin::list::Dir::Asc), tiebreak: "a.id" },
-    )
-    .everything();
-    let entries = latchkey::store::directory::audit_page(&conn, &filter, &window).unwrap();
+    let entries = audit_by_cli(&conn);
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     for a in [
         "user_disabled",
@@ -303,14 +296,7 @@ fn cli_group_delete_takes_the_group_out_of_policies_and_rotate_secret_ends_the_o
     let conn = pool.get().unwrap();
     let after = latchkey::store::policies::by_id(&conn, "sales-mfa").unwrap().unwrap();
     assert_eq!((after.include_users.groups, after.exclude_users.groups), (vec![kept], vec![]), "the policy no longer names Sales");
-    let filter = latchkey::store::directory::AuditFilter { actor: Some("cli".into()), ..Default::default() };
-    let window = latchkey::admin::list::ListQuery::parse(
-        "/",
-        &latchkey::web::params::Params::default(),
-        &latchkey::admin::list::Columns { sorts: &[("at", "a.at")], default: ("at", latchkey::admin::list::Dir::Asc), tiebreak: "a.id" },
-    )
-    .everything();
-    let entries = latchkey::store::directory::audit_page(&conn, &filter, &window).unwrap();
+    let entries = audit_by_cli(&conn);
     let updated = entries.iter().find(|e| e.action == "policy_updated").expect("the policy change is audited");
     assert!(updated.before.as_deref().unwrap().contains(&sales) && !updated.after.as_deref().unwrap().contains(&sales));
     assert!(entries.iter().any(|e| e.action == "group_deleted"));
@@ -334,4 +320,16 @@ fn cli_group_delete_takes_the_group_out_of_policies_and_rotate_secret_ends_the_o
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Every audit entry the command line made, oldest first.
+fn audit_by_cli(conn: &latchkey::store::db::Connection) -> Vec<latchkey::store::directory::AuditRow> {
+    let filter = latchkey::store::directory::AuditFilter { actor: Some("cli".into()), ..Default::default() };
+    let window = latchkey::admin::list::ListQuery::parse(
+        "/",
+        &latchkey::web::params::Params::default(),
+        &latchkey::admin::list::Columns { sorts: &[("at", "a.at")], default: ("at", latchkey::admin::list::Dir::Asc), tiebreak: "a.id" },
+    )
+    .everything();
+    latchkey::store::directory::audit_page(conn, &filter, &window).unwrap()
 }

@@ -284,6 +284,19 @@ impl TestServer {
     }
 }
 
+/// Waits (up to 10 s) until the latchkey process at `base` answers `/readyz` with 200.
+pub async fn wait_ready(base: &str) {
+    for _ in 0..400 {
+        if let Ok(r) = rp_http().get(format!("{base}/readyz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{base} never became ready");
+}
+
 /// The HTTP client a relying party uses: no redirects followed (openidconnect requires it).
 pub fn rp_http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()

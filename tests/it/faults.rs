@@ -203,19 +203,8 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_the_restart_serves_th
     let grant = |base: String, id: String, secret: String| async move {
         rp_http().post(format!("{base}/token")).basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")]).send().await
     };
-    let wait_ready = |base: String| async move {
-        for _ in 0..200 {
-            if let Ok(r) = rp_http().get(format!("{base}/readyz")).send().await
-                && r.status() == StatusCode::OK
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("never ready");
-    };
     let mut child = start();
-    wait_ready(base.clone()).await;
+    wait_ready(&base).await;
 
     let load = (0..8).map(|_| {
         let (base, id, secret) = (base.clone(), id.clone(), secret.clone());
@@ -255,7 +244,7 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_the_restart_serves_th
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0, "WAL checkpointed");
 
     let mut child = start();
-    wait_ready(base.clone()).await;
+    wait_ready(&base).await;
     let res = grant(base.clone(), id, secret).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "the same app, after the restart");
     run("kill", &["-TERM", &child.id().to_string()]);

@@ -187,18 +187,6 @@ fn serve(dir: &std::path::Path, port: u16, issuer: &str) -> std::process::Child 
         .unwrap()
 }
 
-async fn wait_ready(base: &str) {
-    for _ in 0..400 {
-        if let Ok(r) = rp_http().get(format!("{base}/readyz")).send().await
-            && r.status() == StatusCode::OK
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{base} never became ready");
-}
-
 /// A whole sign-in through the instance at `base`: Ok(code), or Err(what went wrong).
 async fn sign_in_at(base: &str, client_id: &str) -> Result<(String, String), String> {
     let person = browser();
