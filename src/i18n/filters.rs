@@ -48,6 +48,15 @@ pub fn human<S: Display>(code: S, _: &dyn askama::Values, kind: &str) -> askama:
     Ok(Safe(escape(&crate::admin::words::word(kind, &code.to_string()))))
 }
 
+/// An authenticator key in groups of four (`JBSW Y3DP EHPK …`), easier to read and type;
+/// authenticator apps ignore the spaces. Escaped.
+#[askama::filter_fn]
+pub fn grouped<S: Display>(key: S, _: &dyn askama::Values) -> askama::Result<Safe<String>> {
+    let chars: Vec<char> = key.to_string().chars().collect();
+    let groups: Vec<String> = chars.chunks(4).map(|c| c.iter().collect()).collect();
+    Ok(Safe(escape(&groups.join(" "))))
+}
+
 /// `key` in `lang`, as HTML, with `args` escaped into its placeholders.
 pub fn shown(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
     let text = lang.text(key);

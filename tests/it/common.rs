@@ -510,7 +510,9 @@ impl TestServer {
 
 /// The current RFC 6238 code for `secret` at the server's time, as an authenticator app shows it.
 pub fn totp_code(server: &TestServer, secret: &str) -> String {
-    let totp = totp_rs::Builder::new().with_secret(totp_rs::Secret::try_from_base32(secret).unwrap()).build().unwrap();
+    // The page shows the key in groups of four; authenticator apps drop the spaces.
+    let secret: String = secret.split_whitespace().collect();
+    let totp = totp_rs::Builder::new().with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap()).build().unwrap();
     totp.generate(server.now() as u64).to_string()
 }
 

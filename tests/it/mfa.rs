@@ -227,3 +227,23 @@ async fn removing_the_last_method_needs_a_fresh_second_factor() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_wrong_password_puts_the_focus_on_the_password_and_the_authenticator_key_reads_in_groups_of_four() {
+    let f = Fixture::new().await;
+    let b = browser();
+    let (_, challenge) = pkce();
+    let res = authorize(&f.server, &b, &good_auth_url(&f.server, &f.client_id, &challenge, &[])).await;
+    let page = login_page(&f.server, &b, &location(&res)).await;
+    assert!(page.contains(r#"autocomplete="username" value="" required autofocus>"#), "a fresh page starts at the name");
+    let html = submit_login(&f.server, &b, &page, "alice", "not the password").await.text().await.unwrap();
+    assert!(html.contains(r#"autocomplete="current-password" required autofocus>"#), "{html}");
+    assert!(!html.contains(r#"value="alice" required autofocus"#), "the name is kept, the focus is not on it");
+
+    code_for(&f.server, &f.browser, &f.client_id, "alice").await;
+    let page = f.browser.get(f.server.url("/security/totp")).send().await.unwrap().text().await.unwrap();
+    let shown = element_text(&page, "totp-secret");
+    let groups: Vec<&str> = shown.split(' ').collect();
+    assert!(groups.len() > 4 && groups.iter().all(|g| g.len() == 4), "{shown}");
+    assert_eq!(groups.concat().len(), 32, "the whole key, 160 bits in base32");
+}
