@@ -394,3 +394,57 @@ async fn store_copy_moves_a_sqlite_installation_to_postgresql_which_then_serves_
     assert!(tokens.refresh_token().is_some());
     drop(dir);
 }
+
+/// Holds `LOCK TABLE table` in a transaction of its own on `url` until the returned sender is
+/// dropped: the database, as a request sees it, hangs on that table.
+fn hold_lock(url: String, table: &'static str) -> std::sync::mpsc::Sender<()> {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")).unwrap();
+        locked.send(()).unwrap();
+        let _ = wait.recv();
+        client.batch_execute("ROLLBACK").unwrap();
+    });
+    is_locked.recv().unwrap();
+    release
+}
+
+#[tokio::test]
+async fn a_database_that_hangs_is_a_503_with_retry_after_within_the_timeout_and_service_returns() {
+    if !on_postgres() {
+        eprintln!("this runs in the suite's PostgreSQL pass (SQLite's locks are tested in faults.rs)");
+        return;
+    }
+    let server = TestServer::spawn_with(|c| c.database.timeout_ms = 500);
+    server.add_user("alice");
+    let (id, secret) = server.add_client("App", &["authorization_code", "refresh_token"], false);
+    let client = (id.as_str(), secret.as_deref().unwrap());
+    let (code, verifier) = code_for(&server, &browser(), &id, "alice").await;
+    let (_, tokens) = redeem(&server, client, &code, &verifier).await;
+    let url = std::fs::read_to_string(server.data_dir.join("test-database-url")).unwrap();
+
+    // A person's sign-in page parks the request: its table hangs.
+    let held = hold_lock(url.clone(), "auth_requests");
+    let started = Instant::now();
+    let res = browser().get(good_auth_url(&server, &id, &pkce().1, &[])).send().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "5");
+    assert!(took < Duration::from_millis(2500), "answered within the timeout (500 ms) and the patience after it: {took:?}");
+    drop(held);
+
+    // An app's refresh: its table hangs; the OAuth answer says so.
+    let held = hold_lock(url, "refresh_tokens");
+    let started = Instant::now();
+    let (status, body) = refresh(&server, client, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable")), "{body}");
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    drop(held);
+
+    // Released: the same token still works (nothing was spent), and sign-ins go on.
+    let (status, body) = refresh(&server, client, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(browser().get(good_auth_url(&server, &id, &pkce().1, &[])).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+}
