@@ -395,12 +395,14 @@ async fn store_copy_moves_a_sqlite_installation_to_postgresql_which_then_serves_
     drop(dir);
 }
 
-/// Holds `LOCK TABLE table` in a transaction of its own on `url` until the returned sender is
-/// dropped: the database, as a request sees it, hangs on that table.
-fn hold_lock(url: String, table: &'static str) -> std::sync::mpsc::Sender<()> {
+/// Holds `LOCK TABLE table` in a transaction of its own on `url` until dropped: the database,
+/// as a request sees it, hangs on that table.
+struct HeldLock(Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>);
+
+fn hold_lock(url: String, table: &'static str) -> HeldLock {
     let (release, wait) = std::sync::mpsc::channel::<()>();
     let (locked, is_locked) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         client.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")).unwrap();
         locked.send(()).unwrap();
@@ -408,7 +410,17 @@ fn hold_lock(url: String, table: &'static str) -> std::sync::mpsc::Sender<()> {
         client.batch_execute("ROLLBACK").unwrap();
     });
     is_locked.recv().unwrap();
-    release
+    HeldLock(Some((release, thread)))
+}
+
+impl Drop for HeldLock {
+    /// Released, and the release done, before the test goes on.
+    fn drop(&mut self) {
+        if let Some((release, thread)) = self.0.take() {
+            drop(release);
+            thread.join().unwrap();
+        }
+    }
 }
 
 #[tokio::test]
