@@ -46,10 +46,12 @@ const GAP_SECS: i64 = 10;
 /// [`GAP_SECS`] at `now`, so a row committed late is not skipped.
 pub fn after(conn: &Connection, table: &str, kind: &str, after: i64, limit: i64, now: i64) -> Result<(Vec<serde_json::Value>, i64)> {
     let mut stmt = conn.prepare(&format!("SELECT * FROM {table} WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
+    // The column names, read from the first row.
+    let mut names: Option<Vec<String>> = None;
     let rows = stmt.query_map(crate::store::db::params![after, limit], |row| {
         let mut object = serde_json::Map::new();
         object.insert("type".into(), kind.into());
-        for (i, name) in row.column_names().into_iter().enumerate() {
+        for (i, name) in names.get_or_insert_with(|| row.column_names()).iter().enumerate() {
             let value = match row.value(i)? {
                 Value::Null => serde_json::Value::Null,
                 Value::Integer(n) => n.into(),
@@ -60,7 +62,7 @@ pub fn after(conn: &Connection, table: &str, kind: &str, after: i64, limit: i64,
                 },
                 Value::Blob(_) => continue,
             };
-            object.insert(name, value);
+            object.insert(name.clone(), value);
         }
         Ok((row.get::<_, i64>("id")?, row.get::<_, i64>("at")?, serde_json::Value::from(object)))
     })?;

@@ -49,6 +49,16 @@ pub fn write_order() -> &'static str {
     if on_postgres() { "ctid" } else { "rowid" }
 }
 
+/// True (and says so) when the suite runs on SQLite: for tests of what only PostgreSQL has
+/// (several instances on one database, a copy into it), which run in the PostgreSQL pass.
+pub fn postgres_only(what: &str) -> bool {
+    let skip = !on_postgres();
+    if skip {
+        eprintln!("not on SQLite: {what} needs PostgreSQL; this runs in the suite's PostgreSQL pass");
+    }
+    skip
+}
+
 /// True (and says so) when the suite runs on PostgreSQL: for tests of SQLite's own file (its
 /// permissions, a full or read-only disk under it, its online backup), which run in the SQLite
 /// pass of the suite.

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 /// Two instances on one database, or None (and a note) when the suite runs on SQLite.
 fn pair() -> Option<(TestServer, TestServer)> {
-    if !on_postgres() {
-        eprintln!("several instances need PostgreSQL: this runs in the suite's PostgreSQL pass");
+    if postgres_only("several instances") {
         return None;
     }
     let a = TestServer::spawn();
@@ -225,8 +224,7 @@ async fn refresh_at(base: &str, client: (&str, &str), token: &str) -> Result<(St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_one_instance_under_load_loses_nothing_acknowledged_and_it_restarts_cleanly() {
-    if !on_postgres() {
-        eprintln!("several instances need PostgreSQL: this runs in the suite's PostgreSQL pass");
+    if postgres_only("several instances") {
         return;
     }
     // The directory (and database) the installation is made in, then two serving processes.
@@ -342,8 +340,7 @@ async fn killing_one_instance_under_load_loses_nothing_acknowledged_and_it_resta
 async fn store_copy_moves_a_sqlite_installation_to_postgresql_which_then_serves_a_relying_party() {
     use openidconnect::core::CoreAuthenticationFlow;
     use openidconnect::{AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope, TokenResponse};
-    if !on_postgres() {
-        eprintln!("store copy needs PostgreSQL: this runs in the suite's PostgreSQL pass");
+    if postgres_only("store copy") {
         return;
     }
     // An installation on SQLite, with a person, an app, a session, tokens and logs.
@@ -425,8 +422,8 @@ impl Drop for HeldLock {
 
 #[tokio::test]
 async fn a_database_that_hangs_is_a_503_with_retry_after_within_the_timeout_and_service_returns() {
-    if !on_postgres() {
-        eprintln!("this runs in the suite's PostgreSQL pass (SQLite's locks are tested in faults.rs)");
+    // SQLite's full and read-only disks are tested in faults.rs.
+    if postgres_only("a hung database server") {
         return;
     }
     let server = TestServer::spawn_with(|c| c.database.timeout_ms = 500);

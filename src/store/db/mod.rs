@@ -241,7 +241,7 @@ impl Connection {
     pub fn migrate_postgres(&self, migrations: &'static [&'static str]) -> Result<std::result::Result<usize, String>> {
         match &self.inner {
             Inner::Sqlite(_) => Ok(Ok(0)),
-            Inner::Postgres(p) => p.migrate(migrations, p.timeout()),
+            Inner::Postgres(p) => p.migrate(migrations),
         }
     }
 
@@ -344,7 +344,6 @@ impl Connection {
 
 #[derive(Debug, Clone, Copy)]
 pub enum TransactionBehavior {
-    Deferred,
     Immediate,
     /// For bodies whose every read-then-write is one conditional statement (`UPDATE … WHERE
     /// rotated_at IS NULL`) or needs no turn at all: SQLite still takes its write lock, but
@@ -365,10 +364,8 @@ pub struct Transaction<'c> {
 impl<'c> Transaction<'c> {
     pub fn new_unchecked(conn: &'c Connection, behavior: TransactionBehavior) -> Result<Self> {
         match &conn.inner {
-            Inner::Sqlite(c) => c.execute_batch(match behavior {
-                TransactionBehavior::Deferred => "BEGIN DEFERRED",
-                TransactionBehavior::Immediate | TransactionBehavior::RowLocked => "BEGIN IMMEDIATE",
-            })?,
+            // SQLite has one writer: both kinds take its write lock at once.
+            Inner::Sqlite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
             Inner::Postgres(p) => p.begin(!matches!(behavior, TransactionBehavior::RowLocked))?,
         }
         conn.in_transaction.set(true);

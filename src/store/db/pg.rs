@@ -115,8 +115,12 @@ pub struct PgConn {
     jobs: mpsc::Sender<Job>,
     broken: Arc<AtomicBool>,
     identity: Arc<str>,
-    /// How long a caller waits for an answer before giving the connection up.
-    patience: Duration,
+}
+
+/// How long a caller waits for an answer before giving the connection up: the server's own
+/// timeouts, and a second for the answer to travel.
+fn patience(timeout: Duration) -> Duration {
+    timeout + Duration::from_secs(1)
 }
 
 impl PgConn {
@@ -144,7 +148,7 @@ impl PgConn {
                 }
             })
             .map_err(|_| Error::Gone)?;
-        match ready_rx.recv_timeout(config.timeout + Duration::from_secs(1)) {
+        match ready_rx.recv_timeout(patience(config.timeout)) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e.into()),
             Err(_) => return Err(Error::Gone),
@@ -155,7 +159,6 @@ impl PgConn {
             jobs,
             broken: Arc::new(AtomicBool::new(false)),
             identity: config.identity.clone(),
-            patience: config.timeout + Duration::from_secs(1),
         })
     }
 
@@ -169,7 +172,7 @@ impl PgConn {
 
     /// Runs `f` on the connection's thread and waits for its answer.
     fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Session) -> std::result::Result<R, postgres::Error> + Send + 'static) -> Result<R> {
-        self.call_within(self.patience, f)
+        self.call_within(patience(self.timeout), f)
     }
 
     fn call_within<R: Send + 'static>(
@@ -226,10 +229,6 @@ impl PgConn {
         begun
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     pub fn failed_in_transaction(&self) -> bool {
         self.failed.get()
     }
@@ -259,8 +258,8 @@ impl PgConn {
 
     /// Applies the migrations this database has not had, in order, each in its own transaction,
     /// under an advisory lock so instances starting together take turns. Returns the version.
-    pub fn migrate(&self, migrations: &'static [&'static str], timeout: Duration) -> Result<std::result::Result<usize, String>> {
-        let settings = session_settings(timeout);
+    pub fn migrate(&self, migrations: &'static [&'static str]) -> Result<std::result::Result<usize, String>> {
+        let settings = session_settings(self.timeout);
         self.call_within(Duration::from_secs(600), move |s| {
             s.client.batch_execute(&format!("SET statement_timeout = 0; SET lock_timeout = 0; SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
             let outcome = apply(&mut s.client, migrations);
@@ -275,7 +274,7 @@ impl PgConn {
 
 fn apply(client: &mut postgres::Client, migrations: &[&str]) -> std::result::Result<std::result::Result<usize, String>, postgres::Error> {
     client.batch_execute("CREATE TABLE IF NOT EXISTS latchkey_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")?;
-    let current: i64 = client.query_one("SELECT coalesce(max(version), 0)::bigint FROM latchkey_schema", &[])?.get(0);
+    let current: i64 = client.query_one(SCHEMA_VERSION_SQL, &[])?.get(0);
     if current as usize > migrations.len() {
         return Ok(Err(format!("the database's schema is version {current}, newer than this latchkey knows ({}): upgrade latchkey", migrations.len())));
     }
@@ -291,7 +290,7 @@ fn apply(client: &mut postgres::Client, migrations: &[&str]) -> std::result::Res
 /// Says at debug level which statement failed (its SQL, never its parameters' values).
 fn failed<T>(r: &std::result::Result<T, postgres::Error>, sql: &str) {
     if let Err(e) = r {
-        tracing::debug!(error = %e, sql, "PostgreSQL statement failed");
+        tracing::debug!(error = %describe(e), sql, "PostgreSQL statement failed");
     }
 }
 
