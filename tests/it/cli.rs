@@ -333,3 +333,26 @@ fn audit_by_cli(conn: &latchkey::store::db::Connection) -> Vec<latchkey::store::
     .everything();
     latchkey::store::directory::audit_page(conn, &filter, &window).unwrap()
 }
+
+#[test]
+fn a_bad_database_url_a_missing_shared_secret_and_a_bad_copy_source_are_refused_clearly() {
+    let dir = DataDir::new();
+    let run = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut c = latchkey_command(dir.path());
+        c.env_remove("LATCHKEY_DATABASE__URL").env_remove("LATCHKEY_KEYS__ENCRYPTION_SECRET");
+        let out = c.envs(envs.iter().copied()).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (ok, err) = run(&[("LATCHKEY_DATABASE__URL", "mysql://db.internal/latchkey")], &["check-config"]);
+    assert!(!ok && err.contains("database.url must be a postgres:// URL"), "{err}");
+    let (ok, err) = run(&[("LATCHKEY_DATABASE__URL", "postgres://db.internal/latchkey")], &["check-config"]);
+    assert!(!ok && err.contains("set keys.encryption_secret too"), "{err}");
+    let (ok, err) = run(&[], &["store", "copy", "--from", "./data/latchkey.db", "--to", "postgres://db.internal/latchkey"]);
+    assert!(!ok && err.contains("--from must be sqlite:PATH"), "{err}");
+    let (ok, err) = run(&[], &["store", "copy", "--from", "sqlite:/nonexistent/latchkey.db", "--to", "postgres://db.internal/latchkey"]);
+    assert!(!ok && err.contains("no database file at /nonexistent/latchkey.db"), "{err}");
+    let file = dir.path().join("old.db");
+    std::fs::write(&file, b"").unwrap();
+    let (ok, err) = run(&[], &["store", "copy", "--from", &format!("sqlite:{}", file.display())]);
+    assert!(!ok && err.contains("--to postgres://… or database.url names the target"), "{err}");
+}
