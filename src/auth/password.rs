@@ -106,6 +106,19 @@ impl PasswordHasher {
 
     /// Runs `work` on the hashing pool and waits for it without blocking the async worker.
     pub async fn offload<T: Send + 'static>(&self, work: impl FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static) -> Result<T, PoolGone> {
+        self.submit(work)?.await.map_err(|_| PoolGone)
+    }
+
+    /// Runs `work` on the hashing pool and waits for it, from a blocking thread (database work,
+    /// `web::db`); never from an async worker.
+    pub fn run<T: Send + 'static>(&self, work: impl FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static) -> Result<T, PoolGone> {
+        self.submit(work)?.blocking_recv().map_err(|_| PoolGone)
+    }
+
+    fn submit<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static,
+    ) -> Result<tokio::sync::oneshot::Receiver<T>, PoolGone> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
         /// Counts a job in the queue gauge from submission until it has run or is dropped.
@@ -122,7 +135,7 @@ impl PasswordHasher {
             let _ = tx.send(work(&me, mem));
         });
         self.pool.get_or_init(start_pool).lock().map_err(|_| PoolGone)?.send(job).map_err(|_| PoolGone)?;
-        rx.await.map_err(|_| PoolGone)
+        Ok(rx)
     }
 }
 

@@ -127,13 +127,17 @@ impl Verdict {
 
 /// Answers `ask` at `now`.
 pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, StoreError> {
-    let mut ctx = policy::context(conn, ask.user_id, ask.target.app_id(), ask.client_app_type, ask.request, ask.amr, ask.auth_time, now)?;
+    let profile = match ask.user_id {
+        Some(id) => Some(store::users::profile(conn, id)?.ok_or_else(|| StoreError::Corrupt("the gate was asked about a user that does not exist".into()))?),
+        None => None,
+    };
+    let mut ctx = policy::context(conn, profile.as_ref(), ask.target.app_id(), ask.client_app_type, ask.request, ask.amr, ask.auth_time, now)?;
     ctx.password_changed = ask.password_changed;
     policy::add_detections(&mut ctx, ask.sign_in_risk, ask.risk_reasons);
     let policies = policy::in_force(conn)?;
     let eval = policy::evaluate::evaluate(&policies, &ctx);
-    let person = match ask.user_id {
-        Some(id) => Some(person(conn, id, &ask.target, ask.request, ask.lockout, now)?),
+    let person = match &profile {
+        Some(p) => Some(person(conn, p, &ask.target, ask.request, ask.lockout, now)?),
         None => None,
     };
     let registration = match &person {
@@ -165,13 +169,17 @@ pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, Stor
     Ok(Verdict { outcome: decide(&facts), ctx, eval, facts })
 }
 
-fn person(conn: &Connection, user_id: &str, target: &Target, request: &Request, lockout: Option<bool>, now: i64) -> Result<Person, StoreError> {
-    let user = store::users::by_id(conn, user_id)?.ok_or_else(|| StoreError::Corrupt("the gate was asked about a user that does not exist".into()))?;
-    let roles = store::directory::roles(conn, user_id)?;
-    let methods = crate::auth::mfa::Methods::load(conn, user_id)?;
-    let (networks, _) = store::protection::history(conn, user_id)?;
+fn person(
+    conn: &Connection,
+    profile: &store::users::Profile,
+    target: &Target,
+    request: &Request,
+    lockout: Option<bool>,
+    now: i64,
+) -> Result<Person, StoreError> {
+    let (user, user_id) = (&profile.user, profile.user.id.as_str());
     let network = request.ip.as_deref().map(crate::auth::protection::network_of);
-    let familiar_network = network.as_ref().is_some_and(|n| networks.contains(n));
+    let familiar_network = network.as_ref().is_some_and(|n| profile.networks.contains(n));
     let assigned = match target {
         Target::App(id) => match store::cache::client(conn, id)?.as_deref() {
             Some(c) if c.assignment_required => store::directory::is_assigned(conn, id, user_id)?,
@@ -192,9 +200,9 @@ fn person(conn: &Connection, user_id: &str, target: &Target, request: &Request, 
     Ok(Person {
         disabled: user.disabled,
         must_change_password: user.must_change_password,
-        mfa_required: user.mfa_required || !roles.is_empty(),
-        methods: MethodSet { totp: methods.totp, keys: !methods.keys.is_empty() },
-        first_sign_in: networks.is_empty(),
+        mfa_required: user.mfa_required || !profile.roles.is_empty(),
+        methods: MethodSet { totp: profile.totp, keys: profile.keys },
+        first_sign_in: profile.networks.is_empty(),
         // The network only: the device platform comes from the User-Agent, which an attacker
         // chooses, so it cannot vouch for a registration.
         familiar: familiar_network,

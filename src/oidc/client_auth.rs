@@ -6,8 +6,8 @@ use crate::crypto::{constant_time_eq, secret_hash};
 use crate::store::clients::Client;
 use crate::store::db::Connection;
 use crate::web::params::Params;
-use actix_web::HttpRequest;
 use actix_web::http::header;
+use actix_web::http::header::HeaderMap;
 use base64::Engine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +36,8 @@ fn form_decode(s: &str) -> Option<String> {
 /// The longest client id worth looking up.
 const MAX_CLIENT_ID: usize = 128;
 
-fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
-    let basic = match req.headers().get(header::AUTHORIZATION) {
+fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
+    let basic = match headers.get(header::AUTHORIZATION) {
         Some(value) => {
             let value = value.to_str().map_err(|_| OAuthError::invalid_client("malformed Authorization header"))?;
             let (scheme, creds) = value.split_once(' ').unwrap_or((value, ""));
@@ -79,8 +79,8 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError
 
 /// Identifies and authenticates the calling client. Every failure is `invalid_client`
 /// (401 with WWW-Authenticate), never saying which part was wrong.
-pub fn authenticate(req: &HttpRequest, params: &Params, conn: &Connection, now: i64) -> Result<Authenticated, OAuthError> {
-    let p = presented(req, params)?;
+pub fn authenticate(headers: &HeaderMap, params: &Params, conn: &Connection, now: i64) -> Result<Authenticated, OAuthError> {
+    let p = presented(headers, params)?;
     // Client ids are latchkey's UUIDs: anything much longer is no client, and buys no lookup.
     if p.client_id.len() > MAX_CLIENT_ID {
         return Err(OAuthError::invalid_client("client authentication failed"));

@@ -33,8 +33,7 @@ fn access_token(state: &AppState, conn: &Connection, client_id: &str, token: &st
 }
 
 fn refresh_token(conn: &Connection, client_id: &str, token: &str, now: i64) -> Result<Option<Value>, store::StoreError> {
-    let Some(row) = store::tokens::refresh_by_hash(conn, &secret_hash(token))? else { return Ok(None) };
-    let Some(grant) = store::tokens::grant(conn, &row.grant_id)? else { return Ok(None) };
+    let Some((row, grant)) = store::tokens::refresh_and_grant(conn, &secret_hash(token))? else { return Ok(None) };
     let live = row.rotated_at.is_none() && row.expires_at > now && grant.revoked_at.is_none() && grant.client_id == client_id;
     Ok(live.then(|| {
         json!({
@@ -46,15 +45,18 @@ fn refresh_token(conn: &Connection, client_id: &str, token: &str, now: i64) -> R
 
 pub async fn introspect(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let params = super::token::form_params(&req, &body)?;
-    let conn = state.pool.get()?;
-    let caller = client_auth::authenticate(&req, &params, &conn, state.clock.now())?;
-    if caller.client.is_public {
-        return Err(OAuthError::invalid_client("introspection requires a confidential client"));
-    }
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    let now = state.clock.now();
-    let id = &caller.client.id;
-    let found = if looks_like_jwt(token) { access_token(&state, &conn, id, token, now) } else { refresh_token(&conn, id, token, now)? };
-    let body = found.unwrap_or_else(|| json!({ "active": false }));
+    let headers = req.headers().clone();
+    let body = crate::web::db(&state, move |state, conn| {
+        let caller = client_auth::authenticate(&headers, &params, conn, state.clock.now())?;
+        if caller.client.is_public {
+            return Err(OAuthError::invalid_client("introspection requires a confidential client"));
+        }
+        let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        let now = state.clock.now();
+        let id = &caller.client.id;
+        let found = if looks_like_jwt(token) { access_token(state, conn, id, token, now) } else { refresh_token(conn, id, token, now)? };
+        Ok(found.unwrap_or_else(|| json!({ "active": false })))
+    })
+    .await?;
     Ok(crate::web::no_store(&mut HttpResponse::Ok()).json(body))
 }

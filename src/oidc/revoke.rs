@@ -13,20 +13,24 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let params = super::token::form_params(&req, &body)?;
-    let conn = state.pool.get()?;
-    let client = client_auth::authenticate(&req, &params, &conn, state.clock.now())?.client;
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    let now = state.clock.now();
-    if let Some(row) = store::tokens::refresh_by_hash(&conn, &secret_hash(token))? {
-        if store::tokens::grant(&conn, &row.grant_id)?.is_some_and(|g| g.client_id == client.id) {
-            store::tokens::revoke_grant(&conn, &row.grant_id, now)?;
+    let headers = req.headers().clone();
+    crate::web::db(&state, move |state, conn| {
+        let client = client_auth::authenticate(&headers, &params, conn, state.clock.now())?.client;
+        let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+        let now = state.clock.now();
+        if let Some(row) = store::tokens::refresh_by_hash(conn, &secret_hash(token))? {
+            if store::tokens::grant(conn, &row.grant_id)?.is_some_and(|g| g.client_id == client.id) {
+                store::tokens::revoke_grant(conn, &row.grant_id, now)?;
+            }
+        } else if let Ok(claims) = jwt::verify(&state.keys, token, TYP_ACCESS, now)
+            && let Ok(c) = serde_json::from_value::<AccessClaims>(claims)
+            && c.client_id == client.id
+            && c.exp > now
+        {
+            store::tokens::revoke_access_token(conn, &c.jti, c.exp, now)?;
         }
-    } else if let Ok(claims) = jwt::verify(&state.keys, token, TYP_ACCESS, now)
-        && let Ok(c) = serde_json::from_value::<AccessClaims>(claims)
-        && c.client_id == client.id
-        && c.exp > now
-    {
-        store::tokens::revoke_access_token(&conn, &c.jti, c.exp, now)?;
-    }
+        Ok::<_, OAuthError>(())
+    })
+    .await?;
     Ok(crate::web::no_store(&mut HttpResponse::Ok()).finish())
 }

@@ -5,6 +5,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::tokens::{check_access_token, has_scope};
 use crate::AppState;
 use crate::store;
+use crate::store::db::Connection;
 use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
@@ -37,9 +38,14 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, OAuthError> {
 
 pub async fn userinfo(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let token = bearer_token(&req, &body)?;
+    let out = crate::web::db(&state, move |state, conn| claims_of(state, conn, &token)).await?;
+    Ok(crate::web::no_store(&mut HttpResponse::Ok()).json(Value::Object(out)))
+}
+
+/// The claims the access token's scopes release about its user.
+fn claims_of(state: &AppState, conn: &Connection, token: &str) -> Result<Map<String, Value>, OAuthError> {
     let now = state.clock.now();
-    let conn = state.pool.get()?;
-    let claims = check_access_token(&state, &conn, &token, now).map_err(|e| match e {
+    let claims = check_access_token(state, conn, token, now).map_err(|e| match e {
         // A storage fault is not a dead token: the app should retry, not sign the person out.
         super::tokens::AccessTokenError::Store(e) => OAuthError::from(e),
         e => invalid_token(e.to_string()),
@@ -47,7 +53,7 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
     if claims.gid.is_none() || !has_scope(&claims.scope, "openid") {
         return Err(invalid_token("the token was not issued for OpenID Connect sign-in"));
     }
-    let user = store::users::by_id(&conn, &claims.sub)?.filter(|u| !u.disabled).ok_or_else(|| invalid_token("the user no longer exists or is disabled"))?;
+    let user = store::users::by_id(conn, &claims.sub)?.filter(|u| !u.disabled).ok_or_else(|| invalid_token("the user no longer exists or is disabled"))?;
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));
     if has_scope(&claims.scope, "profile") {
@@ -64,7 +70,7 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
         out.insert("email_verified".into(), json!(user.email_verified));
     }
     if has_scope(&claims.scope, "groups") {
-        out.insert("groups".into(), json!(store::directory::group_names_of(&conn, &user.id)?));
+        out.insert("groups".into(), json!(store::directory::group_names_of(conn, &user.id)?));
     }
-    Ok(crate::web::no_store(&mut HttpResponse::Ok()).json(Value::Object(out)))
+    Ok(out)
 }

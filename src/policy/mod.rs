@@ -32,25 +32,16 @@ pub struct RiskSignals {
     pub user: Risk,
 }
 
-pub fn risk_signals(
-    conn: &Connection,
-    user_id: Option<&str>,
-    locations: &[store::policies::NamedLocation],
-    matched: &[String],
-) -> Result<RiskSignals, StoreError> {
+pub fn risk_signals(user_risk: Option<&str>, locations: &[store::policies::NamedLocation], matched: &[String]) -> RiskSignals {
     let sign_in = locations.iter().filter(|l| matched.contains(&l.id)).map(|l| l.risk).max().unwrap_or(Risk::None);
-    let user = match user_id {
-        Some(u) => store::policies::user_risk(conn, u)?,
-        None => Risk::None,
-    };
-    Ok(RiskSignals { sign_in, user })
+    RiskSignals { sign_in, user: user_risk.and_then(Risk::parse).unwrap_or(Risk::None) }
 }
 
 /// Builds the evaluation context for a sign-in attempt.
 #[allow(clippy::too_many_arguments)]
 pub fn context(
     conn: &Connection,
-    user_id: Option<&str>,
+    person: Option<&store::users::Profile>,
     app: &str,
     client_app_type: ClientAppType,
     request: &Request,
@@ -69,22 +60,20 @@ pub fn context(
         None => vec![],
     };
     let trusted = locations.iter().any(|l| l.trusted && matched.contains(&l.id));
-    let risk = risk_signals(conn, user_id, &locations, &matched)?;
-    let (username, groups, roles, password_changed) = match user_id {
-        Some(u) => {
-            let user = store::users::by_id(conn, u)?;
-            let groups = group_ids(conn, u)?;
-            let roles = store::directory::roles(conn, u)?.iter().map(|r| r.as_str().to_string()).collect();
-            let changed = match (store::policies::password_changed_at(conn, u)?, auth_time) {
+    let risk = risk_signals(person.and_then(|p| p.user_risk.as_deref()), &locations, &matched);
+    let (username, groups, roles, password_changed) = match person {
+        Some(p) => {
+            let roles = p.roles.iter().map(|r| r.as_str().to_string()).collect();
+            let changed = match (p.password_changed_at, auth_time) {
                 (Some(changed), Some(auth)) => changed >= auth,
                 _ => false,
             };
-            (user.map(|u| u.username), groups, roles, changed)
+            (Some(p.user.username.clone()), p.groups.clone(), roles, changed)
         }
         None => (None, vec![], vec![], false),
     };
     Ok(Context {
-        user_id: user_id.map(str::to_string),
+        user_id: person.map(|p| p.user.id.clone()),
         username,
         groups,
         roles,
@@ -102,12 +91,6 @@ pub fn context(
         auth_age_secs: auth_time.map(|t| now - t),
         password_changed,
     })
-}
-
-fn group_ids(conn: &Connection, user_id: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT group_id FROM group_members WHERE user_id = ?1")?;
-    let rows = stmt.query_map([user_id], |r| r.get(0))?;
-    Ok(rows.collect::<crate::store::db::Result<_>>()?)
 }
 
 /// The policies in force: security defaults' built-in ones while defaults are on (custom

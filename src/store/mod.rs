@@ -51,6 +51,10 @@ pub enum StoreError {
     /// A client already holds as many pending sign-ins as it may.
     #[error("too many sign-ins in progress from this client")]
     TooManyPending,
+    /// Database work handed to a blocking thread did not finish (it panicked, or the server is
+    /// shutting down).
+    #[error("the database work was interrupted")]
+    Interrupted,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -64,7 +68,7 @@ impl StoreError {
     /// 503 with Retry-After (OAuth: `temporarily_unavailable`), never a dropped connection.
     pub fn unavailable(&self) -> bool {
         match self {
-            Self::Pool(_) => true,
+            Self::Pool(_) | Self::Interrupted => true,
             Self::Db(e) => e.unavailable(),
             _ => false,
         }
@@ -352,7 +356,7 @@ pub fn open_with(data_dir: &Path, pool_size: u32, timeout: std::time::Duration) 
         .min_idle(Some(1))
         .connection_timeout(timeout)
         .event_handler(Box::new(PoolMetrics))
-        .build(Manager::Sqlite(manager))?;
+        .build(Manager::sqlite(manager, timeout))?;
     migrate_sqlite(&pool)?;
     Ok(pool)
 }
@@ -406,7 +410,7 @@ pub fn open_in_memory() -> Pool {
         c.execute_batch("PRAGMA foreign_keys = ON;")?;
         migrations().to_latest(c).map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))
     });
-    r2d2::Pool::builder().max_size(1).build(Manager::Sqlite(manager)).unwrap()
+    r2d2::Pool::builder().max_size(1).build(Manager::sqlite(manager, std::time::Duration::from_secs(5))).unwrap()
 }
 
 /// Runs `f` inside one IMMEDIATE transaction: everything it writes lands together or not at all.

@@ -26,29 +26,28 @@ pub fn insert_grant(conn: &Connection, g: &Grant, now: i64) -> Result<()> {
     Ok(())
 }
 
+const GRANT_COLUMNS: &str =
+    "grants.id, grants.client_id, grants.user_id, grants.session_id, grants.scope, grants.auth_time, grants.amr, grants.revoked_at, grants.client_app_type";
+
+/// A grant from the nine `GRANT_COLUMNS` starting at column `at`.
+fn grant_at(r: &crate::store::db::Row<'_>, at: usize) -> crate::store::db::Result<Grant> {
+    let amr: Option<String> = r.get(at + 6)?;
+    Ok(Grant {
+        id: r.get(at)?,
+        client_id: r.get(at + 1)?,
+        user_id: r.get(at + 2)?,
+        session_id: r.get(at + 3)?,
+        scope: r.get(at + 4)?,
+        auth_time: r.get(at + 5)?,
+        amr: amr.as_deref().map(json_list).transpose().map_err(|e| crate::store::db::Error::Column("amr".into(), e.to_string()))?.unwrap_or_default(),
+        revoked_at: r.get(at + 7)?,
+        legacy: r.get::<_, String>(at + 8)? == "legacy",
+    })
+}
+
 pub fn grant(conn: &Connection, id: &str) -> Result<Option<Grant>> {
-    let row = conn
-        .prepare_cached("SELECT id, client_id, user_id, session_id, scope, auth_time, amr, revoked_at, client_app_type FROM grants WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok((
-                Grant {
-                    id: r.get(0)?,
-                    client_id: r.get(1)?,
-                    user_id: r.get(2)?,
-                    session_id: r.get(3)?,
-                    scope: r.get(4)?,
-                    auth_time: r.get(5)?,
-                    amr: vec![],
-                    revoked_at: r.get(7)?,
-                    legacy: r.get::<_, String>(8)? == "legacy",
-                },
-                r.get::<_, Option<String>>(6)?,
-            ))
-        })
-        .optional()?;
-    let Some((mut g, amr)) = row else { return Ok(None) };
-    g.amr = amr.as_deref().map(json_list).transpose()?.unwrap_or_default();
-    Ok(Some(g))
+    let sql = format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([id], |r| grant_at(r, 0)).optional()?)
 }
 
 /// Revokes a grant: every refresh token and access token issued under it stops working.
@@ -74,6 +73,18 @@ pub fn refresh_by_hash(conn: &Connection, token_hash: &str) -> Result<Option<Ref
     Ok(conn
         .prepare_cached("SELECT grant_id, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = ?1")?
         .query_row([token_hash], |r| Ok(RefreshToken { grant_id: r.get(0)?, expires_at: r.get(1)?, rotated_at: r.get(2)? }))
+        .optional()?)
+}
+
+/// A refresh token and its grant, in one statement.
+pub fn refresh_and_grant(conn: &Connection, token_hash: &str) -> Result<Option<(RefreshToken, Grant)>> {
+    let sql = format!(
+        "SELECT refresh_tokens.grant_id, refresh_tokens.expires_at, refresh_tokens.rotated_at, {GRANT_COLUMNS}
+         FROM refresh_tokens JOIN grants ON grants.id = refresh_tokens.grant_id WHERE refresh_tokens.token_hash = ?1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([token_hash], |r| Ok((RefreshToken { grant_id: r.get(0)?, expires_at: r.get(1)?, rotated_at: r.get(2)? }, grant_at(r, 3)?)))
         .optional()?)
 }
 

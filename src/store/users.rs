@@ -138,3 +138,49 @@ mod tests {
         assert_eq!(by_username(&conn, "ALICE").unwrap().unwrap().username, "Alice");
     }
 }
+
+/// What the gate reads about one person, in one statement: the user row, their risk, when the
+/// password last changed, groups, roles, which second factors they have, and the networks they
+/// have signed in from. On PostgreSQL every statement is a round trip; this saves ten.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub user: User,
+    pub user_risk: Option<String>,
+    pub password_changed_at: Option<i64>,
+    pub groups: Vec<String>,
+    pub roles: Vec<crate::store::directory::Role>,
+    pub totp: bool,
+    pub keys: bool,
+    pub networks: Vec<String>,
+}
+
+pub fn profile(conn: &Connection, id: &str) -> Result<Option<Profile>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, user_risk, password_changed_at,
+           (SELECT group_concat(group_id, ' ') FROM group_members WHERE user_id = users.id),
+           (SELECT group_concat(role, ' ') FROM user_roles WHERE user_id = users.id),
+           EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = users.id AND confirmed = 1),
+           EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = users.id),
+           (SELECT group_concat(network, ' ') FROM signin_history WHERE user_id = users.id)
+         FROM users WHERE id = ?1"
+    );
+    let words = |s: Option<String>| s.map(|s| s.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], |r| {
+            let mut roles: Vec<_> = words(r.get(15)?).iter().filter_map(|s| crate::store::directory::Role::parse(s)).collect();
+            roles.sort_by_key(|r| r.as_str());
+            roles.dedup();
+            Ok(Profile {
+                user: from_row(r)?,
+                user_risk: r.get(12)?,
+                password_changed_at: r.get(13)?,
+                groups: words(r.get(14)?),
+                roles,
+                totp: r.get(16)?,
+                keys: r.get(17)?,
+                networks: words(r.get(18)?),
+            })
+        })
+        .optional()?)
+}

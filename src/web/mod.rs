@@ -268,3 +268,31 @@ pub fn user_agent(req: &HttpRequest) -> Option<String> {
 pub fn no_store(builder: &mut actix_web::HttpResponseBuilder) -> &mut actix_web::HttpResponseBuilder {
     builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store"))).insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
 }
+
+/// Runs `work` with a pooled connection on the runtime's blocking threads, never on an HTTP
+/// worker: waiting for a connection, a lock or a slow database holds a blocking thread while the
+/// worker goes on serving other requests. The work keeps the request's id (its log lines and
+/// sign-in log rows), its tracing span and its language.
+pub async fn db<T, E>(
+    state: &actix_web::web::Data<crate::AppState>,
+    work: impl FnOnce(&crate::AppState, &mut crate::store::db::Connection) -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<crate::store::StoreError> + Send + 'static,
+{
+    let state = state.clone();
+    let span = tracing::Span::current();
+    let (request_id, lang) = (observe::current(), crate::i18n::request::current());
+    actix_web::web::block(move || {
+        let _span = span.enter();
+        observe::within(request_id, || {
+            crate::i18n::request::with(lang, || {
+                let mut conn = state.pool.get().map_err(crate::store::StoreError::from)?;
+                work(&state, &mut conn)
+            })
+        })
+    })
+    .await
+    .unwrap_or_else(|_| Err(crate::store::StoreError::Interrupted.into()))
+}

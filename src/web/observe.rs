@@ -22,6 +22,14 @@ pub fn current() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// Runs `f` as part of the request `id` (work handed to another thread keeps its request id).
+pub fn within<R>(id: Option<String>, f: impl FnOnce() -> R) -> R {
+    match id {
+        Some(id) => REQUEST_ID.sync_scope(id, f),
+        None => f(),
+    }
+}
+
 /// The correlation id a person is shown (on block and error pages, in an app's error
 /// description): the request id, which the sign-in log rows of this request also carry.
 pub fn correlation() -> String {

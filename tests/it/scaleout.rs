@@ -457,3 +457,75 @@ async fn a_database_that_hangs_is_a_503_with_retry_after_within_the_timeout_and_
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(browser().get(good_auth_url(&server, &id, &pkce().1, &[])).send().await.unwrap().status(), StatusCode::SEE_OTHER);
 }
+
+fn six_digits_after(text: &str, marker: &str) -> String {
+    text.split(marker).nth(1).unwrap_or_else(|| panic!("no {marker:?} in {text}")).trim_start().chars().take(6).collect()
+}
+
+/// The second-factor page of a fresh password sign-in of alice at `server`.
+async fn mfa_page(server: &TestServer, b: &reqwest::Client, client_id: &str) -> String {
+    let (_, challenge) = pkce();
+    let res = authorize(server, b, &good_auth_url(server, client_id, &challenge, &[])).await;
+    let page = login_page(server, b, &location(&res)).await;
+    let to = location(&submit_login(server, b, &page, "alice", PASSWORD).await);
+    assert!(to.starts_with("/login/mfa?request="), "a second factor is asked for: {to}");
+    b.get(server.url(&to)).send().await.unwrap().text().await.unwrap()
+}
+
+async fn submit_code(server: &TestServer, b: &reqwest::Client, page: &str, code: &str) -> reqwest::Response {
+    let form = [("request", field(page, "request")), ("csrf", field(page, "csrf")), ("method", "totp".into()), ("code", code.into())];
+    b.post(server.url("/login/mfa")).form(&form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn authenticator_codes_wrong_code_limits_and_e_mail_codes_are_shared_by_every_instance() {
+    let Some((a, b)) = pair() else { return };
+    a.add_user("alice");
+    let (id, _) = a.add_client("App", &["authorization_code"], false);
+    // Everything below happens within one 30-second time step of the authenticator.
+    while a.now() % 30 > 20 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first = browser();
+    code_for(&a, &first, &id, "alice").await;
+    let secret = register_totp(&a, &first).await;
+    let code = totp_code(&a, &secret);
+
+    // Registering on A spent the current code: B refuses it as used.
+    let x = browser();
+    let page = mfa_page(&b, &x, &id).await;
+    let html = submit_code(&b, &x, &page, &code).await.text().await.unwrap();
+    assert!(html.contains("already been used"), "B accepted a code A had spent: {html}");
+
+    // Wrong codes sent to A and B in turn spend one budget: after five, even the right code waits.
+    let c = browser();
+    let page = mfa_page(&a, &c, &id).await;
+    for i in 0..5 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        submit_code(server, &c, &page, "000000").await;
+    }
+    // Any sixth code: a wrong one would say "not correct" if the five had not been counted together.
+    let sixth = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let html = submit_code(&b, &c, &page, &sixth).await.text().await.unwrap();
+    assert!(html.contains("Too many wrong codes"), "the five wrong codes were not counted together: {html}");
+
+    // An e-mail code sent by A is accepted by B, and B knows A sent one a moment ago.
+    let admin = a.admin();
+    admin.pool.get().unwrap().execute("UPDATE users SET email = 'alice@example.com', email_verified = 1 WHERE username = 'alice'", []).unwrap();
+    let r = browser();
+    let start = r.get(a.url("/reset")).send().await.unwrap().text().await.unwrap();
+    let res = r.post(a.url("/reset")).form(&[("csrf", field(&start, "csrf")), ("username", "alice".into())]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = r.get(a.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    let form = [("id", field(&page, "id")), ("csrf", field(&page, "csrf"))];
+    let page = r.post(a.url("/reset/email")).form(&form).send().await.unwrap().text().await.unwrap();
+    let again = r.post(b.url("/reset/email")).form(&form).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("You can ask for another in"), "B sent a second code within the minute: {again}");
+    let code = six_digits_after(&outbox_message(&a, "Your code:"), "Your code:");
+    let form = [("id", field(&page, "id")), ("csrf", field(&page, "csrf")), ("code", code)];
+    let res = r.post(b.url("/reset/email/verify")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "B refused the code A sent: {}", res.text().await.unwrap());
+    assert!(location(&res).starts_with("/reset/"), "{}", location(&res));
+    b.stop().await;
+    a.stop().await;
+}

@@ -69,7 +69,11 @@ pub async fn what_if(admin: Admin<Global>, req: HttpRequest, state: web::Data<Ap
                 _ => "unknown",
             };
             let request = policy::Request { ip: Some(get("ip").to_string()).filter(|s| !s.is_empty()), user_agent: Some(platform_ua.into()) };
-            let mut ctx = policy::context(&conn, user.as_ref().map(|u| u.id.as_str()), get("app"), client_app_type, &request, &amr, Some(now), now)?;
+            let profile = match &user {
+                Some(u) => store::users::profile(&conn, &u.id)?,
+                None => None,
+            };
+            let mut ctx = policy::context(&conn, profile.as_ref(), get("app"), client_app_type, &request, &amr, Some(now), now)?;
             // Risk levels picked here override the computed ones (that is the question asked).
             if let Some(r) = Risk::parse(get("sign_in_risk")) {
                 ctx.sign_in_risk = r;

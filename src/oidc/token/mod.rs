@@ -28,25 +28,28 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError>
 
 pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let params = form_params(&req, &body)?;
-    let now = state.clock.now();
-    let mut conn = state.pool.get()?;
-    let client = client_auth::authenticate(&req, &params, &conn, now)?.client;
-    let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
-    if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials" | "password") {
-        return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")));
-    }
-    if !client.allows_grant(grant_type) {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, format!("this client is not allowed the {grant_type} grant")));
-    }
-    let request = crate::policy::Request::of(&req);
-    let response = match grant_type {
-        "authorization_code" => authorization_code::exchange(&state, &mut conn, &client, &params, now)?,
-        "refresh_token" => refresh::exchange(&state, &mut conn, &client, &params, &request, now)?,
-        "password" => password::exchange(&state, &mut conn, &client, &params, &request, now).await?,
-        _ => client_credentials::exchange(&state, &conn, &client, &params, &request, now)?,
-    };
+    let (headers, request) = (req.headers().clone(), crate::policy::Request::of(&req));
+    let (response, grant_type, client_id) = crate::web::db(&state, move |state, conn| {
+        let now = state.clock.now();
+        let client = client_auth::authenticate(&headers, &params, conn, now)?.client;
+        let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+        if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials" | "password") {
+            return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")));
+        }
+        if !client.allows_grant(grant_type) {
+            return Err(OAuthError::new(ErrorCode::UnauthorizedClient, format!("this client is not allowed the {grant_type} grant")));
+        }
+        let response = match grant_type {
+            "authorization_code" => authorization_code::exchange(state, conn, &client, &params, now)?,
+            "refresh_token" => refresh::exchange(state, conn, &client, &params, &request, now)?,
+            "password" => password::exchange(state, conn, &client, &params, &request, now)?,
+            _ => client_credentials::exchange(state, conn, &client, &params, &request, now)?,
+        };
+        Ok((response, grant_type.to_string(), client.id))
+    })
+    .await?;
     if crate::telemetry::metrics_on() {
-        metrics::counter!("latchkey_token_grants_total", "grant_type" => grant_type.to_string(), "app" => client.id.clone()).increment(1);
+        metrics::counter!("latchkey_token_grants_total", "grant_type" => grant_type, "app" => client_id).increment(1);
     }
     Ok(crate::web::no_store(&mut HttpResponse::Ok()).json(response))
 }

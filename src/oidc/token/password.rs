@@ -17,7 +17,7 @@ use crate::store::db::Connection;
 use crate::store::{self, clients::Client, signins::SignIn, tokens::Grant};
 use crate::web::params::Params;
 
-pub async fn exchange(
+pub fn exchange(
     state: &AppState,
     conn: &mut Connection,
     client: &Client,
@@ -67,11 +67,11 @@ pub async fn exchange(
         if let Outcome::Refuse(Refusal::Blocked { .. }) = &before.outcome {
             // The same work as a checked password, so time does not tell either.
             let attempt = password.clone();
-            state.passwords.offload(move |h, mem| h.verify_with(&attempt, None, mem)).await.map_err(OAuthError::server)?;
+            state.passwords.run(move |h, mem| h.verify_with(&attempt, None, mem)).map_err(OAuthError::server)?;
             return Err(refuse(&before, &before.outcome_reason())?);
         }
     }
-    let step = password_step::check(state, conn, &username, &password, request, now).await?;
+    let step = password_step::check_blocking(state, conn, &username, &password, request, now)?;
     let Some(user) = step.user else {
         let failure = step.failure.unwrap_or(password_step::Failure::WrongPassword);
         let reason = match step.reasons.is_empty() {

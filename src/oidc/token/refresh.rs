@@ -27,8 +27,7 @@ pub fn exchange(
     // update (mark_rotated), so refreshes of different families need not take turns.
     let outcome = store::decide_row_locked(conn, |tx| -> Result<Refreshed, StoreError> {
         let invalid = || Ok(Refreshed::Refused(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")));
-        let Some(row) = store::tokens::refresh_by_hash(tx, &presented_hash)? else { return invalid() };
-        let Some(grant) = store::tokens::grant(tx, &row.grant_id)? else { return invalid() };
+        let Some((row, grant)) = store::tokens::refresh_and_grant(tx, &presented_hash)? else { return invalid() };
         if grant.client_id != client.id {
             return Ok(Refreshed::Refused(OAuthError::invalid_grant("the refresh token was issued to another client")));
         }

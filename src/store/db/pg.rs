@@ -115,6 +115,8 @@ pub struct PgConn {
     jobs: mpsc::Sender<Job>,
     broken: Arc<AtomicBool>,
     identity: Arc<str>,
+    /// When the server last answered on this connection.
+    answered: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 /// How long a caller waits for an answer before giving the connection up: the server's own
@@ -159,6 +161,7 @@ impl PgConn {
             jobs,
             broken: Arc::new(AtomicBool::new(false)),
             identity: config.identity.clone(),
+            answered: std::cell::Cell::new(None),
         })
     }
 
@@ -168,6 +171,13 @@ impl PgConn {
 
     pub fn broken(&self) -> bool {
         self.broken.load(Ordering::Relaxed)
+    }
+
+    /// Whether the server answered on this connection within the last second: then the pool
+    /// hands it out without first asking the server whether it is there (a round trip per
+    /// request). A connection the server dropped in that second fails one request with a 503.
+    pub fn answered_lately(&self) -> bool {
+        self.answered.get().is_some_and(|at| at.elapsed() < Duration::from_secs(1))
     }
 
     /// Runs `f` on the connection's thread and waits for its answer.
@@ -193,7 +203,10 @@ impl PgConn {
             self.failed.set(true);
         }
         match answer {
-            Ok(Ok(v)) => Ok(v),
+            Ok(Ok(v)) => {
+                self.answered.set(Some(std::time::Instant::now()));
+                Ok(v)
+            }
             Ok(Err(e)) => {
                 if e.is_closed() {
                     self.broken.store(true, Ordering::Relaxed);
