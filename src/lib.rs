@@ -108,6 +108,7 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
     };
     let state = aw::Data::new(state);
     housekeeping(std::sync::Arc::downgrade(&state.clone().into_inner()));
+    reload_keys(std::sync::Arc::downgrade(&state.clone().into_inner()));
     if !state.config.log.events_file.as_os_str().is_empty() {
         telemetry::export_events_continuously(std::sync::Arc::downgrade(&state.clone().into_inner()));
     }
@@ -142,6 +143,24 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
         None => server.listen(listener)?,
     };
     Ok(server.run())
+}
+
+/// Re-reads the signing keys every second on a thread of its own, until the server's state is
+/// gone: a key rotated through another instance or the CLI is published and used within two
+/// seconds, without any request waiting for the database to learn it.
+fn reload_keys(state: std::sync::Weak<AppState>) {
+    let run = move || {
+        while let Some(state) = state.upgrade() {
+            if let Err(e) = state.keys.refresh(state.clock.now()) {
+                tracing::warn!(error = %e, "reloading signing keys failed; keeping the loaded ones");
+            }
+            drop(state);
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("latchkey-keys".into()).spawn(run) {
+        tracing::warn!(error = %e, "no key reload thread; requests reload the keys when a connection is free");
+    }
 }
 
 /// How often housekeeping runs.

@@ -50,6 +50,8 @@ pub struct KeyRing {
     secret: Option<String>,
     max_token_ttl: i64,
     loaded: RwLock<Loaded>,
+    /// A request is reloading the keys (the others use the loaded ones meanwhile).
+    reloading: std::sync::atomic::AtomicBool,
 }
 
 impl KeyRing {
@@ -69,13 +71,24 @@ impl KeyRing {
                 rotate_alg(&pool, secret.as_deref(), alg, now)?;
             }
         }
-        let ring = Self { pool, secret, max_token_ttl, loaded: RwLock::new(Loaded { checked_at: 0, keys: vec![] }) };
+        let ring = Self { pool, secret, max_token_ttl, loaded: RwLock::new(Loaded { checked_at: 0, keys: vec![] }), reloading: Default::default() };
         ring.reload(now)?;
         Ok(ring)
     }
 
     fn reload(&self, now: i64) -> Result<(), KeyError> {
-        let rows = store::keys::all(&*self.pool.get().map_err(StoreError::from)?)?;
+        self.reload_from(&*self.pool.get().map_err(StoreError::from)?, now)
+    }
+
+    /// Re-reads the keys now, waiting for a connection: the server's own thread does this every
+    /// second (`lib::reload_keys`), so keys rotated through another instance or the CLI are
+    /// used within two seconds even when every connection is busy serving requests.
+    pub fn refresh(&self, now: i64) -> Result<(), KeyError> {
+        self.reload(now)
+    }
+
+    fn reload_from(&self, conn: &store::db::Connection, now: i64) -> Result<(), KeyError> {
+        let rows = store::keys::all(conn)?;
         let previous = self.loaded.read().expect("key ring lock").keys.clone();
         let mut keys = Vec::with_capacity(rows.len());
         for row in rows {
@@ -106,8 +119,16 @@ impl KeyRing {
 
     fn snapshot(&self, now: i64) -> Vec<Arc<SigningKey>> {
         let stale = self.loaded.read().expect("key ring lock").checked_at + RELOAD_SECS <= now;
-        if stale && let Err(e) = self.reload(now) {
-            tracing::error!(error = %e, "reloading signing keys failed; keeping the loaded ones");
+        // One request reloads, and only with a connection that is free at once: the caller may
+        // hold one already, and with every connection held by callers waiting for a second
+        // one, none would ever come back.
+        if stale && !self.reloading.swap(true, std::sync::atomic::Ordering::Acquire) {
+            if let Some(conn) = self.pool.try_get()
+                && let Err(e) = self.reload_from(&conn, now)
+            {
+                tracing::error!(error = %e, "reloading signing keys failed; keeping the loaded ones");
+            }
+            self.reloading.store(false, std::sync::atomic::Ordering::Release);
         }
         self.loaded.read().expect("key ring lock").keys.clone()
     }

@@ -171,3 +171,36 @@ async fn housekeeping_keeps_what_can_still_matter_and_after_forty_days_removes_t
     assert!(f.server.housekeep().iter().all(|(t, _)| *t != "grants"), "nothing more to remove");
     f.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn more_concurrent_grants_than_connections_while_the_keys_are_due_for_a_reload_all_succeed() {
+    // Each grant holds a connection; re-reading the signing keys must never wait for a second
+    // one, or a full pool waits for itself until the timeout and answers 503.
+    let server = TestServer::spawn_with(|c| c.database.pool_size = 2);
+    server.add_user("alice");
+    let (id, secret) = server.add_client("App", &["authorization_code", "refresh_token"], false);
+    let mut tokens = vec![];
+    for _ in 0..8 {
+        let (code, verifier) = code_for(&server, &browser(), &id, "alice").await;
+        let (status, body) = redeem(&server, (&id, secret.as_deref().unwrap()), &code, &verifier).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        tokens.push(body["refresh_token"].as_str().unwrap().to_string());
+    }
+    for round in 0..3 {
+        server.advance(5); // the loaded keys are now stale
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, token) in tokens.iter().enumerate() {
+            let (url, id, secret, token) = (server.url("/token"), id.clone(), secret.clone().unwrap(), token.clone());
+            tasks.spawn(async move {
+                let form = [("grant_type", "refresh_token"), ("refresh_token", token.as_str())];
+                let res = rp_http().post(url).basic_auth(id, Some(secret)).form(&form).send().await.unwrap();
+                (i, res.status(), res.json::<serde_json::Value>().await.unwrap())
+            });
+        }
+        for (i, status, body) in tasks.join_all().await {
+            assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+            tokens[i] = body["refresh_token"].as_str().unwrap().to_string();
+        }
+    }
+    server.stop().await;
+}
