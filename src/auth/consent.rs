@@ -36,7 +36,7 @@ struct ConsentPage<'a> {
 }
 
 /// GET /consent: what the app asks for.
-pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
@@ -49,7 +49,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 /// POST /consent: approve (stored, then on to the app) or decline (`access_denied`).
-pub async fn decide(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn decide(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;

@@ -50,7 +50,7 @@ pub(crate) fn app_name(conn: &Connection, flow: &Flow) -> Result<Option<String>,
     }
 }
 
-pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
@@ -72,7 +72,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     Ok(html(StatusCode::OK, &page))
 }
 
-pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn submit(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
@@ -95,7 +95,7 @@ pub async fn submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     if username.is_empty() || password.is_empty() {
         return retry(&pending, "Enter your username and password.");
     }
-    let step = password_step::check(&state, &conn, &username, &password, &Request::of(&req), now).await.map_err(step_error)?;
+    let step = password_step::check_blocking(&state, &conn, &username, &password, &Request::of(req), now).map_err(step_error)?;
     pending.flow.raise_risk(step.risk, &step.reasons);
     let Some(user) = step.user else {
         let failure = step.failure.unwrap_or(password_step::Failure::WrongPassword);
@@ -152,7 +152,7 @@ fn changer(req: &HttpRequest, conn: &crate::store::db::Connection, pending: &Pen
     Ok((user, ask_current))
 }
 
-pub async fn show_change_password(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show_change_password(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
@@ -182,7 +182,7 @@ pub async fn show_change_password(req: HttpRequest, state: web::Data<AppState>) 
     Ok(html(StatusCode::OK, &page))
 }
 
-pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn change_password(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
@@ -227,12 +227,11 @@ pub async fn change_password(req: HttpRequest, state: web::Data<AppState>, body:
     let new_for_hash = new.clone();
     let (current_ok, same_as_old, hash) = state
         .passwords
-        .offload(move |h, mem| {
+        .run(move |h, mem| {
             let current_ok = !ask_current || h.verify_with(&old, Some(&stored), mem);
             let same = h.verify_with(&new_for_hash, Some(&stored), mem);
             (current_ok, same, h.hash_with(&new_for_hash, mem))
         })
-        .await
         .map_err(internal)?;
     if !current_ok {
         return retry(&pending, "Your current password is not correct.");

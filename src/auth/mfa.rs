@@ -231,7 +231,7 @@ fn second_factor_page(conn: &Connection, pending: &Pending, error: Option<&str>)
     Ok(html(StatusCode::OK, &page))
 }
 
-pub async fn show_second_factor(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show_second_factor(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let pending = flow::load(&req, &conn, query.get("request"), state.clock.now())?;
@@ -240,7 +240,7 @@ pub async fn show_second_factor(req: HttpRequest, state: web::Data<AppState>) ->
 }
 
 /// POST /login/mfa: an authenticator code or a recovery code.
-pub async fn submit_second_factor(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn submit_second_factor(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
@@ -319,7 +319,7 @@ fn setup_page(_req: &HttpRequest, state: &AppState, conn: &Connection, pending: 
 }
 
 /// GET /mfa/setup: the person must use MFA and has no method — register one now.
-pub async fn show_setup(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show_setup(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
@@ -328,7 +328,7 @@ pub async fn show_setup(req: HttpRequest, state: web::Data<AppState>) -> Result<
     setup_page(&req, &state, &conn, &pending, None, now)
 }
 
-pub async fn submit_setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn submit_setup(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
@@ -367,7 +367,7 @@ pub(crate) fn offer_recovery(conn: &Connection, pending: &mut Pending) -> Result
 }
 
 /// GET /mfa/recovery: the codes, shown once, with copy and download buttons.
-pub async fn show_recovery(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show_recovery(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
@@ -389,7 +389,7 @@ pub async fn show_recovery(req: HttpRequest, state: web::Data<AppState>) -> Resu
 }
 
 /// POST /mfa/recovery: saved; on with the sign-in.
-pub async fn continue_after_recovery(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn continue_after_recovery(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
@@ -400,7 +400,7 @@ pub async fn continue_after_recovery(req: HttpRequest, state: web::Data<AppState
 }
 
 /// POST /mfa/setup/skip: security defaults' grace period lets a person register later.
-pub async fn skip_setup(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn skip_setup(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;

@@ -40,6 +40,36 @@ pub fn with<R>(lang: Lang, f: impl FnOnce() -> R) -> R {
     CONTEXT.sync_scope(Context { lang: Cell::new(lang), here: RefCell::new("/".into()), get: true }, f)
 }
 
+/// The request's language choice, carried to the thread that does its database work
+/// (`web::db`, `web::offload`).
+pub struct Carried {
+    lang: Lang,
+    here: String,
+    get: bool,
+}
+
+pub fn carry() -> Carried {
+    CONTEXT.try_with(|c| Carried { lang: c.lang.get(), here: c.here.borrow().clone(), get: c.get }).unwrap_or_else(|_| Carried {
+        lang: Lang::default(),
+        here: "/".into(),
+        get: true,
+    })
+}
+
+/// Runs `f` in a carried choice; returns what it returned and the language it ended in (an
+/// app's `ui_locales` may have changed it), for `adopt`.
+pub fn resume<R>(c: Carried, f: impl FnOnce() -> R) -> (R, Lang) {
+    CONTEXT.sync_scope(Context { lang: Cell::new(c.lang), here: RefCell::new(c.here), get: c.get }, || {
+        let out = f();
+        (out, current())
+    })
+}
+
+/// Takes over the language the carried work ended in.
+pub fn adopt(lang: Lang) {
+    let _ = CONTEXT.try_with(|c| c.lang.set(lang));
+}
+
 /// OIDC Core §3.1.2.1: the app's `ui_locales`, most preferred first, decide the language of
 /// its sign-in, when latchkey has one of them.
 pub fn prefer(ui_locales: &[String]) {

@@ -217,7 +217,7 @@ pub fn mint_code(state: &AppState, conn: &Connection, request: &AuthRequest, ses
     Ok(see_other(&client_url(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &[("code", &code)])))
 }
 
-async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) -> Result<HttpResponse, PageError> {
+fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params) -> Result<HttpResponse, PageError> {
     // Even the pages that refuse a request are in the language the app asked for.
     crate::i18n::request::prefer(&[params.get("ui_locales").unwrap_or("").to_string()]);
     let now = state.clock.now();
@@ -268,12 +268,12 @@ async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params) ->
     }
 }
 
-pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn get(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let params = Params::parse(req.query_string().as_bytes()).map_err(|e| ErrorPage::bad_request("Invalid sign-in request", e.to_string()))?;
-    handle(req, state, params).await
+    handle(req, state, params)
 }
 
-pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn post(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid sign-in request", e.to_string()))?;
-    handle(req, state, params).await
+    handle(req, state, params)
 }

@@ -48,7 +48,7 @@ fn read_hint(state: &AppState, token: &str, now: i64) -> Option<Hint> {
     Some(Hint { aud: claims["aud"].as_str()?.to_string(), sub: claims["sub"].as_str()?.to_string(), sid: claims["sid"].as_str().map(str::to_string) })
 }
 
-async fn handle(req: HttpRequest, state: web::Data<AppState>, params: Params, from_form: bool) -> Result<HttpResponse, PageError> {
+fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params, from_form: bool) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let current = session::current(&req, &conn, now)?;
@@ -138,12 +138,12 @@ fn done_with(state: &AppState, redirect: Option<String>, st: Option<String>, fra
     res
 }
 
-pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn get(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let params = Params::parse(req.query_string().as_bytes()).map_err(|e| ErrorPage::bad_request("Invalid sign-out request", e.to_string()))?;
-    handle(req, state, params, false).await
+    handle(req, state, params, false)
 }
 
-pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn post(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let params = Params::parse(&body).map_err(|e| ErrorPage::bad_request("Invalid sign-out request", e.to_string()))?;
-    handle(req, state, params, true).await
+    handle(req, state, params, true)
 }

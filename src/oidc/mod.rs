@@ -28,13 +28,13 @@ pub const LOGOUT_PATH: &str = "/logout";
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/.well-known/openid-configuration", web::get().to(discovery::openid_configuration))
         .route(JWKS_PATH, web::get().to(discovery::jwks))
-        .route(AUTHORIZE_PATH, web::get().to(authorize::get))
-        .route(AUTHORIZE_PATH, web::post().to(authorize::post))
+        .route(AUTHORIZE_PATH, web::get().to(crate::web::offload(authorize::get)))
+        .route(AUTHORIZE_PATH, web::post().to(crate::web::offload(authorize::post)))
         .route(TOKEN_PATH, web::post().to(token::token))
         .route(USERINFO_PATH, web::get().to(userinfo::userinfo))
         .route(USERINFO_PATH, web::post().to(userinfo::userinfo))
         .route(REVOKE_PATH, web::post().to(revoke::revoke))
         .route(INTROSPECT_PATH, web::post().to(introspect::introspect))
-        .route(LOGOUT_PATH, web::get().to(logout::get))
-        .route(LOGOUT_PATH, web::post().to(logout::post));
+        .route(LOGOUT_PATH, web::get().to(crate::web::offload(logout::get)))
+        .route(LOGOUT_PATH, web::post().to(crate::web::offload(logout::post)));
 }

@@ -57,7 +57,7 @@ pub fn launch_url(issuer: &str, app: &Client, username: &str) -> Option<String> 
 }
 
 /// GET /: My Apps for a signed-in person (through the gate for the portal), else a welcome.
-pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn home(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     if session::current(&req, &conn, now)?.is_none() {
@@ -135,7 +135,9 @@ pub async fn revoke_consent(req: HttpRequest, state: web::Data<AppState>, id: we
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home)).route("/apps/{id}/launch", web::get().to(launch)).route("/apps/{id}/consent/revoke", web::post().to(revoke_consent));
+    cfg.route("/", web::get().to(crate::web::offload(home)))
+        .route("/apps/{id}/launch", web::get().to(launch))
+        .route("/apps/{id}/consent/revoke", web::post().to(revoke_consent));
 }
 
 #[cfg(test)]

@@ -22,13 +22,14 @@ pub(crate) fn send_later(state: &actix_web::web::Data<crate::AppState>, to: Stri
         }
         return;
     }
+    // A thread of its own: pages run on the blocking threads, outside the async runtime.
     let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let sent = subject.clone();
-        match actix_web::web::block(move || state.mail.send(&to, &sent, body)).await {
-            Ok(Err(e)) => tracing::error!(error = %e, subject, "could not send an e-mail"),
-            Err(e) => tracing::error!(error = %e, subject, "could not send an e-mail"),
-            Ok(Ok(())) => {}
+    let sending = std::thread::Builder::new().name("latchkey-mail".into()).spawn(move || {
+        if let Err(e) = state.mail.send(&to, &subject, body) {
+            tracing::error!(error = %e, subject, "could not send an e-mail");
         }
     });
+    if let Err(e) = sending {
+        tracing::error!(error = %e, "could not start sending an e-mail");
+    }
 }

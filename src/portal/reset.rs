@@ -59,7 +59,7 @@ pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     res
 }
 
-pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn begin(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let p = Params::form(&body)?;
     let cookie = cookies::value(&req, cookies::FORM).unwrap_or_default();
@@ -90,7 +90,7 @@ pub async fn begin(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         budget::spend(&conn, Subject::Ip(ip), Kind::Reset, now)?;
     }
     if let Some(until) = budget::spend(&conn, subject, Kind::Reset, now)? {
-        paused_notice(&state, &conn, user.as_ref(), &username, ip.as_deref(), until, now).await?;
+        paused_notice(&state, &conn, user.as_ref(), &username, ip.as_deref(), until, now)?;
     }
     let (browser, new_cookie) = cookies::browser(&req, state.config.secure_cookies());
     let reset = Reset {
@@ -142,7 +142,7 @@ fn account_subject<'a>(user_id: Option<&'a str>, username: &'a str) -> Subject<'
 
 /// A spent budget paused resets for an account: the sign-in log shows it and the person is told
 /// by e-mail (someone may be trying to take the account over).
-async fn paused_notice(
+fn paused_notice(
     state: &web::Data<AppState>,
     conn: &Connection,
     user: Option<&store::users::User>,
@@ -227,7 +227,7 @@ fn next(conn: &Connection, r: &Reset, message: Option<&str>, now: i64) -> Result
     verify_page(conn, r, message, None, now)
 }
 
-pub async fn show_verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show_verify(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let now = state.clock.now();
@@ -238,15 +238,7 @@ pub async fn show_verify(req: HttpRequest, state: web::Data<AppState>) -> Result
 /// A wrong code: spends the account's budget for that method (shared with sign-in), the
 /// account's reset budget and the IP's code budget; after too many the reset ends, and a spent
 /// budget pauses the method for the account.
-async fn wrong(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    conn: &Connection,
-    mut r: Reset,
-    kind: Kind,
-    why: &str,
-    now: i64,
-) -> Result<HttpResponse, PageError> {
+fn wrong(req: &HttpRequest, state: &web::Data<AppState>, conn: &Connection, mut r: Reset, kind: Kind, why: &str, now: i64) -> Result<HttpResponse, PageError> {
     r.attempts += 1;
     let ip = client_ip(req);
     let entry = SignIn {
@@ -266,7 +258,7 @@ async fn wrong(
     }
     if let Some(until) = by_method.max(by_reset) {
         let user = account(conn, &r)?;
-        paused_notice(state, conn, user.as_ref(), &r.username, ip.as_deref(), until, now).await?;
+        paused_notice(state, conn, user.as_ref(), &r.username, ip.as_deref(), until, now)?;
     }
     if r.attempts >= MAX_ATTEMPTS {
         store::protection::delete_reset(conn, &r.id)?;
@@ -293,7 +285,7 @@ fn codes_refused(req: &HttpRequest, conn: &Connection, r: &Reset, kind: Kind, no
     }
 }
 
-pub async fn verify_totp(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn verify_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let p = Params::form(&body)?;
     let conn = state.pool.get()?;
@@ -306,7 +298,7 @@ pub async fn verify_totp(req: HttpRequest, state: web::Data<AppState>, body: web
         None => false,
     };
     if !ok {
-        return wrong(&req, &state, &conn, r, Kind::Totp, "wrong authenticator code", now).await;
+        return wrong(&req, &state, &conn, r, Kind::Totp, "wrong authenticator code", now);
     }
     passed(&conn, &mut r, "authenticator app")?;
     next(&conn, &r, None, now)
@@ -314,7 +306,7 @@ pub async fn verify_totp(req: HttpRequest, state: web::Data<AppState>, body: web
 
 /// POST /reset/email: sends a one-time code to the account's address, if it has one. The page
 /// says the same either way.
-pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn send_email(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let p = Params::form(&body)?;
     let conn = state.pool.get()?;
@@ -349,7 +341,7 @@ pub async fn send_email(req: HttpRequest, state: web::Data<AppState>, body: web:
     verify_page(&conn, &r, Some("If the account has an e-mail address, a code is on its way. It works for 10 minutes."), None, now)
 }
 
-pub async fn verify_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn verify_email(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let p = Params::form(&body)?;
     let conn = state.pool.get()?;
@@ -362,7 +354,7 @@ pub async fn verify_email(req: HttpRequest, state: web::Data<AppState>, body: we
         && r.email_code_expires.is_some_and(|t| t > now)
         && r.email_code_hash.as_deref().is_some_and(|h| constant_time_eq(h.as_bytes(), secret_hash(&code).as_bytes()));
     if !ok {
-        return wrong(&req, &state, &conn, r, Kind::EmailCode, "wrong e-mail code", now).await;
+        return wrong(&req, &state, &conn, r, Kind::EmailCode, "wrong e-mail code", now);
     }
     r.email_code_hash = None;
     passed(&conn, &mut r, "e-mail")?;
@@ -382,7 +374,7 @@ fn verified_enough(conn: &Connection, r: &Reset) -> Result<bool, PageError> {
     Ok(r.user_id.is_some() && r.verified.len() >= needed(conn, r)?)
 }
 
-pub async fn show_password(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show_password(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let r = load(&req, &conn, q.get("id"), state.clock.now())?;
@@ -396,7 +388,7 @@ pub async fn show_password(req: HttpRequest, state: web::Data<AppState>) -> Resu
 #[template(path = "reset_done.html")]
 struct DonePage;
 
-pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn set_password(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let p = Params::form(&body)?;
     let mut conn = state.pool.get()?;
@@ -414,11 +406,8 @@ pub async fn set_password(req: HttpRequest, state: web::Data<AppState>, body: we
         return refuse("The two passwords do not match.");
     }
     let stored = store::users::by_id(&conn, &user_id)?.map(|u| u.password_hash);
-    let (same, hash) = state
-        .passwords
-        .offload(move |h, mem| (h.verify_with(&new, stored.as_deref(), mem), h.hash_with(&new, mem)))
-        .await
-        .map_err(crate::auth::login::internal)?;
+    let (same, hash) =
+        state.passwords.run(move |h, mem| (h.verify_with(&new, stored.as_deref(), mem), h.hash_with(&new, mem))).map_err(crate::auth::login::internal)?;
     if same {
         return refuse("Choose a password different from your current one.");
     }
@@ -569,13 +558,13 @@ pub async fn key_finish(req: HttpRequest, state: web::Data<AppState>, body: web:
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/reset", web::get().to(start))
-        .route("/reset", web::post().to(begin))
-        .route("/reset/verify", web::get().to(show_verify))
-        .route("/reset/totp", web::post().to(verify_totp))
-        .route("/reset/email", web::post().to(send_email))
-        .route("/reset/email/verify", web::post().to(verify_email))
-        .route("/reset/password", web::get().to(show_password))
-        .route("/reset/password", web::post().to(set_password))
+        .route("/reset", web::post().to(crate::web::offload(begin)))
+        .route("/reset/verify", web::get().to(crate::web::offload(show_verify)))
+        .route("/reset/totp", web::post().to(crate::web::offload(verify_totp)))
+        .route("/reset/email", web::post().to(crate::web::offload(send_email)))
+        .route("/reset/email/verify", web::post().to(crate::web::offload(verify_email)))
+        .route("/reset/password", web::get().to(crate::web::offload(show_password)))
+        .route("/reset/password", web::post().to(crate::web::offload(set_password)))
         .route("/webauthn/reset/start", web::post().to(key_start))
         .route("/webauthn/reset/finish", web::post().to(key_finish));
 }

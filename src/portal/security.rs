@@ -124,7 +124,7 @@ struct SecurityPage {
     pending_email: Option<String>,
 }
 
-pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let s = match access::page(&req, &state, &conn, Target::Portal, PATH, now)? {
@@ -159,7 +159,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 /// GET /security/verify: use a second factor now, to be allowed to change methods.
-pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn verify(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let s = match access::page(&req, &state, &conn, Target::Portal, PATH, now)? {
@@ -190,7 +190,7 @@ fn totp_page(state: &AppState, conn: &Connection, s: &Session, error: Option<&st
     Ok(html(StatusCode::OK, &page))
 }
 
-pub async fn show_totp(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show_totp(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let s = match access::page(&req, &state, &conn, Target::Portal, "/security/totp", now)? {
@@ -201,7 +201,7 @@ pub async fn show_totp(req: HttpRequest, state: web::Data<AppState>) -> Result<H
     totp_page(&state, &conn, &s, None, now)
 }
 
-pub async fn confirm_totp(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn confirm_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let f = signed_form(&req, &conn, &body, now)?;
@@ -236,7 +236,7 @@ fn needs_fresh_factor(conn: &Connection, s: &Session, removing_totp: bool, now: 
     Ok(left == 0 && !fresh)
 }
 
-pub async fn remove_totp(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn remove_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let f = signed_form(&req, &conn, &body, now)?;
@@ -250,7 +250,7 @@ pub async fn remove_totp(req: HttpRequest, state: web::Data<AppState>, body: web
     Ok(see_other(PATH))
 }
 
-pub async fn remove_key(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn remove_key(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let f = signed_form(&req, &conn, &body, now)?;
@@ -295,7 +295,7 @@ impl RecoveryPage {
     }
 }
 
-pub async fn new_recovery_codes(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn new_recovery_codes(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let f = signed_form(&req, &conn, &body, now)?;
@@ -316,7 +316,7 @@ const EMAIL_CODE_SECS: i64 = 600;
 const EMAIL_CODE_TRIES: i64 = 5;
 
 /// POST /security/email: send a confirmation code to a new password-reset address.
-pub async fn change_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn change_email(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let f = signed_form(&req, &conn, &body, now)?;
@@ -335,16 +335,14 @@ pub async fn change_email(req: HttpRequest, state: web::Data<AppState>, body: we
     store::protection::put_email_confirmation(&conn, &f.session.user_id, &email, &crate::crypto::secret_hash(&code), now + EMAIL_CODE_SECS)?;
     let lang = crate::i18n::current();
     let (subject, text) = (lang.text("mail.email_confirm.subject"), lang.format("mail.email_confirm.body", &[("code", &code)]));
-    let state2 = state.clone();
-    let to = email.clone();
-    if let Err(e) = web::block(move || state2.mail.send(&to, &subject, text)).await? {
+    if let Err(e) = state.mail.send(&email, &subject, text) {
         tracing::error!(error = %e, "could not send the e-mail confirmation code");
     }
     Ok(see_other(PATH))
 }
 
 /// POST /security/email/confirm: the code from the new address makes it the reset address.
-pub async fn confirm_email(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn confirm_email(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let f = signed_form(&req, &conn, &body, now)?;
@@ -374,15 +372,15 @@ pub async fn confirm_email(req: HttpRequest, state: web::Data<AppState>, body: w
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(PATH, web::get().to(show))
-        .route("/security/verify", web::get().to(verify))
-        .route("/security/totp", web::get().to(show_totp))
-        .route("/security/totp", web::post().to(confirm_totp))
-        .route("/security/totp/remove", web::post().to(remove_totp))
-        .route("/security/keys/remove", web::post().to(remove_key))
-        .route("/security/recovery", web::post().to(new_recovery_codes))
-        .route("/security/email", web::post().to(change_email))
-        .route("/security/email/confirm", web::post().to(confirm_email));
+    cfg.route(PATH, web::get().to(crate::web::offload(show)))
+        .route("/security/verify", web::get().to(crate::web::offload(verify)))
+        .route("/security/totp", web::get().to(crate::web::offload(show_totp)))
+        .route("/security/totp", web::post().to(crate::web::offload(confirm_totp)))
+        .route("/security/totp/remove", web::post().to(crate::web::offload(remove_totp)))
+        .route("/security/keys/remove", web::post().to(crate::web::offload(remove_key)))
+        .route("/security/recovery", web::post().to(crate::web::offload(new_recovery_codes)))
+        .route("/security/email", web::post().to(crate::web::offload(change_email)))
+        .route("/security/email/confirm", web::post().to(crate::web::offload(confirm_email)));
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ impl SessionsPage {
 }
 
 /// GET /sessions.
-pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let (s, user) = match access::page(&req, &state, &conn, Target::Portal, PATH, now)? {
@@ -224,7 +224,7 @@ pub async fn end_one(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 
 /// POST /sessions/end-others and /sessions/end-all: every other session, or every one, ends,
 /// and with them every app's refresh tokens (the apps sign in again through this session).
-async fn end_many(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes, keep_this: bool) -> Result<HttpResponse, PageError> {
+fn end_many(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes, keep_this: bool) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let mut conn = state.pool.get()?;
     let s = signed(&req, &conn, &body, now)?;
@@ -236,12 +236,12 @@ async fn end_many(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
     Ok(if keep_this { see_other(PATH) } else { signed_out(&state, "/") })
 }
 
-pub async fn end_others(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
-    end_many(req, state, body, true).await
+pub fn end_others(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    end_many(req, state, body, true)
 }
 
-pub async fn end_all(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
-    end_many(req, state, body, false).await
+pub fn end_all(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    end_many(req, state, body, false)
 }
 
 /// POST /sessions/apps/{client_id}/revoke: the app's grants of the person are revoked, and with
@@ -291,9 +291,9 @@ pub async fn report(req: HttpRequest, state: web::Data<AppState>, id: web::Path<
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(PATH, web::get().to(show))
-        .route("/sessions/end-others", web::post().to(end_others))
-        .route("/sessions/end-all", web::post().to(end_all))
+    cfg.route(PATH, web::get().to(crate::web::offload(show)))
+        .route("/sessions/end-others", web::post().to(crate::web::offload(end_others)))
+        .route("/sessions/end-all", web::post().to(crate::web::offload(end_all)))
         .route("/sessions/{id}/end", web::post().to(end_one))
         .route("/sessions/apps/{client_id}/revoke", web::post().to(revoke_app))
         .route("/sessions/signins/{id}/report", web::post().to(report));

@@ -271,8 +271,7 @@ pub fn no_store(builder: &mut actix_web::HttpResponseBuilder) -> &mut actix_web:
 
 /// Runs `work` with a pooled connection on the runtime's blocking threads, never on an HTTP
 /// worker: waiting for a connection, a lock or a slow database holds a blocking thread while the
-/// worker goes on serving other requests. The work keeps the request's id (its log lines and
-/// sign-in log rows), its tracing span and its language.
+/// worker goes on serving other requests.
 pub async fn db<T, E>(
     state: &actix_web::web::Data<crate::AppState>,
     work: impl FnOnce(&crate::AppState, &mut crate::store::db::Connection) -> Result<T, E> + Send + 'static,
@@ -282,17 +281,109 @@ where
     E: From<crate::store::StoreError> + Send + 'static,
 {
     let state = state.clone();
-    let span = tracing::Span::current();
-    let (request_id, lang) = (observe::current(), crate::i18n::request::current());
-    actix_web::web::block(move || {
-        let _span = span.enter();
-        observe::within(request_id, || {
-            crate::i18n::request::with(lang, || {
-                let mut conn = state.pool.get().map_err(crate::store::StoreError::from)?;
-                work(&state, &mut conn)
-            })
-        })
+    blocking(move || {
+        let mut conn = state.pool.get().map_err(crate::store::StoreError::from)?;
+        work(&state, &mut conn)
     })
     .await
-    .unwrap_or_else(|_| Err(crate::store::StoreError::Interrupted.into()))
+}
+
+/// Runs `work` on the runtime's blocking threads as part of this request: it keeps the
+/// request's id (its log lines and sign-in log rows), tracing span and language.
+async fn blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<crate::store::StoreError> + Send + 'static,
+{
+    let span = tracing::Span::current();
+    let (request_id, carried) = (observe::current(), crate::i18n::request::carry());
+    let (out, lang) = actix_web::web::block(move || {
+        let _span = span.enter();
+        observe::within(request_id, || crate::i18n::request::resume(carried, work))
+    })
+    .await
+    .unwrap_or_else(|_| (Err(crate::store::StoreError::Interrupted.into()), crate::i18n::request::current()));
+    crate::i18n::request::adopt(lang);
+    out
+}
+
+/// A page handler that does database work: it runs whole on the blocking threads (`db`), with
+/// a copy of the request (method, URI, headers, peer, path parameters, the app's state), and its
+/// answer is carried back to the HTTP worker. Every page of the sign-in, the portal and the
+/// console is served this way.
+pub type Page = fn(&HttpRequest, actix_web::web::Data<crate::AppState>, actix_web::web::Bytes) -> Result<HttpResponse, PageError>;
+
+pub fn offload(
+    page: Page,
+) -> impl Fn(HttpRequest, actix_web::web::Bytes) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<HttpResponse, PageError>>>> + Clone + 'static {
+    move |req: HttpRequest, body: actix_web::web::Bytes| {
+        Box::pin(async move {
+            let state = req.app_data::<actix_web::web::Data<crate::AppState>>().expect("AppState is registered").clone();
+            let copy = RequestCopy::of(&req);
+            let answer = blocking(move || {
+                let req = copy.rebuild(state.clone());
+                page(&req, state, body).map(Answer::of)
+            })
+            .await?;
+            Ok(answer.into_response())
+        })
+    }
+}
+
+/// What a page handler reads of its request, sent to the thread that serves it.
+struct RequestCopy {
+    method: actix_web::http::Method,
+    uri: actix_web::http::Uri,
+    version: actix_web::http::Version,
+    headers: actix_web::http::header::HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    params: Vec<(String, String)>,
+}
+
+impl RequestCopy {
+    fn of(req: &HttpRequest) -> Self {
+        Self {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+            peer: req.peer_addr(),
+            params: req.match_info().iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn rebuild(self, state: actix_web::web::Data<crate::AppState>) -> HttpRequest {
+        let mut r = actix_web::test::TestRequest::default().method(self.method).uri(&self.uri.to_string()).version(self.version).app_data(state);
+        for (name, value) in self.headers.iter() {
+            r = r.append_header((name.clone(), value.clone()));
+        }
+        if let Some(peer) = self.peer {
+            r = r.peer_addr(peer);
+        }
+        for (k, v) in self.params {
+            r = r.param(k, v);
+        }
+        r.to_http_request()
+    }
+}
+
+/// A page's answer, carried back to the HTTP worker.
+struct Answer {
+    status: StatusCode,
+    headers: actix_web::http::header::HeaderMap,
+    body: actix_web::web::Bytes,
+}
+
+impl Answer {
+    fn of(res: HttpResponse) -> Self {
+        let (status, headers) = (res.status(), res.headers().clone());
+        let body = actix_web::body::MessageBody::try_into_bytes(res.into_body()).unwrap_or_default();
+        Self { status, headers, body }
+    }
+
+    fn into_response(self) -> HttpResponse {
+        let mut res = HttpResponse::with_body(self.status, self.body).map_into_boxed_body();
+        *res.headers_mut() = self.headers;
+        res
+    }
 }
