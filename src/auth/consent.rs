@@ -40,7 +40,7 @@ pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) ->
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
-    let pending = flow::load(&req, &conn, query.get("request"), now)?;
+    let pending = flow::load(req, &conn, query.get("request"), now)?;
     pending.expect(Stage::Consent)?;
     let request = pending.flow.request.as_ref().ok_or_else(flow::expired)?;
     let app = store::clients::by_id(&conn, &request.client_id)?.map(|c| c.name).ok_or_else(flow::expired)?;
@@ -53,12 +53,12 @@ pub fn decide(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    let mut pending = flow::load_form(req, &conn, &params, now)?;
     pending.expect(Stage::Consent)?;
     let user_id = pending.user_id()?.to_string();
     let request = pending.flow.request.clone().ok_or_else(flow::expired)?;
     if params.get("decision") != Some("approve") {
-        flow::log(&req, &conn, &pending, None, "consent declined", None, now)?;
+        flow::log(req, &conn, &pending, None, "consent declined", None, now)?;
         store::codes::delete_request(&conn, &pending.id)?;
         let error = OAuthError::new(ErrorCode::AccessDenied, "the user declined to share their data with the application");
         return Ok(see_other(&authorize::error_url(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error)));
@@ -67,5 +67,5 @@ pub fn decide(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
     store::consents::grant(&conn, &user_id, &request.client_id, &scopes, now)?;
     store::mfa::audit(&conn, Some(&user_id), Some(&user_id), "consent_granted", Some(&format!("app {}: {}", request.client_id, request.scope)), now)?;
     pending.flow.consented = true;
-    flow::proceed(&req, &state, &conn, &mut pending, now)
+    flow::proceed(req, &state, &conn, &mut pending, now)
 }

@@ -56,9 +56,9 @@ pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) ->
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     if query.get("request").is_none() {
         // Signing in to latchkey itself, not for an application.
-        return Ok(flow::start(&req, &state, &conn, &Flow::default(), "/login", now)?);
+        return Ok(flow::start(req, &state, &conn, &Flow::default(), "/login", now)?);
     }
-    let pending = flow::load(&req, &conn, query.get("request"), now)?;
+    let pending = flow::load(req, &conn, query.get("request"), now)?;
     pending.expect(Stage::Password)?;
     let hint = pending.flow.request.as_ref().and_then(|r| r.login_hint.clone()).unwrap_or_default();
     let page = LoginPage {
@@ -76,7 +76,7 @@ pub fn submit(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    let mut pending = flow::load_form(req, &conn, &params, now)?;
     pending.expect(Stage::Password)?;
     let username = params.get("username").unwrap_or("").trim().to_string();
     let password = params.get("password").unwrap_or("").to_string();
@@ -101,7 +101,7 @@ pub fn submit(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
         let failure = step.failure.unwrap_or(password_step::Failure::WrongPassword);
         pending.flow.user_id = step.user_id;
         let logged: String = username.chars().take(password_step::MAX_USERNAME).collect();
-        flow::log(&req, &conn, &pending, Some(&logged), failure.reason(), failure.word(), now)?;
+        flow::log(req, &conn, &pending, Some(&logged), failure.reason(), failure.word(), now)?;
         // One message for every failure, so the page does not reveal which usernames exist; a
         // lock (of an account, or of a made-up name's own counter) says how long to wait.
         if let Some(until) = step.locked_until {
@@ -114,7 +114,7 @@ pub fn submit(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
     pending.flow.amr = flow::merge_amr(&[], &["pwd"]);
     pending.flow.password_at = Some(now);
     pending.flow.password_version = Some(store::policies::password_changed_at(&conn, &user.id)?.unwrap_or(0));
-    flow::proceed(&req, &state, &conn, &mut pending, now)
+    flow::proceed(req, &state, &conn, &mut pending, now)
 }
 
 pub(crate) fn step_error(e: password_step::StepError) -> PageError {
@@ -158,7 +158,7 @@ pub fn show_change_password(req: &HttpRequest, state: web::Data<AppState>, _body
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     if query.get("request").is_none() {
         // A change the person chose, from a session the gate lets into the portal.
-        let (session, _user) = match access::page(&req, &state, &conn, Target::Portal, "/password/change", now)? {
+        let (session, _user) = match access::page(req, &state, &conn, Target::Portal, "/password/change", now)? {
             Access::Granted { session, user } => (session, user),
             Access::Respond(res) => return Ok(res),
         };
@@ -167,10 +167,10 @@ pub fn show_change_password(req: &HttpRequest, state: web::Data<AppState>, _body
         flow.keep_session = Some(session.id.clone());
         flow.stage = Stage::ChangePassword;
         flow.return_to = Some("/".into());
-        return Ok(flow::start(&req, &state, &conn, &flow, "/password/change", now)?);
+        return Ok(flow::start(req, &state, &conn, &flow, "/password/change", now)?);
     }
-    let pending = flow::load(&req, &conn, query.get("request"), now)?;
-    let (user, ask_current) = changer(&req, &conn, &pending, now)?;
+    let pending = flow::load(req, &conn, query.get("request"), now)?;
+    let (user, ask_current) = changer(req, &conn, &pending, now)?;
     let page = ChangePasswordPage {
         request_id: &pending.id,
         csrf: &pending.csrf,
@@ -186,8 +186,8 @@ pub fn change_password(req: &HttpRequest, state: web::Data<AppState>, body: web:
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let mut pending = flow::load_form(&req, &conn, &params, now)?;
-    let (user, ask_current) = changer(&req, &conn, &pending, now)?;
+    let mut pending = flow::load_form(req, &conn, &params, now)?;
+    let (user, ask_current) = changer(req, &conn, &pending, now)?;
     let new = params.get("new_password").unwrap_or("").to_string();
     let retry = |pending: &Pending, error: &str| -> Result<HttpResponse, PageError> {
         let page = ChangePasswordPage {
@@ -258,5 +258,5 @@ pub fn change_password(req: &HttpRequest, state: web::Data<AppState>, body: web:
     pending.flow.password_changed = true;
     pending.flow.password_at = Some(now);
     pending.flow.password_version = Some(now);
-    flow::proceed(&req, &state, &conn, &mut pending, now)
+    flow::proceed(req, &state, &conn, &mut pending, now)
 }

@@ -234,7 +234,7 @@ fn second_factor_page(conn: &Connection, pending: &Pending, error: Option<&str>)
 pub fn show_second_factor(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
-    let pending = flow::load(&req, &conn, query.get("request"), state.clock.now())?;
+    let pending = flow::load(req, &conn, query.get("request"), state.clock.now())?;
     pending.expect(Stage::SecondFactor)?;
     second_factor_page(&conn, &pending, None)
 }
@@ -244,14 +244,14 @@ pub fn submit_second_factor(req: &HttpRequest, state: web::Data<AppState>, body:
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    let mut pending = flow::load_form(req, &conn, &params, now)?;
     pending.expect(Stage::SecondFactor)?;
     let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
     if pending.flow.required == Level::PhishingResistant {
         return second_factor_page(&conn, &pending, Some("This application requires a security key or passkey."));
     }
     let kind = if params.get("method") == Some("recovery") { budget::Kind::Recovery } else { budget::Kind::Totp };
-    let ip = crate::web::client_ip(&req);
+    let ip = crate::web::client_ip(req);
     if let Some(until) = codes_paused(&conn, &user.id, ip.as_deref(), kind, now)? {
         let message = format!("Too many wrong codes. Try again in {} minutes, or use a security key.", budget::minutes_until(until, now));
         return second_factor_page(&conn, &pending, Some(&message));
@@ -275,7 +275,7 @@ pub fn submit_second_factor(req: &HttpRequest, state: web::Data<AppState>, body:
             Some(until) => format!("second factor: {why}; paused for {} minutes", budget::minutes_until(until, now)),
             None => format!("second factor: {why}"),
         };
-        flow::log(&req, &conn, &pending, Some(&user.username), &reason, None, now)?;
+        flow::log(req, &conn, &pending, Some(&user.username), &reason, None, now)?;
         let message = if why == "authenticator code already used" {
             "That code has already been used. Wait for the next code and try again."
         } else {
@@ -284,7 +284,7 @@ pub fn submit_second_factor(req: &HttpRequest, state: web::Data<AppState>, body:
         return second_factor_page(&conn, &pending, Some(message));
     }
     pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
-    flow::proceed(&req, &state, &conn, &mut pending, now)
+    flow::proceed(req, &state, &conn, &mut pending, now)
 }
 
 #[derive(Template)]
@@ -323,38 +323,38 @@ pub fn show_setup(req: &HttpRequest, state: web::Data<AppState>, _body: web::Byt
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
-    let pending = flow::load(&req, &conn, query.get("request"), now)?;
+    let pending = flow::load(req, &conn, query.get("request"), now)?;
     pending.expect(Stage::Register)?;
-    setup_page(&req, &state, &conn, &pending, None, now)
+    setup_page(req, &state, &conn, &pending, None, now)
 }
 
 pub fn submit_setup(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    let mut pending = flow::load_form(req, &conn, &params, now)?;
     // Only a flow the gate sent to registration registers (its rules: a low-risk, familiar
     // context, or a second factor already proven in this flow).
     pending.expect(Stage::Register)?;
     if pending.flow.required == Level::PhishingResistant {
-        return setup_page(&req, &state, &conn, &pending, Some("This application requires a security key or passkey."), now);
+        return setup_page(req, &state, &conn, &pending, Some("This application requires a security key or passkey."), now);
     }
     let user = store::users::by_id(&conn, pending.user_id()?)?.ok_or_else(flow::expired)?;
-    let ip = crate::web::client_ip(&req);
+    let ip = crate::web::client_ip(req);
     if let Some(until) = enrolment_paused(&conn, ip.as_deref(), now)? {
         let message = format!("Too many wrong codes. Try again in {} minutes.", budget::minutes_until(until, now));
-        return setup_page(&req, &state, &conn, &pending, Some(&message), now);
+        return setup_page(req, &state, &conn, &pending, Some(&message), now);
     }
     let binding = format!("flow:{}", pending.id);
     if let Err(why) = confirm_enrolment(&state, &conn, &user, &binding, params.get("code").unwrap_or(""), now)? {
         enrolment_failed(&conn, ip.as_deref(), now)?;
-        flow::log(&req, &conn, &pending, Some(&user.username), &format!("registration: {why}"), None, now)?;
-        return setup_page(&req, &state, &conn, &pending, Some("That code is not correct. Check the time on your device and try again."), now);
+        flow::log(req, &conn, &pending, Some(&user.username), &format!("registration: {why}"), None, now)?;
+        return setup_page(req, &state, &conn, &pending, Some("That code is not correct. Check the time on your device and try again."), now);
     }
     store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("authenticator app"), now)?;
     pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
     offer_recovery(&conn, &mut pending)?;
-    flow::proceed(&req, &state, &conn, &mut pending, now)
+    flow::proceed(req, &state, &conn, &mut pending, now)
 }
 
 /// After a method is registered during sign-in, a person without recovery codes is offered
@@ -371,7 +371,7 @@ pub fn show_recovery(req: &HttpRequest, state: web::Data<AppState>, _body: web::
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let query = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
-    let mut pending = flow::load(&req, &conn, query.get("request"), now)?;
+    let mut pending = flow::load(req, &conn, query.get("request"), now)?;
     pending.expect(Stage::RecoveryCodes)?;
     let codes = match pending.flow.recovery_shown {
         true => vec![],
@@ -393,10 +393,10 @@ pub fn continue_after_recovery(req: &HttpRequest, state: web::Data<AppState>, bo
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    let mut pending = flow::load_form(req, &conn, &params, now)?;
     pending.expect(Stage::RecoveryCodes)?;
     pending.flow.offer_recovery = false;
-    flow::proceed(&req, &state, &conn, &mut pending, now)
+    flow::proceed(req, &state, &conn, &mut pending, now)
 }
 
 /// POST /mfa/setup/skip: security defaults' grace period lets a person register later.
@@ -404,7 +404,7 @@ pub fn skip_setup(req: &HttpRequest, state: web::Data<AppState>, body: web::Byte
     let now = state.clock.now();
     let params = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let mut pending = flow::load_form(&req, &conn, &params, now)?;
+    let mut pending = flow::load_form(req, &conn, &params, now)?;
     pending.expect(Stage::Register)?;
     if pending.flow.skippable_days.is_none() {
         return Err(ErrorPage::bad_request("Registration is required", "You can no longer skip setting up a second way to sign in.").into());
@@ -412,7 +412,7 @@ pub fn skip_setup(req: &HttpRequest, state: web::Data<AppState>, body: web::Byte
     let user_id = pending.user_id()?.to_string();
     pending.flow.registration_skipped = true;
     store::mfa::audit(&conn, Some(&user_id), Some(&user_id), "mfa_registration_skipped", None, now)?;
-    flow::proceed(&req, &state, &conn, &mut pending, now)
+    flow::proceed(req, &state, &conn, &mut pending, now)
 }
 
 /// A random id for stored things that are not secrets.

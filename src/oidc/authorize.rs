@@ -231,16 +231,16 @@ fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params) -> Resu
     };
     let redirect = |code: ErrorCode, d: &str| error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &OAuthError::new(code, d));
     let prompt_none = request.prompt.iter().any(|p| p == "none");
-    let Some(s) = session::current(&req, &conn, now)?.filter(|s| !request.needs_fresh_login(s, now)) else {
+    let Some(s) = session::current(req, &conn, now)?.filter(|s| !request.needs_fresh_login(s, now)) else {
         if prompt_none {
             return Ok(redirect(ErrorCode::LoginRequired, "the user is not signed in"));
         }
         let flow = Flow { acr: request.acr, request: Some(request), ..Flow::default() };
-        return Ok(flow::start(&req, &state, &conn, &flow, "/login", now)?);
+        return Ok(flow::start(req, &state, &conn, &flow, "/login", now)?);
     };
     // Single sign-on: the gate decides for this app with the session's evidence.
     let consent = gate::ConsentAsk { scope: &request.scope, prompt: request.prompt.iter().any(|p| p == "consent"), given: false };
-    let verdict = access::check_for(&conn, &s, Target::App(request.client_id.clone()), request.acr, Some(consent), &policy::Request::of(&req), now)?;
+    let verdict = access::check_for(&conn, &s, Target::App(request.client_id.clone()), request.acr, Some(consent), &policy::Request::of(req), now)?;
     match (&verdict.outcome, verdict.issued()) {
         (_, Some(issued)) => {
             let tx = crate::store::db::Transaction::new_unchecked(&conn, crate::store::db::TransactionBehavior::Immediate)?;
@@ -263,7 +263,7 @@ fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params) -> Resu
         }
         _ => {
             let shape = Flow { acr: request.acr, request: Some(request.clone()), ..Flow::default() };
-            Ok(access::continue_flow(&req, &state, &conn, &s, shape, verdict, now)?)
+            Ok(access::continue_flow(req, &state, &conn, &s, shape, verdict, now)?)
         }
     }
 }

@@ -51,7 +51,7 @@ fn read_hint(state: &AppState, token: &str, now: i64) -> Option<Hint> {
 fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params, from_form: bool) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let current = session::current(&req, &conn, now)?;
+    let current = session::current(req, &conn, now)?;
     let hint = params.get("id_token_hint").and_then(|t| read_hint(&state, t, now));
     let client_id = match (hint.as_ref().map(|h| h.aud.as_str()), params.get("client_id")) {
         (Some(a), Some(b)) if a != b => {

@@ -60,11 +60,11 @@ pub fn launch_url(issuer: &str, app: &Client, username: &str) -> Option<String> 
 pub fn home(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    if session::current(&req, &conn, now)?.is_none() {
+    if session::current(req, &conn, now)?.is_none() {
         let page = HomePage { username: None, csrf: String::new(), level: "", query: String::new(), tiles: vec![], consents: vec![] };
         return Ok(html(StatusCode::OK, &page));
     }
-    let (s, user) = match access::page(&req, &state, &conn, Target::Portal, "/", now)? {
+    let (s, user) = match access::page(req, &state, &conn, Target::Portal, "/", now)? {
         Access::Granted { session, user } => (session, user),
         Access::Respond(res) => return Ok(res),
     };

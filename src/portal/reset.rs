@@ -62,7 +62,7 @@ pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 pub fn begin(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let p = Params::form(&body)?;
-    let cookie = cookies::value(&req, cookies::FORM).unwrap_or_default();
+    let cookie = cookies::value(req, cookies::FORM).unwrap_or_default();
     if cookie.is_empty() || !constant_time_eq(p.get("csrf").unwrap_or("").as_bytes(), cookie.as_bytes()) {
         return Err(ErrorPage::bad_request("This form has expired", "Reload the page and try again.").into());
     }
@@ -74,7 +74,7 @@ pub fn begin(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) ->
         return Ok(html(StatusCode::OK, &StartPage { csrf: &cookie, username: "", error: Some("That username is too long.") }));
     }
     let conn = state.pool.get()?;
-    let ip = client_ip(&req);
+    let ip = client_ip(req);
     let user = store::users::by_username(&conn, &username)?.filter(|u| !u.disabled);
     let subject = account_subject(user.as_ref().map(|u| u.id.as_str()), &username);
     // Durable budgets per account (or name) and per IP, whatever happened to earlier resets.
@@ -92,7 +92,7 @@ pub fn begin(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) ->
     if let Some(until) = budget::spend(&conn, subject, Kind::Reset, now)? {
         paused_notice(&state, &conn, user.as_ref(), &username, ip.as_deref(), until, now)?;
     }
-    let (browser, new_cookie) = cookies::browser(&req, state.config.secure_cookies());
+    let (browser, new_cookie) = cookies::browser(req, state.config.secure_cookies());
     let reset = Reset {
         id: random_token(),
         browser_hash: secret_hash(&browser),
@@ -231,7 +231,7 @@ pub fn show_verify(req: &HttpRequest, state: web::Data<AppState>, _body: web::By
     let conn = state.pool.get()?;
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let now = state.clock.now();
-    let r = load(&req, &conn, q.get("id"), now)?;
+    let r = load(req, &conn, q.get("id"), now)?;
     verify_page(&conn, &r, None, None, now)
 }
 
@@ -289,8 +289,8 @@ pub fn verify_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Byt
     let now = state.clock.now();
     let p = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let mut r = load_form(&req, &conn, &p, now)?;
-    if let Some(page) = codes_refused(&req, &conn, &r, Kind::Totp, now)? {
+    let mut r = load_form(req, &conn, &p, now)?;
+    if let Some(page) = codes_refused(req, &conn, &r, Kind::Totp, now)? {
         return Ok(page);
     }
     let ok = match &account(&conn, &r)? {
@@ -298,7 +298,7 @@ pub fn verify_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Byt
         None => false,
     };
     if !ok {
-        return wrong(&req, &state, &conn, r, Kind::Totp, "wrong authenticator code", now);
+        return wrong(req, &state, &conn, r, Kind::Totp, "wrong authenticator code", now);
     }
     passed(&conn, &mut r, "authenticator app")?;
     next(&conn, &r, None, now)
@@ -310,7 +310,7 @@ pub fn send_email(req: &HttpRequest, state: web::Data<AppState>, body: web::Byte
     let now = state.clock.now();
     let p = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let mut r = load_form(&req, &conn, &p, now)?;
+    let mut r = load_form(req, &conn, &p, now)?;
     // No mail bombing: a few codes per reset, a pause between two, and a daily budget per
     // account (or name, so the answers are the same for accounts that do not exist).
     if r.email_sends >= EMAILS_PER_RESET {
@@ -345,8 +345,8 @@ pub fn verify_email(req: &HttpRequest, state: web::Data<AppState>, body: web::By
     let now = state.clock.now();
     let p = Params::form(&body)?;
     let conn = state.pool.get()?;
-    let mut r = load_form(&req, &conn, &p, now)?;
-    if let Some(page) = codes_refused(&req, &conn, &r, Kind::EmailCode, now)? {
+    let mut r = load_form(req, &conn, &p, now)?;
+    if let Some(page) = codes_refused(req, &conn, &r, Kind::EmailCode, now)? {
         return Ok(page);
     }
     let code: String = p.get("code").unwrap_or("").chars().filter(|c| c.is_ascii_digit()).collect();
@@ -354,7 +354,7 @@ pub fn verify_email(req: &HttpRequest, state: web::Data<AppState>, body: web::By
         && r.email_code_expires.is_some_and(|t| t > now)
         && r.email_code_hash.as_deref().is_some_and(|h| constant_time_eq(h.as_bytes(), secret_hash(&code).as_bytes()));
     if !ok {
-        return wrong(&req, &state, &conn, r, Kind::EmailCode, "wrong e-mail code", now);
+        return wrong(req, &state, &conn, r, Kind::EmailCode, "wrong e-mail code", now);
     }
     r.email_code_hash = None;
     passed(&conn, &mut r, "e-mail")?;
@@ -377,7 +377,7 @@ fn verified_enough(conn: &Connection, r: &Reset) -> Result<bool, PageError> {
 pub fn show_password(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
-    let r = load(&req, &conn, q.get("id"), state.clock.now())?;
+    let r = load(req, &conn, q.get("id"), state.clock.now())?;
     if !verified_enough(&conn, &r)? {
         return Ok(see_other(&format!("/reset/verify?id={}", r.id)));
     }
@@ -392,7 +392,7 @@ pub fn set_password(req: &HttpRequest, state: web::Data<AppState>, body: web::By
     let now = state.clock.now();
     let p = Params::form(&body)?;
     let mut conn = state.pool.get()?;
-    let r = load_form(&req, &conn, &p, now)?;
+    let r = load_form(req, &conn, &p, now)?;
     if !verified_enough(&conn, &r)? {
         return Ok(see_other(&format!("/reset/verify?id={}", r.id)));
     }
@@ -411,7 +411,7 @@ pub fn set_password(req: &HttpRequest, state: web::Data<AppState>, body: web::By
     if same {
         return refuse("Choose a password different from your current one.");
     }
-    let (ip, ua) = (client_ip(&req), user_agent(&req));
+    let (ip, ua) = (client_ip(req), user_agent(req));
     let methods = r.verified.join(" + ");
     let remediates = r.verified.iter().any(|m| m != "e-mail");
     store::transaction(&mut conn, |tx| -> Result<(), store::StoreError> {

@@ -127,12 +127,12 @@ struct SecurityPage {
 pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let s = match access::page(&req, &state, &conn, Target::Portal, PATH, now)? {
+    let s = match access::page(req, &state, &conn, Target::Portal, PATH, now)? {
         Access::Granted { session, .. } => session,
         Access::Respond(res) => return Ok(res),
     };
     let methods = Methods::load(&conn, &s.user_id)?;
-    let can_change = may_change(&req, &conn, &s, now)?;
+    let can_change = may_change(req, &conn, &s, now)?;
     let user = store::users::by_id(&conn, &s.user_id)?.ok_or_else(flow::expired)?;
     let keys = methods
         .keys
@@ -162,11 +162,11 @@ pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) ->
 pub fn verify(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let s = match access::page(&req, &state, &conn, Target::Portal, PATH, now)? {
+    let s = match access::page(req, &state, &conn, Target::Portal, PATH, now)? {
         Access::Granted { session, .. } => session,
         Access::Respond(res) => return Ok(res),
     };
-    step_up(&req, &state, &conn, &s, now)
+    step_up(req, &state, &conn, &s, now)
 }
 
 #[derive(Template)]
@@ -193,20 +193,20 @@ fn totp_page(state: &AppState, conn: &Connection, s: &Session, error: Option<&st
 pub fn show_totp(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let s = match access::page(&req, &state, &conn, Target::Portal, "/security/totp", now)? {
+    let s = match access::page(req, &state, &conn, Target::Portal, "/security/totp", now)? {
         Access::Granted { session, .. } => session,
         Access::Respond(res) => return Ok(res),
     };
-    require_mfa_to_change(&req, &conn, &s, now)?;
+    require_mfa_to_change(req, &conn, &s, now)?;
     totp_page(&state, &conn, &s, None, now)
 }
 
 pub fn confirm_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(&req, &conn, &body, now)?;
+    let f = signed_form(req, &conn, &body, now)?;
     let user = store::users::by_id(&conn, &f.session.user_id)?.ok_or_else(flow::expired)?;
-    let ip = crate::web::client_ip(&req);
+    let ip = crate::web::client_ip(req);
     if let Some(until) = mfa::enrolment_paused(&conn, ip.as_deref(), now)? {
         let message = format!("Too many wrong codes. Try again in {} minutes.", crate::auth::budget::minutes_until(until, now));
         return totp_page(&state, &conn, &f.session, Some(&message), now);
@@ -239,9 +239,9 @@ fn needs_fresh_factor(conn: &Connection, s: &Session, removing_totp: bool, now: 
 pub fn remove_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(&req, &conn, &body, now)?;
+    let f = signed_form(req, &conn, &body, now)?;
     if needs_fresh_factor(&conn, &f.session, true, now)? {
-        return step_up(&req, &state, &conn, &f.session, now);
+        return step_up(req, &state, &conn, &f.session, now);
     }
     if store::mfa::delete_totp(&conn, &f.session.user_id)? {
         store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_removed", Some("authenticator app"), now)?;
@@ -253,13 +253,13 @@ pub fn remove_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Byt
 pub fn remove_key(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(&req, &conn, &body, now)?;
+    let f = signed_form(req, &conn, &body, now)?;
     let id = f.params.get("id").unwrap_or("");
     if !Methods::load(&conn, &f.session.user_id)?.keys.iter().any(|k| k.id == id) {
         return Err(ErrorPage::bad_request("Unknown key", "That key is not registered to you.").into());
     }
     if needs_fresh_factor(&conn, &f.session, false, now)? {
-        return step_up(&req, &state, &conn, &f.session, now);
+        return step_up(req, &state, &conn, &f.session, now);
     }
     if let Some(name) = store::mfa::delete_credential(&conn, &f.session.user_id, id)? {
         store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_removed", Some(&name), now)?;
@@ -298,7 +298,7 @@ impl RecoveryPage {
 pub fn new_recovery_codes(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(&req, &conn, &body, now)?;
+    let f = signed_form(req, &conn, &body, now)?;
     if !Methods::load(&conn, &f.session.user_id)?.any() {
         return Err(ErrorPage::bad_request(
             "Register a method first",
@@ -319,7 +319,7 @@ const EMAIL_CODE_TRIES: i64 = 5;
 pub fn change_email(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(&req, &conn, &body, now)?;
+    let f = signed_form(req, &conn, &body, now)?;
     let email = f.params.get("email").unwrap_or("").trim().to_string();
     if !crate::auth::users::valid_email(&email) {
         return Err(ErrorPage::bad_request("Invalid e-mail address", format!("{email:?} is not an e-mail address.")).into());
@@ -345,7 +345,7 @@ pub fn change_email(req: &HttpRequest, state: web::Data<AppState>, body: web::By
 pub fn confirm_email(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(&req, &conn, &body, now)?;
+    let f = signed_form(req, &conn, &body, now)?;
     let Some(pending) = store::protection::email_confirmation(&conn, &f.session.user_id)? else { return Ok(see_other(PATH)) };
     if pending.expires_at <= now || pending.attempts >= EMAIL_CODE_TRIES {
         store::protection::delete_email_confirmation(&conn, &f.session.user_id)?;

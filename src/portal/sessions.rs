@@ -152,7 +152,7 @@ impl SessionsPage {
 pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let (s, user) = match access::page(&req, &state, &conn, Target::Portal, PATH, now)? {
+    let (s, user) = match access::page(req, &state, &conn, Target::Portal, PATH, now)? {
         Access::Granted { session, user } => (session, user),
         Access::Respond(res) => return Ok(res),
     };
@@ -227,7 +227,7 @@ pub async fn end_one(req: HttpRequest, state: web::Data<AppState>, id: web::Path
 fn end_many(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes, keep_this: bool) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let mut conn = state.pool.get()?;
-    let s = signed(&req, &conn, &body, now)?;
+    let s = signed(req, &conn, &body, now)?;
     store::transaction(&mut conn, |tx| -> Result<(), StoreError> {
         let (keep, detail) = if keep_this { (Some(s.id.as_str()), "all other sessions") } else { (None, "all sessions") };
         store::protection::end_everything_except(tx, &s.user_id, keep, now)?;
