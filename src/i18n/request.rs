@@ -56,18 +56,21 @@ pub fn carry() -> Carried {
     })
 }
 
-/// Runs `f` in a carried choice; returns what it returned and the language it ended in (an
-/// app's `ui_locales` may have changed it), for `adopt`.
-pub fn resume<R>(c: Carried, f: impl FnOnce() -> R) -> (R, Lang) {
+/// Runs `f` in a carried choice; returns what it returned and the choice it ended with (an
+/// app's `ui_locales` or the sign-in it continues may have changed it), for `adopt`.
+pub fn resume<R>(c: Carried, f: impl FnOnce() -> R) -> (R, Carried) {
     CONTEXT.sync_scope(Context { lang: Cell::new(c.lang), here: RefCell::new(c.here), get: c.get }, || {
         let out = f();
-        (out, current())
+        (out, carry())
     })
 }
 
-/// Takes over the language the carried work ended in.
-pub fn adopt(lang: Lang) {
-    let _ = CONTEXT.try_with(|c| c.lang.set(lang));
+/// Takes over the choice the carried work ended with (an error page is rendered here).
+pub fn adopt(c: Carried) {
+    let _ = CONTEXT.try_with(|ctx| {
+        ctx.lang.set(c.lang);
+        *ctx.here.borrow_mut() = c.here;
+    });
 }
 
 /// OIDC Core §3.1.2.1: the app's `ui_locales`, most preferred first, decide the language of
@@ -129,7 +132,8 @@ fn chosen(req: &HttpRequest) -> (Lang, Option<Lang>) {
 fn saved(req: &HttpRequest) -> Option<Lang> {
     let token = cookies::value(req, cookies::SESSION)?;
     let state = req.app_data::<web::Data<AppState>>()?;
-    let conn = state.pool.get().ok()?;
+    // On the HTTP worker: a connection free at once, or the browser's own choice this time.
+    let conn = state.pool.try_get()?;
     let locale = store::users::locale_by_session(&conn, &token, state.clock.now()).ok()??;
     Lang::parse(&locale)
 }

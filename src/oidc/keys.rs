@@ -50,8 +50,9 @@ pub struct KeyRing {
     secret: Option<String>,
     max_token_ttl: i64,
     loaded: RwLock<Loaded>,
-    /// A request is reloading the keys (the others use the loaded ones meanwhile).
-    reloading: std::sync::atomic::AtomicBool,
+    /// Held while the keys are re-read and installed, so reloads take turns and a slower,
+    /// older read never replaces a newer one.
+    reloading: std::sync::Mutex<()>,
 }
 
 impl KeyRing {
@@ -84,6 +85,7 @@ impl KeyRing {
     /// second (`lib::reload_keys`), so keys rotated through another instance or the CLI are
     /// used within two seconds even when every connection is busy serving requests.
     pub fn refresh(&self, now: i64) -> Result<(), KeyError> {
+        let _turn = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         self.reload(now)
     }
 
@@ -122,13 +124,12 @@ impl KeyRing {
         // One request reloads, and only with a connection that is free at once: the caller may
         // hold one already, and with every connection held by callers waiting for a second
         // one, none would ever come back.
-        if stale && !self.reloading.swap(true, std::sync::atomic::Ordering::Acquire) {
-            if let Some(conn) = self.pool.try_get()
-                && let Err(e) = self.reload_from(&conn, now)
-            {
-                tracing::error!(error = %e, "reloading signing keys failed; keeping the loaded ones");
-            }
-            self.reloading.store(false, std::sync::atomic::Ordering::Release);
+        if stale
+            && let Ok(_turn) = self.reloading.try_lock()
+            && let Some(conn) = self.pool.try_get()
+            && let Err(e) = self.reload_from(&conn, now)
+        {
+            tracing::error!(error = %e, "reloading signing keys failed; keeping the loaded ones");
         }
         self.loaded.read().expect("key ring lock").keys.clone()
     }

@@ -106,10 +106,11 @@ fn not_yours() -> PageError {
 }
 
 /// GET /apps/{id}/launch: only an app the person may open.
-pub async fn launch(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub fn launch(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let user = match access::page(&req, &state, &conn, Target::Portal, "/", now)? {
+    let user = match access::page(req, &state, &conn, Target::Portal, "/", now)? {
         Access::Granted { user, .. } => user,
         Access::Respond(res) => return Ok(res),
     };
@@ -119,11 +120,12 @@ pub async fn launch(req: HttpRequest, state: web::Data<AppState>, id: web::Path<
 }
 
 /// POST /apps/{id}/consent/revoke: withdraws a consent; the app's tokens for the person end.
-pub async fn revoke_consent(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn revoke_consent(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let now = state.clock.now();
     let conn = state.pool.get()?;
     let params = Params::form(&body)?;
-    let s = access::form_session(&req, &conn, Target::Portal, now)?;
+    let s = access::form_session(req, &conn, Target::Portal, now)?;
     if !constant_time_eq(params.get("csrf").unwrap_or("").as_bytes(), s.csrf_token.as_bytes()) {
         return Err(ErrorPage::bad_request("This form has expired", "Reload My Apps and try again.").into());
     }
@@ -136,8 +138,8 @@ pub async fn revoke_consent(req: HttpRequest, state: web::Data<AppState>, id: we
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(crate::web::offload(home)))
-        .route("/apps/{id}/launch", web::get().to(launch))
-        .route("/apps/{id}/consent/revoke", web::post().to(revoke_consent));
+        .route("/apps/{id}/launch", web::get().to(crate::web::offload(launch)))
+        .route("/apps/{id}/consent/revoke", web::post().to(crate::web::offload(revoke_consent)));
 }
 
 #[cfg(test)]

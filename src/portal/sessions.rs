@@ -204,10 +204,11 @@ pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) ->
 
 /// POST /sessions/{id}/end: ends one of the person's sessions (back-channel logout goes to the
 /// apps it signed in to); ending this browser's own signs it out.
-pub async fn end_one(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn end_one(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let now = state.clock.now();
     let mut conn = state.pool.get()?;
-    let s = signed(&req, &conn, &body, now)?;
+    let s = signed(req, &conn, &body, now)?;
     let ended = store::transaction(&mut conn, |tx| -> Result<bool, StoreError> {
         if !store::sessions::is_live_session_of(tx, &id, &s.user_id, now)? {
             return Ok(false);
@@ -246,10 +247,11 @@ pub fn end_all(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
 
 /// POST /sessions/apps/{client_id}/revoke: the app's grants of the person are revoked, and with
 /// them its refresh and access tokens.
-pub async fn revoke_app(req: HttpRequest, state: web::Data<AppState>, client_id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn revoke_app(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let client_id = crate::web::path_param(req, "client_id");
     let now = state.clock.now();
     let mut conn = state.pool.get()?;
-    let s = signed(&req, &conn, &body, now)?;
+    let s = signed(req, &conn, &body, now)?;
     let revoked = store::transaction(&mut conn, |tx| -> Result<bool, StoreError> {
         if store::tokens::revoke_app(tx, &s.user_id, &client_id, now)? == 0 {
             return Ok(false);
@@ -267,10 +269,11 @@ pub async fn revoke_app(req: HttpRequest, state: web::Data<AppState>, client_id:
 /// hands: user risk high (cleared only by an admin or by remediation with MFA or reset), every
 /// session and refresh-token family ends, admins see the report in the audit log and on the
 /// sign-in log row, and the person is sent to reset their password.
-pub async fn report(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn report(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let now = state.clock.now();
     let mut conn = state.pool.get()?;
-    let s = signed(&req, &conn, &body, now)?;
+    let s = signed(req, &conn, &body, now)?;
     let id: i64 = id.parse().map_err(|_| not_yours())?;
     let user = store::users::by_id(&conn, &s.user_id)?.ok_or_else(flow::expired)?;
     let reported = store::transaction(&mut conn, |tx| -> Result<bool, StoreError> {
@@ -294,9 +297,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(PATH, web::get().to(crate::web::offload(show)))
         .route("/sessions/end-others", web::post().to(crate::web::offload(end_others)))
         .route("/sessions/end-all", web::post().to(crate::web::offload(end_all)))
-        .route("/sessions/{id}/end", web::post().to(end_one))
-        .route("/sessions/apps/{client_id}/revoke", web::post().to(revoke_app))
-        .route("/sessions/signins/{id}/report", web::post().to(report));
+        .route("/sessions/{id}/end", web::post().to(crate::web::offload(end_one)))
+        .route("/sessions/apps/{client_id}/revoke", web::post().to(crate::web::offload(revoke_app)))
+        .route("/sessions/signins/{id}/report", web::post().to(crate::web::offload(report)));
 }
 
 #[cfg(test)]

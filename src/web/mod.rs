@@ -297,13 +297,13 @@ where
 {
     let span = tracing::Span::current();
     let (request_id, carried) = (observe::current(), crate::i18n::request::carry());
-    let (out, lang) = actix_web::web::block(move || {
+    let (out, carried) = actix_web::web::block(move || {
         let _span = span.enter();
         observe::within(request_id, || crate::i18n::request::resume(carried, work))
     })
     .await
-    .unwrap_or_else(|_| (Err(crate::store::StoreError::Interrupted.into()), crate::i18n::request::current()));
-    crate::i18n::request::adopt(lang);
+    .unwrap_or_else(|_| (Err(crate::store::StoreError::Interrupted.into()), crate::i18n::request::carry()));
+    crate::i18n::request::adopt(carried);
     out
 }
 
@@ -330,7 +330,15 @@ pub fn offload(
     }
 }
 
-/// What a page handler reads of its request, sent to the thread that serves it.
+/// The path parameter `name` of the route that matched (an offloaded page's `web::Path`).
+pub fn path_param(req: &HttpRequest, name: &str) -> String {
+    req.match_info().get(name).unwrap_or_default().to_string()
+}
+
+/// What a page handler reads of its request, sent to the thread that serves it. The rebuilt
+/// request has actix's default app configuration and no resource map: pages must not use
+/// `connection_info()`, `url_for()` or `match_pattern()` (latchkey's own config says its
+/// address; `web::client_ip` the client's).
 struct RequestCopy {
     method: actix_web::http::Method,
     uri: actix_web::http::Uri,
@@ -377,8 +385,14 @@ struct Answer {
 impl Answer {
     fn of(res: HttpResponse) -> Self {
         let (status, headers) = (res.status(), res.headers().clone());
-        let body = actix_web::body::MessageBody::try_into_bytes(res.into_body()).unwrap_or_default();
-        Self { status, headers, body }
+        match actix_web::body::MessageBody::try_into_bytes(res.into_body()) {
+            Ok(body) => Self { status, headers, body },
+            // Pages are rendered whole; a streamed body cannot be carried back.
+            Err(_) => {
+                tracing::error!("a page answered with a streamed body, which cannot leave its thread");
+                Self { status: StatusCode::INTERNAL_SERVER_ERROR, headers: Default::default(), body: "internal error".into() }
+            }
+        }
     }
 
     fn into_response(self) -> HttpResponse {

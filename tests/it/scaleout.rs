@@ -529,3 +529,53 @@ async fn authenticator_codes_wrong_code_limits_and_e_mail_codes_are_shared_by_ev
     b.stop().await;
     a.stop().await;
 }
+
+/// Holds the database's write lock (SQLite) or locks `tables` (PostgreSQL) until dropped.
+fn hang_writes(server: &TestServer, tables: &'static str) -> HeldLock {
+    if on_postgres() {
+        return hold_lock(std::fs::read_to_string(server.data_dir.join("test-database-url")).unwrap(), tables);
+    }
+    let file = server.data_dir.join("latchkey.db");
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(file).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked.send(()).unwrap();
+        let _ = wait.recv();
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    is_locked.recv().unwrap();
+    HeldLock(Some((release, thread)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_waiting_for_a_hung_database_do_not_hold_the_http_worker() {
+    // One HTTP worker: if a request waiting for the database held it, nothing else would answer.
+    let server = TestServer::spawn_with(|c| {
+        c.server.workers = 1;
+        c.database.timeout_ms = 3000;
+    });
+    server.add_user("alice");
+    let (id, secret) = server.add_client("App", &["authorization_code", "refresh_token"], false);
+    let (code, verifier) = code_for(&server, &browser(), &id, "alice").await;
+    let (_, tokens) = redeem(&server, (&id, secret.as_deref().unwrap()), &code, &verifier).await;
+    let held = hang_writes(&server, "refresh_tokens, auth_requests");
+
+    // An app's refresh and a person's sign-in page wait for the database...
+    let (token_url, form) =
+        (server.url("/token"), [("grant_type", "refresh_token".to_string()), ("refresh_token", tokens["refresh_token"].as_str().unwrap().to_string())]);
+    let (id2, secret2) = (id.clone(), secret.clone().unwrap());
+    let refreshing = tokio::spawn(async move { rp_http().post(token_url).basic_auth(id2, Some(secret2)).form(&form).send().await.unwrap().status() });
+    let signing_in = tokio::spawn(browser().get(good_auth_url(&server, &id, &pkce().1, &[])).send());
+    tokio::time::sleep(Duration::from_millis(300)).await; // both are now inside the server
+    // ...while the worker answers everyone else.
+    for path in ["/healthz", "/jwks", "/.well-known/openid-configuration", "/static/style.css"] {
+        let status = rp_http().get(server.url(path)).send().await.unwrap().status();
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    assert!(!refreshing.is_finished() && !signing_in.is_finished(), "the waiting requests were still waiting when the others were answered");
+    drop(held);
+    assert_eq!(refreshing.await.unwrap(), StatusCode::OK, "the refresh went on once the database did");
+    assert!(signing_in.await.unwrap().unwrap().status().is_redirection());
+}

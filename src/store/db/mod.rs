@@ -374,7 +374,9 @@ impl<'c> Transaction<'c> {
             // SQLite has one writer: both kinds take its write lock at once, after waiting
             // their turn at the gate.
             Inner::Sqlite(c) => {
-                if let Some(gate) = &conn.gate {
+                // Inside a transaction already, BEGIN fails at once; it must not first wait for
+                // the turn this thread holds.
+                if let Some(gate) = conn.gate.as_ref().filter(|_| c.is_autocommit()) {
                     turn = Some(gate.enter()?);
                 }
                 c.execute_batch("BEGIN IMMEDIATE")?
