@@ -95,7 +95,7 @@ pub fn submit(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
     if username.is_empty() || password.is_empty() {
         return retry(&pending, "Enter your username and password.");
     }
-    let step = password_step::check_blocking(&state, &conn, &username, &password, &Request::of(req), now).map_err(step_error)?;
+    let step = password_step::check(&state, &conn, &username, &password, &Request::of(req), now).map_err(step_error)?;
     pending.flow.raise_risk(step.risk, &step.reasons);
     let Some(user) = step.user else {
         let failure = step.failure.unwrap_or(password_step::Failure::WrongPassword);

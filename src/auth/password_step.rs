@@ -67,17 +67,10 @@ pub enum StepError {
     PoolGone,
 }
 
-/// Checks `password` for `username` from `request` at `now`, on an async worker (the sign-in
-/// page). A correct password during a lockout gets the same answer as a wrong one.
-pub async fn check(state: &AppState, conn: &Connection, username: &str, password: &str, request: &Request, now: i64) -> Result<PasswordStep, StepError> {
-    let Some(user) = look_up(conn, username, password)? else { return Ok(too_long()) };
-    let (stored, attempt) = (user.as_ref().map(|u| u.password_hash.clone()), password.to_string());
-    let verified = state.passwords.offload(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem)).await.map_err(|_| StepError::PoolGone)?;
-    settle(state, conn, username, password, request, user, verified, now)
-}
-
-/// `check` from a blocking thread (`web::db`: the password grant).
-pub fn check_blocking(state: &AppState, conn: &Connection, username: &str, password: &str, request: &Request, now: i64) -> Result<PasswordStep, StepError> {
+/// Checks `password` for `username` from `request` at `now`, from a blocking thread
+/// (`web::db`, `web::offload`): it waits for the argon2id pool. A correct password during a
+/// lockout gets the same answer as a wrong one.
+pub fn check(state: &AppState, conn: &Connection, username: &str, password: &str, request: &Request, now: i64) -> Result<PasswordStep, StepError> {
     let Some(user) = look_up(conn, username, password)? else { return Ok(too_long()) };
     let (stored, attempt) = (user.as_ref().map(|u| u.password_hash.clone()), password.to_string());
     let verified = state.passwords.run(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem)).map_err(|_| StepError::PoolGone)?;

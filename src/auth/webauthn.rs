@@ -46,6 +46,30 @@ pub(crate) fn relying(state: &AppState) -> Result<&Webauthn, PageError> {
 }
 
 /// A failure as JSON for the script: a page's message, or (an internal fault, logged) a generic one.
+/// A ceremony step offloaded with `web::offload`: its JSON body (`application/json`, at most
+/// 64 KiB, as the app's JSON limit) is read, and a malformed one refused as JSON, before `step`.
+pub(crate) fn json_step<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    state: web::Data<AppState>,
+    body: &[u8],
+    step: fn(&HttpRequest, web::Data<AppState>, T) -> HttpResponse,
+) -> Result<HttpResponse, PageError> {
+    let json = req.headers().get(actix_web::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        essence == "application/json" || essence.ends_with("+json")
+    });
+    if !json {
+        return Ok(refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send this as application/json."));
+    }
+    if body.len() > 64 * 1024 {
+        return Ok(refuse(StatusCode::PAYLOAD_TOO_LARGE, "This request is too large."));
+    }
+    match serde_json::from_slice(body) {
+        Ok(parsed) => Ok(step(req, state, parsed)),
+        Err(_) => Ok(refuse(StatusCode::BAD_REQUEST, "This request is malformed.")),
+    }
+}
+
 pub(crate) fn page_error_to_json(e: PageError) -> HttpResponse {
     match e {
         PageError::Page(p) => refuse(p.status, &p.message),
@@ -123,11 +147,15 @@ fn registrant(req: &HttpRequest, conn: &Connection, request: Option<&str>, csrf:
     }
 }
 
-pub async fn register_start(req: HttpRequest, state: web::Data<AppState>, body: web::Json<RegisterStart>) -> HttpResponse {
+pub fn register_start(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    json_step(req, state, &body, register_start_json)
+}
+
+fn register_start_json(req: &HttpRequest, state: web::Data<AppState>, body: RegisterStart) -> HttpResponse {
     let now = state.clock.now();
     let result = (|| -> Result<HttpResponse, PageError> {
         let conn = state.pool.get()?;
-        let (user_id, _) = registrant(&req, &conn, body.request.as_deref(), &body.csrf, now)?;
+        let (user_id, _) = registrant(req, &conn, body.request.as_deref(), &body.csrf, now)?;
         let name = body.name.trim();
         if name.is_empty() || name.chars().count() > 64 {
             return Ok(refuse(StatusCode::BAD_REQUEST, "Give the key a name of 1 to 64 characters."));
@@ -167,7 +195,11 @@ pub struct RegisterFinish {
     credential: RegisterPublicKeyCredential,
 }
 
-pub async fn register_finish(req: HttpRequest, state: web::Data<AppState>, body: web::Json<RegisterFinish>) -> HttpResponse {
+pub fn register_finish(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    json_step(req, state, &body, register_finish_json)
+}
+
+fn register_finish_json(req: &HttpRequest, state: web::Data<AppState>, body: RegisterFinish) -> HttpResponse {
     let now = state.clock.now();
     let result = (|| -> Result<HttpResponse, PageError> {
         let conn = state.pool.get()?;
@@ -179,7 +211,7 @@ pub async fn register_finish(req: HttpRequest, state: web::Data<AppState>, body:
         let pending = match &st.request {
             Some(id) => {
                 // Still at registration: a ceremony started there cannot store a key later.
-                let p = flow::load(&req, &conn, Some(id), now)?;
+                let p = flow::load(req, &conn, Some(id), now)?;
                 p.expect(Stage::Register)?;
                 Some(p)
             }
@@ -187,7 +219,7 @@ pub async fn register_finish(req: HttpRequest, state: web::Data<AppState>, body:
         };
         let same_person = match &pending {
             Some(p) => p.flow.user_id.as_deref() == Some(user_id.as_str()),
-            None => session::current(&req, &conn, now)?.is_some_and(|s| s.user_id == user_id),
+            None => session::current(req, &conn, now)?.is_some_and(|s| s.user_id == user_id),
         };
         if !same_person {
             return Ok(refuse(StatusCode::FORBIDDEN, "This registration belongs to another sign-in."));
@@ -220,7 +252,7 @@ pub async fn register_finish(req: HttpRequest, state: web::Data<AppState>, body:
                 // Registering a key during sign-in proves possession of it: it is the second factor.
                 p.flow.amr = flow::merge_amr(&p.flow.amr, &[amr_of(&st.kind)]);
                 super::mfa::offer_recovery(&conn, &mut p)?;
-                Ok(as_json_redirect(flow::proceed(&req, &state, &conn, &mut p, now)?))
+                Ok(as_json_redirect(flow::proceed(req, &state, &conn, &mut p, now)?))
             }
             None => Ok(HttpResponse::Ok().json(json!({ "redirect": "/security" }))),
         }
@@ -242,11 +274,15 @@ enum AuthState {
 
 /// Starts using a key: as the second factor of the person in this sign-in, or — when nobody
 /// has signed in yet — as a passkey alone (discoverable credentials, no allow-list).
-pub async fn authenticate_start(req: HttpRequest, state: web::Data<AppState>, body: web::Json<AuthStart>) -> HttpResponse {
+pub fn authenticate_start(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    json_step(req, state, &body, authenticate_start_json)
+}
+
+fn authenticate_start_json(req: &HttpRequest, state: web::Data<AppState>, body: AuthStart) -> HttpResponse {
     let now = state.clock.now();
     let result = (|| -> Result<HttpResponse, PageError> {
         let conn = state.pool.get()?;
-        let pending = flow::load(&req, &conn, Some(&body.request), now)?;
+        let pending = flow::load(req, &conn, Some(&body.request), now)?;
         flow::check_csrf(&pending, Some(&body.csrf))?;
         // A key is the second factor on the second-factor page, or a passkey alone on the
         // sign-in page; nowhere else.
@@ -281,7 +317,11 @@ pub struct AuthFinish {
     credential: PublicKeyCredential,
 }
 
-pub async fn authenticate_finish(req: HttpRequest, state: web::Data<AppState>, body: web::Json<AuthFinish>) -> HttpResponse {
+pub fn authenticate_finish(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    json_step(req, state, &body, authenticate_finish_json)
+}
+
+fn authenticate_finish_json(req: &HttpRequest, state: web::Data<AppState>, body: AuthFinish) -> HttpResponse {
     let now = state.clock.now();
     let result = (|| -> Result<HttpResponse, PageError> {
         let conn = state.pool.get()?;
@@ -289,12 +329,12 @@ pub async fn authenticate_finish(req: HttpRequest, state: web::Data<AppState>, b
             return Ok(refuse(StatusCode::BAD_REQUEST, "This sign-in attempt has expired. Try again."));
         };
         let (st, request_id): (AuthState, String) = serde_json::from_str(&raw).map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
-        let mut pending = flow::load(&req, &conn, Some(&request_id), now)?;
+        let mut pending = flow::load(req, &conn, Some(&request_id), now)?;
         pending.expect(if pending.flow.user_id.is_some() { Stage::SecondFactor } else { Stage::Password })?;
         let credential_id = b64url(body.credential.get_credential_id());
         let found = store::mfa::credential_by_credential_id(&conn, &credential_id)?;
         let fail = |pending: &Pending, why: &str| -> Result<HttpResponse, PageError> {
-            flow::log(&req, &conn, pending, None, &format!("second factor: {why}"), None, now)?;
+            flow::log(req, &conn, pending, None, &format!("second factor: {why}"), None, now)?;
             if let Some(u) = &pending.flow.user_id {
                 store::mfa::audit(&conn, Some(u), Some(u), "mfa_failed", Some(why), now)?;
             }
@@ -330,14 +370,14 @@ pub async fn authenticate_finish(req: HttpRequest, state: web::Data<AppState>, b
             added.push("user");
         }
         pending.flow.amr = flow::merge_amr(&pending.flow.amr, &added);
-        Ok(as_json_redirect(flow::proceed(&req, &state, &conn, &mut pending, now)?))
+        Ok(as_json_redirect(flow::proceed(req, &state, &conn, &mut pending, now)?))
     })();
     result.unwrap_or_else(page_error_to_json)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webauthn/register/start", web::post().to(register_start))
-        .route("/webauthn/register/finish", web::post().to(register_finish))
-        .route("/webauthn/authenticate/start", web::post().to(authenticate_start))
-        .route("/webauthn/authenticate/finish", web::post().to(authenticate_finish));
+    cfg.route("/webauthn/register/start", web::post().to(crate::web::offload(register_start)))
+        .route("/webauthn/register/finish", web::post().to(crate::web::offload(register_finish)))
+        .route("/webauthn/authenticate/start", web::post().to(crate::web::offload(authenticate_start)))
+        .route("/webauthn/authenticate/finish", web::post().to(crate::web::offload(authenticate_finish)));
 }

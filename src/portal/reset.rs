@@ -467,11 +467,15 @@ fn uniform_options(challenge: &serde_json::Value, rp_id: &str, credential_ids: V
 }
 
 /// POST /webauthn/reset/start: a security key or passkey as a reset method.
-pub async fn key_start(req: HttpRequest, state: web::Data<AppState>, body: web::Json<KeyStart>) -> HttpResponse {
+pub fn key_start(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    crate::auth::webauthn::json_step(req, state, &body, key_start_json)
+}
+
+fn key_start_json(req: &HttpRequest, state: web::Data<AppState>, body: KeyStart) -> HttpResponse {
     let now = state.clock.now();
     let outcome = (|| -> Result<HttpResponse, PageError> {
         let conn = state.pool.get()?;
-        let r = load(&req, &conn, Some(&body.request), now)?;
+        let r = load(req, &conn, Some(&body.request), now)?;
         if !constant_time_eq(body.csrf.as_bytes(), r.csrf_token.as_bytes()) {
             return Ok(refuse(StatusCode::BAD_REQUEST, "This page has expired. Start the reset again."));
         }
@@ -514,7 +518,11 @@ pub struct KeyFinish {
     credential: webauthn_rs::prelude::PublicKeyCredential,
 }
 
-pub async fn key_finish(req: HttpRequest, state: web::Data<AppState>, body: web::Json<KeyFinish>) -> HttpResponse {
+pub fn key_finish(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    crate::auth::webauthn::json_step(req, state, &body, key_finish_json)
+}
+
+fn key_finish_json(req: &HttpRequest, state: web::Data<AppState>, body: KeyFinish) -> HttpResponse {
     let now = state.clock.now();
     let outcome = (|| -> Result<HttpResponse, PageError> {
         let conn = state.pool.get()?;
@@ -522,7 +530,7 @@ pub async fn key_finish(req: HttpRequest, state: web::Data<AppState>, body: web:
             return Ok(refuse(StatusCode::BAD_REQUEST, "This attempt has expired. Try again."));
         };
         let c: KeyCeremony = serde_json::from_str(&raw).map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
-        let mut r = load(&req, &conn, Some(&c.reset), now)?;
+        let mut r = load(req, &conn, Some(&c.reset), now)?;
         let found = store::mfa::credential_by_credential_id(&conn, &crate::crypto::b64url(body.credential.get_credential_id()))?;
         let verified = match (c.state, state.webauthn.as_ref(), found) {
             (Some(s), Some(w), Some((owner, cred))) if Some(&owner) == r.user_id.as_ref() => match w.finish_passkey_authentication(&body.credential, &s) {
@@ -565,6 +573,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/reset/email/verify", web::post().to(crate::web::offload(verify_email)))
         .route("/reset/password", web::get().to(crate::web::offload(show_password)))
         .route("/reset/password", web::post().to(crate::web::offload(set_password)))
-        .route("/webauthn/reset/start", web::post().to(key_start))
-        .route("/webauthn/reset/finish", web::post().to(key_finish));
+        .route("/webauthn/reset/start", web::post().to(crate::web::offload(key_start)))
+        .route("/webauthn/reset/finish", web::post().to(crate::web::offload(key_finish)));
 }

@@ -247,3 +247,25 @@ async fn a_wrong_password_puts_the_focus_on_the_password_and_the_authenticator_k
     assert!(groups.len() > 4 && groups.iter().all(|g| g.len() == 4), "{shown}");
     assert_eq!(groups.concat().len(), 32, "the whole key, 160 bits in base32");
 }
+
+#[tokio::test]
+async fn the_security_key_endpoints_take_only_json_bodies() {
+    let server = TestServer::spawn_localhost();
+    let b = browser();
+    let post = |path: &'static str, content_type: &'static str, body: &'static str| {
+        b.post(server.url(path)).header("content-type", content_type).body(body).send()
+    };
+    // A cross-site form can send a simple content type without asking first: refused unread.
+    let res = post("/webauthn/authenticate/start", "application/x-www-form-urlencoded", "request=x&csrf=y").await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(res.json::<serde_json::Value>().await.unwrap()["error"].is_string());
+    let res = post("/webauthn/register/finish", "text/plain", "{}").await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let res = post("/webauthn/reset/start", "application/json", "{not json").await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.json::<serde_json::Value>().await.unwrap()["error"].is_string());
+    // Well-formed, but for no sign-in in progress.
+    let res = post("/webauthn/authenticate/start", "application/json; charset=utf-8", r#"{"request":"nope","csrf":"nope"}"#).await.unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    server.stop().await;
+}

@@ -71,7 +71,7 @@ pub fn exchange(
             return Err(refuse(&before, &before.outcome_reason())?);
         }
     }
-    let step = password_step::check_blocking(state, conn, &username, &password, request, now)?;
+    let step = password_step::check(state, conn, &username, &password, request, now)?;
     let Some(user) = step.user else {
         let failure = step.failure.unwrap_or(password_step::Failure::WrongPassword);
         let reason = match step.reasons.is_empty() {
