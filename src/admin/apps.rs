@@ -88,7 +88,7 @@ fn secret_lifetime(p: &Params, now: i64) -> Result<(String, Option<i64>), String
 }
 
 /// GET /admin/apps: search by name or client id, filter by status, sort, pages.
-async fn list(admin: Admin<Apps>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn list(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let params = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let mut query = ListQuery::parse("/admin/apps", &params, &COLUMNS);
@@ -104,11 +104,11 @@ async fn list(admin: Admin<Apps>, req: HttpRequest, state: web::Data<AppState>) 
     Ok(html(StatusCode::OK, &ListPage { nav: admin.nav(), apps, pager: query.pager(total), q: query.q().to_string(), status }))
 }
 
-async fn new_form(admin: Admin<Apps>) -> Result<HttpResponse, PageError> {
+fn new_form(admin: Admin<Apps>, _req: &HttpRequest, _state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     Ok(new_page(&admin, AppForm::blank(), Errors::new(), "365"))
 }
 
-async fn create(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn create(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -158,7 +158,8 @@ async fn create(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpRe
 
 /// POST /admin/apps/{id}: saves one section's fields (`section`), or every field when the
 /// whole form is sent (no `section`).
-async fn update(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn update(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -184,7 +185,8 @@ async fn update(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<St
     Ok(see_other(&format!("/admin/apps/{}{}", app.id, section.path())))
 }
 
-async fn rotate_secret(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn rotate_secret(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -227,7 +229,8 @@ async fn rotate_secret(admin: Admin<Apps>, state: web::Data<AppState>, id: web::
     Ok(html(StatusCode::OK, &page))
 }
 
-async fn set_enabled(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn set_enabled(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -252,7 +255,8 @@ async fn set_enabled(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Pa
     Ok(see_other(&format!("/admin/apps/{}", app.id)))
 }
 
-async fn delete(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn delete(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -271,7 +275,8 @@ async fn delete(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<St
 /// POST /admin/apps/{id}/assignments: assigns the users and groups ticked in the pickers
 /// (`user_{id}`, `group_{id}`), or one typed by name (`kind`, `name`). With `pick`, only
 /// searches: the section is shown again with the matches, nothing saved.
-async fn assign(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn assign(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -323,7 +328,8 @@ async fn assign(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<St
     Ok(see_other(&format!("/admin/apps/{}/assignments", app.id)))
 }
 
-async fn unassign(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn unassign(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -354,7 +360,8 @@ pub fn logo_type(data: &[u8]) -> Option<&'static str> {
 
 /// POST /admin/apps/{id}/logo (multipart): PNG, JPEG or SVG up to 100 KB, kept in the database
 /// and served by latchkey, so no page loads anything from elsewhere.
-async fn upload_logo(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn upload_logo(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let conn = state.pool.get()?;
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;
@@ -371,7 +378,8 @@ async fn upload_logo(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Pa
 }
 
 /// GET /apps/{id}/logo: the uploaded logo, with a policy that lets an SVG run nothing.
-pub async fn logo(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub fn logo(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let Some((kind, data)) = store::clients::logo(&conn, &id)? else {
         return Err(ErrorPage { status: StatusCode::NOT_FOUND, title: "No logo".into(), message: "This application has no logo.".into() }.into());
@@ -384,18 +392,18 @@ pub async fn logo(state: web::Data<AppState>, id: web::Path<String>) -> Result<H
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/apps/{id}/logo", web::get().to(logo))
-        .route("/admin/apps/{id}/logo", web::post().to(upload_logo))
-        .route("/admin/apps", web::get().to(list))
-        .route("/admin/apps/new", web::get().to(new_form))
-        .route("/admin/apps/new", web::post().to(create))
-        .route("/admin/apps/{id}", web::get().to(sections::show))
-        .route("/admin/apps/{id}", web::post().to(update))
-        .route("/admin/apps/{id}/secret", web::post().to(rotate_secret))
-        .route("/admin/apps/{id}/enabled", web::post().to(set_enabled))
-        .route("/admin/apps/{id}/delete", web::post().to(delete))
-        .route("/admin/apps/{id}/assignments", web::post().to(assign))
-        .route("/admin/apps/{id}/assignments/remove", web::post().to(unassign))
-        .route("/admin/apps/{id}/{section}", web::get().to(sections::show_section));
+    cfg.route("/apps/{id}/logo", web::get().to(crate::web::offload(logo)))
+        .route("/admin/apps/{id}/logo", web::post().to(crate::admin::page(upload_logo)))
+        .route("/admin/apps", web::get().to(crate::admin::page(list)))
+        .route("/admin/apps/new", web::get().to(crate::admin::page(new_form)))
+        .route("/admin/apps/new", web::post().to(crate::admin::page(create)))
+        .route("/admin/apps/{id}", web::get().to(crate::admin::page(sections::show)))
+        .route("/admin/apps/{id}", web::post().to(crate::admin::page(update)))
+        .route("/admin/apps/{id}/secret", web::post().to(crate::admin::page(rotate_secret)))
+        .route("/admin/apps/{id}/enabled", web::post().to(crate::admin::page(set_enabled)))
+        .route("/admin/apps/{id}/delete", web::post().to(crate::admin::page(delete)))
+        .route("/admin/apps/{id}/assignments", web::post().to(crate::admin::page(assign)))
+        .route("/admin/apps/{id}/assignments/remove", web::post().to(crate::admin::page(unassign)))
+        .route("/admin/apps/{id}/{section}", web::get().to(crate::admin::page(sections::show_section)));
     picker::configure(cfg);
 }

@@ -141,9 +141,9 @@ struct AuditPage {
     json: String,
 }
 
-async fn audit(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn audit(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let Query { filter, mut list, actor, action, object, from, to, error } = query(&admin, &req);
+    let Query { filter, mut list, actor, action, object, from, to, error } = query(&admin, req);
     let total = dir::audit_count(&conn, &filter)?;
     list.clamp(total);
     let entries = dir::audit_page(&conn, &filter, &list.window())?
@@ -193,9 +193,9 @@ fn utc(t: i64) -> String {
     jiff::Timestamp::from_second(t).map(|ts| ts.to_string()).unwrap_or_else(|_| t.to_string())
 }
 
-async fn export_csv(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn export_csv(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let q = query(&admin, &req);
+    let q = query(&admin, req);
     let mut out = String::from("id,at_utc,actor,action,action_label,object,before,after\r\n");
     for r in everything(&conn, &q)? {
         let cells = [
@@ -214,9 +214,9 @@ async fn export_csv(admin: Admin<Global>, req: HttpRequest, state: web::Data<App
     Ok(attachment("audit-log.csv", "text/csv; charset=utf-8", out))
 }
 
-async fn export_json(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn export_json(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
-    let q = query(&admin, &req);
+    let q = query(&admin, req);
     let entries: Vec<Value> = everything(&conn, &q)?
         .into_iter()
         .map(|r| {
@@ -237,9 +237,9 @@ async fn export_json(admin: Admin<Global>, req: HttpRequest, state: web::Data<Ap
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/audit", web::get().to(audit))
-        .route("/admin/audit/export.csv", web::get().to(export_csv))
-        .route("/admin/audit/export.json", web::get().to(export_json));
+    cfg.route("/admin/audit", web::get().to(crate::admin::page(audit)))
+        .route("/admin/audit/export.csv", web::get().to(crate::admin::page(export_csv)))
+        .route("/admin/audit/export.json", web::get().to(crate::admin::page(export_json)));
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ fn users_page(conn: &Connection, admin: &Admin<impl Need>, params: &Params, erro
     Ok(html(code, &page))
 }
 
-async fn list_users(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn list_users(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let params = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     users_page(&conn, &admin, &params, Errors::new())
@@ -107,7 +107,7 @@ struct NewUserPage {
 }
 
 /// GET /admin/users/new?mode=invite|password: two forms; the invitation has no password field.
-async fn new_user_form(admin: Admin<Global>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+fn new_user_form(admin: Admin<Global>, req: &HttpRequest, _state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let params = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let form = NewUserForm { invite: params.get("mode") != Some("password"), ..NewUserForm::default() };
     Ok(html(StatusCode::OK, &NewUserPage { nav: admin.nav(), form, errors: Errors::new() }))
@@ -146,7 +146,7 @@ fn invite(state: &web::Data<AppState>, conn: &Connection, user: &User, email: &s
     Ok(link)
 }
 
-async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn create_user(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
@@ -184,11 +184,11 @@ async fn create_user(admin: Admin<Global>, state: web::Data<AppState>) -> Result
     if !errors.is_empty() {
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &NewUserPage { nav: admin.nav(), form, errors }));
     }
-    let hash = state.passwords.offload({
+    let hash = state.passwords.run({
         let pw = password.clone();
         move |h, mem| h.hash_with(&pw, mem)
     });
-    let hash = hash.await.map_err(crate::auth::login::internal)?;
+    let hash = hash.map_err(crate::auth::login::internal)?;
     let roles = roles_from(&p);
     let outcome = store::transaction(&mut conn, |tx| -> Result<Result<User, UserError>, store::StoreError> {
         let account = NewAccount {
@@ -346,13 +346,15 @@ fn load_user(conn: &Connection, id: &str) -> Result<User, PageError> {
     store::users::by_id(conn, id)?.ok_or_else(|| not_found("user"))
 }
 
-async fn show_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn show_user(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let conn = state.pool.get()?;
     let user = load_user(&conn, &id)?;
     user_page(&conn, &admin, user, Errors::new(), state.clock.now(), None)
 }
 
-async fn update_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn update_user(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
@@ -388,10 +390,11 @@ async fn update_user(admin: Admin<Global>, state: web::Data<AppState>, id: web::
 
 /// The user actions: disable / enable, reset MFA, require a password change, end sessions,
 /// unlock, set the user risk.
-async fn user_action(admin: Admin<Global>, state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
+fn user_action(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let path = (crate::web::path_param(_req, "id"), crate::web::path_param(_req, "action"));
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
-    let (id, action) = path.into_inner();
+    let (id, action) = path;
     let user = load_user(&conn, &id)?;
     if user.id == admin.user.id && action == "disable" {
         return user_page(&conn, &admin, user, Errors::from([("actions", "You cannot disable your own account.".to_string())]), now, None);
@@ -447,16 +450,16 @@ async fn user_action(admin: Admin<Global>, state: web::Data<AppState>, path: web
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/users", web::get().to(list_users))
-        .route("/admin/users/new", web::get().to(new_user_form))
-        .route("/admin/users/new", web::post().to(create_user));
+    cfg.route("/admin/users", web::get().to(crate::admin::page(list_users)))
+        .route("/admin/users/new", web::get().to(crate::admin::page(new_user_form)))
+        .route("/admin/users/new", web::post().to(crate::admin::page(create_user)));
     // Before /admin/users/{id}: the import and bulk pages are not user ids.
     import::configure(cfg);
     manage::configure(cfg);
-    cfg.route("/admin/users/{id}", web::get().to(show_user))
-        .route("/admin/users/{id}", web::post().to(update_user))
-        .route("/admin/users/{id}/{action}", web::post().to(user_action))
-        .route("/invite/{token}", web::get().to(invite::show_invite))
-        .route("/invite/{token}", web::post().to(invite::accept_invite));
+    cfg.route("/admin/users/{id}", web::get().to(crate::admin::page(show_user)))
+        .route("/admin/users/{id}", web::post().to(crate::admin::page(update_user)))
+        .route("/admin/users/{id}/{action}", web::post().to(crate::admin::page(user_action)))
+        .route("/invite/{token}", web::get().to(crate::web::offload(invite::show_invite)))
+        .route("/invite/{token}", web::post().to(crate::web::offload(invite::accept_invite)));
     groups::configure(cfg);
 }

@@ -89,7 +89,7 @@ struct SignInsPage {
     pager: Pager,
 }
 
-async fn signins(admin: Admin<Apps>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn signins(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let text = |k: &str| q.get(k).unwrap_or("").trim().to_string();
@@ -173,9 +173,10 @@ struct ContextView {
     trusted_location: bool,
 }
 
-async fn signin(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, PageError> {
+fn signin(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id: i64 = crate::web::path_param(_req, "id").parse().map_err(|_| crate::web::ErrorPage::not_found())?;
     let conn = state.pool.get()?;
-    let row = store::signins::by_id(&conn, *id)?.ok_or_else(|| ErrorPage {
+    let row = store::signins::by_id(&conn, id)?.ok_or_else(|| ErrorPage {
         status: StatusCode::NOT_FOUND,
         title: "No such sign-in".into(),
         message: "That log entry does not exist.".into(),
@@ -233,7 +234,7 @@ struct KeysPage {
     pager: Pager,
 }
 
-async fn keys(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn keys(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let now = state.clock.now();
     let published = state.keys.jwks(now);
@@ -272,7 +273,7 @@ async fn keys(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>
     Ok(html(StatusCode::OK, &KeysPage { nav: admin.nav(), keys, pager: list.pager(total) }))
 }
 
-async fn rotate_keys(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn rotate_keys(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let now = state.clock.now();
     let kids = state.keys.rotate_all(now).map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
@@ -281,10 +282,10 @@ async fn rotate_keys(admin: Admin<Global>, state: web::Data<AppState>) -> Result
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/signins", web::get().to(signins))
-        .route("/admin/signins/{id}", web::get().to(signin))
-        .route("/admin/keys", web::get().to(keys))
-        .route("/admin/keys/rotate", web::post().to(rotate_keys));
+    cfg.route("/admin/signins", web::get().to(crate::admin::page(signins)))
+        .route("/admin/signins/{id}", web::get().to(crate::admin::page(signin)))
+        .route("/admin/keys", web::get().to(crate::admin::page(keys)))
+        .route("/admin/keys/rotate", web::post().to(crate::admin::page(rotate_keys)));
 }
 
 #[cfg(test)]

@@ -23,9 +23,8 @@ use crate::gate::Target;
 use crate::store::{self, directory::Role, sessions::Session, users::User};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError};
-use actix_web::dev::Payload;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -105,26 +104,24 @@ fn forbidden(message: &str) -> PageError {
     ErrorPage { status: StatusCode::FORBIDDEN, title: "Not allowed".into(), message: message.into() }.into()
 }
 
-impl<N: Need> FromRequest for Admin<N> {
-    type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+/// A console page, served by `page`: its guard has admitted the administrator.
+pub type ConsolePage<N> = fn(Admin<N>, &HttpRequest, web::Data<AppState>, web::Bytes) -> Result<HttpResponse, PageError>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let body = (req.method() == Method::POST).then(|| web::Bytes::from_request(&req, payload));
-        Box::pin(async move {
-            let body = match body {
-                Some(b) => b.await?,
-                None => web::Bytes::new(),
-            };
-            let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
-            let conn = state.pool.get().map_err(PageError::from)?;
-            match admit::<N>(&req, &state, &conn, &body)? {
-                Admission::Admitted(admin) => Ok(*admin),
-                Admission::Elsewhere(res) => Err(actix_web::error::InternalError::from_response("sent elsewhere by the sign-in gate", res).into()),
-            }
-        })
-    }
+/// Serves a console page on the blocking threads (`web::offload`), behind the console's guard:
+/// an administrator with a live, gated session and, for a POST, the session's CSRF token.
+pub fn page<N: Need>(
+    page: ConsolePage<N>,
+) -> impl Fn(HttpRequest, web::Bytes) -> Pin<Box<dyn Future<Output = Result<HttpResponse, PageError>>>> + Clone + 'static {
+    crate::web::offload(move |req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes| {
+        let admission = {
+            let conn = state.pool.get()?;
+            admit::<N>(req, &state, &conn, &body)?
+        };
+        match admission {
+            Admission::Admitted(admin) => page(*admin, req, state, body),
+            Admission::Elsewhere(res) => Ok(res),
+        }
+    })
 }
 
 /// What the console's guard decided.

@@ -10,6 +10,7 @@ use crate::AppState;
 use crate::i18n::filters;
 use crate::store::{self, overview as ov};
 use crate::web::{PageError, html};
+use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -159,7 +160,7 @@ struct Overview {
     failing_apps: Vec<Count>,
 }
 
-async fn overview(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn overview(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let now = state.clock.now();
     let offset = admin.zone.offset_at(now);
@@ -227,7 +228,7 @@ async fn overview(admin: Admin<Apps>, state: web::Data<AppState>) -> Result<Http
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin", web::get().to(overview));
+    cfg.route("/admin", web::get().to(crate::admin::page(overview)));
 }
 
 #[cfg(test)]

@@ -162,7 +162,8 @@ struct Item<'a> {
 /// GET /admin/picker/{kind}?q=…: the matches as JSON, for static/picker.js. Named locations are
 /// for global administrators only; users and groups are offered to application administrators
 /// too, who assign them to apps.
-async fn lookup(admin: Admin<Apps>, req: HttpRequest, state: web::Data<AppState>, kind: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn lookup(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let kind = crate::web::path_param(req, "kind");
     let kind =
         Kind::parse(&kind).ok_or_else(|| ErrorPage { status: StatusCode::NOT_FOUND, title: "No such list".into(), message: "Nothing to pick here.".into() })?;
     if kind == Kind::Location && !admin.nav().global {
@@ -181,7 +182,7 @@ async fn lookup(admin: Admin<Apps>, req: HttpRequest, state: web::Data<AppState>
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/picker/{kind}", web::get().to(lookup));
+    cfg.route("/admin/picker/{kind}", web::get().to(crate::admin::page(lookup)));
 }
 
 #[cfg(test)]

@@ -106,14 +106,14 @@ fn policies_page(conn: &Connection, admin: &Admin<impl Need>, params: &Params, e
     Ok(html(status, &page))
 }
 
-async fn list(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn list(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let params = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     policies_page(&conn, &admin, &params, None, String::new())
 }
 
 /// POST /admin/security-defaults: turning them off is a deliberate step (a confirmation box).
-async fn set_defaults(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn set_defaults(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
@@ -193,7 +193,7 @@ fn form_page(
     Ok(html(status, &page))
 }
 
-async fn new_form(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn new_form(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let q = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     let form = match q.get("template").and_then(|t| templates::all().into_iter().find(|(k, _, _)| *k == t)) {
@@ -226,7 +226,7 @@ fn save(conn: &mut Connection, admin: &Admin<impl Need>, p: &Policy, before: Opt
     Ok(outcome)
 }
 
-async fn create(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn create(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -259,14 +259,16 @@ fn impact(conn: &Connection, p: &Policy, now: i64) -> Result<Impact, store::Stor
     Ok(imp)
 }
 
-async fn show(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn show(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let conn = state.pool.get()?;
     let p = pol::by_id(&conn, &id)?.ok_or_else(not_found)?;
     let imp = impact(&conn, &p, state.clock.now())?;
     form_page(&conn, &admin, PolicyForm::from_policy(&p), Errors::new(), Some(p.id.clone()), Some(imp))
 }
 
-async fn update(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn update(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -285,7 +287,8 @@ async fn update(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<
     }
 }
 
-async fn set_state(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn set_state(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -301,7 +304,8 @@ async fn set_state(admin: Admin<Global>, state: web::Data<AppState>, id: web::Pa
     }
 }
 
-async fn delete(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn delete(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let p = pol::by_id(&conn, &id)?.ok_or_else(not_found)?;
@@ -312,7 +316,7 @@ async fn delete(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<
     Ok(see_other("/admin/policies"))
 }
 
-async fn export(_admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn export(_admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let body = serde_json::to_string_pretty(&pol::all(&conn)?).expect("policies serialise");
     Ok(HttpResponse::Ok()
@@ -322,7 +326,7 @@ async fn export(_admin: Admin<Global>, state: web::Data<AppState>) -> Result<Htt
 }
 
 /// POST /admin/policies/import: a JSON list of policies, all saved or none.
-async fn import(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn import(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -363,18 +367,18 @@ async fn import(admin: Admin<Global>, state: web::Data<AppState>) -> Result<Http
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/policies", web::get().to(list))
-        .route("/admin/security-defaults", web::post().to(set_defaults))
-        .route("/admin/policies/new", web::get().to(new_form))
-        .route("/admin/policies/new", web::post().to(create))
-        .route("/admin/policies/export", web::get().to(export))
-        .route("/admin/policies/import", web::post().to(import))
-        .route("/admin/policies/{id}", web::get().to(show))
-        .route("/admin/policies/{id}", web::post().to(update))
-        .route("/admin/policies/{id}/state", web::post().to(set_state))
-        .route("/admin/policies/{id}/delete", web::post().to(delete))
-        .route("/admin/locations", web::get().to(locations::locations))
-        .route("/admin/locations", web::post().to(locations::add_location))
-        .route("/admin/locations/{id}/delete", web::post().to(locations::delete_location))
-        .route("/admin/whatif", web::get().to(whatif::what_if));
+    cfg.route("/admin/policies", web::get().to(crate::admin::page(list)))
+        .route("/admin/security-defaults", web::post().to(crate::admin::page(set_defaults)))
+        .route("/admin/policies/new", web::get().to(crate::admin::page(new_form)))
+        .route("/admin/policies/new", web::post().to(crate::admin::page(create)))
+        .route("/admin/policies/export", web::get().to(crate::admin::page(export)))
+        .route("/admin/policies/import", web::post().to(crate::admin::page(import)))
+        .route("/admin/policies/{id}", web::get().to(crate::admin::page(show)))
+        .route("/admin/policies/{id}", web::post().to(crate::admin::page(update)))
+        .route("/admin/policies/{id}/state", web::post().to(crate::admin::page(set_state)))
+        .route("/admin/policies/{id}/delete", web::post().to(crate::admin::page(delete)))
+        .route("/admin/locations", web::get().to(crate::admin::page(locations::locations)))
+        .route("/admin/locations", web::post().to(crate::admin::page(locations::add_location)))
+        .route("/admin/locations/{id}/delete", web::post().to(crate::admin::page(locations::delete_location)))
+        .route("/admin/whatif", web::get().to(crate::admin::page(whatif::what_if)));
 }

@@ -100,7 +100,7 @@ pub fn here() -> String {
 
 /// The middleware that chooses the language of every request.
 pub async fn select(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let (lang, saved) = chosen(req.request());
+    let (lang, saved) = chosen(req.request()).await;
     let get = req.method() == Method::GET;
     let here = match (get, req.query_string()) {
         (true, q) if !q.is_empty() => format!("{}?{q}", req.path()),
@@ -118,23 +118,28 @@ pub async fn select(req: ServiceRequest, next: Next<impl MessageBody>) -> Result
 
 /// The browser's choice; else the account's (then also returned, to keep in a cookie); else
 /// `Accept-Language`; else English.
-fn chosen(req: &HttpRequest) -> (Lang, Option<Lang>) {
+async fn chosen(req: &HttpRequest) -> (Lang, Option<Lang>) {
     if let Some(lang) = cookies::value(req, cookies::LANG).and_then(|v| Lang::parse(&v)) {
         return (lang, None);
     }
-    if let Some(lang) = saved(req) {
+    if let Some(lang) = saved(req).await {
         return (lang, Some(lang));
     }
     let accepted = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Lang::from_accept_language);
     (accepted.unwrap_or_default(), None)
 }
 
-fn saved(req: &HttpRequest) -> Option<Lang> {
+/// The language saved on the account of the session this browser holds: looked up on the
+/// blocking threads (never on the HTTP worker), once per browser, which keeps it in a cookie.
+async fn saved(req: &HttpRequest) -> Option<Lang> {
     let token = cookies::value(req, cookies::SESSION)?;
-    let state = req.app_data::<web::Data<AppState>>()?;
-    // On the HTTP worker: a connection free at once, or the browser's own choice this time.
-    let conn = state.pool.try_get()?;
-    let locale = store::users::locale_by_session(&conn, &token, state.clock.now()).ok()??;
+    let state = req.app_data::<web::Data<AppState>>()?.clone();
+    let locale = web::block(move || {
+        let conn = state.pool.get().ok()?;
+        store::users::locale_by_session(&conn, &token, state.clock.now()).ok()?
+    })
+    .await
+    .ok()??;
     Lang::parse(&locale)
 }
 
@@ -154,30 +159,30 @@ fn local(path: &str) -> bool {
 
 /// POST /lang: the switch on every page. Remembered in this browser, saved on the account when
 /// signed in; in a sign-in, the person's choice replaces what the app's `ui_locales` asked.
-async fn switch(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+fn switch(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let params = Params::form(&body)?;
     let lang = params.get("lang").and_then(Lang::parse).ok_or_else(|| ErrorPage::bad_request("Unknown language", "Choose English or 日本語."))?;
     let to = params.get("return_to").filter(|p| local(p)).unwrap_or("/");
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    if let Some(s) = session::current(&req, &conn, now)? {
+    if let Some(s) = session::current(req, &conn, now)? {
         store::users::set_locale(&conn, &s.user_id, lang.tag())?;
     }
     let pending = url::Url::parse("http://latchkey")
         .ok()
         .and_then(|base| base.join(to).ok())
         .and_then(|u| u.query_pairs().find(|(k, _)| k == "request").map(|(_, v)| v.into_owned()));
-    if let Some(Ok(mut pending)) = pending.map(|id| flow::load(&req, &conn, Some(&id), now))
+    if let Some(Ok(mut pending)) = pending.map(|id| flow::load(req, &conn, Some(&id), now))
         && let Some(r) = pending.flow.request.as_mut().filter(|r| !r.ui_locales.is_empty())
     {
         r.ui_locales = vec![lang.tag().to_string()];
         pending.save(&conn)?;
     }
     let mut res = see_other(to);
-    res.add_cookie(&cookie(lang, cookies::secure(&req))).map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
+    res.add_cookie(&cookie(lang, cookies::secure(req))).map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
     Ok(res)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/lang", web::post().to(switch));
+    cfg.route("/lang", web::post().to(crate::web::offload(switch)));
 }

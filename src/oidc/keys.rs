@@ -53,6 +53,9 @@ pub struct KeyRing {
     /// Held while the keys are re-read and installed, so reloads take turns and a slower,
     /// older read never replaces a newer one.
     reloading: std::sync::Mutex<()>,
+    /// A thread of the server re-reads the keys every second (`refresh`): requests then never
+    /// do, so `/jwks` and token signing never wait for the database.
+    background: std::sync::atomic::AtomicBool,
 }
 
 impl KeyRing {
@@ -72,7 +75,14 @@ impl KeyRing {
                 rotate_alg(&pool, secret.as_deref(), alg, now)?;
             }
         }
-        let ring = Self { pool, secret, max_token_ttl, loaded: RwLock::new(Loaded { checked_at: 0, keys: vec![] }), reloading: Default::default() };
+        let ring = Self {
+            pool,
+            secret,
+            max_token_ttl,
+            loaded: RwLock::new(Loaded { checked_at: 0, keys: vec![] }),
+            reloading: Default::default(),
+            background: Default::default(),
+        };
         ring.reload(now)?;
         Ok(ring)
     }
@@ -85,6 +95,7 @@ impl KeyRing {
     /// second (`lib::reload_keys`), so keys rotated through another instance or the CLI are
     /// used within two seconds even when every connection is busy serving requests.
     pub fn refresh(&self, now: i64) -> Result<(), KeyError> {
+        self.background.store(true, std::sync::atomic::Ordering::Relaxed);
         let _turn = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         self.reload(now)
     }
@@ -121,10 +132,11 @@ impl KeyRing {
 
     fn snapshot(&self, now: i64) -> Vec<Arc<SigningKey>> {
         let stale = self.loaded.read().expect("key ring lock").checked_at + RELOAD_SECS <= now;
-        // One request reloads, and only with a connection that is free at once: the caller may
-        // hold one already, and with every connection held by callers waiting for a second
-        // one, none would ever come back.
+        // Without the server's reload thread (the CLI), one caller reloads, and only with a
+        // connection that is free at once: it may hold one already, and with every connection
+        // held by callers waiting for a second one, none would ever come back.
         if stale
+            && !self.background.load(std::sync::atomic::Ordering::Relaxed)
             && let Ok(_turn) = self.reloading.try_lock()
             && let Some(conn) = self.pool.try_get()
             && let Err(e) = self.reload_from(&conn, now)

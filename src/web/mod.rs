@@ -44,6 +44,10 @@ impl ErrorPage {
     pub fn bad_request(title: &str, message: impl Into<String>) -> Self {
         Self { status: StatusCode::BAD_REQUEST, title: title.into(), message: message.into() }
     }
+
+    pub fn not_found() -> Self {
+        Self { status: StatusCode::NOT_FOUND, title: "Not found".into(), message: "There is nothing at this address.".into() }
+    }
 }
 
 /// Its title and message are English; the template shows them in the request's language,
@@ -311,11 +315,12 @@ where
 /// a copy of the request (method, URI, headers, peer, path parameters, the app's state), and its
 /// answer is carried back to the HTTP worker. Every page of the sign-in, the portal and the
 /// console is served this way.
-pub type Page = fn(&HttpRequest, actix_web::web::Data<crate::AppState>, actix_web::web::Bytes) -> Result<HttpResponse, PageError>;
-
-pub fn offload(
-    page: Page,
-) -> impl Fn(HttpRequest, actix_web::web::Bytes) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<HttpResponse, PageError>>>> + Clone + 'static {
+pub fn offload<P>(
+    page: P,
+) -> impl Fn(HttpRequest, actix_web::web::Bytes) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<HttpResponse, PageError>>>> + Clone + 'static
+where
+    P: Fn(&HttpRequest, actix_web::web::Data<crate::AppState>, actix_web::web::Bytes) -> Result<HttpResponse, PageError> + Copy + Send + 'static,
+{
     move |req: HttpRequest, body: actix_web::web::Bytes| {
         Box::pin(async move {
             let state = req.app_data::<actix_web::web::Data<crate::AppState>>().expect("AppState is registered").clone();

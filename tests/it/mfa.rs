@@ -252,9 +252,8 @@ async fn a_wrong_password_puts_the_focus_on_the_password_and_the_authenticator_k
 async fn the_security_key_endpoints_take_only_json_bodies() {
     let server = TestServer::spawn_localhost();
     let b = browser();
-    let post = |path: &'static str, content_type: &'static str, body: &'static str| {
-        b.post(server.url(path)).header("content-type", content_type).body(body).send()
-    };
+    let post =
+        |path: &'static str, content_type: &'static str, body: &'static str| b.post(server.url(path)).header("content-type", content_type).body(body).send();
     // A cross-site form can send a simple content type without asking first: refused unread.
     let res = post("/webauthn/authenticate/start", "application/x-www-form-urlencoded", "request=x&csrf=y").await.unwrap();
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);

@@ -319,7 +319,8 @@ fn page_with(
 }
 
 /// GET /admin/apps/{id}: the Overview.
-pub async fn show(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub fn show(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let conn = state.pool.get()?;
     let app = load_app(&conn, &id)?;
     page(&state, &conn, &admin, app, Section::Overview, None, Errors::new(), None)
@@ -327,13 +328,9 @@ pub async fn show(admin: Admin<Apps>, state: web::Data<AppState>, id: web::Path<
 
 /// GET /admin/apps/{id}/{section}; the Users and groups section's list takes `q`, `kind`,
 /// `sort`, `dir` and `page`.
-pub async fn show_section(
-    admin: Admin<Apps>,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, PageError> {
-    let (id, section) = path.into_inner();
+pub fn show_section(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let path = (crate::web::path_param(req, "id"), crate::web::path_param(req, "section"));
+    let (id, section) = path;
     let section = Section::parse(&section).filter(|s| *s != Section::Overview).ok_or_else(|| ErrorPage {
         status: StatusCode::NOT_FOUND,
         title: "No such page".into(),

@@ -51,13 +51,13 @@ fn groups_page(
     Ok(html(status, &GroupsPage { nav: admin.nav(), groups, pager: query.pager(total), q: query.q().to_string(), name, description, errors }))
 }
 
-async fn list_groups(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn list_groups(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let params = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     groups_page(&conn, &admin, &params, String::new(), String::new(), Errors::new())
 }
 
-async fn create_group(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn create_group(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
@@ -141,7 +141,8 @@ fn group_page(
 }
 
 /// GET /admin/groups/{id}: the group, its members a page at a time (`q`, `sort`, `dir`, `page`).
-async fn show_group(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn show_group(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let list = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     group_page(&conn, &admin, &id, &list, Errors::new(), &[], "")
@@ -149,7 +150,8 @@ async fn show_group(admin: Admin<Global>, req: HttpRequest, state: web::Data<App
 
 /// POST /admin/groups/{id}/members: adds the users ticked in the picker (`member_{id}`), or
 /// one typed by username. With `pick`, only searches.
-async fn add_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn add_member(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
@@ -190,7 +192,8 @@ async fn add_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::P
     Ok(see_other(&format!("/admin/groups/{}", group.id)))
 }
 
-async fn remove_member(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn remove_member(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
@@ -230,7 +233,8 @@ struct DeleteGroupPage {
     impact: GroupImpact,
 }
 
-async fn confirm_delete_group(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn confirm_delete_group(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let conn = state.pool.get()?;
     let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
     let impact = group_impact(&conn, &group)?;
@@ -239,7 +243,8 @@ async fn confirm_delete_group(admin: Admin<Global>, state: web::Data<AppState>, 
 
 /// POST /admin/groups/{id}/delete: only from the confirmation page (`confirm=yes`). Its
 /// memberships and app assignments go; policies naming it no longer do.
-async fn delete_group(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn delete_group(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
@@ -251,11 +256,11 @@ async fn delete_group(admin: Admin<Global>, state: web::Data<AppState>, id: web:
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/groups", web::get().to(list_groups))
-        .route("/admin/groups", web::post().to(create_group))
-        .route("/admin/groups/{id}", web::get().to(show_group))
-        .route("/admin/groups/{id}/members", web::post().to(add_member))
-        .route("/admin/groups/{id}/members/remove", web::post().to(remove_member))
-        .route("/admin/groups/{id}/delete", web::get().to(confirm_delete_group))
-        .route("/admin/groups/{id}/delete", web::post().to(delete_group));
+    cfg.route("/admin/groups", web::get().to(crate::admin::page(list_groups)))
+        .route("/admin/groups", web::post().to(crate::admin::page(create_group)))
+        .route("/admin/groups/{id}", web::get().to(crate::admin::page(show_group)))
+        .route("/admin/groups/{id}/members", web::post().to(crate::admin::page(add_member)))
+        .route("/admin/groups/{id}/members/remove", web::post().to(crate::admin::page(remove_member)))
+        .route("/admin/groups/{id}/delete", web::get().to(crate::admin::page(confirm_delete_group)))
+        .route("/admin/groups/{id}/delete", web::post().to(crate::admin::page(delete_group)));
 }

@@ -15,6 +15,7 @@ use crate::i18n::filters;
 use crate::store::db::Connection;
 use crate::store::{self, directory as dir};
 use crate::web::{PageError, html};
+use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -305,13 +306,13 @@ fn page(admin: &Admin<Global>, csv: String, plan: Option<Plan>, done: Option<(us
     html(status, &ImportPage { nav: admin.nav(), csv, plan, errors, done })
 }
 
-async fn form(admin: Admin<Global>) -> Result<HttpResponse, PageError> {
+fn form(admin: Admin<Global>, _req: &HttpRequest, _state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     Ok(page(&admin, "username,email,name,groups\n".into(), None, None))
 }
 
 /// POST /admin/users/import: the CSV as text (`csv`) or as an uploaded file (multipart `file`,
 /// CSRF in the query). Without `confirm=yes` a dry run; with it, the import.
-async fn submit(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn submit(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let (text, confirm) = match &admin.upload {
@@ -334,11 +335,11 @@ async fn submit(admin: Admin<Global>, state: web::Data<AppState>) -> Result<Http
     // Invited users hold a random password nobody knows until they choose theirs; one hash
     // serves the whole import (argon2 per row would take minutes for a large file).
     let unknown = random_token();
-    let hash = state.passwords.offload({
+    let hash = state.passwords.run({
         let pw = unknown.clone();
         move |h, mem| h.hash_with(&pw, mem)
     });
-    let hash = hash.await.map_err(crate::auth::login::internal)?;
+    let hash = hash.map_err(crate::auth::login::internal)?;
     let invites = apply(&mut conn, &plan, &admin.user.id, (&unknown, &hash), now)?;
     for (user_id, email, token) in &invites {
         let Some(user) = store::users::by_id(&conn, user_id)? else { continue };
@@ -352,7 +353,7 @@ async fn submit(admin: Admin<Global>, state: web::Data<AppState>) -> Result<Http
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/users/import", web::get().to(form)).route("/admin/users/import", web::post().to(submit));
+    cfg.route("/admin/users/import", web::get().to(crate::admin::page(form))).route("/admin/users/import", web::post().to(crate::admin::page(submit)));
 }
 
 #[cfg(test)]

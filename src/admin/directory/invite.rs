@@ -6,6 +6,7 @@ use crate::i18n::filters;
 use crate::store::{self, directory as dir};
 use crate::web::params::Params;
 use crate::web::{ErrorPage, PageError, html, see_other};
+use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -19,7 +20,8 @@ struct InvitePage<'a> {
 }
 
 /// GET /invite/{token}: an invited person chooses their password (the link works once).
-pub async fn show_invite(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub fn show_invite(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let token = crate::web::path_param(req, "token");
     let conn = state.pool.get()?;
     let user = dir::invite(&conn, &secret_hash(&token), state.clock.now())?.ok_or_else(invite_gone)?;
     Ok(html(StatusCode::OK, &InvitePage { token: &token, username: &user.username, error: None }))
@@ -29,7 +31,8 @@ fn invite_gone() -> PageError {
     ErrorPage::bad_request("This invitation link no longer works", "It has been used or has expired. Ask your administrator for a new one.").into()
 }
 
-pub async fn accept_invite(state: web::Data<AppState>, token: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub fn accept_invite(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let token = crate::web::path_param(req, "token");
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let p = Params::form(&body)?;
@@ -44,7 +47,7 @@ pub async fn accept_invite(state: web::Data<AppState>, token: web::Path<String>,
     if let Some(e) = error {
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &InvitePage { token: &token, username: &user.username, error: Some(&e) }));
     }
-    let phc = state.passwords.offload(move |h, mem| h.hash_with(&new, mem)).await.map_err(crate::auth::login::internal)?;
+    let phc = state.passwords.run(move |h, mem| h.hash_with(&new, mem)).map_err(crate::auth::login::internal)?;
     let accepted = store::transaction(&mut conn, |tx| -> Result<bool, store::StoreError> {
         if !dir::use_invite(tx, &hash, now)? {
             return Ok(false);

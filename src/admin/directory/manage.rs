@@ -10,6 +10,7 @@ use crate::store::db::Connection;
 use crate::store::{self, directory as dir, users::User};
 use crate::web::params::Params;
 use crate::web::{PageError, html, see_other};
+use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -53,7 +54,8 @@ struct DeleteUserPage {
     impact: UserImpact,
 }
 
-async fn confirm_delete(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn confirm_delete(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let conn = state.pool.get()?;
     let now = state.clock.now();
     let user = load_user(&conn, &id)?;
@@ -68,7 +70,8 @@ async fn confirm_delete(admin: Admin<Global>, state: web::Data<AppState>, id: we
 /// end (apps hear of it), their tokens stop working, and the account with its methods,
 /// memberships and assignments is removed; policies naming them no longer do. Sign-in log rows
 /// stay, as history.
-async fn delete(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn delete(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let user = load_user(&conn, &id)?;
@@ -86,7 +89,8 @@ async fn delete(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<
 /// POST /admin/users/{id}/password: an administrator sets a password (checked like any
 /// other). Like every password change that is not the person's own, it ends every session and
 /// refresh-token family of theirs; "must change" makes them choose their own at next sign-in.
-async fn set_password(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+fn set_password(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let user = load_user(&conn, &id)?;
@@ -101,7 +105,7 @@ async fn set_password(admin: Admin<Global>, state: web::Data<AppState>, id: web:
     if !errors.is_empty() {
         return user_page(&conn, &admin, user, errors, now, None);
     }
-    let phc = state.passwords.offload(move |h, mem| h.hash_with(&new, mem)).await.map_err(crate::auth::login::internal)?;
+    let phc = state.passwords.run(move |h, mem| h.hash_with(&new, mem)).map_err(crate::auth::login::internal)?;
     let must_change = p.get("must_change").is_some();
     store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
         let before = user_snapshot(tx, &user)?;
@@ -118,7 +122,7 @@ async fn set_password(admin: Admin<Global>, state: web::Data<AppState>, id: web:
 
 /// POST /admin/users/bulk: `action` (disable, add_to_group with `group`) for every user ticked
 /// on the list (`user_{id}`), in one transaction, each audited.
-async fn bulk(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+fn bulk(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let p = admin.form.clone();
@@ -187,8 +191,8 @@ async fn bulk(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/users/bulk", web::post().to(bulk))
-        .route("/admin/users/{id}/delete", web::get().to(confirm_delete))
-        .route("/admin/users/{id}/delete", web::post().to(delete))
-        .route("/admin/users/{id}/password", web::post().to(set_password));
+    cfg.route("/admin/users/bulk", web::post().to(crate::admin::page(bulk)))
+        .route("/admin/users/{id}/delete", web::get().to(crate::admin::page(confirm_delete)))
+        .route("/admin/users/{id}/delete", web::post().to(crate::admin::page(delete)))
+        .route("/admin/users/{id}/password", web::post().to(crate::admin::page(set_password)));
 }

@@ -48,14 +48,14 @@ fn page(conn: &Connection, admin: &Admin<impl Need>, params: &Params, form: Loca
     Ok(html(status, &LocationsPage { nav: admin.nav(), locations, pager: query.pager(total), q: query.q().to_string(), errors, form }))
 }
 
-pub async fn locations(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn locations(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let params = Params::parse(req.query_string().as_bytes()).unwrap_or_default();
     page(&conn, &admin, &params, LocationForm { risk: "none".into(), ..LocationForm::default() }, Errors::new())
 }
 
 /// POST /admin/locations: every field's mistake at once, what was typed kept.
-pub async fn add_location(admin: Admin<Global>, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn add_location(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
@@ -96,7 +96,8 @@ pub async fn add_location(admin: Admin<Global>, state: web::Data<AppState>) -> R
     page(&conn, &admin, &Params::default(), form, errors)
 }
 
-pub async fn delete_location(admin: Admin<Global>, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub fn delete_location(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(_req, "id");
     let conn = state.pool.get()?;
     let before = pol::locations(&conn)?.into_iter().find(|l| l.id == *id);
     if pol::delete_location(&conn, &id)? {

@@ -36,7 +36,7 @@ struct WhatIfPage {
 }
 
 /// GET /admin/whatif: the same evaluator a real sign-in uses, for inputs an admin picks.
-pub async fn what_if(admin: Admin<Global>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub fn what_if(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let conn = state.pool.get()?;
     let now = state.clock.now();
     let q = Query(Params::parse(req.query_string().as_bytes()).unwrap_or_default().into_map().into_iter().collect());
