@@ -158,8 +158,8 @@ fn create(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _b
 
 /// POST /admin/apps/{id}: saves one section's fields (`section`), or every field when the
 /// whole form is sent (no `section`).
-fn update(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn update(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -185,8 +185,8 @@ fn update(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _b
     Ok(see_other(&format!("/admin/apps/{}{}", app.id, section.path())))
 }
 
-fn rotate_secret(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn rotate_secret(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -229,8 +229,8 @@ fn rotate_secret(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppSta
     Ok(html(StatusCode::OK, &page))
 }
 
-fn set_enabled(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn set_enabled(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -255,8 +255,8 @@ fn set_enabled(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState
     Ok(see_other(&format!("/admin/apps/{}", app.id)))
 }
 
-fn delete(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn delete(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -275,8 +275,8 @@ fn delete(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _b
 /// POST /admin/apps/{id}/assignments: assigns the users and groups ticked in the pickers
 /// (`user_{id}`, `group_{id}`), or one typed by name (`kind`, `name`). With `pick`, only
 /// searches: the section is shown again with the matches, nothing saved.
-fn assign(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn assign(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -328,8 +328,8 @@ fn assign(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _b
     Ok(see_other(&format!("/admin/apps/{}/assignments", app.id)))
 }
 
-fn unassign(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn unassign(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -360,8 +360,8 @@ pub fn logo_type(data: &[u8]) -> Option<&'static str> {
 
 /// POST /admin/apps/{id}/logo (multipart): PNG, JPEG or SVG up to 100 KB, kept in the database
 /// and served by latchkey, so no page loads anything from elsewhere.
-fn upload_logo(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn upload_logo(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let now = state.clock.now();
     let app = load_app(&conn, &id)?;

@@ -346,15 +346,15 @@ fn load_user(conn: &Connection, id: &str) -> Result<User, PageError> {
     store::users::by_id(conn, id)?.ok_or_else(|| not_found("user"))
 }
 
-fn show_user(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn show_user(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let user = load_user(&conn, &id)?;
     user_page(&conn, &admin, user, Errors::new(), state.clock.now(), None)
 }
 
-fn update_user(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn update_user(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
@@ -390,8 +390,8 @@ fn update_user(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppSta
 
 /// The user actions: disable / enable, reset MFA, require a password change, end sessions,
 /// unlock, set the user risk.
-fn user_action(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let path = (crate::web::path_param(_req, "id"), crate::web::path_param(_req, "action"));
+fn user_action(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let path = (crate::web::path_param(req, "id"), crate::web::path_param(req, "action"));
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let (id, action) = path;

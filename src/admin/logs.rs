@@ -173,8 +173,8 @@ struct ContextView {
     trusted_location: bool,
 }
 
-fn signin(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id: i64 = crate::web::path_param(_req, "id").parse().map_err(|_| crate::web::ErrorPage::not_found())?;
+fn signin(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id: i64 = crate::web::path_param(req, "id").parse().map_err(|_| crate::web::ErrorPage::not_found())?;
     let conn = state.pool.get()?;
     let row = store::signins::by_id(&conn, id)?.ok_or_else(|| ErrorPage {
         status: StatusCode::NOT_FOUND,

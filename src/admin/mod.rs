@@ -113,6 +113,8 @@ pub fn page<N: Need>(
     page: ConsolePage<N>,
 ) -> impl Fn(HttpRequest, web::Bytes) -> Pin<Box<dyn Future<Output = Result<HttpResponse, PageError>>>> + Clone + 'static {
     crate::web::offload(move |req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes| {
+        // Only a POST carries a form (and its CSRF token): another method's body is ignored.
+        let body = if req.method() == Method::POST { body } else { web::Bytes::new() };
         let admission = {
             let conn = state.pool.get()?;
             admit::<N>(req, &state, &conn, &body)?

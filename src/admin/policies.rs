@@ -259,16 +259,16 @@ fn impact(conn: &Connection, p: &Policy, now: i64) -> Result<Impact, store::Stor
     Ok(imp)
 }
 
-fn show(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn show(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let p = pol::by_id(&conn, &id)?.ok_or_else(not_found)?;
     let imp = impact(&conn, &p, state.clock.now())?;
     form_page(&conn, &admin, PolicyForm::from_policy(&p), Errors::new(), Some(p.id.clone()), Some(imp))
 }
 
-fn update(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn update(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -287,8 +287,8 @@ fn update(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, 
     }
 }
 
-fn set_state(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn set_state(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -304,8 +304,8 @@ fn set_state(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState
     }
 }
 
-fn delete(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn delete(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let p = pol::by_id(&conn, &id)?.ok_or_else(not_found)?;

@@ -135,7 +135,9 @@ async fn saved(req: &HttpRequest) -> Option<Lang> {
     let token = cookies::value(req, cookies::SESSION)?;
     let state = req.app_data::<web::Data<AppState>>()?.clone();
     let locale = web::block(move || {
-        let conn = state.pool.get().ok()?;
+        // A connection free at once, or the browser's own choice this time: this runs before
+        // every page of a browser without the cookie, and must not wait its turn for the pool.
+        let conn = state.pool.try_get()?;
         store::users::locale_by_session(&conn, &token, state.clock.now()).ok()?
     })
     .await

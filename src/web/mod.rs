@@ -335,9 +335,11 @@ where
     }
 }
 
-/// The path parameter `name` of the route that matched (an offloaded page's `web::Path`).
+/// The path parameter `name` of the route that matched, percent-decoded as `web::Path` would
+/// (the router leaves `%25`, `%2F` and `%2B` encoded; this decodes them, once).
 pub fn path_param(req: &HttpRequest, name: &str) -> String {
-    req.match_info().get(name).unwrap_or_default().to_string()
+    let raw = req.match_info().get(name).unwrap_or_default();
+    percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
 }
 
 /// What a page handler reads of its request, sent to the thread that serves it. The rebuilt
@@ -404,5 +406,16 @@ impl Answer {
         let mut res = HttpResponse::with_body(self.status, self.body).map_into_boxed_body();
         *res.headers_mut() = self.headers;
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_path_parameter_is_percent_decoded_once_as_web_path_does() {
+        // What the router hands over: everything decoded but `%25`, `%2F` and `%2B`.
+        let req = actix_web::test::TestRequest::default().param("id", "a%2Fb%2B%2525 c").to_http_request();
+        assert_eq!(super::path_param(&req, "id"), "a/b+%25 c");
+        assert_eq!(super::path_param(&req, "missing"), "");
     }
 }

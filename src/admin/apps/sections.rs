@@ -319,8 +319,8 @@ fn page_with(
 }
 
 /// GET /admin/apps/{id}: the Overview.
-pub fn show(admin: Admin<Apps>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+pub fn show(admin: Admin<Apps>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let app = load_app(&conn, &id)?;
     page(&state, &conn, &admin, app, Section::Overview, None, Errors::new(), None)

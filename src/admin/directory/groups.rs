@@ -150,8 +150,8 @@ fn show_group(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState
 
 /// POST /admin/groups/{id}/members: adds the users ticked in the picker (`member_{id}`), or
 /// one typed by username. With `pick`, only searches.
-fn add_member(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn add_member(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
@@ -192,8 +192,8 @@ fn add_member(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppStat
     Ok(see_other(&format!("/admin/groups/{}", group.id)))
 }
 
-fn remove_member(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn remove_member(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
@@ -233,8 +233,8 @@ struct DeleteGroupPage {
     impact: GroupImpact,
 }
 
-fn confirm_delete_group(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn confirm_delete_group(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
     let impact = group_impact(&conn, &group)?;
@@ -243,8 +243,8 @@ fn confirm_delete_group(admin: Admin<Global>, _req: &HttpRequest, state: web::Da
 
 /// POST /admin/groups/{id}/delete: only from the confirmation page (`confirm=yes`). Its
 /// memberships and app assignments go; policies naming it no longer do.
-fn delete_group(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn delete_group(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;

@@ -54,8 +54,8 @@ struct DeleteUserPage {
     impact: UserImpact,
 }
 
-fn confirm_delete(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn confirm_delete(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let now = state.clock.now();
     let user = load_user(&conn, &id)?;
@@ -70,8 +70,8 @@ fn confirm_delete(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<App
 /// end (apps hear of it), their tokens stop working, and the account with its methods,
 /// memberships and assignments is removed; policies naming them no longer do. Sign-in log rows
 /// stay, as history.
-fn delete(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn delete(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let user = load_user(&conn, &id)?;
@@ -89,8 +89,8 @@ fn delete(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, 
 /// POST /admin/users/{id}/password: an administrator sets a password (checked like any
 /// other). Like every password change that is not the person's own, it ends every session and
 /// refresh-token family of theirs; "must change" makes them choose their own at next sign-in.
-fn set_password(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+fn set_password(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let user = load_user(&conn, &id)?;

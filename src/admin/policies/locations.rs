@@ -96,8 +96,8 @@ pub fn add_location(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<A
     page(&conn, &admin, &Params::default(), form, errors)
 }
 
-pub fn delete_location(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let id = crate::web::path_param(_req, "id");
+pub fn delete_location(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
     let before = pol::locations(&conn)?.into_iter().find(|l| l.id == *id);
     if pol::delete_location(&conn, &id)? {
