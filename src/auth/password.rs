@@ -104,21 +104,9 @@ impl PasswordHasher {
         self.verify_with(password, stored, &mut Memory::default())
     }
 
-    /// Runs `work` on the hashing pool and waits for it without blocking the async worker.
-    pub async fn offload<T: Send + 'static>(&self, work: impl FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static) -> Result<T, PoolGone> {
-        self.submit(work)?.await.map_err(|_| PoolGone)
-    }
-
-    /// Runs `work` on the hashing pool and waits for it, from a blocking thread (database work,
-    /// `web::db`); never from an async worker.
+    /// Runs `work` on the hashing pool and waits for it, from a blocking thread (`web::db`,
+    /// `web::offload`); never from an async worker.
     pub fn run<T: Send + 'static>(&self, work: impl FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static) -> Result<T, PoolGone> {
-        self.submit(work)?.blocking_recv().map_err(|_| PoolGone)
-    }
-
-    fn submit<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static,
-    ) -> Result<tokio::sync::oneshot::Receiver<T>, PoolGone> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
         /// Counts a job in the queue gauge from submission until it has run or is dropped.
@@ -135,7 +123,7 @@ impl PasswordHasher {
             let _ = tx.send(work(&me, mem));
         });
         self.pool.get_or_init(start_pool).lock().map_err(|_| PoolGone)?.send(job).map_err(|_| PoolGone)?;
-        Ok(rx)
+        rx.blocking_recv().map_err(|_| PoolGone)
     }
 }
 
@@ -230,8 +218,7 @@ mod tests {
     fn the_pool_runs_work_and_returns_its_result() {
         let h = fast();
         let stored = h.hash("pooled");
-        let rt = actix_web::rt::System::new();
-        let ok = rt.block_on(h.offload(move |h, mem| h.verify_with("pooled", Some(&stored), mem))).unwrap();
+        let ok = h.run(move |h, mem| h.verify_with("pooled", Some(&stored), mem)).unwrap();
         assert!(ok);
     }
 

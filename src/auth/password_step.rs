@@ -71,40 +71,17 @@ pub enum StepError {
 /// (`web::db`, `web::offload`): it waits for the argon2id pool. A correct password during a
 /// lockout gets the same answer as a wrong one.
 pub fn check(state: &AppState, conn: &Connection, username: &str, password: &str, request: &Request, now: i64) -> Result<PasswordStep, StepError> {
-    let Some(user) = look_up(conn, username, password)? else { return Ok(too_long()) };
-    let (stored, attempt) = (user.as_ref().map(|u| u.password_hash.clone()), password.to_string());
-    let verified = state.passwords.run(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem)).map_err(|_| StepError::PoolGone)?;
-    settle(state, conn, username, password, request, user, verified, now)
-}
-
-fn too_long() -> PasswordStep {
-    PasswordStep { user: None, user_id: None, failure: Some(Failure::TooLong), risk: None, reasons: vec![], locked_until: None }
-}
-
-/// The account `username` names; None (the outer one) when the input is longer than any valid
-/// one: anonymous input must not buy work or memory, so no lookup, no hash, no counter.
-fn look_up(conn: &Connection, username: &str, password: &str) -> Result<Option<Option<User>>, StoreError> {
     if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
-        return Ok(None);
+        // Anonymous input must not buy work or memory: no lookup, no hash, no counter.
+        return Ok(PasswordStep { user: None, user_id: None, failure: Some(Failure::TooLong), risk: None, reasons: vec![], locked_until: None });
     }
-    Ok(Some(match username.len() {
+    let user = match username.len() {
         1..=MAX_USERNAME => store::users::by_username(conn, username)?,
         _ => None,
-    }))
-}
-
-/// After the hash: the detectors, smart lockout, failure counting and forgiveness.
-#[allow(clippy::too_many_arguments)]
-fn settle(
-    state: &AppState,
-    conn: &Connection,
-    username: &str,
-    password: &str,
-    request: &Request,
-    user: Option<User>,
-    verified: bool,
-    now: i64,
-) -> Result<PasswordStep, StepError> {
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let attempt = password.to_string();
+    let verified = state.passwords.run(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem)).map_err(|_| StepError::PoolGone)?;
     let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
     let user_id = user.as_ref().map(|u| u.id.clone());
     let found = protection::assess(&state.protection, conn, user_id.as_deref(), request.ip.as_deref(), platform.as_str(), password, verified, now)?;

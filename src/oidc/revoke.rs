@@ -18,9 +18,9 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         let client = client_auth::authenticate(&headers, &params, conn, state.clock.now())?.client;
         let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
         let now = state.clock.now();
-        if let Some(row) = store::tokens::refresh_by_hash(conn, &secret_hash(token))? {
-            if store::tokens::grant(conn, &row.grant_id)?.is_some_and(|g| g.client_id == client.id) {
-                store::tokens::revoke_grant(conn, &row.grant_id, now)?;
+        if let Some((_, grant)) = store::tokens::refresh_and_grant(conn, &secret_hash(token))? {
+            if grant.client_id == client.id {
+                store::tokens::revoke_grant(conn, &grant.id, now)?;
             }
         } else if let Ok(claims) = jwt::verify(&state.keys, token, TYP_ACCESS, now)
             && let Ok(c) = serde_json::from_value::<AccessClaims>(claims)

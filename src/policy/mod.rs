@@ -32,9 +32,9 @@ pub struct RiskSignals {
     pub user: Risk,
 }
 
-pub fn risk_signals(user_risk: Option<&str>, locations: &[store::policies::NamedLocation], matched: &[String]) -> RiskSignals {
+pub fn risk_signals(user: Risk, locations: &[store::policies::NamedLocation], matched: &[String]) -> RiskSignals {
     let sign_in = locations.iter().filter(|l| matched.contains(&l.id)).map(|l| l.risk).max().unwrap_or(Risk::None);
-    RiskSignals { sign_in, user: user_risk.and_then(Risk::parse).unwrap_or(Risk::None) }
+    RiskSignals { sign_in, user }
 }
 
 /// Builds the evaluation context for a sign-in attempt.
@@ -60,7 +60,7 @@ pub fn context(
         None => vec![],
     };
     let trusted = locations.iter().any(|l| l.trusted && matched.contains(&l.id));
-    let risk = risk_signals(person.and_then(|p| p.user_risk.as_deref()), &locations, &matched);
+    let risk = risk_signals(person.map_or(Risk::None, |p| p.user_risk), &locations, &matched);
     let (username, groups, roles, password_changed) = match person {
         Some(p) => {
             let roles = p.roles.iter().map(|r| r.as_str().to_string()).collect();

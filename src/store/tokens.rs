@@ -69,13 +69,6 @@ pub struct RefreshToken {
     pub rotated_at: Option<i64>,
 }
 
-pub fn refresh_by_hash(conn: &Connection, token_hash: &str) -> Result<Option<RefreshToken>> {
-    Ok(conn
-        .prepare_cached("SELECT grant_id, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = ?1")?
-        .query_row([token_hash], |r| Ok(RefreshToken { grant_id: r.get(0)?, expires_at: r.get(1)?, rotated_at: r.get(2)? }))
-        .optional()?)
-}
-
 /// A refresh token and its grant, in one statement.
 pub fn refresh_and_grant(conn: &Connection, token_hash: &str) -> Result<Option<(RefreshToken, Grant)>> {
     let sql = format!(

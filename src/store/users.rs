@@ -145,7 +145,7 @@ mod tests {
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub user: User,
-    pub user_risk: Option<String>,
+    pub user_risk: crate::policy::model::Risk,
     pub password_changed_at: Option<i64>,
     pub groups: Vec<String>,
     pub roles: Vec<crate::store::directory::Role>,
@@ -173,7 +173,7 @@ pub fn profile(conn: &Connection, id: &str) -> Result<Option<Profile>> {
             roles.dedup();
             Ok(Profile {
                 user: from_row(r)?,
-                user_risk: r.get(12)?,
+                user_risk: r.get::<_, Option<String>>(12)?.as_deref().and_then(crate::policy::model::Risk::parse).unwrap_or(crate::policy::model::Risk::None),
                 password_changed_at: r.get(13)?,
                 groups: words(r.get(14)?),
                 roles,
