@@ -2,9 +2,12 @@
 //! conditional-access policies, named locations and the security-defaults switch. Each read
 //! first compares the database's `config_version` token (one primary-key read), which triggers
 //! replace in the same transaction as any change to those tables — so a change made by any
-//! process, the console, the CLI or another instance, is seen by the very next read, and a
+//! process, the console, the CLI or another instance, is seen by the next request, and a
 //! change rolled back never is. Copies are kept per database file; an in-memory database (unit
 //! tests) is always read directly.
+//!
+//! On SQLite the token is read once per connection checkout, so a request sees one version
+//! throughout (a write through its own connection makes it read again).
 //!
 //! On PostgreSQL the token is a network round trip, so it is read at most every
 //! [`PG_CHECK_MS`] per process (a change made through another instance is enforced within that,
@@ -62,7 +65,16 @@ fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnc
             return Ok(v);
         }
     }
-    let version: String = conn.prepare_cached("SELECT version FROM config_version WHERE id = 1")?.query_row([], |r| r.get(0))?;
+    let version = match conn.config_seen(generation) {
+        Some(version) => version,
+        None => {
+            let version: String = conn.prepare_cached("SELECT version FROM config_version WHERE id = 1")?.query_row([], |r| r.get(0))?;
+            if !remote && conn.is_autocommit() {
+                conn.saw_config(generation, &version);
+            }
+            version
+        }
+    };
     let mut all = copies().lock().unwrap_or_else(|e| e.into_inner());
     let copy = all.entry(path).or_default();
     if copy.version != version {
@@ -128,7 +140,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_change_is_seen_by_the_next_read_and_a_rolled_back_one_never() {
+    fn a_change_is_seen_by_the_next_checkout_and_a_rolled_back_one_never() {
         let dir = tempfile::tempdir().unwrap();
         let pool = crate::store::open(dir.path()).unwrap();
         let mut conn = pool.get().unwrap();
@@ -141,9 +153,13 @@ mod tests {
         assert_eq!(security_defaults(&tx).unwrap(), before);
         tx.rollback().unwrap();
         assert_eq!(security_defaults(&conn).unwrap(), !before);
-        // Another connection (another process, in effect) changes it.
+        // Another connection (another process, in effect) changes it: one checkout (a request)
+        // keeps the version it read, the next checkout sees the change.
         let other = rusqlite::Connection::open(dir.path().join("latchkey.db")).unwrap();
         other.execute("UPDATE settings SET value = ?1 WHERE key = 'security_defaults'", [if before { "on" } else { "off" }]).unwrap();
+        assert_eq!(security_defaults(&conn).unwrap(), !before, "one checkout reads the token once");
+        drop(conn);
+        let conn = pool.get().unwrap();
         assert_eq!(security_defaults(&conn).unwrap(), before);
         // Unknown ids are answered, never kept: guessing cannot fill memory.
         assert!(client(&conn, "nope").unwrap().is_none());

@@ -317,7 +317,13 @@ pub fn open_postgres(url: &str, pool_size: u32, timeout: std::time::Duration) ->
         return Err(StoreError::Postgres("database.url must start with postgres:// (SQLite needs no URL: leave it empty)".into()));
     }
     let manager = Manager::postgres(url, timeout).map_err(StoreError::Postgres)?;
-    let pool = r2d2::Pool::builder().max_size(pool_size).min_idle(Some(1)).connection_timeout(timeout).event_handler(Box::new(PoolMetrics)).build(manager)?;
+    let pool = r2d2::Pool::builder()
+        .test_on_check_out(true)
+        .max_size(pool_size)
+        .min_idle(Some(1))
+        .connection_timeout(timeout)
+        .event_handler(Box::new(PoolMetrics))
+        .build(manager)?;
     let conn = pool.get()?;
     conn.migrate_postgres(PG_MIGRATIONS)?.map_err(StoreError::Postgres)?;
     Ok(pool)
@@ -352,6 +358,7 @@ pub fn open_with(data_dir: &Path, pool_size: u32, timeout: std::time::Duration) 
     // One connection is opened now (the migrations need it); the rest as load asks for them, so
     // a start on a busy machine is not bounded by `timeout` times the pool's size.
     let pool = r2d2::Pool::builder()
+        .test_on_check_out(true)
         .max_size(pool_size)
         .min_idle(Some(1))
         .connection_timeout(timeout)

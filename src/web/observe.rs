@@ -43,7 +43,13 @@ fn acceptable(id: &str) -> bool {
 
 /// A fresh id: 80 random bits, hex, short enough to read out from a screenshot.
 fn generate() -> String {
-    crate::crypto::random_bytes::<10>().iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(20);
+    for b in crate::crypto::random_bytes::<10>() {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    id
 }
 
 fn from_trusted_proxy(req: &ServiceRequest) -> Option<String> {

@@ -184,6 +184,11 @@ pub struct Connection {
     in_transaction: std::cell::Cell<bool>,
     /// A write to a table the in-memory copies hold, not yet reported (PostgreSQL).
     config_written: std::cell::Cell<bool>,
+    /// The `config_version` token this checkout already read (SQLite), with the process's and
+    /// this connection's change counts then: one request reads it once, not once per app,
+    /// policy and location lookup. Forgotten at every checkout (`is_valid`), so the next
+    /// request reads it again, and after any write through this connection.
+    config_seen: std::cell::RefCell<Option<(u64, u64, String)>>,
 }
 
 enum Inner {
@@ -254,6 +259,21 @@ impl Connection {
         match &self.inner {
             Inner::Sqlite(c) => c.path().filter(|p| !p.is_empty()).map(str::to_string),
             Inner::Postgres(p) => Some(p.identity().to_string()),
+        }
+    }
+
+    /// The `config_version` token read earlier in this checkout, outside any transaction, with
+    /// no change made by this process since (its change count still `generation`) and no write
+    /// through this connection since.
+    pub(crate) fn config_seen(&self, generation: u64) -> Option<String> {
+        let Inner::Sqlite(c) = &self.inner else { return None };
+        let seen = self.config_seen.borrow();
+        seen.as_ref().filter(|(g, writes, _)| *g == generation && *writes == c.total_changes() && c.is_autocommit()).map(|(_, _, v)| v.clone())
+    }
+
+    pub(crate) fn saw_config(&self, generation: u64, version: &str) {
+        if let Inner::Sqlite(c) = &self.inner {
+            *self.config_seen.borrow_mut() = Some((generation, c.total_changes(), version.to_string()));
         }
     }
 
@@ -627,10 +647,18 @@ impl r2d2::ManageConnection for Manager {
             Self::Sqlite(_, gate) => Some(gate.clone()),
             Self::Postgres(_) => None,
         };
-        Ok(Connection { inner, gate, in_transaction: std::cell::Cell::new(false), config_written: std::cell::Cell::new(false) })
+        Ok(Connection {
+            inner,
+            gate,
+            in_transaction: std::cell::Cell::new(false),
+            config_written: std::cell::Cell::new(false),
+            config_seen: Default::default(),
+        })
     }
 
+    /// Runs at every checkout (the pools are built with `test_on_check_out`).
     fn is_valid(&self, conn: &mut Connection) -> Result<()> {
+        *conn.config_seen.get_mut() = None;
         match &conn.inner {
             Inner::Postgres(p) if p.answered_lately() => Ok(()),
             _ => conn.execute_batch(""),
