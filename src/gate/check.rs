@@ -34,6 +34,9 @@ pub struct Ask<'a> {
     pub consent: Option<ConsentAsk<'a>>,
     /// Whether smart lockout applies (a password is being presented now).
     pub lockout: Option<bool>,
+    /// The person's profile, when the caller read it already in its own statement (a refresh
+    /// reads it with the token): else the gate reads it.
+    pub profile: Option<&'a store::users::Profile>,
 }
 
 impl<'a> Ask<'a> {
@@ -65,6 +68,7 @@ impl<'a> Ask<'a> {
             session_in_use: false,
             consent: None,
             lockout: None,
+            profile: None,
         }
     }
 }
@@ -127,16 +131,21 @@ impl Verdict {
 
 /// Answers `ask` at `now`.
 pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, StoreError> {
-    let profile = match ask.user_id {
-        Some(id) => Some(store::users::profile(conn, id)?.ok_or_else(|| StoreError::Corrupt("the gate was asked about a user that does not exist".into()))?),
-        None => None,
+    let loaded;
+    let profile = match (ask.user_id, ask.profile) {
+        (Some(id), Some(read)) if read.user.id == id => Some(read),
+        (Some(id), _) => {
+            loaded = store::users::profile(conn, id)?.ok_or_else(|| StoreError::Corrupt("the gate was asked about a user that does not exist".into()))?;
+            Some(&loaded)
+        }
+        (None, _) => None,
     };
-    let mut ctx = policy::context(conn, profile.as_ref(), ask.target.app_id(), ask.client_app_type, ask.request, ask.amr, ask.auth_time, now)?;
+    let mut ctx = policy::context(conn, profile, ask.target.app_id(), ask.client_app_type, ask.request, ask.amr, ask.auth_time, now)?;
     ctx.password_changed = ask.password_changed;
     policy::add_detections(&mut ctx, ask.sign_in_risk, ask.risk_reasons);
     let policies = policy::in_force(conn)?;
     let eval = policy::evaluate::evaluate(&policies, &ctx);
-    let person = match &profile {
+    let person = match profile {
         Some(p) => Some(person(conn, p, &ask.target, ask.request, ask.lockout, now)?),
         None => None,
     };

@@ -2,6 +2,7 @@
 
 use super::{Result, json_list, to_json};
 use crate::store::db::{Connection, OptionalExtension, params};
+use crate::store::users::Profile;
 
 #[derive(Debug, Clone)]
 pub struct Grant {
@@ -81,8 +82,51 @@ pub fn refresh_and_grant(conn: &Connection, token_hash: &str) -> Result<Option<(
         .optional()?)
 }
 
+/// [`refresh_and_grant`] with the grant's person (the gate's [`Profile`]) in the same statement:
+/// on PostgreSQL every statement is a round trip, and a refresh asks the gate about the person.
+pub fn refresh_grant_and_person(conn: &Connection, token_hash: &str) -> Result<Option<(RefreshToken, Grant, Option<Profile>)>> {
+    let sql = format!(
+        "SELECT refresh_tokens.grant_id, refresh_tokens.expires_at, refresh_tokens.rotated_at, {GRANT_COLUMNS}, {}
+         FROM refresh_tokens JOIN grants ON grants.id = refresh_tokens.grant_id LEFT JOIN users ON users.id = grants.user_id
+         WHERE refresh_tokens.token_hash = ?1",
+        crate::store::users::profile_columns()
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([token_hash], |r| {
+            let token = RefreshToken { grant_id: r.get(0)?, expires_at: r.get(1)?, rotated_at: r.get(2)? };
+            Ok((token, grant_at(r, 3)?, crate::store::users::profile_at(r, 12)?))
+        })
+        .optional()?)
+}
+
+/// Spends refresh token `spent` and stores `next` in its place, in the same family and with
+/// the same end; false (and nothing stored) if `spent` was already rotated (a concurrent use).
+/// One statement on PostgreSQL (a round trip saved), two on SQLite, which has no UPDATE in a
+/// WITH clause.
+pub fn rotate_refresh(conn: &Connection, spent: &str, next: &str, grant_id: &str, now: i64, expires_at: i64) -> Result<bool> {
+    match conn.engine() {
+        crate::store::db::Engine::Postgres => {
+            let n = conn
+                .prepare_cached(
+                    "WITH spent AS (UPDATE refresh_tokens SET rotated_at = ?3 WHERE token_hash = ?1 AND rotated_at IS NULL RETURNING grant_id)
+                     INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) SELECT ?2, grant_id, ?3, ?4 FROM spent",
+                )?
+                .execute(params![spent, next, now, expires_at])?;
+            Ok(n == 1)
+        }
+        crate::store::db::Engine::Sqlite => {
+            if !mark_rotated(conn, spent, now)? {
+                return Ok(false);
+            }
+            insert_refresh(conn, next, grant_id, now, expires_at)?;
+            Ok(true)
+        }
+    }
+}
+
 /// Marks a refresh token used; false if it was already rotated (a concurrent use).
-pub fn mark_rotated(conn: &Connection, token_hash: &str, now: i64) -> Result<bool> {
+fn mark_rotated(conn: &Connection, token_hash: &str, now: i64) -> Result<bool> {
     let n = conn.prepare_cached("UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND rotated_at IS NULL")?.execute(params![token_hash, now])?;
     Ok(n == 1)
 }

@@ -32,19 +32,24 @@ const COLUMNS: &str =
     "id, username, email, email_verified, name, password_hash, is_admin, must_change_password, disabled, updated_at, mfa_required, password_expires_at";
 
 fn from_row(r: &Row<'_>) -> crate::store::db::Result<User> {
+    user_at(r, 0)
+}
+
+/// A user from the twelve `COLUMNS` starting at column `at`.
+fn user_at(r: &Row<'_>, at: usize) -> crate::store::db::Result<User> {
     Ok(User {
-        id: r.get(0)?,
-        username: r.get(1)?,
-        email: r.get(2)?,
-        email_verified: r.get(3)?,
-        name: r.get(4)?,
-        password_hash: r.get(5)?,
-        is_admin: r.get(6)?,
-        must_change_password: r.get(7)?,
-        disabled: r.get(8)?,
-        updated_at: r.get(9)?,
-        mfa_required: r.get(10)?,
-        password_expires_at: r.get(11)?,
+        id: r.get(at)?,
+        username: r.get(at + 1)?,
+        email: r.get(at + 2)?,
+        email_verified: r.get(at + 3)?,
+        name: r.get(at + 4)?,
+        password_hash: r.get(at + 5)?,
+        is_admin: r.get(at + 6)?,
+        must_change_password: r.get(at + 7)?,
+        disabled: r.get(at + 8)?,
+        updated_at: r.get(at + 9)?,
+        mfa_required: r.get(at + 10)?,
+        password_expires_at: r.get(at + 11)?,
     })
 }
 
@@ -154,33 +159,51 @@ pub struct Profile {
     pub networks: Vec<String>,
 }
 
-pub fn profile(conn: &Connection, id: &str) -> Result<Option<Profile>> {
-    let sql = format!(
-        "SELECT {COLUMNS}, user_risk, password_changed_at,
-           (SELECT group_concat(group_id, ' ') FROM group_members WHERE user_id = users.id),
-           (SELECT group_concat(role, ' ') FROM user_roles WHERE user_id = users.id),
-           EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = users.id AND confirmed = 1),
-           EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = users.id),
-           (SELECT group_concat(network, ' ') FROM signin_history WHERE user_id = users.id)
-         FROM users WHERE id = ?1"
-    );
+/// The columns a [`Profile`] is read from ([`profile_at`]), qualified by `users.` so that they
+/// can follow a join (the refresh grant reads a person with their refresh token).
+pub(crate) fn profile_columns() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let user: Vec<String> = COLUMNS.split(", ").map(|c| format!("users.{c}")).collect();
+        format!(
+            "{}, users.user_risk, users.password_changed_at,
+               (SELECT group_concat(group_id, ' ') FROM group_members WHERE user_id = users.id),
+               (SELECT group_concat(role, ' ') FROM user_roles WHERE user_id = users.id),
+               EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = users.id AND confirmed = 1),
+               EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = users.id),
+               (SELECT group_concat(network, ' ') FROM signin_history WHERE user_id = users.id)",
+            user.join(", ")
+        )
+    })
+}
+
+/// The profile in the nineteen [`profile_columns`] starting at column `at`; None when they are
+/// empty (an outer join found no user).
+pub(crate) fn profile_at(r: &Row<'_>, at: usize) -> crate::store::db::Result<Option<Profile>> {
+    if r.get::<_, Option<String>>(at)?.is_none() {
+        return Ok(None);
+    }
     let words = |s: Option<String>| s.map(|s| s.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row([id], |r| {
-            let mut roles: Vec<_> = words(r.get(15)?).iter().filter_map(|s| crate::store::directory::Role::parse(s)).collect();
-            roles.sort_by_key(|r| r.as_str());
-            roles.dedup();
-            Ok(Profile {
-                user: from_row(r)?,
-                user_risk: r.get::<_, Option<String>>(12)?.as_deref().and_then(crate::policy::model::Risk::parse).unwrap_or(crate::policy::model::Risk::None),
-                password_changed_at: r.get(13)?,
-                groups: words(r.get(14)?),
-                roles,
-                totp: r.get(16)?,
-                keys: r.get(17)?,
-                networks: words(r.get(18)?),
-            })
-        })
-        .optional()?)
+    let mut roles: Vec<_> = words(r.get(at + 15)?).iter().filter_map(|s| crate::store::directory::Role::parse(s)).collect();
+    roles.sort_by_key(|r| r.as_str());
+    roles.dedup();
+    Ok(Some(Profile {
+        user: user_at(r, at)?,
+        user_risk: r
+            .get::<_, Option<String>>(at + 12)?
+            .as_deref()
+            .and_then(crate::policy::model::Risk::parse)
+            .unwrap_or(crate::policy::model::Risk::None),
+        password_changed_at: r.get(at + 13)?,
+        groups: words(r.get(at + 14)?),
+        roles,
+        totp: r.get(at + 16)?,
+        keys: r.get(at + 17)?,
+        networks: words(r.get(at + 18)?),
+    }))
+}
+
+pub fn profile(conn: &Connection, id: &str) -> Result<Option<Profile>> {
+    let sql = format!("SELECT {} FROM users WHERE id = ?1", profile_columns());
+    Ok(conn.prepare_cached(&sql)?.query_row([id], |r| profile_at(r, 0)).optional()?.flatten())
 }

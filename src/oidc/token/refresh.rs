@@ -24,10 +24,10 @@ pub fn exchange(
     let next = crate::crypto::random_token();
 
     // Row-locked: the one read-then-write that matters, spending the token, is a conditional
-    // update (mark_rotated), so refreshes of different families need not take turns.
+    // update (rotate_refresh), so refreshes of different families need not take turns.
     let outcome = store::decide_row_locked(conn, |tx| -> Result<Refreshed, StoreError> {
         let invalid = || Ok(Refreshed::Refused(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")));
-        let Some((row, grant)) = store::tokens::refresh_and_grant(tx, &presented_hash)? else { return invalid() };
+        let Some((row, grant, person)) = store::tokens::refresh_grant_and_person(tx, &presented_hash)? else { return invalid() };
         if grant.client_id != client.id {
             return Ok(Refreshed::Refused(OAuthError::invalid_grant("the refresh token was issued to another client")));
         }
@@ -58,6 +58,7 @@ pub fn exchange(
             way: Way::Refresh,
             client_app_type,
             auth_time: grant.auth_time,
+            profile: person.as_ref(),
             ..gate::Ask::interactive(Target::App(client.id.clone()), user_id, request, &grant.amr)
         };
         let verdict = gate::check(tx, &ask, now)?;
@@ -71,12 +72,11 @@ pub fn exchange(
             gate::log(tx, &verdict, "failure", Some(&format!("refresh: {reason}")), now)?;
             return Ok(Refreshed::Refused(OAuthError::invalid_grant(reason)));
         }
-        if !store::tokens::mark_rotated(tx, &presented_hash, now)? {
+        // The family keeps the absolute lifetime it started with; rotation does not extend it.
+        if !store::tokens::rotate_refresh(tx, &presented_hash, &secret_hash(&next), &grant.id, now, row.expires_at)? {
             store::tokens::revoke_grant(tx, &grant.id, now)?;
             return Ok(Refreshed::Replayed(grant.id));
         }
-        // The family keeps the absolute lifetime it started with; rotation does not extend it.
-        store::tokens::insert_refresh(tx, &secret_hash(&next), &grant.id, now, row.expires_at)?;
         Ok(Refreshed::Issued(grant, scope))
     })?;
     let (grant, scope) = match outcome {
