@@ -45,7 +45,7 @@ fn app_logo(conn: &Connection, flow: &Flow) -> Result<Option<String>, store::Sto
 
 pub(crate) fn app_name(conn: &Connection, flow: &Flow) -> Result<Option<String>, store::StoreError> {
     match &flow.request {
-        Some(r) => Ok(store::clients::by_id(conn, &r.client_id)?.map(|c| c.name)),
+        Some(r) => Ok(store::cache::client(conn, &r.client_id)?.map(|c| c.name.clone())),
         None => Ok(None),
     }
 }

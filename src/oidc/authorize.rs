@@ -72,7 +72,7 @@ const MAX_PARAM_LEN: usize = 2048;
 pub fn validate(params: &Params, conn: &Connection) -> Result<(AuthRequest, Client), Rejection> {
     let page = |title: &str, msg: &str| Rejection::Page(ErrorPage::bad_request(title, msg));
     let client_id = params.get("client_id").ok_or_else(|| page("Invalid sign-in request", "The application did not say who it is (client_id is missing)."))?;
-    let client = store::clients::by_id(conn, client_id)?.filter(|c| c.enabled).ok_or_else(|| {
+    let client = store::cache::client(conn, client_id)?.filter(|c| c.enabled).map(|c| (*c).clone()).ok_or_else(|| {
         page("Unknown application", "This application is not registered with latchkey, or it has been disabled. Contact the application's administrator.")
     })?;
     let redirect_uri = params

@@ -189,11 +189,7 @@ pub(crate) fn profile_at(r: &Row<'_>, at: usize) -> crate::store::db::Result<Opt
     roles.dedup();
     Ok(Some(Profile {
         user: user_at(r, at)?,
-        user_risk: r
-            .get::<_, Option<String>>(at + 12)?
-            .as_deref()
-            .and_then(crate::policy::model::Risk::parse)
-            .unwrap_or(crate::policy::model::Risk::None),
+        user_risk: r.get::<_, Option<String>>(at + 12)?.as_deref().and_then(crate::policy::model::Risk::parse).unwrap_or(crate::policy::model::Risk::None),
         password_changed_at: r.get(at + 13)?,
         groups: words(r.get(at + 14)?),
         roles,
