@@ -190,6 +190,18 @@ impl TestServer {
         s
     }
 
+    /// Starts latchkey behind a load balancer of the test's own listening on `port`: the
+    /// issuer is `http://localhost:{port}`, and so is `base`, so requests go through it.
+    pub fn spawn_localhost_behind(port: u16) -> Self {
+        let dir = DataDir::new();
+        let issuer = format!("http://localhost:{port}");
+        let at = issuer.clone();
+        let mut s = Self::spawn_tweaked(dir.path(), "localhost", 0, move |c| c.server.issuer = at);
+        s.base = issuer;
+        s._dir = Some(dir);
+        s
+    }
+
     fn spawn_named(data_dir: &Path, host: &str, port: u16) -> Self {
         Self::spawn_tweaked(data_dir, host, port, |_| {})
     }

@@ -34,6 +34,7 @@ mod policy;
 mod protection;
 mod recovery;
 mod scaleout;
+mod scaleout_browser;
 mod sessions;
 mod telemetry;
 mod tls;
