@@ -205,6 +205,13 @@ def rsa_limit():
     return float(line[5])
 
 
+def ecdsa_limit():
+    out = subprocess.run(["taskset", "-c", SERVER_CPU, "openssl", "speed", "-seconds", "3", "ecdsap256"],
+                         check=True, capture_output=True, text=True).stdout
+    line = [l for l in out.splitlines() if "ecdsa (nistp256)" in l][-1].split()
+    return float(line[-2])
+
+
 def argon_limit(data):
     argon = subprocess.run(["taskset", "-c", SERVER_CPU, BIN, "--data-dir", data, "--json", "bench-argon2", "--seconds", "3"],
                            check=True, capture_output=True, text=True).stdout
@@ -360,7 +367,10 @@ def main():
         results.update({
             "userinfo": wrk(server, "bearer.lua", 1, 32, {**common, "LK_MODE": "userinfo"}),
             "introspect": wrk(server, "bearer.lua", 1, 32, {**common, "LK_MODE": "introspect"}),
+            # The floor: the rate this core answers a request that does no work (a cached JWK Set).
+            "floor": wrk(server, "bearer.lua", 1, 32, {**common, "LK_MODE": "floor"}),
         })
+        ecdsa_signs = ecdsa_limit()
         stop.set()
         sampler.join()
         hwm_kib = server.rss_kib("VmHWM")
@@ -401,7 +411,10 @@ def main():
         err = "" if errors is None else f"{errors}"
         return f"| {name} | {value} {unit} | {limit} | {goal} | {'yes' if met else '**no**'} | {err} |"
 
-    cc, refresh, signin, ui, intro, cc_es = (results[k] for k in ("client_credentials", "refresh", "signin", "userinfo", "introspect", "client_credentials_es256"))
+    cc, refresh, signin, ui, intro, cc_es, floor = (results[k] for k in ("client_credentials", "refresh", "signin", "userinfo", "introspect",
+                                                                          "client_credentials_es256", "floor"))
+    # An ES256 grant can go no faster than a request that does nothing plus one P-256 signature.
+    es_bound = 1 / (1 / floor[0] + 1 / ecdsa_signs)
     lines = [
         f"latchkey benchmark — server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}, {SECS} s per scenario, "
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs",
@@ -410,12 +423,15 @@ def main():
         "|---|---|---|---|---|---|",
         row("client_credentials grants (RS256)", f"{cc[0]:.0f}", "/s", f"{rsa_signs:.0f} RSA-2048 signs/s",
             f"≥ 85% of limit ({0.85 * rsa_signs:.0f}/s); got {100 * cc[0] / rsa_signs:.0f}%", cc[0] >= 0.85 * rsa_signs, cc[1]),
-        row("client_credentials grants (ES256 access tokens)", f"{cc_es[0]:.0f}", "/s", "—", "≥ 10000/s", cc_es[0] >= 10000, cc_es[1]),
+        row("client_credentials grants (ES256 access tokens)", f"{cc_es[0]:.0f}", "/s",
+            f"{ecdsa_signs:.0f} P-256 signs/s; with the floor, at most {es_bound:.0f}/s",
+            f"≥ 10000/s; got {100 * cc_es[0] / es_bound:.0f}% of the bound", cc_es[0] >= 10000, cc_es[1]),
         row("refresh-token grants", f"{refresh[0]:.0f}", "/s", f"{rsa_signs:.0f} RSA-2048 signs/s", "≥ 1500/s", refresh[0] >= 1500, refresh[1]),
         row("password sign-ins (authorize→login→code→token)", f"{signin[0]:.1f}", "/s", f"{argon_rate:.1f} argon2id hashes/s",
             f"≥ 85% of limit ({0.85 * argon_rate:.1f}/s); got {100 * signin[0] / argon_rate:.0f}%", signin[0] >= 0.85 * argon_rate, signin[1]),
-        row("userinfo", f"{ui[0]:.0f}", "/s", "—", "≥ 15000/s", ui[0] >= 15000, ui[1]),
-        row("introspection", f"{intro[0]:.0f}", "/s", "—", "≥ 15000/s", intro[0] >= 15000, intro[1]),
+        row("userinfo", f"{ui[0]:.0f}", "/s", f"floor {floor[0]:.0f}/s", f"≥ 15000/s; got {100 * ui[0] / floor[0]:.0f}% of the floor", ui[0] >= 15000, ui[1]),
+        row("introspection", f"{intro[0]:.0f}", "/s", f"floor {floor[0]:.0f}/s", f"≥ 15000/s; got {100 * intro[0] / floor[0]:.0f}% of the floor", intro[0] >= 15000, intro[1]),
+        row("the floor: GET /jwks (no database, no signature)", f"{floor[0]:.0f}", "/s", "—", "reported", True, floor[1]),
         row("RSS idle", f"{idle_kib / 1024:.1f}", "MiB", "—", "≤ 30 MiB", idle_kib <= 30 * 1024),
         row("RSS under load (peak sampled / VmHWM)", f"{peak[0] / 1024:.1f} / {hwm_kib / 1024:.1f}", "MiB", "—", "reported", True),
         row("first answer after start (existing data)", f"{warm_ms:.0f}", "ms", "—", "≤ 100 ms", warm_ms <= 100),

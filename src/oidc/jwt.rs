@@ -6,8 +6,8 @@ use super::keys::{KeyRing, SigningKey};
 use crate::crypto::{b64url, b64url_decode};
 use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
-use openssl::hash::MessageDigest;
 use openssl::md::Md;
+use openssl::pkey::Private;
 use openssl::pkey_ctx::PkeyCtx;
 use openssl::rsa::Padding;
 use openssl::sign::{Signer, Verifier};
@@ -29,22 +29,29 @@ pub fn sign(key: &SigningKey, typ: &str, claims: &impl Serialize) -> String {
     token
 }
 
-/// At most this many signing contexts are kept per key (one per thread signing at once).
+/// At most this many contexts of each kind are kept per key (one per thread using it at once).
 const KEPT_CONTEXTS: usize = 64;
 
-/// Signs with a context set up once per key and reused, signing a digest as `openssl speed`
-/// does: a fresh `Signer` fetches its algorithms from OpenSSL's providers on every token,
-/// a fifth of an ES256 signature's cost. EdDSA signs the message itself (no digest).
-fn raw_signature(key: &SigningKey, input: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
-    if key.alg == "EdDSA" {
-        return Signer::new_without_digest(&key.pkey)?.sign_oneshot_to_vec(input);
-    }
-    let kept = key.signers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-    let mut ctx = match kept {
+/// Runs `op` with a context of `key` set up once (for signing or verifying a SHA-256 digest)
+/// and reused, as `openssl speed` does: a fresh `Signer` or `Verifier` fetches its algorithms
+/// from OpenSSL's providers on every token, a fifth of an ES256 signature's cost. A context
+/// whose operation failed is dropped, never reused.
+fn with_context<T>(
+    key: &SigningKey,
+    sign: bool,
+    op: impl FnOnce(&mut PkeyCtx<Private>) -> Result<T, openssl::error::ErrorStack>,
+) -> Result<T, openssl::error::ErrorStack> {
+    let kept = if sign { &key.signers } else { &key.verifiers };
+    let reused = kept.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let mut ctx = match reused {
         Some(ctx) => ctx,
         None => {
             let mut ctx = PkeyCtx::new(&key.pkey)?;
-            ctx.sign_init()?;
+            if sign {
+                ctx.sign_init()?
+            } else {
+                ctx.verify_init()?
+            }
             if key.alg == "RS256" {
                 ctx.set_rsa_padding(Padding::PKCS1)?;
             }
@@ -52,14 +59,25 @@ fn raw_signature(key: &SigningKey, input: &[u8]) -> Result<Vec<u8>, openssl::err
             ctx
         }
     };
-    let mut signature = Vec::new();
-    ctx.sign_to_vec(&crate::crypto::sha256(input), &mut signature)?;
-    // A context that failed is dropped with the error above, never reused.
-    let mut signers = key.signers.lock().unwrap_or_else(|e| e.into_inner());
-    if signers.len() < KEPT_CONTEXTS {
-        signers.push(ctx);
+    let out = op(&mut ctx)?;
+    let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() < KEPT_CONTEXTS {
+        kept.push(ctx);
     }
-    drop(signers);
+    Ok(out)
+}
+
+/// The JWS signature of `input`. EdDSA signs the message itself (no digest).
+fn raw_signature(key: &SigningKey, input: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    if key.alg == "EdDSA" {
+        return Signer::new_without_digest(&key.pkey)?.sign_oneshot_to_vec(input);
+    }
+    let digest = crate::crypto::sha256(input);
+    let signature = with_context(key, true, |ctx| {
+        let mut signature = Vec::new();
+        ctx.sign_to_vec(&digest, &mut signature)?;
+        Ok(signature)
+    })?;
     if key.alg == "ES256" {
         let der = EcdsaSig::from_der(&signature)?;
         let mut out = der.r().to_vec_padded(32)?;
@@ -70,19 +88,22 @@ fn raw_signature(key: &SigningKey, input: &[u8]) -> Result<Vec<u8>, openssl::err
 }
 
 fn check_signature(key: &SigningKey, input: &[u8], signature: &[u8]) -> Result<bool, openssl::error::ErrorStack> {
-    match key.alg.as_str() {
-        "EdDSA" => Verifier::new_without_digest(&key.pkey)?.verify_oneshot(signature, input),
+    let der;
+    let signature = match key.alg.as_str() {
+        "EdDSA" => return Verifier::new_without_digest(&key.pkey)?.verify_oneshot(signature, input),
         "ES256" => {
             if signature.len() != 64 {
                 return Ok(false);
             }
-            let sig = EcdsaSig::from_private_components(BigNum::from_slice(&signature[..32])?, BigNum::from_slice(&signature[32..])?)?;
-            let mut v = Verifier::new(MessageDigest::sha256(), &key.pkey)?;
-            v.update(input)?;
-            v.verify(&sig.to_der()?)
+            der = EcdsaSig::from_private_components(BigNum::from_slice(&signature[..32])?, BigNum::from_slice(&signature[32..])?)?.to_der()?;
+            &der
         }
-        _ => Verifier::new(MessageDigest::sha256(), &key.pkey)?.verify_oneshot(signature, input),
-    }
+        _ => signature,
+    };
+    let digest = crate::crypto::sha256(input);
+    // OpenSSL reports a wrong RSA signature as an error: it is a signature that does not verify,
+    // and the context stays usable (verifying keeps no state between calls).
+    with_context(key, false, |ctx| Ok(ctx.verify(&digest, signature).unwrap_or(false)))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -134,20 +155,20 @@ mod tests {
     use openssl::nid::Nid;
     use openssl::pkey::PKey;
 
-    fn key(alg: &str) -> SigningKey {
+    fn key_for(alg: &str) -> SigningKey {
         let pkey = match alg {
             "RS256" => PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap(),
             "ES256" => PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap()).unwrap(),
             _ => PKey::generate_ed25519().unwrap(),
         };
         let (kid, jwk) = super::super::keys::public_jwk(&pkey, alg).unwrap();
-        SigningKey { kid, alg: alg.into(), pkey, created_at: 0, retired_at: None, jwk, signers: Default::default() }
+        SigningKey { kid, alg: alg.into(), pkey, created_at: 0, retired_at: None, jwk, signers: Default::default(), verifiers: Default::default() }
     }
 
     #[test]
     fn signatures_made_with_a_reused_context_verify_and_differ_per_message() {
         for alg in ["RS256", "ES256", "EdDSA"] {
-            let key = key(alg);
+            let key = key_for(alg);
             let mut seen = Vec::new();
             for i in 0..3 {
                 let token = sign(&key, TYP_ACCESS, &serde_json::json!({ "n": i }));
@@ -159,8 +180,16 @@ mod tests {
             }
             assert_ne!(seen[0], seen[1]);
             if alg != "EdDSA" {
-                assert_eq!(key.signers.lock().unwrap().len(), 1, "{alg}: one context, set up once and reused");
+                assert_eq!(key.signers.lock().unwrap().len(), 1, "{alg}: one signing context, set up once and reused");
+                assert_eq!(key.verifiers.lock().unwrap().len(), 1, "{alg}: one verifying context, reused after a failed check too");
             }
+            // A signature of the wrong length or one from another key never verifies.
+            let other = key_for(alg);
+            let token = sign(&other, TYP_ACCESS, &serde_json::json!({}));
+            let (input, signature) = token.rsplit_once('.').unwrap();
+            let signature = b64url_decode(signature).unwrap();
+            assert!(!check_signature(&key, input.as_bytes(), &signature).unwrap_or(false), "{alg}: another key's signature");
+            assert!(!check_signature(&key, input.as_bytes(), &signature[..signature.len() - 1]).unwrap_or(false), "{alg}: a truncated signature");
         }
     }
 }

@@ -26,8 +26,9 @@ pub struct SigningKey {
     pub created_at: i64,
     pub retired_at: Option<i64>,
     pub jwk: Value,
-    /// Signing contexts set up for this key, reused token after token (`jwt::sign`).
+    /// Signing and verifying contexts set up for this key, reused token after token (`jwt`).
     pub signers: std::sync::Mutex<Vec<openssl::pkey_ctx::PkeyCtx<Private>>>,
+    pub verifiers: std::sync::Mutex<Vec<openssl::pkey_ctx::PkeyCtx<Private>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +130,16 @@ impl KeyRing {
         if kid != row.kid {
             return Err(load_err("its key material does not match its id"));
         }
-        Ok(SigningKey { kid, alg: row.alg.clone(), pkey, created_at: row.created_at, retired_at: row.retired_at, jwk, signers: Default::default() })
+        Ok(SigningKey {
+            kid,
+            alg: row.alg.clone(),
+            pkey,
+            created_at: row.created_at,
+            retired_at: row.retired_at,
+            jwk,
+            signers: Default::default(),
+            verifiers: Default::default(),
+        })
     }
 
     fn snapshot(&self, now: i64) -> Vec<Arc<SigningKey>> {
