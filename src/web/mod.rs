@@ -229,18 +229,16 @@ pub async fn forwarded_proto(
 /// The https issuer's origin, when `req` came over plain http through a trusted proxy.
 fn plain_http_behind_proxy(req: &actix_web::dev::ServiceRequest) -> Option<String> {
     let state = req.app_data::<actix_web::web::Data<crate::AppState>>()?;
-    // The cheap tests first: this runs on every request.
-    if !state.config.issuer().get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
-        || matches!(req.path(), "/healthz" | "/readyz")
-        || !trusted_proxy(&state.config, req.peer_addr()?.ip())
-    {
+    // The cheap tests first (this runs on every request); the issuer is parsed as the
+    // configuration was validated, only for a request that came through a trusted proxy.
+    if matches!(req.path(), "/healthz" | "/readyz") || !trusted_proxy(&state.config, req.peer_addr()?.ip()) {
         return None;
     }
     // Proxies append: the last value is the one our trusted proxy wrote (a client can send
     // anything before it).
     let values = req.headers().get_all("x-forwarded-proto").filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
     let last = values.last()?.trim();
-    let issuer = url::Url::parse(state.config.issuer()).ok()?;
+    let issuer = url::Url::parse(state.config.issuer()).ok().filter(|u| u.scheme() == "https")?;
     last.eq_ignore_ascii_case("http").then(|| issuer.origin().ascii_serialization())
 }
 

@@ -186,8 +186,10 @@ pub struct Connection {
     config_written: std::cell::Cell<bool>,
     /// The `config_version` token this checkout already read (SQLite), with the process's and
     /// this connection's change counts then: one request reads it once, not once per app,
-    /// policy and location lookup. Forgotten at every checkout (`is_valid`), so the next
-    /// request reads it again, and after any write through this connection.
+    /// policy and location lookup, and sees one version throughout (a change committed through
+    /// another connection meanwhile is seen by the next request). Forgotten at every checkout
+    /// (`is_valid`), so the next request reads it again, and after any write through this
+    /// connection.
     config_seen: std::cell::RefCell<Option<(u64, u64, String)>>,
 }
 
@@ -263,8 +265,8 @@ impl Connection {
     }
 
     /// The `config_version` token read earlier in this checkout, outside any transaction, with
-    /// no change made by this process since (its change count still `generation`) and no write
-    /// through this connection since.
+    /// no write through this connection since (nor a change this process reported through
+    /// `cache::changed`, which only PostgreSQL connections do).
     pub(crate) fn config_seen(&self, generation: u64) -> Option<String> {
         let Inner::Sqlite(c) = &self.inner else { return None };
         let seen = self.config_seen.borrow();
