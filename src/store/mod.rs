@@ -317,13 +317,7 @@ pub fn open_postgres(url: &str, pool_size: u32, timeout: std::time::Duration) ->
         return Err(StoreError::Postgres("database.url must start with postgres:// (SQLite needs no URL: leave it empty)".into()));
     }
     let manager = Manager::postgres(url, timeout).map_err(StoreError::Postgres)?;
-    let pool = r2d2::Pool::builder()
-        .test_on_check_out(true)
-        .max_size(pool_size)
-        .min_idle(Some(1))
-        .connection_timeout(timeout)
-        .event_handler(Box::new(PoolMetrics))
-        .build(manager)?;
+    let pool = pool_builder(pool_size, timeout).build(manager)?;
     let conn = pool.get()?;
     conn.migrate_postgres(PG_MIGRATIONS)?.map_err(StoreError::Postgres)?;
     Ok(pool)
@@ -333,6 +327,13 @@ pub fn open_postgres(url: &str, pool_size: u32, timeout: std::time::Duration) ->
 /// `pool_size` connections, each wait for a connection or a lock bounded by `timeout`. The
 /// data directory is 0700 and the database files 0600, whatever the umask, and an existing
 /// installation's are tightened: they hold password hashes, keys and tokens' hashes.
+/// Either engine's pool: `pool_size` connections at most, one open from the start, a checkout
+/// waiting at most `timeout`, each connection checked (and its per-request state reset) at
+/// checkout (`Manager::is_valid`).
+fn pool_builder(pool_size: u32, timeout: std::time::Duration) -> r2d2::Builder<Manager> {
+    r2d2::Pool::builder().test_on_check_out(true).max_size(pool_size).min_idle(Some(1)).connection_timeout(timeout).event_handler(Box::new(PoolMetrics))
+}
+
 /// Prepared statements one SQLite connection keeps.
 const KEPT_STATEMENTS: usize = 128;
 
@@ -365,13 +366,7 @@ pub fn open_with(data_dir: &Path, pool_size: u32, timeout: std::time::Duration) 
     });
     // One connection is opened now (the migrations need it); the rest as load asks for them, so
     // a start on a busy machine is not bounded by `timeout` times the pool's size.
-    let pool = r2d2::Pool::builder()
-        .test_on_check_out(true)
-        .max_size(pool_size)
-        .min_idle(Some(1))
-        .connection_timeout(timeout)
-        .event_handler(Box::new(PoolMetrics))
-        .build(Manager::sqlite(manager, timeout))?;
+    let pool = pool_builder(pool_size, timeout).build(Manager::sqlite(manager, timeout))?;
     migrate_sqlite(&pool)?;
     Ok(pool)
 }

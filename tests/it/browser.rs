@@ -83,6 +83,37 @@ pub fn password_sign_in(b: &mut Browser) {
     b.submit("password");
 }
 
+/// Signs alice in with her password and registers a passkey on Security info.
+pub fn register_passkey(b: &mut Browser, server: &TestServer, authenticator: &str) {
+    b.goto(&server.url("/login"));
+    b.screenshot("login");
+    password_sign_in(b);
+    b.wait_for("document.getElementById('signed-in-user')");
+    b.goto(&server.url("/security"));
+    b.fill("key-name", "Laptop passkey");
+    b.click("add-passkey");
+    b.wait_for("document.querySelector('.key-name') && document.querySelector('.key-name').textContent === 'Laptop passkey'");
+    b.screenshot("security-info");
+    let creds = b.credentials(authenticator);
+    assert_eq!(creds.len(), 1);
+    assert_eq!(creds[0]["isResidentCredential"], true, "a passkey is discoverable");
+}
+
+/// Signs out, then signs in to `app` with the passkey alone (no username, no password); returns
+/// the ID token's claims.
+pub async fn passkey_sign_in(app: &App, b: &mut Browser, server: &TestServer) -> serde_json::Value {
+    b.goto(&server.url("/"));
+    b.click("sign-out");
+    b.wait_for("document.body.innerText.includes('You have signed out')");
+    let claims = app_sign_in(app, b, None, |b| {
+        b.wait_for("document.getElementById('passkey-login')");
+        b.click("passkey-login");
+    })
+    .await;
+    assert_eq!(claims["amr"], serde_json::json!(["swk", "user", "mfa"]));
+    claims
+}
+
 #[tokio::test]
 async fn a_passkey_registered_on_security_info_signs_in_alone_and_completes_an_apps_flow() {
     let server = TestServer::spawn_localhost();
@@ -91,29 +122,8 @@ async fn a_passkey_registered_on_security_info_signs_in_alone_and_completes_an_a
     let mut b = Browser::launch();
     let authenticator = b.add_authenticator(true, true);
 
-    b.goto(&server.url("/login"));
-    b.screenshot("login");
-    password_sign_in(&mut b);
-    b.wait_for("document.getElementById('signed-in-user')");
-    b.goto(&server.url("/security"));
-    b.fill("key-name", "Laptop passkey");
-    b.click("add-passkey");
-    b.wait_for("document.querySelector('.key-name') && document.querySelector('.key-name').textContent === 'Laptop passkey'");
-    b.screenshot("security-info");
-    let creds = b.credentials(&authenticator);
-    assert_eq!(creds.len(), 1);
-    assert_eq!(creds[0]["isResidentCredential"], true, "a passkey is discoverable");
-
-    // Sign out, then sign in to the app with the passkey alone: no username, no password.
-    b.goto(&server.url("/"));
-    b.click("sign-out");
-    b.wait_for("document.body.innerText.includes('You have signed out')");
-    let claims = app_sign_in(&app, &mut b, None, |b| {
-        b.wait_for("document.getElementById('passkey-login')");
-        b.click("passkey-login");
-    })
-    .await;
-    assert_eq!(claims["amr"], serde_json::json!(["swk", "user", "mfa"]));
+    register_passkey(&mut b, &server, &authenticator);
+    let claims = passkey_sign_in(&app, &mut b, &server).await;
     assert_eq!(claims["acr"], "urn:latchkey:acr:phishing-resistant");
     let log = latchkey::store::signins::recent(&server.admin().pool.get().unwrap(), 1).unwrap();
     assert_eq!(log[0].methods.as_deref(), Some(r#"["swk","user","mfa"]"#));

@@ -200,8 +200,16 @@ async fn sigterm_under_load_finishes_what_was_accepted_and_the_restart_serves_th
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let start = || latchkey(dir.path()).args(["serve", "--bind", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).spawn().unwrap();
+    // Bounded: once the server has exited, another test's listener may take its port and
+    // accept without ever answering; an unanswered request then ends the load like a refusal.
     let grant = |base: String, id: String, secret: String| async move {
-        rp_http().post(format!("{base}/token")).basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")]).send().await
+        rp_http()
+            .post(format!("{base}/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
     };
     let mut child = start();
     wait_ready(&base).await;

@@ -1,7 +1,7 @@
 //! Several instances behind a load balancer, in a real browser: a passkey registered and used
 //! with each WebAuthn ceremony started on one instance and finished on the other.
 
-use crate::browser::{app, app_sign_in, password_sign_in};
+use crate::browser::{app, passkey_sign_in, register_passkey};
 use crate::cdp::Browser;
 use crate::common::*;
 use std::io::{Read, Write};
@@ -107,26 +107,9 @@ async fn passkey_ceremonies_started_on_one_instance_finish_on_the_other_in_a_bro
     let authenticator = browser.add_authenticator(true, true);
 
     // Signed in with a password (forms shown by one instance, posted to the other), a passkey
-    // is registered on Security info.
-    browser.goto(&a.url("/login"));
-    password_sign_in(&mut browser);
-    browser.wait_for("document.getElementById('signed-in-user')");
-    browser.goto(&a.url("/security"));
-    browser.fill("key-name", "Laptop passkey");
-    browser.click("add-passkey");
-    browser.wait_for("document.querySelector('.key-name') && document.querySelector('.key-name').textContent === 'Laptop passkey'");
-    assert_eq!(browser.credentials(&authenticator).len(), 1);
-
-    // Signed out, the passkey alone signs in to the app.
-    browser.goto(&a.url("/"));
-    browser.click("sign-out");
-    browser.wait_for("document.body.innerText.includes('You have signed out')");
-    let claims = app_sign_in(&wiki, &mut browser, None, |b| {
-        b.wait_for("document.getElementById('passkey-login')");
-        b.click("passkey-login");
-    })
-    .await;
-    assert_eq!(claims["amr"], serde_json::json!(["swk", "user", "mfa"]));
+    // is registered on Security info; signed out, the passkey alone signs in to the app.
+    register_passkey(&mut browser, &a, &authenticator);
+    passkey_sign_in(&wiki, &mut browser, &a).await;
 
     // Every ceremony began on A and was completed by B (the balancer's rule), and each answer
     // was a success: B found the challenge A had stored.
