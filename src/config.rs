@@ -236,6 +236,14 @@ impl Config {
         if !matches!(issuer.scheme(), "https" | "http") || issuer.query().is_some() || issuer.fragment().is_some() {
             return Err(ConfigError::Invalid("server.issuer must be an http(s) URL without query or fragment (OIDC Discovery §2)".into()));
         }
+        // Relying parties compare the issuer as a string (OIDC Discovery §4.3), and latchkey
+        // decides Secure cookies and proxy redirects from its text: no other spelling of the scheme.
+        if !(self.server.issuer.starts_with("https://") || self.server.issuer.starts_with("http://")) {
+            return Err(ConfigError::Invalid(format!(
+                "server.issuer {:?} must start with https:// (or http://), written as relying parties will compare it",
+                self.server.issuer
+            )));
+        }
         if !(1..=60).contains(&self.tokens.code_ttl_secs) {
             return Err(ConfigError::Invalid("tokens.code_ttl_secs must be between 1 and 60".into()));
         }
@@ -359,6 +367,16 @@ mod tests {
     fn a_code_lifetime_over_sixty_seconds_is_refused() {
         let err = Config::load_from(None, [("LATCHKEY_TOKENS__CODE_TTL_SECS".into(), "600".into())]).unwrap_err();
         assert!(err.to_string().contains("code_ttl_secs"), "{err}");
+    }
+
+    #[test]
+    fn an_issuer_spelled_other_than_https_or_http_colon_slash_slash_is_refused() {
+        for issuer in ["HTTPS://id.example.com", " https://id.example.com", "https:id.example.com", "https:\\\\id.example.com"] {
+            let err = Config::load_from(None, [("LATCHKEY_SERVER__ISSUER".into(), issuer.into())]).unwrap_err();
+            assert!(err.to_string().contains("server.issuer"), "{issuer}: {err}");
+        }
+        let ok = Config::load_from(None, [("LATCHKEY_SERVER__ISSUER".into(), "https://id.example.com".into())]).unwrap();
+        assert!(ok.secure_cookies());
     }
 
     #[test]
