@@ -323,10 +323,6 @@ pub fn open_postgres(url: &str, pool_size: u32, timeout: std::time::Duration) ->
     Ok(pool)
 }
 
-/// Opens (creating if needed) `<data_dir>/latchkey.db` and brings its schema up to date, with
-/// `pool_size` connections, each wait for a connection or a lock bounded by `timeout`. The
-/// data directory is 0700 and the database files 0600, whatever the umask, and an existing
-/// installation's are tightened: they hold password hashes, keys and tokens' hashes.
 /// Either engine's pool: `pool_size` connections at most, one open from the start, a checkout
 /// waiting at most `timeout`, each connection checked (and its per-request state reset) at
 /// checkout (`Manager::is_valid`).
@@ -337,6 +333,10 @@ fn pool_builder(pool_size: u32, timeout: std::time::Duration) -> r2d2::Builder<M
 /// Prepared statements one SQLite connection keeps.
 const KEPT_STATEMENTS: usize = 128;
 
+/// Opens (creating if needed) `<data_dir>/latchkey.db` and brings its schema up to date, with
+/// `pool_size` connections, each wait for a connection or a lock bounded by `timeout`. The
+/// data directory is 0700 and the database files 0600, whatever the umask, and an existing
+/// installation's are tightened: they hold password hashes, keys and tokens' hashes.
 pub fn open_with(data_dir: &Path, pool_size: u32, timeout: std::time::Duration) -> Result<Pool> {
     let fault = |e| StoreError::DataDir(data_dir.display().to_string(), e);
     private_dir(data_dir).map_err(fault)?;
