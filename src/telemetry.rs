@@ -64,7 +64,9 @@ impl<S: tracing::Subscriber> Layer<S> for CountClientNoise {
 pub fn init_logging(config: &LogConfig) -> Result<(), String> {
     let level: Level = config.level.parse().map_err(|_| format!("log.level {:?} is not a level", config.level))?;
     let keep = filter_fn(move |meta| *meta.level() <= level && !client_noise(meta));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(|| Stderr).with_target(false);
+    // Colours only for a person at a terminal: a file, journald or a container log keeps plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(|| Stderr).with_target(false).with_ansi(colour);
     let fmt = match config.format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().with_current_span(true).with_span_list(false).boxed(),
