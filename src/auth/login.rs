@@ -75,27 +75,27 @@ pub fn show(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) ->
 pub fn submit(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let params = Params::form(&body)?;
-    let conn = state.pool.get()?;
+    let mut conn = store::Lease::get(&state.pool)?;
     let mut pending = flow::load_form(req, &conn, &params, now)?;
     pending.expect(Stage::Password)?;
     let username = params.get("username").unwrap_or("").trim().to_string();
     let password = params.get("password").unwrap_or("").to_string();
-    let retry = |pending: &Pending, error: &str| -> Result<HttpResponse, PageError> {
+    let retry = |conn: &Connection, pending: &Pending, error: &str| -> Result<HttpResponse, PageError> {
         let shown: String = username.chars().take(password_step::MAX_USERNAME).collect();
         let page = LoginPage {
             request_id: &pending.id,
             csrf: &pending.csrf,
             username: &shown,
-            app_name: app_name(&conn, &pending.flow)?,
-            app_logo: app_logo(&conn, &pending.flow)?,
+            app_name: app_name(conn, &pending.flow)?,
+            app_logo: app_logo(conn, &pending.flow)?,
             error: Some(error),
         };
         Ok(html(StatusCode::OK, &page))
     };
     if username.is_empty() || password.is_empty() {
-        return retry(&pending, "Enter your username and password.");
+        return retry(&conn, &pending, "Enter your username and password.");
     }
-    let step = password_step::check(&state, &conn, &username, &password, &Request::of(req), now).map_err(step_error)?;
+    let step = password_step::check(&state, &mut conn, &username, &password, &Request::of(req), now).map_err(step_error)?;
     pending.flow.raise_risk(step.risk, &step.reasons);
     let Some(user) = step.user else {
         let failure = step.failure.unwrap_or(password_step::Failure::WrongPassword);
@@ -106,9 +106,9 @@ pub fn submit(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
         // lock (of an account, or of a made-up name's own counter) says how long to wait.
         if let Some(until) = step.locked_until {
             let minutes = crate::auth::budget::minutes_until(until, now);
-            return retry(&pending, &format!("Too many attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" }));
+            return retry(&conn, &pending, &format!("Too many attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" }));
         }
-        return retry(&pending, "Wrong username or password.");
+        return retry(&conn, &pending, "Wrong username or password.");
     };
     pending.flow.user_id = Some(user.id.clone());
     pending.flow.amr = flow::merge_amr(&[], &["pwd"]);
@@ -185,7 +185,7 @@ pub fn show_change_password(req: &HttpRequest, state: web::Data<AppState>, _body
 pub fn change_password(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let params = Params::form(&body)?;
-    let conn = state.pool.get()?;
+    let mut conn = store::Lease::get(&state.pool)?;
     let mut pending = flow::load_form(req, &conn, &params, now)?;
     let (user, ask_current) = changer(req, &conn, &pending, now)?;
     let new = params.get("new_password").unwrap_or("").to_string();
@@ -225,13 +225,15 @@ pub fn change_password(req: &HttpRequest, state: web::Data<AppState>, body: web:
     }
     let (stored, old) = (user.password_hash.clone(), params.get("current_password").unwrap_or("").to_string());
     let new_for_hash = new.clone();
-    let (current_ok, same_as_old, hash) = state
-        .passwords
-        .run(move |h, mem| {
-            let current_ok = !ask_current || h.verify_with(&old, Some(&stored), mem);
-            let same = h.verify_with(&new_for_hash, Some(&stored), mem);
-            (current_ok, same, h.hash_with(&new_for_hash, mem))
-        })
+    // Three hashes: the connection goes back to the pool meanwhile.
+    let (current_ok, same_as_old, hash) = conn
+        .without(|| {
+            state.passwords.run(move |h, mem| {
+                let current_ok = !ask_current || h.verify_with(&old, Some(&stored), mem);
+                let same = h.verify_with(&new_for_hash, Some(&stored), mem);
+                (current_ok, same, h.hash_with(&new_for_hash, mem))
+            })
+        })?
         .map_err(internal)?;
     if !current_ok {
         return retry(&pending, "Your current password is not correct.");

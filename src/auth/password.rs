@@ -37,6 +37,8 @@ pub struct PasswordHasher {
     /// wrong username costs the same time as a wrong password.
     decoy: Arc<str>,
     pool: Arc<OnceLock<Mutex<Sender<Job>>>>,
+    /// Jobs submitted and not yet done (the `latchkey_argon2_queue_depth` gauge, readable).
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +48,7 @@ pub struct PoolGone;
 impl PasswordHasher {
     pub fn new(c: &PasswordConfig) -> Result<Self, String> {
         let params = Params::new(c.memory_kib, c.iterations, c.parallelism, Some(OUTPUT_LEN)).map_err(|e| e.to_string())?;
-        let mut hasher = Self { params, decoy: Arc::from(""), pool: Arc::default() };
+        let mut hasher = Self { params, decoy: Arc::from(""), pool: Arc::default(), queued: Arc::default() };
         hasher.decoy = Arc::from(hasher.hash(&crate::crypto::random_token()));
         Ok(hasher)
     }
@@ -104,20 +106,27 @@ impl PasswordHasher {
         self.verify_with(password, stored, &mut Memory::default())
     }
 
+    /// Jobs waiting for or running on the hashing threads.
+    pub fn queued(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Runs `work` on the hashing pool and waits for it, from a blocking thread (`web::db`,
     /// `web::offload`); never from an async worker.
     pub fn run<T: Send + 'static>(&self, work: impl FnOnce(&PasswordHasher, &mut Memory) -> T + Send + 'static) -> Result<T, PoolGone> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
-        /// Counts a job in the queue gauge from submission until it has run or is dropped.
-        struct Queued;
+        /// Counts a job in the queue from submission until it has run or is dropped.
+        struct Queued(Arc<std::sync::atomic::AtomicUsize>);
         impl Drop for Queued {
             fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 metrics::gauge!("latchkey_argon2_queue_depth").decrement(1.0);
             }
         }
         metrics::gauge!("latchkey_argon2_queue_depth").increment(1.0);
-        let queued = Queued;
+        self.queued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let queued = Queued(self.queued.clone());
         let job: Job = Box::new(move |mem| {
             let _queued = queued;
             let _ = tx.send(work(&me, mem));

@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::policy::Request;
 use crate::policy::model::{Platform, Risk};
 use crate::store::db::Connection;
-use crate::store::{self, StoreError, users::User};
+use crate::store::{self, Lease, StoreError, users::User};
 
 /// Longest username looked up; anything longer is refused before any work.
 pub const MAX_USERNAME: usize = 256;
@@ -68,9 +68,10 @@ pub enum StepError {
 }
 
 /// Checks `password` for `username` from `request` at `now`, from a blocking thread
-/// (`web::db`, `web::offload`): it waits for the argon2id pool. A correct password during a
+/// (`web::db_lease`, `web::offload`): it waits for the argon2id pool, with `conn` handed back
+/// meanwhile, so it must not be called inside a transaction. A correct password during a
 /// lockout gets the same answer as a wrong one.
-pub fn check(state: &AppState, conn: &Connection, username: &str, password: &str, request: &Request, now: i64) -> Result<PasswordStep, StepError> {
+pub fn check(state: &AppState, conn: &mut Lease, username: &str, password: &str, request: &Request, now: i64) -> Result<PasswordStep, StepError> {
     if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
         // Anonymous input must not buy work or memory: no lookup, no hash, no counter.
         return Ok(PasswordStep { user: None, user_id: None, failure: Some(Failure::TooLong), risk: None, reasons: vec![], locked_until: None });
@@ -81,7 +82,9 @@ pub fn check(state: &AppState, conn: &Connection, username: &str, password: &str
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let attempt = password.to_string();
-    let verified = state.passwords.run(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem)).map_err(|_| StepError::PoolGone)?;
+    // The connection goes back to the pool while the hash waits its turn and runs.
+    let verified = conn.without(|| state.passwords.run(move |h, mem| h.verify_with(&attempt, stored.as_deref(), mem)))?.map_err(|_| StepError::PoolGone)?;
+    let conn: &Connection = conn;
     let platform = request.user_agent.as_deref().map(Platform::from_user_agent).unwrap_or(Platform::Other);
     let user_id = user.as_ref().map(|u| u.id.clone());
     let found = protection::assess(&state.protection, conn, user_id.as_deref(), request.ip.as_deref(), platform.as_str(), password, verified, now)?;

@@ -391,7 +391,7 @@ struct DonePage;
 pub fn set_password(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let p = Params::form(&body)?;
-    let mut conn = state.pool.get()?;
+    let mut conn = store::Lease::get(&state.pool)?;
     let r = load_form(req, &conn, &p, now)?;
     if !verified_enough(&conn, &r)? {
         return Ok(see_other(&format!("/reset/verify?id={}", r.id)));
@@ -406,8 +406,10 @@ pub fn set_password(req: &HttpRequest, state: web::Data<AppState>, body: web::By
         return refuse("The two passwords do not match.");
     }
     let stored = store::users::by_id(&conn, &user_id)?.map(|u| u.password_hash);
-    let (same, hash) =
-        state.passwords.run(move |h, mem| (h.verify_with(&new, stored.as_deref(), mem), h.hash_with(&new, mem))).map_err(crate::auth::login::internal)?;
+    // Two hashes: the connection goes back to the pool meanwhile.
+    let (same, hash) = conn
+        .without(|| state.passwords.run(move |h, mem| (h.verify_with(&new, stored.as_deref(), mem), h.hash_with(&new, mem))))?
+        .map_err(crate::auth::login::internal)?;
     if same {
         return refuse("Choose a password different from your current one.");
     }

@@ -59,6 +59,46 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A pool connection a request can hand back while it waits for something else, a password
+/// hash above all: a queue of sign-ins waiting for the argon2id threads must not hold the
+/// pool's connections, or every other request (refreshes, userinfo, pages) would wait behind
+/// them. Used as a `Connection` otherwise.
+pub struct Lease<'p> {
+    pool: &'p Pool,
+    conn: Option<Conn>,
+}
+
+impl<'p> Lease<'p> {
+    pub fn get(pool: &'p Pool) -> Result<Self> {
+        Ok(Lease { pool, conn: Some(pool.get()?) })
+    }
+
+    /// Runs `wait` with the connection back in the pool, then takes one again. Never inside a
+    /// transaction (it would be rolled back); whatever was read before may have changed after.
+    pub fn without<T>(&mut self, wait: impl FnOnce() -> T) -> Result<T> {
+        debug_assert!(self.conn.as_ref().is_none_or(|c| c.is_autocommit()), "a lease is handed back only between transactions");
+        self.conn = None;
+        let out = wait();
+        self.conn = Some(self.pool.get()?);
+        Ok(out)
+    }
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Only `without` empties it, and it either fills it again or returns the error that
+        // ends the request.
+        self.conn.as_ref().expect("a lease holds a connection outside `without`")
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("a lease holds a connection outside `without`")
+    }
+}
+
 /// What a 503 tells clients to wait before trying again.
 pub const RETRY_AFTER_SECS: u64 = 5;
 

@@ -286,10 +286,23 @@ where
     T: Send + 'static,
     E: From<crate::store::StoreError> + Send + 'static,
 {
+    db_lease(state, move |state, lease| work(state, lease)).await
+}
+
+/// As [`db`], with a connection the work can hand back while it waits for the password
+/// hashing threads (`store::Lease::without`).
+pub async fn db_lease<T, E>(
+    state: &actix_web::web::Data<crate::AppState>,
+    work: impl FnOnce(&crate::AppState, &mut crate::store::Lease) -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<crate::store::StoreError> + Send + 'static,
+{
     let state = state.clone();
     blocking(move || {
-        let mut conn = state.pool.get().map_err(crate::store::StoreError::from)?;
-        work(&state, &mut conn)
+        let mut lease = crate::store::Lease::get(&state.pool)?;
+        work(&state, &mut lease)
     })
     .await
 }

@@ -26,6 +26,8 @@ pub struct TestServer {
     /// The configuration it runs with: `admin()` opens the same database.
     config: Config,
     clock: Arc<AtomicI64>,
+    /// The server's own password hashing threads (tests can see and fill their queue).
+    pub passwords: latchkey::auth::password::PasswordHasher,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: Option<DataDir>,
@@ -225,6 +227,7 @@ impl TestServer {
         // MFA at sign-in). Most tests exercise one protocol feature at a time, so they start
         // with defaults off; the conditional-access tests turn them on where they test them.
         latchkey::store::policies::set_security_defaults(&state.pool.get().unwrap(), false).unwrap();
+        let passwords = state.passwords.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -241,6 +244,7 @@ impl TestServer {
             data_dir: data_dir.to_path_buf(),
             config,
             clock: offset,
+            passwords,
             handle,
             thread: Some(thread),
             _dir: None,

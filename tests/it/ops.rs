@@ -204,3 +204,83 @@ async fn more_concurrent_grants_than_connections_while_the_keys_are_due_for_a_re
     }
     server.stop().await;
 }
+
+/// A sign-in waiting its turn for the password hashing threads holds no database connection:
+/// with one connection and every hashing thread busy, a sign-in page and a password grant wait
+/// for their hashes while userinfo, a refresh and a new sign-in page are answered at once
+/// (holding the connection, they would wait for it until `database.timeout_ms` and get 503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_waiting_for_the_hashing_threads_leave_the_database_connection_to_other_requests() {
+    let server = TestServer::spawn_with(|c| {
+        c.database.pool_size = 1;
+        c.database.timeout_ms = 1000;
+    });
+    server.add_user("alice");
+    let (id, secret) = server.add_client("Wiki", &["authorization_code", "refresh_token", "password"], false);
+    let secret = secret.unwrap();
+    let (code, verifier) = code_for(&server, &browser(), &id, "alice").await;
+    let (status, tokens) = redeem(&server, (&id, &secret), &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+
+    // Every hashing thread kept busy until the test lets go.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let mut releases = vec![];
+    let mut holders = vec![];
+    for _ in 0..threads {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        releases.push(release);
+        let (passwords, started_tx) = (server.passwords.clone(), started_tx.clone());
+        holders.push(std::thread::spawn(move || {
+            passwords
+                .run(move |_, _| {
+                    started_tx.send(()).unwrap();
+                    let _ = hold.recv();
+                })
+                .unwrap()
+        }));
+    }
+    for _ in 0..threads {
+        started.recv_timeout(std::time::Duration::from_secs(10)).expect("a hashing thread took the job");
+    }
+
+    // A person signs in and an app uses the password grant: both wait for a hashing thread.
+    let b = browser();
+    let res = authorize(&server, &b, &good_auth_url(&server, &id, &pkce().1, &[])).await;
+    let page = login_page(&server, &b, &location(&res)).await;
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("username", "alice".into()), ("password", PASSWORD.into())];
+    let signing_in = tokio::spawn(b.post(server.url("/login")).form(&form).send());
+    let grant_form = [("grant_type", "password"), ("username", "alice"), ("password", PASSWORD), ("scope", "openid")];
+    let granting = tokio::spawn(rp_http().post(server.url("/token")).basic_auth(&id, Some(&secret)).form(&grant_form).send());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.passwords.queued() < threads + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sign-in and the grant never both reached the hashing queue (does one waiting for its hash hold the only connection?)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // Meanwhile the one connection serves everyone else.
+    let access = tokens["access_token"].as_str().unwrap();
+    let res = rp_http().get(server.url("/userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "userinfo while sign-ins wait for hashing: {}", res.text().await.unwrap());
+    let (status, body) = refresh(&server, (&id, &secret), tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "refresh while sign-ins wait for hashing: {body}");
+    let other = browser();
+    let res = authorize(&server, &other, &good_auth_url(&server, &id, &pkce().1, &[])).await;
+    login_page(&server, &other, &location(&res)).await;
+    assert!(!signing_in.is_finished() && !granting.is_finished(), "the hashes cannot have run yet");
+
+    // Let go: the waiting sign-in and grant complete.
+    drop(releases);
+    for h in holders {
+        h.join().unwrap();
+    }
+    let res = signing_in.await.unwrap().unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(query_param(&location(&res), "code").is_some(), "{}", location(&res));
+    let res = granting.await.unwrap().unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    assert_eq!(server.passwords.queued(), 0);
+}

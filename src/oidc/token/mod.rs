@@ -29,7 +29,8 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError>
 pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let params = form_params(&req, &body)?;
     let (headers, request) = (req.headers().clone(), crate::policy::Request::of(&req));
-    let (response, grant_type, client_id) = crate::web::db(&state, move |state, conn| {
+    // A lease: the password grant hands its connection back while the hash waits its turn.
+    let (response, grant_type, client_id) = crate::web::db_lease(&state, move |state, conn| {
         let now = state.clock.now();
         let client = client_auth::authenticate(&headers, &params, conn, now)?.client;
         let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;

@@ -14,12 +14,12 @@ use crate::oidc::jwt::at_hash;
 use crate::oidc::tokens::{self, IdClaims, TokenResponse, has_scope};
 use crate::policy::{self, model::ClientAppType};
 use crate::store::db::Connection;
-use crate::store::{self, clients::Client, signins::SignIn, tokens::Grant};
+use crate::store::{self, Lease, clients::Client, signins::SignIn, tokens::Grant};
 use crate::web::params::Params;
 
 pub fn exchange(
     state: &AppState,
-    conn: &mut Connection,
+    conn: &mut Lease,
     client: &Client,
     params: &Params,
     request: &policy::Request,
@@ -59,7 +59,7 @@ pub fn exchange(
     let failed = |_logged: i64| {
         OAuthError::invalid_grant(format!("wrong username or password, or the sign-in is not allowed (correlation id {})", crate::web::observe::correlation()))
     };
-    let refuse = |verdict: &gate::Verdict, reason: &str| -> Result<OAuthError, OAuthError> {
+    let refuse = |conn: &Connection, verdict: &gate::Verdict, reason: &str| -> Result<OAuthError, OAuthError> {
         Ok(failed(gate::log(conn, verdict, "failure", Some(&format!("legacy password grant: {reason}")), now)?))
     };
     if let Some(u) = &account {
@@ -67,8 +67,8 @@ pub fn exchange(
         if let Outcome::Refuse(Refusal::Blocked { .. }) = &before.outcome {
             // The same work as a checked password, so time does not tell either.
             let attempt = password.clone();
-            state.passwords.run(move |h, mem| h.verify_with(&attempt, None, mem)).map_err(OAuthError::server)?;
-            return Err(refuse(&before, &before.outcome_reason())?);
+            conn.without(|| state.passwords.run(move |h, mem| h.verify_with(&attempt, None, mem)))?.map_err(OAuthError::server)?;
+            return Err(refuse(conn, &before, &before.outcome_reason())?);
         }
     }
     let step = password_step::check(state, conn, &username, &password, request, now)?;
@@ -96,10 +96,10 @@ pub fn exchange(
     after.risk_reasons = &step.reasons;
     let verdict = gate::check(conn, &after, now)?;
     if let Outcome::Refuse(r) = &verdict.outcome {
-        return Err(refuse(&verdict, &r.log_reason())?);
+        return Err(refuse(conn, &verdict, &r.log_reason())?);
     }
     if verdict.issued().is_none() {
-        return Err(refuse(&verdict, "more than a password is required")?);
+        return Err(refuse(conn, &verdict, "more than a password is required")?);
     }
     gate::log(conn, &verdict, "success", None, now)?;
     let grant = Grant {
