@@ -256,9 +256,31 @@ pub fn client_ip(req: &HttpRequest) -> Option<String> {
     if !trusted(peer) {
         return Some(peer.to_string());
     }
-    let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim);
-    let chain: Vec<std::net::IpAddr> = forwarded.filter_map(|a| a.parse().ok()).collect();
-    Some(chain.into_iter().rev().find(|ip| !trusted(*ip)).unwrap_or(peer).to_string())
+    let forwarded: Vec<&str> = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
+    Some(forwarded_client(&forwarded, peer, trusted).to_string())
+}
+
+/// Walks an X-Forwarded-For chain from the right (the entries trusted proxies appended) to the
+/// first address that is not a trusted proxy. An entry that is not an address (`unknown`, a
+/// typo, an obfuscated name) ends the walk at the proxy that wrote it: everything to its left
+/// was written by someone latchkey cannot vouch for. Some proxies append `IP:port` or
+/// `[IPv6]:port`; those are read as their address.
+fn forwarded_client(chain: &[&str], peer: std::net::IpAddr, trusted: impl Fn(std::net::IpAddr) -> bool) -> std::net::IpAddr {
+    let mut nearest = peer;
+    for entry in chain.iter().rev().map(|e| e.trim()) {
+        let ip = match entry.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => match entry.parse::<std::net::SocketAddr>() {
+                Ok(addr) => addr.ip(),
+                Err(_) => return nearest,
+            },
+        };
+        if !trusted(ip) {
+            return ip;
+        }
+        nearest = ip;
+    }
+    nearest
 }
 
 /// Whether `ip` is one of `server.trusted_proxies`, whose forwarding headers latchkey believes.
@@ -432,5 +454,24 @@ mod tests {
         let req = actix_web::test::TestRequest::default().param("id", "a%2Fb%2B%2525 c").to_http_request();
         assert_eq!(super::path_param(&req, "id"), "a/b+%25 c");
         assert_eq!(super::path_param(&req, "missing"), "");
+    }
+
+    #[test]
+    fn a_forwarded_chain_is_believed_only_as_far_as_trusted_proxies_wrote_it() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let proxy = ip("10.0.0.1");
+        let trusted = |a: std::net::IpAddr| a == ip("10.0.0.1") || a == ip("10.0.0.2");
+        let client = |chain: &[&str]| super::forwarded_client(chain, proxy, trusted).to_string();
+        assert_eq!(client(&["6.6.6.6", "203.0.113.7"]), "203.0.113.7", "the client wrote the left part");
+        assert_eq!(client(&["6.6.6.6", "203.0.113.7", " 10.0.0.2"]), "203.0.113.7", "a second trusted hop");
+        // Proxies that append a port, as Azure Application Gateway and IIS ARR do.
+        assert_eq!(client(&["6.6.6.6", "203.0.113.7:4444"]), "203.0.113.7");
+        assert_eq!(client(&["6.6.6.6", "[2001:db8::1]:443"]), "2001:db8::1");
+        // What is not an address ends the walk at the proxy that wrote it: never past it.
+        assert_eq!(client(&["6.6.6.6", "unknown"]), "10.0.0.1");
+        assert_eq!(client(&["6.6.6.6", "5.5.5.5:4444:1", "10.0.0.2"]), "10.0.0.2");
+        assert_eq!(client(&["6.6.6.6", ""]), "10.0.0.1");
+        assert_eq!(client(&[]), "10.0.0.1");
+        assert_eq!(client(&["10.0.0.2"]), "10.0.0.2");
     }
 }
