@@ -161,8 +161,6 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid TOML: {source}")]
     Parse { path: PathBuf, source: toml::de::Error },
-    #[error("environment variable {0} must look like LATCHKEY_<SECTION>__<KEY>")]
-    EnvName(String),
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -192,12 +190,15 @@ impl Config {
             }
             merge(&mut table, overlay);
         }
-        // LATCHKEY_TEST_* belong to the test suite, not to the configuration.
-        let mut env: Vec<(String, String)> = env.into_iter().filter(|(name, _)| name.starts_with("LATCHKEY_") && !name.starts_with("LATCHKEY_TEST_")).collect();
+        // LATCHKEY_TEST_* belong to the test suite, not to the configuration, and a name without
+        // `__` names no key: Kubernetes gives every pod LATCHKEY_PORT, LATCHKEY_SERVICE_HOST and
+        // the like when its Service is called latchkey (`check-config` shows what was read).
+        let mut env: Vec<(String, String)> =
+            env.into_iter().filter(|(name, _)| name.starts_with("LATCHKEY_") && !name.starts_with("LATCHKEY_TEST_") && name.contains("__")).collect();
         env.sort();
         for (name, value) in env {
             let rest = &name["LATCHKEY_".len()..];
-            let (section, key) = rest.split_once("__").ok_or_else(|| ConfigError::EnvName(name.clone()))?;
+            let Some((section, key)) = rest.split_once("__") else { continue };
             let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
             let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
             if let toml::Value::Table(entries) = entry {
@@ -383,6 +384,19 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = Config::load_from(None, [("LATCHKEY_SERVER__BINDD".into(), "x".into())]).unwrap_err();
         assert!(err.to_string().contains("bindd"), "{err}");
+    }
+
+    #[test]
+    fn kubernetes_service_variables_are_not_configuration() {
+        let env = [
+            ("LATCHKEY_PORT".to_string(), "tcp://10.96.0.12:8080".to_string()),
+            ("LATCHKEY_PORT_8080_TCP_ADDR".into(), "10.96.0.12".into()),
+            ("LATCHKEY_SERVICE_HOST".into(), "10.96.0.12".into()),
+            ("LATCHKEY_SERVER__BIND".into(), "0.0.0.0:8080".into()),
+        ];
+        let (c, settings) = Config::explain(None, env).unwrap();
+        assert_eq!(c.server.bind, "0.0.0.0:8080");
+        assert!(settings.iter().all(|s| !s.source.contains("LATCHKEY_PORT") && !s.source.contains("SERVICE_HOST")));
     }
 
     #[test]
