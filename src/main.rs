@@ -231,6 +231,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let mut config = load_config(&cli)?;
     let clock = Clock::system();
+    // Commands other than `serve` on a SQLite data directory that holds no database: a typo in
+    // --data-dir, or a configuration that does not say where the installation is. A backup of
+    // it would be an empty database; anything else goes on (provisioning before the first start
+    // is allowed) but says so, on stderr.
+    let sqlite = config.database.url.expose().is_none_or(str::is_empty);
+    let installed = config.server.data_dir.join("latchkey.db").exists();
+    if sqlite && !installed && !matches!(cli.command, Command::Serve { .. } | Command::Restore { .. } | Command::BenchArgon2 { .. } | Command::Store { .. }) {
+        let dir = config.server.data_dir.display();
+        if let Command::Backup { .. } = cli.command {
+            anyhow::bail!("nothing to back up: there is no latchkey.db in {dir} (pass --data-dir, or set server.data_dir, to the installation's directory)");
+        }
+        eprintln!("latchkey: note: there is no installation in {dir}; creating a new one (pass --data-dir, or set server.data_dir, to use an existing one)");
+    }
     match cli.command {
         // Answered before any configuration is loaded (an invalid one is what it reports).
         Command::CheckConfig => Ok(()),

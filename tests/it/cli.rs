@@ -363,3 +363,27 @@ fn a_bad_database_url_a_missing_shared_secret_and_a_bad_copy_source_are_refused_
     let (ok, err) = run(&[], &["store", "copy", "--from", &format!("sqlite:{}", file.display())]);
     assert!(!ok && err.contains("--to postgres://… or database.url names the target"), "{err}");
 }
+
+/// A command on a directory that holds no installation (a typo in --data-dir, a configuration
+/// that does not say where the data is) says so; a backup of it is refused, not an empty copy.
+#[test]
+fn a_command_on_a_directory_without_an_installation_says_so_and_backup_refuses() {
+    if sqlite_only("a data directory without latchkey.db") {
+        return;
+    }
+    let dir = DataDir::new();
+    let typo = dir.path().join("typo");
+    let (ok, _, err) = latchkey_run(&typo, &["backup", "--to", dir.path().join("nightly.db").to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.starts_with("latchkey: nothing to back up: there is no latchkey.db in") && err.contains("typo"), "{err}");
+    assert!(!dir.path().join("nightly.db").exists() && !typo.join("latchkey.db").exists());
+
+    let (ok, _, err) = latchkey_run(&typo, &["user", "add", "--username", "alice", "--password", "a long passphrase 1"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("no installation in") && err.contains("creating a new one"), "{err}");
+    // Now there is one: no note, and a backup of it.
+    let (ok, _, err) = latchkey_run(&typo, &["user", "add", "--username", "bob", "--password", "a long passphrase 2"]);
+    assert!(ok && !err.contains("no installation"), "{err}");
+    let (ok, _, err) = latchkey_run(&typo, &["backup", "--to", dir.path().join("nightly.db").to_str().unwrap()]);
+    assert!(ok, "{err}");
+}
