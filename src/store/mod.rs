@@ -179,16 +179,24 @@ fn migrations() -> Migrations<'static> {
 /// database (a copy in small steps would start over at each write of a busy server). Refuses
 /// to overwrite a file.
 pub fn backup(pool: &Pool, to: &Path) -> Result<()> {
-    if to.exists() {
-        return Err(StoreError::Conflict(format!("{} already exists; choose a new file", to.display())));
-    }
     let conn = pool.get()?;
     let Some(source) = conn.sqlite() else {
         return Err(StoreError::Postgres("latchkey backup copies a SQLite database; back up PostgreSQL with pg_dump (see the README)".into()));
     };
-    private_file(to).map_err(|e| StoreError::DataDir(to.display().to_string(), e))?;
+    // A new file, private to the service user. Never an existing path, a symbolic link included
+    // (even a dangling one: in a shared backup directory it could point anywhere).
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(to).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => StoreError::Conflict(format!("{} already exists; choose a new file", to.display())),
+        _ => StoreError::Conflict(format!("cannot create the backup file {}: {e}", to.display())),
+    })?;
+    tighten(to, 0o600).map_err(|e| StoreError::Conflict(format!("cannot make {} private: {e}", to.display())))?;
     let copied = (|| -> rusqlite::Result<()> {
-        let mut target = rusqlite::Connection::open(to)?;
+        use rusqlite::OpenFlags as F;
+        let mut target = rusqlite::Connection::open_with_flags(to, F::SQLITE_OPEN_READ_WRITE | F::SQLITE_OPEN_NOFOLLOW | F::SQLITE_OPEN_NO_MUTEX)?;
         let backup = rusqlite::backup::Backup::new(source, &mut target)?;
         // A step can find the target busy or locked: try again shortly, for at most 30 s.
         for _ in 0..6000 {

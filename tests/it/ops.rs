@@ -43,6 +43,15 @@ async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_rel
     // Not over an existing file.
     let (ok, _, err) = latchkey_run(&f.server.data_dir, &["backup", "--to", file.to_str().unwrap()]);
     assert!(!ok && err.contains("already exists"), "{err}");
+    // Nor through a symbolic link, even one that points nowhere yet.
+    #[cfg(unix)]
+    {
+        let (link, victim) = (file.with_file_name("link.db"), file.with_file_name("victim.txt"));
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let (ok, _, err) = latchkey_run(&f.server.data_dir, &["backup", "--to", link.to_str().unwrap()]);
+        assert!(!ok && err.contains("already exists"), "{err}");
+        assert!(!victim.exists(), "the backup followed the link");
+    }
     let conn = rusqlite::Connection::open(&file).unwrap();
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
