@@ -201,7 +201,13 @@ pub fn backup(pool: &Pool, to: &Path) -> Result<()> {
         // A step can find the target busy or locked: try again shortly, for at most 30 s.
         for _ in 0..6000 {
             match backup.step(-1)? {
-                rusqlite::backup::StepResult::Done => return Ok(()),
+                rusqlite::backup::StepResult::Done => {
+                    drop(backup);
+                    // A self-contained file: no write-ahead log, so it can be checked and restored
+                    // from a read-only place (a snapshot, a mount) without -wal and -shm files.
+                    let _: String = target.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+                    return Ok(());
+                }
                 _ => std::thread::sleep(std::time::Duration::from_millis(5)),
             }
         }

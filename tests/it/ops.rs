@@ -55,6 +55,10 @@ async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_rel
     let conn = rusqlite::Connection::open(&file).unwrap();
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
+    // Self-contained: no write-ahead log to need beside it (restorable from a read-only place).
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "delete");
+    drop(conn);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -66,6 +70,8 @@ async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_rel
     std::fs::copy(f.server.data_dir.join("master.key"), restored.path().join("master.key")).unwrap();
     let (ok, out, err) = latchkey_run(restored.path(), &["restore", "--from", file.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
+    let beside = |suffix: &str| file.with_file_name(format!("{}{suffix}", file.file_name().unwrap().to_str().unwrap()));
+    assert!(!beside("-wal").exists() && !beside("-shm").exists(), "restore left files beside the backup");
     let server = TestServer::spawn_at(restored.path(), 0);
     let (code, verifier) = code_for(&server, &browser(), &f.client_id, "alice").await;
     assert_eq!(redeem(&server, f.client(), &code, &verifier).await.0, StatusCode::OK);
