@@ -226,6 +226,19 @@ pub async fn forwarded_proto(
     next.call(req).await.map(|r| r.map_into_left_body())
 }
 
+/// HEAD is answered wherever GET is (RFC 9110 §9.3.2: uptime monitors and load balancers probe
+/// with it): the request is routed as a GET, and the HTTP layer, which saw a HEAD, sends the
+/// status and headers without the body.
+pub async fn head_as_get(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    next.call(req).await
+}
+
 /// The https issuer's origin, when `req` came over plain http through a trusted proxy.
 fn plain_http_behind_proxy(req: &actix_web::dev::ServiceRequest) -> Option<String> {
     let state = req.app_data::<actix_web::web::Data<crate::AppState>>()?;

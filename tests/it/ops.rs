@@ -21,6 +21,36 @@ async fn healthz_answers_and_readyz_checks_the_database_and_keys() {
     server.stop().await;
 }
 
+/// HEAD is answered wherever GET is (RFC 9110 §9.3.2), with the GET's status and headers and no body.
+#[tokio::test]
+async fn head_answers_like_get_without_a_body() {
+    let server = TestServer::spawn();
+    for path in ["/healthz", "/.well-known/openid-configuration", "/jwks", "/login"] {
+        let (get, head) = (rp_http().get(server.url(path)).send().await.unwrap(), rp_http().head(server.url(path)).send().await.unwrap());
+        assert_eq!(head.status(), get.status(), "{path}");
+        assert_eq!(head.headers().get("content-type"), get.headers().get("content-type"), "{path}");
+    }
+    // On the wire: headers, then nothing.
+    let port = server.port;
+    let raw = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "HEAD /jwks HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    let (_, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(body.is_empty(), "HEAD sent a body: {body}");
+    // HEAD does not reach what only POST does.
+    let res = rp_http().head(server.url("/token")).send().await.unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_relying_party() {
     if sqlite_only("latchkey backup") {
