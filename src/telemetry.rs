@@ -119,6 +119,12 @@ fn describe() {
     describe_gauge!("latchkey_argon2_queue_depth", "Password hashes waiting for or running on the hashing threads");
     describe_counter!("latchkey_housekeeping_deleted_total", "Rows removed by housekeeping, by table");
     describe_counter!("latchkey_log_write_errors_total", "Log lines that could not be written");
+    // The series without labels exist from the start, at zero: rate() and increase() then see
+    // the first timeout or write error, and an alert on an absent series does not fire.
+    for name in ["latchkey_http_client_errors_total", "latchkey_db_pool_timeouts_total", "latchkey_db_unavailable_total", "latchkey_log_write_errors_total"] {
+        metrics::counter!(name).increment(0);
+    }
+    metrics::gauge!("latchkey_argon2_queue_depth").increment(0.0);
 }
 
 /// Serves `/metrics` on its own listener (`server.metrics_bind`), apart from the public one.

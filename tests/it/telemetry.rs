@@ -40,6 +40,10 @@ async fn metrics_count_a_sign_in_a_blocked_sign_in_and_a_client_credentials_gran
     });
     let scrape = || async { rp_http().get(&metrics).send().await.unwrap().text().await.unwrap() };
     let before = scrape().await;
+    // The series without labels are there from the start (at zero until something happens).
+    for series in ["latchkey_db_pool_timeouts_total ", "latchkey_db_unavailable_total ", "latchkey_log_write_errors_total ", "latchkey_argon2_queue_depth "] {
+        assert!(before.lines().any(|l| l.starts_with(series)), "{series}missing: {before}");
+    }
 
     let (code, verifier) = code_for(&f.server, &browser(), &f.client_id, "alice").await;
     assert_eq!(redeem(&f.server, f.client(), &code, &verifier).await.0, StatusCode::OK);
