@@ -313,7 +313,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if config.database.url.expose().is_some() {
                 anyhow::bail!("latchkey restore replaces a SQLite database file; restore PostgreSQL with pg_restore (see the README)");
             }
-            latchkey::store::restore(&config.server.data_dir, &from)?;
+            let dir = config.server.data_dir.clone();
+            let passphrase = || {
+                let configured = config.keys.encryption_secret.expose();
+                if configured.is_none() && !dir.join("master.key").exists() {
+                    return Err(format!(
+                        "there is no master.key in {}: copy there the master.key of the installation the backup came from (a backup does not hold it; the keys in it are sealed with it)",
+                        dir.display()
+                    ));
+                }
+                latchkey::crypto::Sealer::load(configured, &dir).map(|s| s.passphrase().to_string()).map_err(|e| format!("cannot read master.key: {e}"))
+            };
+            latchkey::store::restore(&config.server.data_dir, &from, passphrase)?;
             print(cli.json, json!({ "restored": from.display().to_string() }), format!("restored {} (start the server again)", from.display()));
             Ok(())
         }

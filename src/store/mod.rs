@@ -242,7 +242,10 @@ pub fn lock_data_dir(data_dir: &Path) -> std::io::Result<Option<std::fs::File>> 
 /// Replaces the installation's database with the backup `from`, after checking it (SQLite's
 /// integrity check, and a latchkey schema no newer than this version). Refuses while a server
 /// holds the data directory.
-pub fn restore(data_dir: &Path, from: &Path) -> Result<()> {
+/// `passphrase` says what seals this installation's keys (asked once the file has passed its
+/// checks): a backup whose signing keys it cannot open is refused, since the server could not
+/// start on it.
+pub fn restore(data_dir: &Path, from: &Path, passphrase: impl FnOnce() -> Result<String, String>) -> Result<()> {
     let io = |e: std::io::Error| StoreError::DataDir(data_dir.display().to_string(), e);
     let _lock = lock_data_dir(data_dir)
         .map_err(io)?
@@ -258,11 +261,37 @@ pub fn restore(data_dir: &Path, from: &Path) -> Result<()> {
         if version == 0 || version > MIGRATION_COUNT as i64 || users.is_err() {
             return Err(StoreError::Corrupt(format!("{} is not a latchkey database this version can use", from.display())));
         }
+        let sealed: Option<String> =
+            src.query_row("SELECT private_pem FROM signing_keys WHERE encrypted = 1 LIMIT 1", [], |r| r.get(0)).map(Some).or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        if let Some(pem) = sealed {
+            let passphrase = passphrase().map_err(StoreError::Conflict)?;
+            if openssl::pkey::PKey::private_key_from_pem_passphrase(pem.as_bytes(), passphrase.as_bytes()).is_err() {
+                return Err(StoreError::Conflict(format!(
+                    "the signing keys in {} are sealed with another master key than this installation's (master.key in {}, or keys.encryption_secret): put the one of the installation the backup came from in place, then restore again",
+                    from.display(),
+                    data_dir.display()
+                )));
+            }
+        }
     }
     let db = data_dir.join("latchkey.db");
     let staged = data_dir.join("latchkey.db.restoring");
     std::fs::copy(from, &staged).map_err(io)?;
     private_file(&staged).map_err(io)?;
+    // Owned as the data directory is: a restore run as root for a service user leaves a
+    // database the service can open.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::fs::metadata(data_dir).map_err(io)?;
+        let file = std::fs::metadata(&staged).map_err(io)?;
+        if (file.uid(), file.gid()) != (dir.uid(), dir.gid()) {
+            std::os::unix::fs::chown(&staged, Some(dir.uid()), Some(dir.gid())).map_err(io)?;
+        }
+    }
     for stale in ["latchkey.db-wal", "latchkey.db-shm"] {
         match std::fs::remove_file(data_dir.join(stale)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),

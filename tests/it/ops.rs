@@ -96,10 +96,27 @@ async fn a_backup_taken_during_sign_ins_restores_to_a_database_that_serves_a_rel
     }
     // Restored into another installation, it serves the same app and user.
     let restored = DataDir::new();
-    // (Its key file goes with it: TOTP secrets and signing keys are sealed with it.)
+    // Its key file must go with it (TOTP secrets and signing keys are sealed with it): without
+    // it, or with another installation's, the restore is refused and nothing is replaced.
+    let (ok, _, err) = latchkey_run(restored.path(), &["restore", "--from", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("there is no master.key in"), "{err}");
+    std::fs::write(restored.path().join("master.key"), "another installation's key").unwrap();
+    let (ok, _, err) = latchkey_run(restored.path(), &["restore", "--from", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("sealed with another master key"), "{err}");
+    assert!(!restored.path().join("latchkey.db").exists(), "a refused restore replaced the database");
     std::fs::copy(f.server.data_dir.join("master.key"), restored.path().join("master.key")).unwrap();
+    // Run as root for a service user's directory (where this suite runs as root), the restored
+    // database belongs to the directory's owner.
+    #[cfg(unix)]
+    let service_user = std::os::unix::fs::chown(restored.path(), Some(65534), Some(65534)).is_ok();
     let (ok, out, err) = latchkey_run(restored.path(), &["restore", "--from", file.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
+    #[cfg(unix)]
+    if service_user {
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(restored.path().join("latchkey.db")).unwrap().uid(), 65534);
+        std::os::unix::fs::chown(restored.path(), Some(0), Some(0)).unwrap();
+    }
     let beside = |suffix: &str| file.with_file_name(format!("{}{suffix}", file.file_name().unwrap().to_str().unwrap()));
     assert!(!beside("-wal").exists() && !beside("-shm").exists(), "restore left files beside the backup");
     let server = TestServer::spawn_at(restored.path(), 0);
