@@ -449,6 +449,10 @@ fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot lock data directory {}: {e}", data_dir.display()))?
         .ok_or_else(|| anyhow::anyhow!("another latchkey server is using data directory {}", data_dir.display()))?;
     let state = AppState::open(config, clock)?;
+    // The port first: the first administrator's one-time password is made and printed only by
+    // a start that goes on serving (a failed start would print it, and the next would not).
+    let bind = &state.config.server.bind;
+    let listener = std::net::TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     if let Some(password) = users::bootstrap_admin(&*state.pool.get()?, &state.passwords, state.clock.now())? {
         print(
             json_mode,
@@ -459,8 +463,6 @@ fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
             ),
         );
     }
-    let bind = &state.config.server.bind;
-    let listener = std::net::TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
     let issuer = state.config.issuer().to_string();
     // Commands run beside the server (`client add`) print the issuer it really serves.
     latchkey::store::settings::set_served_issuer(&*state.pool.get()?, &issuer)?;

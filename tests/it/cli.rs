@@ -387,3 +387,32 @@ fn a_command_on_a_directory_without_an_installation_says_so_and_backup_refuses()
     let (ok, _, err) = latchkey_run(&typo, &["backup", "--to", dir.path().join("nightly.db").to_str().unwrap()]);
     assert!(ok, "{err}");
 }
+
+/// The first administrator's one-time password is made and printed by the start that serves:
+/// a start that cannot take its port prints none, and the next start that can does.
+#[test]
+fn a_start_that_cannot_listen_prints_no_first_admin_and_the_next_start_does() {
+    let dir = DataDir::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    let out = latchkey_command(dir.path()).args(["--json", "serve", "--bind", &bind]).env("LATCHKEY_LOG__LEVEL", "warn").output().unwrap();
+    assert!(!out.status.success());
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(!stdout.contains("one_time_password"), "{stdout}");
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    drop(taken);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = latchkey_command(dir.path())
+        .args(["--json", "serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("LATCHKEY_LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    assert_eq!(v["first_admin"]["username"], "admin");
+}
