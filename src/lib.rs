@@ -124,6 +124,7 @@ pub fn build_app(state: AppState, listener: TcpListener) -> Result<Server, Start
             .app_data(aw::FormConfig::default().limit(64 * 1024))
             .app_data(aw::JsonConfig::default().limit(64 * 1024))
             .wrap(actix_web::middleware::from_fn(web::head_as_get))
+            .wrap(actix_web::middleware::from_fn(web::cors))
             .wrap(web::security_headers(https))
             .wrap(actix_web::middleware::from_fn(i18n::request::select))
             .wrap(actix_web::middleware::from_fn(web::forwarded_proto))

@@ -226,6 +226,36 @@ pub async fn forwarded_proto(
     next.call(req).await.map(|r| r.map_into_left_body())
 }
 
+/// The endpoints a browser app (a public client, from its own origin) calls itself: discovery,
+/// keys, the token exchange, userinfo and revocation. None of them reads a cookie, so any origin
+/// may call them without credentials (`*` never lets a browser send cookies); the sign-in pages,
+/// the portal and the console stay same-origin.
+const CORS_PATHS: &[&str] =
+    &["/.well-known/openid-configuration", crate::oidc::JWKS_PATH, crate::oidc::TOKEN_PATH, crate::oidc::USERINFO_PATH, crate::oidc::REVOKE_PATH];
+
+/// CORS (Fetch standard) for [`CORS_PATHS`]: preflights answered, responses readable.
+pub async fn cors(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
+    let open = req.headers().contains_key(header::ORIGIN) && CORS_PATHS.contains(&req.path());
+    if open && req.method() == actix_web::http::Method::OPTIONS {
+        let res = HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+            .finish();
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    let mut res = next.call(req).await?;
+    if open {
+        res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        res.headers_mut().insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("WWW-Authenticate"));
+    }
+    Ok(res.map_into_left_body())
+}
+
 /// HEAD is answered wherever GET is (RFC 9110 §9.3.2: uptime monitors and load balancers probe
 /// with it): the request is routed as a GET, and the HTTP layer, which saw a HEAD, sends the
 /// status and headers without the body.

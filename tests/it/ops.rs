@@ -346,3 +346,42 @@ async fn sign_ins_waiting_for_the_hashing_threads_leave_the_database_connection_
     assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
     assert_eq!(server.passwords.queued(), 0);
 }
+
+/// A browser app calls discovery, keys, the token endpoint, userinfo and revocation from its own
+/// origin (CORS, without credentials); the sign-in pages, portal and console stay same-origin.
+#[tokio::test]
+async fn browser_apps_may_call_the_token_endpoints_across_origins_and_nothing_else() {
+    let server = TestServer::spawn();
+    let origin = "https://spa.example.com";
+    let preflight = rp_http()
+        .request(reqwest::Method::OPTIONS, server.url("/token"))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(preflight.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase().contains("content-type"));
+    assert!(preflight.headers().get("access-control-allow-credentials").is_none(), "never with cookies");
+    for path in ["/.well-known/openid-configuration", "/jwks"] {
+        let res = rp_http().get(server.url(path)).header("Origin", origin).send().await.unwrap();
+        assert_eq!(res.headers()["access-control-allow-origin"], "*", "{path}");
+    }
+    let res = rp_http().post(server.url("/token")).header("Origin", origin).form(&[("grant_type", "authorization_code")]).send().await.unwrap();
+    assert!(res.status().is_client_error());
+    assert_eq!(res.headers()["access-control-allow-origin"], "*", "errors are readable too");
+    let res = rp_http().get(server.url("/userinfo")).header("Origin", origin).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    // Pages that use the session cookie: no CORS at all.
+    for path in ["/login", "/", "/admin", "/introspect"] {
+        let res = rp_http().get(server.url(path)).header("Origin", origin).send().await.unwrap();
+        assert!(res.headers().get("access-control-allow-origin").is_none(), "{path}");
+        let res = rp_http().request(reqwest::Method::OPTIONS, server.url(path)).header("Origin", origin).send().await.unwrap();
+        assert!(res.headers().get("access-control-allow-origin").is_none(), "{path}");
+    }
+    server.stop().await;
+}
