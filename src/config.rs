@@ -279,6 +279,24 @@ impl Config {
         if self.server.tls_cert.as_os_str().is_empty() != self.server.tls_key.as_os_str().is_empty() {
             return Err(ConfigError::Invalid("server.tls_cert and server.tls_key must be set together".into()));
         }
+        // What `serve` would refuse, `check-config` refuses too.
+        if std::net::ToSocketAddrs::to_socket_addrs(self.server.bind.as_str()).is_err() {
+            return Err(ConfigError::Invalid(format!("server.bind {:?} is not an address such as 127.0.0.1:8080", self.server.bind)));
+        }
+        for (name, path) in [("server.tls_cert", &self.server.tls_cert), ("server.tls_key", &self.server.tls_key)] {
+            if !path.as_os_str().is_empty()
+                && let Err(e) = std::fs::File::open(path)
+            {
+                return Err(ConfigError::Invalid(format!("{name} {}: {e}", path.display())));
+            }
+        }
+        let p = &self.password;
+        if let Err(e) = argon2::Params::new(p.memory_kib, p.iterations, p.parallelism, None) {
+            return Err(ConfigError::Invalid(format!(
+                "password.memory_kib, iterations and parallelism ({}, {}, {}) are not valid argon2id parameters: {e}",
+                p.memory_kib, p.iterations, p.parallelism
+            )));
+        }
         if !self.server.metrics_bind.is_empty() && self.server.metrics_bind.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::Invalid(format!("server.metrics_bind {:?} is not an address such as 127.0.0.1:9090", self.server.metrics_bind)));
         }
@@ -384,6 +402,25 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = Config::load_from(None, [("LATCHKEY_SERVER__BINDD".into(), "x".into())]).unwrap_err();
         assert!(err.to_string().contains("bindd"), "{err}");
+    }
+
+    #[test]
+    fn what_serve_would_refuse_is_refused_when_the_configuration_is_read() {
+        for (name, value, says) in [
+            ("LATCHKEY_SERVER__BIND", "notanaddr", "server.bind"),
+            ("LATCHKEY_PASSWORD__PARALLELISM", "0", "argon2id"),
+            ("LATCHKEY_PASSWORD__MEMORY_KIB", "1", "argon2id"),
+            ("LATCHKEY_PASSWORD__ITERATIONS", "0", "argon2id"),
+        ] {
+            let err = Config::load_from(None, [(name.to_string(), value.to_string())]).unwrap_err();
+            assert!(err.to_string().contains(says), "{name}={value}: {err}");
+        }
+        let env = [
+            ("LATCHKEY_SERVER__TLS_CERT".to_string(), "/nonexistent/cert.pem".to_string()),
+            ("LATCHKEY_SERVER__TLS_KEY".into(), "/nonexistent/key.pem".into()),
+        ];
+        let err = Config::load_from(None, env).unwrap_err();
+        assert!(err.to_string().contains("server.tls_cert /nonexistent/cert.pem"), "{err}");
     }
 
     #[test]
