@@ -235,7 +235,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // --data-dir, or a configuration that does not say where the installation is. A backup of
     // it would be an empty database; anything else goes on (provisioning before the first start
     // is allowed) but says so, on stderr.
-    let sqlite = config.database.url.expose().is_none_or(str::is_empty);
+    let sqlite = config.database.url.expose().is_none();
     let installed = config.server.data_dir.join("latchkey.db").exists();
     if sqlite && !installed && !matches!(cli.command, Command::Serve { .. } | Command::Restore { .. } | Command::BenchArgon2 { .. } | Command::Store { .. }) {
         let dir = config.server.data_dir.display();
