@@ -40,6 +40,9 @@ pub struct AppState {
     pub sealer: crypto::Sealer,
     /// `/readyz`'s memory of its last write probe.
     pub readiness: web::health::Readiness,
+    /// What a memory connection to this database needs (`store::db::Connection::memory`); None
+    /// for an in-memory database.
+    pub memory: Option<store::db::Memory>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +68,10 @@ impl AppState {
         let pool =
             store::open_configured(&config.server.data_dir, db.url.expose().unwrap_or(""), db.pool_size, std::time::Duration::from_millis(db.timeout_ms))?;
         let sealer = crypto::Sealer::load(config.keys.encryption_secret.expose(), &config.server.data_dir).map_err(StartError::MasterKey)?;
-        store::mfa::seal_plaintext_totp(&*pool.get().map_err(store::StoreError::from)?, |s| sealer.seal(s))?;
+        let conn = pool.get().map_err(store::StoreError::from)?;
+        store::mfa::seal_plaintext_totp(&conn, |s| sealer.seal(s))?;
+        let memory = conn.memory_of();
+        drop(conn);
         let keys = KeyRing::open(pool.clone(), Some(sealer.passphrase().to_string()), config.max_jwt_ttl(), clock.now())?;
         let passwords = PasswordHasher::new(&config.password).map_err(StartError::Password)?;
         let webauthn = match auth::webauthn::relying_party(config.issuer()) {
@@ -89,6 +95,7 @@ impl AppState {
             fake_key: crypto::sha256(format!("latchkey made-up credential ids\0{}", sealer.passphrase()).as_bytes()),
             sealer,
             readiness: Default::default(),
+            memory,
         })
     }
 }

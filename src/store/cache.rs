@@ -12,7 +12,13 @@
 //! On PostgreSQL the token is a network round trip, so it is read at most every
 //! [`PG_CHECK_MS`] per process (a change made through another instance is enforced within that,
 //! well inside a second), and at once after this process changes one of those tables (the
-//! connection reports such writes when they commit: [`changed`]).
+//! connection reports such writes when they commit, on both engines: [`changed`]).
+//!
+//! A memory connection (`Connection::memory`, what a client-credentials grant first runs on,
+//! on the HTTP worker) gets only a copy whose token was read within [`PG_CHECK_MS`] with no
+//! change by this process since, on either engine; anything else it is refused, and the work
+//! is done again on a real connection. So a change made by another process (the CLI, another
+//! instance) reaches such a grant within [`PG_CHECK_MS`], and one made by this process at once.
 
 use super::Result;
 use super::clients::Client;
@@ -25,13 +31,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// Bumped by every local change ([`changed`]).
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// How long a PostgreSQL installation's copy is used before its token is read again.
+/// How long a PostgreSQL installation's copy is used before its token is read again (and how
+/// long a memory connection may use any copy).
 pub const PG_CHECK_MS: u64 = 250;
 
 #[derive(Default)]
 struct Copy {
     version: String,
-    /// When the token was last read (PostgreSQL), None after a local change.
+    /// When the token was last read outside a transaction, None after a local change.
     checked: Option<std::time::Instant>,
     security_defaults: Option<bool>,
     policies: Option<Arc<Vec<Policy>>>,
@@ -57,22 +64,25 @@ fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnc
     let remote = conn.engine() == crate::store::db::Engine::Postgres;
     // Local changes since: a read that began before one must not mark its copy fresh.
     let generation = GENERATION.load(std::sync::atomic::Ordering::SeqCst);
-    if remote {
+    if remote || conn.in_memory() {
         let all = copies().lock().unwrap_or_else(|e| e.into_inner());
         if let Some(copy) = all.get(&path).filter(|c| c.checked.is_some_and(|t| t.elapsed().as_millis() < u128::from(PG_CHECK_MS)))
             && let Some(v) = get(copy)
         {
             return Ok(v);
         }
+        if conn.in_memory() {
+            return Err(conn.not_in_memory().into());
+        }
     }
-    let version = match conn.config_seen(generation) {
-        Some(version) => version,
+    let (version, read_now) = match conn.config_seen(generation) {
+        Some(version) => (version, false),
         None => {
             let version: String = conn.prepare_cached("SELECT version FROM config_version WHERE id = 1")?.query_row([], |r| r.get(0))?;
             if !remote && conn.is_autocommit() {
                 conn.saw_config(generation, &version);
             }
-            version
+            (version, true)
         }
     };
     let mut all = copies().lock().unwrap_or_else(|e| e.into_inner());
@@ -81,7 +91,7 @@ fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnc
         *copy = Copy { version, ..Copy::default() };
     }
     // Inside a transaction the token may be its own uncommitted change: never marked fresh.
-    if remote && conn.is_autocommit() && GENERATION.load(std::sync::atomic::Ordering::SeqCst) == generation {
+    if read_now && conn.is_autocommit() && GENERATION.load(std::sync::atomic::Ordering::SeqCst) == generation {
         copy.checked = Some(std::time::Instant::now());
     }
     match get(copy) {
@@ -165,5 +175,58 @@ mod tests {
         assert!(client(&conn, "nope").unwrap().is_none());
         let path = conn.identity().unwrap();
         assert!(copies().lock().unwrap()[&path].clients.is_empty());
+    }
+
+    #[test]
+    fn a_memory_connection_answers_only_from_a_current_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::store::open(dir.path()).unwrap();
+        let conn = pool.get().unwrap();
+        let of = conn.memory_of().unwrap();
+        let memory = || Connection::memory(&of);
+        let app = crate::oidc::clients::register(
+            &conn,
+            &crate::oidc::clients::Registration {
+                name: "Batch",
+                redirect_uris: &[],
+                post_logout_redirect_uris: &[],
+                grant_types: &["client_credentials".to_string()],
+                public: false,
+            },
+            0,
+        )
+        .unwrap()
+        .client_id;
+        // Nothing read yet: refused, and the refusal remembered.
+        let m = memory();
+        assert!(matches!(client(&m, &app), Err(crate::store::StoreError::Db(crate::store::db::Error::NotInMemory))));
+        assert!(m.needed_database());
+        // Read through a real connection: the copy is current, and a memory connection uses it
+        // (and touches no database: any statement is refused).
+        drop(conn);
+        let conn = pool.get().unwrap();
+        assert!(client(&conn, &app).unwrap().is_some());
+        let before = security_defaults(&conn).unwrap();
+        let mut m = memory();
+        assert_eq!(client(&m, &app).unwrap().unwrap().id, app);
+        assert_eq!(security_defaults(&m).unwrap(), before);
+        assert!(!m.needed_database());
+        assert!(m.execute("DELETE FROM clients", []).is_err() && m.transaction().is_err() && m.needed_database());
+        // An app the copy does not hold is never guessed at.
+        let m = memory();
+        assert!(client(&m, "nope").is_err() && m.needed_database());
+        // A change by this process: refused until read again.
+        crate::store::clients::set_enabled(&conn, &app, false).unwrap();
+        let m = memory();
+        assert!(client(&m, &app).is_err() && m.needed_database());
+        drop(conn);
+        let conn = pool.get().unwrap();
+        assert!(!client(&conn, &app).unwrap().unwrap().enabled);
+        assert!(!client(&memory(), &app).unwrap().unwrap().enabled);
+        // A change by another process is not reported: the copy serves memory connections for
+        // PG_CHECK_MS at most, then is refused until read again.
+        std::thread::sleep(std::time::Duration::from_millis(PG_CHECK_MS + 50));
+        let m = memory();
+        assert!(client(&m, &app).is_err() && m.needed_database());
     }
 }

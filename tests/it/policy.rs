@@ -338,6 +338,58 @@ async fn a_policy_turned_on_stops_refresh_and_client_credentials_where_no_person
     f.server.stop().await;
 }
 
+/// A client-credentials grant is first tried from the in-memory copies of apps and policies,
+/// on the HTTP worker. A policy this process switches on stops the very next grant; one another
+/// process (the CLI) switches stops grants at the latest `PG_CHECK_MS` later; every refusal is
+/// in the sign-in log, and every grant counts once.
+#[tokio::test]
+async fn client_credentials_answered_from_memory_follow_every_policy_change_and_log_each_refusal() {
+    let f = Fixture::new().await;
+    let (svc, svc_secret) = f.server.add_client("Sync job", &["client_credentials"], false);
+    let auth = (svc.as_str(), svc_secret.as_deref().unwrap());
+    let cc = [("grant_type", "client_credentials")];
+    let grant = || async { post_form(&f.server, "/token", Some(auth), &cc).await };
+    // The first grant reads the copies; the next ones are answered from them.
+    for _ in 0..3 {
+        assert_eq!(grant().await.0, StatusCode::OK);
+    }
+    let logged = || latchkey::store::signins::recent(&f.server.admin().pool.get().unwrap(), 100).unwrap().len();
+    let rows = logged();
+    put_template(&f.server, "block-legacy", State::On, |p| {
+        p.name = "No sync".into();
+        p.conditions.client_app_types = vec![ClientAppType::ClientCredentials];
+        p.include_apps = Apps { all: false, apps: vec![svc.clone()] };
+    });
+    for n in 1..=2 {
+        let (status, _, body) = grant().await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "refused at once");
+        let row = last_log(&f.server);
+        assert_eq!((row.client_id.as_deref(), row.result.as_str()), (Some(svc.as_str()), "failure"));
+        assert_eq!(row.reason.as_deref(), Some("blocked by conditional access policy \"No sync\""));
+        assert_eq!(logged(), rows + n, "each refusal logged once");
+    }
+    // Another process switches it off, then on again.
+    let wait = std::time::Duration::from_millis(latchkey::store::cache::PG_CHECK_MS + 100);
+    let cli = |state: &str| {
+        let (ok, _, err) = latchkey_run(&f.server.data_dir, &["policy", "set-state", "--policy", "No sync", state]);
+        assert!(ok, "{err}");
+    };
+    cli("off");
+    tokio::time::sleep(wait).await;
+    for _ in 0..3 {
+        assert_eq!(grant().await.0, StatusCode::OK, "switched off by another process");
+    }
+    cli("on");
+    tokio::time::sleep(wait).await;
+    assert_eq!(grant().await.0, StatusCode::BAD_REQUEST, "switched on by another process");
+    // The app disabled by this process: the next grant fails client authentication.
+    cli("off");
+    latchkey::store::clients::set_enabled(&f.server.admin().pool.get().unwrap(), &svc, false).unwrap();
+    let (status, _, body) = grant().await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    f.server.stop().await;
+}
+
 #[tokio::test]
 async fn what_if_agrees_with_a_real_sign_in() {
     let f = Fixture::new().await;

@@ -9,8 +9,10 @@ use super::client_auth;
 use super::error::{ErrorCode, OAuthError};
 use super::tokens::{AccessClaims, TokenResponse};
 use crate::AppState;
+use crate::store::clients::Client;
+use crate::store::db::Connection;
 use crate::web::params::Params;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Rejects bodies that are not form-encoded (RFC 6749 §3.2 requires that media type).
@@ -29,30 +31,57 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError>
 pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
     let params = form_params(&req, &body)?;
     let (headers, request) = (req.headers().clone(), crate::policy::Request::of(&req));
-    // A lease: the password grant hands its connection back while the hash waits its turn.
-    let (response, grant_type, client_id) = crate::web::db_lease(&state, move |state, conn| {
-        let now = state.clock.now();
-        let client = client_auth::authenticate(&headers, &params, conn, now)?.client;
-        let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
-        if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials" | "password") {
-            return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")));
+    // A client-credentials grant needs the app, the policies and a signature: from the
+    // in-memory copies, on this thread, when they are current (nothing is written unless the
+    // gate refuses); anything more, and it is done again on a real connection like any grant.
+    let from_memory = match (&state.memory, params.get("grant_type")) {
+        (Some(memory), Some("client_credentials")) => {
+            let conn = Connection::memory(memory);
+            let now = state.clock.now();
+            let out = client_for(&headers, &params, &conn, now).and_then(|(client, _)| {
+                let response = client_credentials::exchange(&state, &conn, &client, &params, &request, now)?;
+                Ok((response, "client_credentials".to_string(), client.id))
+            });
+            (!conn.needed_database()).then_some(out)
         }
-        if !client.allows_grant(grant_type) {
-            return Err(OAuthError::new(ErrorCode::UnauthorizedClient, format!("this client is not allowed the {grant_type} grant")));
+        _ => None,
+    };
+    let (response, grant_type, client_id) = match from_memory {
+        Some(out) => out?,
+        // A lease: the password grant hands its connection back while the hash waits its turn.
+        None => {
+            crate::web::db_lease(&state, move |state, conn| {
+                let now = state.clock.now();
+                let (client, grant_type) = client_for(&headers, &params, conn, now)?;
+                let response = match grant_type {
+                    "authorization_code" => authorization_code::exchange(state, conn, &client, &params, now)?,
+                    "refresh_token" => refresh::exchange(state, conn, &client, &params, &request, now)?,
+                    "password" => password::exchange(state, conn, &client, &params, &request, now)?,
+                    _ => client_credentials::exchange(state, conn, &client, &params, &request, now)?,
+                };
+                Ok::<_, OAuthError>((response, grant_type.to_string(), client.id))
+            })
+            .await?
         }
-        let response = match grant_type {
-            "authorization_code" => authorization_code::exchange(state, conn, &client, &params, now)?,
-            "refresh_token" => refresh::exchange(state, conn, &client, &params, &request, now)?,
-            "password" => password::exchange(state, conn, &client, &params, &request, now)?,
-            _ => client_credentials::exchange(state, conn, &client, &params, &request, now)?,
-        };
-        Ok((response, grant_type.to_string(), client.id))
-    })
-    .await?;
+    };
     if crate::telemetry::metrics_on() {
         metrics::counter!("latchkey_token_grants_total", "grant_type" => grant_type, "app" => client_id).increment(1);
     }
     Ok(crate::web::no_store(&mut HttpResponse::Ok()).json(response))
+}
+
+/// The authenticated client and the grant type it asked for, one latchkey supports and the
+/// client is allowed.
+fn client_for<'p>(headers: &HeaderMap, params: &'p Params, conn: &Connection, now: i64) -> Result<(Client, &'p str), OAuthError> {
+    let client = client_auth::authenticate(headers, params, conn, now)?.client;
+    let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+    if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials" | "password") {
+        return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {grant_type:?} is not supported")));
+    }
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, format!("this client is not allowed the {grant_type} grant")));
+    }
+    Ok((client, grant_type))
 }
 
 /// Signs an access token for a user grant; shared by the code and refresh grants.

@@ -36,6 +36,9 @@ pub enum Error {
     Gone,
     #[error("a statement of the transaction failed, so nothing of it was committed")]
     Aborted,
+    /// Asked of a connection that answers only from the in-memory copies ([`Connection::memory`]).
+    #[error("this needs the database, and the connection answers from memory only")]
+    NotInMemory,
 }
 
 impl From<rusqlite::Error> for Error {
@@ -182,7 +185,7 @@ pub struct Connection {
     gate: Option<Arc<WriteGate>>,
     /// Whether a [`Transaction`] is open (PostgreSQL; SQLite knows it itself).
     in_transaction: std::cell::Cell<bool>,
-    /// A write to a table the in-memory copies hold, not yet reported (PostgreSQL).
+    /// A write to a table the in-memory copies hold, not yet reported.
     config_written: std::cell::Cell<bool>,
     /// The `config_version` token this checkout already read (SQLite), with the process's and
     /// this connection's change counts then: one request reads it once, not once per app,
@@ -196,6 +199,16 @@ pub struct Connection {
 enum Inner {
     Sqlite(rusqlite::Connection),
     Postgres(pg::PgConn),
+    /// No database: [`Connection::memory`].
+    Memory(Memory, std::cell::Cell<bool>),
+}
+
+/// Which database a [`Connection::memory`] answers for: the copies of `store::cache` are kept
+/// per database.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    identity: String,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for Connection {
@@ -205,10 +218,49 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
+    /// A connection that holds no database: it answers what `store::cache` holds, current
+    /// (read from the database within `cache::PG_CHECK_MS`, with no change by this process
+    /// since), and refuses everything else with [`Error::NotInMemory`], remembering that it did
+    /// ([`needed_database`](Self::needed_database)). Work that runs on it blocks on nothing, so
+    /// an HTTP worker may run it; work that needed more is done again on a real connection.
+    pub fn memory(of: &Memory) -> Self {
+        Self::with(Inner::Memory(of.clone(), std::cell::Cell::new(false)), None)
+    }
+
+    /// What a [`memory`](Self::memory) connection for this connection's database needs; None
+    /// for an in-memory database (never copied).
+    pub fn memory_of(&self) -> Option<Memory> {
+        Some(Memory { identity: self.identity()?, engine: self.engine() })
+    }
+
+    /// Whether this is a [`memory`](Self::memory) connection.
+    pub fn in_memory(&self) -> bool {
+        matches!(self.inner, Inner::Memory(..))
+    }
+
+    /// Whether this [`memory`](Self::memory) connection refused something: the work that ran
+    /// on it must be done again on a real connection.
+    pub fn needed_database(&self) -> bool {
+        matches!(&self.inner, Inner::Memory(_, refused) if refused.get())
+    }
+
+    /// The refusal of a [`memory`](Self::memory) connection, remembered.
+    pub(crate) fn not_in_memory(&self) -> Error {
+        if let Inner::Memory(_, refused) = &self.inner {
+            refused.set(true);
+        }
+        Error::NotInMemory
+    }
+
+    fn with(inner: Inner, gate: Option<Arc<WriteGate>>) -> Self {
+        Connection { inner, gate, in_transaction: std::cell::Cell::new(false), config_written: std::cell::Cell::new(false), config_seen: Default::default() }
+    }
+
     pub fn engine(&self) -> Engine {
-        match self.inner {
+        match &self.inner {
             Inner::Sqlite(_) => Engine::Sqlite,
             Inner::Postgres(_) => Engine::Postgres,
+            Inner::Memory(m, _) => m.engine,
         }
     }
 
@@ -235,14 +287,14 @@ impl Connection {
     pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
         match &self.inner {
             Inner::Sqlite(c) => Some(c),
-            Inner::Postgres(_) => None,
+            Inner::Postgres(_) | Inner::Memory(..) => None,
         }
     }
 
     pub fn sqlite_mut(&mut self) -> Option<&mut rusqlite::Connection> {
         match &mut self.inner {
             Inner::Sqlite(c) => Some(c),
-            Inner::Postgres(_) => None,
+            Inner::Postgres(_) | Inner::Memory(..) => None,
         }
     }
 
@@ -252,6 +304,7 @@ impl Connection {
         match &self.inner {
             Inner::Sqlite(_) => Ok(Ok(0)),
             Inner::Postgres(p) => p.migrate(migrations),
+            Inner::Memory(..) => Err(self.not_in_memory()),
         }
     }
 
@@ -261,6 +314,7 @@ impl Connection {
         match &self.inner {
             Inner::Sqlite(c) => c.path().filter(|p| !p.is_empty()).map(str::to_string),
             Inner::Postgres(p) => Some(p.identity().to_string()),
+            Inner::Memory(m, _) => Some(m.identity.clone()),
         }
     }
 
@@ -283,7 +337,7 @@ impl Connection {
     pub fn is_autocommit(&self) -> bool {
         match &self.inner {
             Inner::Sqlite(c) => c.is_autocommit(),
-            Inner::Postgres(_) => !self.in_transaction.get(),
+            Inner::Postgres(_) | Inner::Memory(..) => !self.in_transaction.get(),
         }
     }
 
@@ -327,6 +381,7 @@ impl Connection {
         match &self.inner {
             Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Inner::Postgres(p) => p.batch(sql),
+            Inner::Memory(..) => Err(self.not_in_memory()),
         }
     }
 
@@ -336,8 +391,9 @@ impl Connection {
 
     pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
         match &self.inner {
-            Inner::Sqlite(c) => Ok(Statement { inner: Stmt::Sqlite(c.prepare(sql)?) }),
-            Inner::Postgres(_) => Ok(Statement { inner: Stmt::Postgres(self, sql.to_string()) }),
+            Inner::Sqlite(c) => Ok(Statement { inner: Stmt::Sqlite(c.prepare(sql)?), config: self.reports(sql) }),
+            Inner::Postgres(_) => Ok(Statement { inner: Stmt::Postgres(self, sql.to_string()), config: self.reports(sql) }),
+            Inner::Memory(..) => Err(self.not_in_memory()),
         }
     }
 
@@ -345,16 +401,23 @@ impl Connection {
     /// the same SQL (both engines).
     pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
         match &self.inner {
-            Inner::Sqlite(c) => Ok(Statement { inner: Stmt::SqliteCached(c.prepare_cached(sql)?) }),
-            Inner::Postgres(_) => Ok(Statement { inner: Stmt::Postgres(self, sql.to_string()) }),
+            Inner::Sqlite(c) => Ok(Statement { inner: Stmt::SqliteCached(c.prepare_cached(sql)?), config: self.reports(sql) }),
+            Inner::Postgres(_) => Ok(Statement { inner: Stmt::Postgres(self, sql.to_string()), config: self.reports(sql) }),
+            Inner::Memory(..) => Err(self.not_in_memory()),
         }
     }
 
     fn pg(&self) -> &pg::PgConn {
         match &self.inner {
             Inner::Postgres(p) => p,
-            Inner::Sqlite(_) => unreachable!("a PostgreSQL statement on a SQLite connection"),
+            Inner::Sqlite(_) | Inner::Memory(..) => unreachable!("a PostgreSQL statement on another connection"),
         }
+    }
+
+    /// This connection, when `sql` writes to a table the in-memory copies hold: executing it
+    /// reports the write to them (store::cache).
+    fn reports(&self, sql: &str) -> Option<&Self> {
+        changes_config(sql).then_some(self)
     }
 
     /// An IMMEDIATE transaction (see [`Transaction::new_unchecked`]).
@@ -404,6 +467,7 @@ impl<'c> Transaction<'c> {
                 c.execute_batch("BEGIN IMMEDIATE")?
             }
             Inner::Postgres(p) => p.begin(!matches!(behavior, TransactionBehavior::RowLocked))?,
+            Inner::Memory(..) => return Err(conn.not_in_memory()),
         }
         conn.in_transaction.set(true);
         Ok(Self { conn, done: false, _turn: turn })
@@ -494,6 +558,8 @@ impl std::ops::Deref for Transaction<'_> {
 
 pub struct Statement<'c> {
     inner: Stmt<'c>,
+    /// Its connection, when it writes to what the in-memory copies hold.
+    config: Option<&'c Connection>,
 }
 
 enum Stmt<'c> {
@@ -512,13 +578,15 @@ impl<'c> Statement<'c> {
     }
 
     pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
-        if let Some(s) = self.sqlite() {
-            return params.with(|p| Ok(s.execute(p)?));
-        }
-        let Stmt::Postgres(conn, sql) = &self.inner else { unreachable!() };
-        let n = params.with(|p| conn.pg().execute(sql, p))?;
+        let n = match self.sqlite() {
+            Some(s) => params.with(|p| Ok::<_, Error>(s.execute(p)?))?,
+            None => {
+                let Stmt::Postgres(conn, sql) = &self.inner else { unreachable!() };
+                params.with(|p| conn.pg().execute(sql, p))?
+            }
+        };
         // A write to what the in-memory copies hold is reported to them (store::cache).
-        if pg::changes_config(sql) {
+        if let Some(conn) = self.config {
             conn.config_written.set(true);
             conn.report_config_change();
         }
@@ -618,6 +686,14 @@ impl Row<'_> {
     }
 }
 
+/// Whether the statement `sql` writes to a table the in-memory copies hold (store::cache).
+pub fn changes_config(sql: &str) -> bool {
+    let head = sql.trim_start();
+    let starts = |word: &str| head.get(..word.len()).is_some_and(|h| h.eq_ignore_ascii_case(word));
+    // A WITH clause may hold the write (UPDATE … RETURNING feeding an INSERT).
+    ["INSERT", "UPDATE", "DELETE", "WITH"].into_iter().any(starts) && ["clients", "ca_policies", "named_locations", "settings"].iter().any(|t| sql.contains(t))
+}
+
 /// Opens connections of either engine for the pool.
 #[derive(Debug)]
 pub enum Manager {
@@ -649,13 +725,7 @@ impl r2d2::ManageConnection for Manager {
             Self::Sqlite(_, gate) => Some(gate.clone()),
             Self::Postgres(_) => None,
         };
-        Ok(Connection {
-            inner,
-            gate,
-            in_transaction: std::cell::Cell::new(false),
-            config_written: std::cell::Cell::new(false),
-            config_seen: Default::default(),
-        })
+        Ok(Connection::with(inner, gate))
     }
 
     /// Runs at every checkout (the pools are built with `test_on_check_out`).
@@ -669,7 +739,7 @@ impl r2d2::ManageConnection for Manager {
 
     fn has_broken(&self, conn: &mut Connection) -> bool {
         match &conn.inner {
-            Inner::Sqlite(_) => false,
+            Inner::Sqlite(_) | Inner::Memory(..) => false,
             Inner::Postgres(p) => p.broken(),
         }
     }

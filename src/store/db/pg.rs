@@ -336,14 +336,6 @@ pub fn unavailable(e: &postgres::Error) -> bool {
         || code == "58030" // io_error
 }
 
-/// Whether the statement `sql` writes to a table the in-memory copies hold (store::cache).
-pub fn changes_config(sql: &str) -> bool {
-    let head = sql.trim_start().get(..6).unwrap_or("").to_ascii_uppercase();
-    // A WITH clause may hold the write (UPDATE … RETURNING feeding an INSERT).
-    (matches!(head.as_str(), "INSERT" | "UPDATE" | "DELETE") || head.starts_with("WITH"))
-        && ["clients", "ca_policies", "named_locations", "settings"].iter().any(|t| sql.contains(t))
-}
-
 /// SQLite's dialect as PostgreSQL's (see the module comment).
 pub(super) fn translate(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
