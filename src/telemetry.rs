@@ -111,6 +111,10 @@ fn describe() {
     describe_counter!("latchkey_signins_total", "Sign-in attempts written to the sign-in log, by result, method and app");
     describe_counter!("latchkey_policy_decisions_total", "Conditional-access policy results in sign-ins, by policy, state and result");
     describe_counter!("latchkey_token_grants_total", "Tokens issued at /token, by grant type");
+    describe_counter!(
+        "latchkey_token_grants_from_memory_total",
+        "Client-credentials grants answered from the in-memory copies on the HTTP worker, without the database, by app"
+    );
     describe_counter!("latchkey_risk_detections_total", "Identity protection detections, by kind");
     describe_counter!("latchkey_lockouts_total", "Accounts or clients locked out after too many attempts, by kind");
     describe_histogram!("latchkey_db_pool_wait_seconds", "Time spent waiting for a database connection");

@@ -88,6 +88,11 @@ impl OAuthError {
 
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
+        // A memory connection's refusal: the request is done again on a real connection, so
+        // this answer is discarded, and it is no fault to log.
+        if e.not_in_memory() {
+            return Self::new(ErrorCode::ServerError, "the server could not complete the request");
+        }
         if e.unavailable() {
             metrics::counter!("latchkey_db_unavailable_total").increment(1);
             tracing::warn!(error = %e, "storage unavailable while answering an OAuth request");

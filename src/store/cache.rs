@@ -6,8 +6,8 @@
 //! change rolled back never is. Copies are kept per database file; an in-memory database (unit
 //! tests) is always read directly.
 //!
-//! On SQLite the token is read once per connection checkout, so a request sees one version
-//! throughout (a write through its own connection makes it read again).
+//! On SQLite the token is read once per connection checkout, and again after a write through
+//! that connection or a change this process reports ([`changed`]).
 //!
 //! On PostgreSQL the token is a network round trip, so it is read at most every
 //! [`PG_CHECK_MS`] per process (a change made through another instance is enforced within that,
@@ -53,28 +53,41 @@ fn copies() -> &'static Mutex<HashMap<String, Copy>> {
     COPIES.get_or_init(Default::default)
 }
 
-/// The most apps one copy keeps. Unknown ids are never kept: guessing ids cannot grow it.
+/// The most apps one copy keeps.
 const MAX_CLIENTS: usize = 10_000;
 
-/// What `get` finds in this database's current copy, else what `load` reads (and keeps in it).
-fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnce(&Connection, &mut Copy) -> Result<T>) -> Result<T> {
+/// What `get` finds in this database's current copy, else what `load` reads (and `keep` puts
+/// in the copy). The copies' lock is never held while the database is read, and a memory
+/// connection never waits for it: an HTTP worker must not wait behind a slow query.
+fn with<T: Clone>(
+    conn: &Connection,
+    get: impl Fn(&Copy) -> Option<T>,
+    load: impl FnOnce(&Connection) -> Result<T>,
+    keep: impl FnOnce(&mut Copy, T),
+) -> Result<T> {
     let Some(path) = conn.identity() else {
-        return load(conn, &mut Copy::default());
+        return load(conn);
     };
     let remote = conn.engine() == crate::store::db::Engine::Postgres;
     // Local changes since: a read that began before one must not mark its copy fresh.
     let generation = GENERATION.load(std::sync::atomic::Ordering::SeqCst);
-    if remote || conn.in_memory() {
+    let current = |c: &Copy| c.checked.is_some_and(|t| t.elapsed().as_millis() < u128::from(PG_CHECK_MS));
+    if conn.in_memory() {
+        let all = match copies().try_lock() {
+            Ok(all) => all,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Err(conn.not_in_memory().into()),
+        };
+        return all.get(&path).filter(|c| current(c)).and_then(get).ok_or_else(|| conn.not_in_memory().into());
+    }
+    if remote {
         let all = copies().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(copy) = all.get(&path).filter(|c| c.checked.is_some_and(|t| t.elapsed().as_millis() < u128::from(PG_CHECK_MS)))
-            && let Some(v) = get(copy)
-        {
+        if let Some(v) = all.get(&path).filter(|c| current(c)).and_then(&get) {
             return Ok(v);
         }
-        if conn.in_memory() {
-            return Err(conn.not_in_memory().into());
-        }
     }
+    // When the token is read: a copy is current for PG_CHECK_MS from then, not from later.
+    let read_at = std::time::Instant::now();
     let (version, read_now) = match conn.config_seen(generation) {
         Some(version) => (version, false),
         None => {
@@ -85,19 +98,27 @@ fn with<T>(conn: &Connection, get: impl Fn(&Copy) -> Option<T>, load: impl FnOnc
             (version, true)
         }
     };
+    {
+        let mut all = copies().lock().unwrap_or_else(|e| e.into_inner());
+        let copy = all.entry(path.clone()).or_default();
+        if copy.version != version {
+            *copy = Copy { version: version.clone(), ..Copy::default() };
+        }
+        // Inside a transaction the token may be its own uncommitted change: never marked fresh.
+        if read_now && conn.is_autocommit() && GENERATION.load(std::sync::atomic::Ordering::SeqCst) == generation {
+            copy.checked = Some(read_at);
+        }
+        if let Some(v) = get(copy) {
+            return Ok(v);
+        }
+    }
+    let v = load(conn)?;
+    // Kept only in the copy of the version it was read under.
     let mut all = copies().lock().unwrap_or_else(|e| e.into_inner());
-    let copy = all.entry(path).or_default();
-    if copy.version != version {
-        *copy = Copy { version, ..Copy::default() };
+    if let Some(copy) = all.get_mut(&path).filter(|c| c.version == version) {
+        keep(copy, v.clone());
     }
-    // Inside a transaction the token may be its own uncommitted change: never marked fresh.
-    if read_now && conn.is_autocommit() && GENERATION.load(std::sync::atomic::Ordering::SeqCst) == generation {
-        copy.checked = Some(std::time::Instant::now());
-    }
-    match get(copy) {
-        Some(v) => Ok(v),
-        None => load(conn, copy),
-    }
+    Ok(v)
 }
 
 /// This process committed a change to apps, policies, named locations or settings of the
@@ -110,24 +131,16 @@ pub fn changed(identity: &str) {
 }
 
 pub fn security_defaults(conn: &Connection) -> Result<bool> {
-    with(
-        conn,
-        |c| c.security_defaults,
-        |conn, c| {
-            let on = super::policies::security_defaults(conn)?;
-            c.security_defaults = Some(on);
-            Ok(on)
-        },
-    )
+    with(conn, |c| c.security_defaults, super::policies::security_defaults, |c, on| c.security_defaults = Some(on))
 }
 
 /// Every custom policy, as `store::policies::all` reads them.
 pub fn policies(conn: &Connection) -> Result<Arc<Vec<Policy>>> {
-    with(conn, |c| c.policies.clone(), |conn, c| Ok(c.policies.insert(Arc::new(super::policies::all(conn)?)).clone()))
+    with(conn, |c| c.policies.clone(), |conn| Ok(Arc::new(super::policies::all(conn)?)), |c, all| c.policies = Some(all))
 }
 
 pub fn locations(conn: &Connection) -> Result<Arc<Vec<NamedLocation>>> {
-    with(conn, |c| c.locations.clone(), |conn, c| Ok(c.locations.insert(Arc::new(super::policies::locations(conn)?)).clone()))
+    with(conn, |c| c.locations.clone(), |conn| Ok(Arc::new(super::policies::locations(conn)?)), |c, all| c.locations = Some(all))
 }
 
 /// The app `id`, as `store::clients::by_id` reads it.
@@ -135,12 +148,15 @@ pub fn client(conn: &Connection, id: &str) -> Result<Option<Arc<Client>>> {
     with(
         conn,
         |c| c.clients.get(id).cloned().map(Some),
-        |conn, c| {
-            let Some(client) = super::clients::by_id(conn, id)? else { return Ok(None) };
-            if c.clients.len() >= MAX_CLIENTS {
-                c.clients.clear();
+        |conn| Ok(super::clients::by_id(conn, id)?.map(Arc::new)),
+        |c, client| {
+            // Unknown ids are never kept: guessing ids cannot grow the copy.
+            if let Some(client) = client {
+                if c.clients.len() >= MAX_CLIENTS {
+                    c.clients.clear();
+                }
+                c.clients.insert(id.to_string(), client);
             }
-            Ok(Some(c.clients.entry(id.to_string()).or_insert(Arc::new(client)).clone()))
         },
     )
 }
@@ -151,6 +167,7 @@ mod tests {
 
     #[test]
     fn a_change_is_seen_by_the_next_checkout_and_a_rolled_back_one_never() {
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let pool = crate::store::open(dir.path()).unwrap();
         let mut conn = pool.get().unwrap();
@@ -177,54 +194,51 @@ mod tests {
         assert!(copies().lock().unwrap()[&path].clients.is_empty());
     }
 
+    /// `GENERATION` is the process's: the tests that change a file's copies take turns.
+    static TURN: Mutex<()> = Mutex::new(());
+
     #[test]
     fn a_memory_connection_answers_only_from_a_current_copy() {
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let pool = crate::store::open(dir.path()).unwrap();
-        let conn = pool.get().unwrap();
-        let of = conn.memory_of().unwrap();
+        let of = pool.get().unwrap().memory_of().unwrap();
         let memory = || Connection::memory(&of);
-        let app = crate::oidc::clients::register(
-            &conn,
-            &crate::oidc::clients::Registration {
-                name: "Batch",
-                redirect_uris: &[],
-                post_logout_redirect_uris: &[],
-                grant_types: &["client_credentials".to_string()],
-                public: false,
-            },
-            0,
-        )
-        .unwrap()
-        .client_id;
-        // Nothing read yet: refused, and the refusal remembered.
+        let grants = ["client_credentials".to_string()];
+        let registration =
+            crate::oidc::clients::Registration { name: "Batch", redirect_uris: &[], post_logout_redirect_uris: &[], grant_types: &grants, public: false };
+        let app = crate::oidc::clients::register(&pool.get().unwrap(), &registration, 0).unwrap().client_id;
+        // Nothing read since the app was made: refused, and the refusal remembered.
         let m = memory();
         assert!(matches!(client(&m, &app), Err(crate::store::StoreError::Db(crate::store::db::Error::NotInMemory))));
         assert!(m.needed_database());
-        // Read through a real connection: the copy is current, and a memory connection uses it
-        // (and touches no database: any statement is refused).
-        drop(conn);
-        let conn = pool.get().unwrap();
-        assert!(client(&conn, &app).unwrap().is_some());
-        let before = security_defaults(&conn).unwrap();
-        let mut m = memory();
-        assert_eq!(client(&m, &app).unwrap().unwrap().id, app);
-        assert_eq!(security_defaults(&m).unwrap(), before);
-        assert!(!m.needed_database());
+        // Read through a real connection (a checkout of its own), then asked of a memory
+        // connection at once: answered from the copy. Another test's change elsewhere in the
+        // process, or a stall past PG_CHECK_MS, can make one round miss; a few rounds cannot all.
+        let from_memory = || {
+            (0..20).find_map(|_| {
+                client(&pool.get().unwrap(), &app).unwrap();
+                let m = memory();
+                let found = client(&m, &app).ok().flatten();
+                found.map(|c| (c, m))
+            })
+        };
+        let (found, mut m) = from_memory().expect("answered from memory");
+        assert!(found.enabled && !m.needed_database());
+        // It touches no database: every statement and transaction is refused.
         assert!(m.execute("DELETE FROM clients", []).is_err() && m.transaction().is_err() && m.needed_database());
+        assert!(client(&pool.get().unwrap(), &app).unwrap().is_some(), "nothing was deleted");
         // An app the copy does not hold is never guessed at.
         let m = memory();
         assert!(client(&m, "nope").is_err() && m.needed_database());
-        // A change by this process: refused until read again.
-        crate::store::clients::set_enabled(&conn, &app, false).unwrap();
+        // A change by this process: refused until read again, then the new value.
+        from_memory().unwrap();
+        crate::store::clients::set_enabled(&pool.get().unwrap(), &app, false).unwrap();
         let m = memory();
         assert!(client(&m, &app).is_err() && m.needed_database());
-        drop(conn);
-        let conn = pool.get().unwrap();
-        assert!(!client(&conn, &app).unwrap().unwrap().enabled);
-        assert!(!client(&memory(), &app).unwrap().unwrap().enabled);
+        assert!(!from_memory().unwrap().0.enabled);
         // A change by another process is not reported: the copy serves memory connections for
-        // PG_CHECK_MS at most, then is refused until read again.
+        // PG_CHECK_MS at most after its read, then is refused until read again.
         std::thread::sleep(std::time::Duration::from_millis(PG_CHECK_MS + 50));
         let m = memory();
         assert!(client(&m, &app).is_err() && m.needed_database());

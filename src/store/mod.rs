@@ -103,6 +103,11 @@ impl std::ops::DerefMut for Lease<'_> {
 pub const RETRY_AFTER_SECS: u64 = 5;
 
 impl StoreError {
+    /// Refused by a memory connection (`db::Connection::memory`): the work needs the database.
+    pub fn not_in_memory(&self) -> bool {
+        matches!(self, Self::Db(db::Error::NotInMemory))
+    }
+
     /// A fault of the storage rather than of latchkey or the request: the disk is full or
     /// read-only, the file cannot be opened, or no connection or lock came in time. Answered
     /// 503 with Retry-After (OAuth: `temporarily_unavailable`), never a dropped connection.

@@ -25,7 +25,7 @@ fn sample(exposition: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_a_sign_in_a_blocked_sign_in_and_a_client_credentials_grant_exactly_once() {
+async fn metrics_count_a_sign_in_a_blocked_sign_in_and_client_credentials_grants_exactly_once() {
     let metrics = metrics_listener();
     let f = Fixture::new().await;
     let (blocked_app, _) = f.server.add_client("Blocked app", &["authorization_code"], false);
@@ -52,15 +52,24 @@ async fn metrics_count_a_sign_in_a_blocked_sign_in_and_a_client_credentials_gran
     let res = authorize(&f.server, &b, &good_auth_url(&f.server, &blocked_app, &challenge, &[])).await;
     let page = login_page(&f.server, &b, &location(&res)).await;
     assert_eq!(submit_login(&f.server, &b, &page, "alice", PASSWORD).await.status(), StatusCode::FORBIDDEN);
-    let (status, _, body) = post_form(&f.server, "/token", Some((&service, secret.as_deref().unwrap())), &[("grant_type", "client_credentials")]).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    // Client credentials: the first grant reads the app into memory, the next ones are answered
+    // from there (a copy serves for 250 ms after its read); each counts once either way.
+    let mut grants = 0.0;
+    let from_memory = || async { sample(&scrape().await, "latchkey_token_grants_from_memory_total", &[("app", &service)]) };
+    while grants < 20.0 && (grants < 2.0 || from_memory().await == 0.0) {
+        let (status, _, body) = post_form(&f.server, "/token", Some((&service, secret.as_deref().unwrap())), &[("grant_type", "client_credentials")]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        grants += 1.0;
+    }
 
     let after = scrape().await;
     let moved = |name: &str, labels: &[(&str, &str)]| sample(&after, name, labels) - sample(&before, name, labels);
     assert_eq!(moved("latchkey_signins_total", &[("app", &f.client_id), ("result", "success"), ("method", "pwd")]), 1.0, "{after}");
     assert_eq!(moved("latchkey_signins_total", &[("app", &blocked_app), ("result", "failure")]), 1.0);
     assert_eq!(moved("latchkey_policy_decisions_total", &[("policy", &policy), ("result", "block"), ("state", "on")]), 1.0);
-    assert_eq!(moved("latchkey_token_grants_total", &[("app", &service), ("grant_type", "client_credentials")]), 1.0);
+    assert_eq!(moved("latchkey_token_grants_total", &[("app", &service), ("grant_type", "client_credentials")]), grants);
+    let memory = moved("latchkey_token_grants_from_memory_total", &[("app", &service)]);
+    assert!(memory >= 1.0 && memory < grants, "{memory} of {grants} grants from memory: the first reads the database");
     assert_eq!(moved("latchkey_token_grants_total", &[("app", &f.client_id), ("grant_type", "authorization_code")]), 1.0);
     // Requests by route and status, with their latency.
     assert!(moved("latchkey_http_requests_total", &[("route", "/token"), ("status", "200"), ("method", "POST")]) >= 2.0);

@@ -42,7 +42,14 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
                 let response = client_credentials::exchange(&state, &conn, &client, &params, &request, now)?;
                 Ok((response, "client_credentials".to_string(), client.id))
             });
-            (!conn.needed_database()).then_some(out)
+            let answered = !conn.needed_database();
+            if answered
+                && let Ok((_, _, app)) = &out
+                && crate::telemetry::metrics_on()
+            {
+                metrics::counter!("latchkey_token_grants_from_memory_total", "app" => app.clone()).increment(1);
+            }
+            answered.then_some(out)
         }
         _ => None,
     };

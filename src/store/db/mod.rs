@@ -320,7 +320,7 @@ impl Connection {
 
     /// The `config_version` token read earlier in this checkout, outside any transaction, with
     /// no write through this connection since (nor a change this process reported through
-    /// `cache::changed`, which only PostgreSQL connections do).
+    /// `cache::changed`).
     pub(crate) fn config_seen(&self, generation: u64) -> Option<String> {
         let Inner::Sqlite(c) = &self.inner else { return None };
         let seen = self.config_seen.borrow();
