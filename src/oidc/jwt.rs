@@ -106,6 +106,30 @@ fn check_signature(key: &SigningKey, input: &[u8], signature: &[u8]) -> Result<b
     with_context(key, false, |ctx| Ok(ctx.verify(&digest, signature).unwrap_or(false)))
 }
 
+/// At most this many verified tokens are remembered per key; then it starts again.
+const REMEMBERED: usize = 10_000;
+
+/// Whether `signature` of `token` (whose signed part is `signed`) holds for `key`. A token
+/// that verified once is remembered by the SHA-256 of all of it, signature included (another
+/// payload or signature is another token), so a resource server that introspects one token on
+/// every call, or an app that calls userinfo with it, costs one signature check, not one per
+/// call. Only tokens that verified are remembered: made-up ones cannot fill the memory.
+fn signature_holds(key: &SigningKey, token: &str, signed: &str, signature: &[u8]) -> bool {
+    let id = crate::crypto::sha256(token.as_bytes());
+    if key.verified.lock().unwrap_or_else(|e| e.into_inner()).contains(&id) {
+        return true;
+    }
+    if !check_signature(key, signed.as_bytes(), signature).unwrap_or(false) {
+        return false;
+    }
+    let mut verified = key.verified.lock().unwrap_or_else(|e| e.into_inner());
+    if verified.len() >= REMEMBERED {
+        verified.clear();
+    }
+    verified.insert(id);
+    true
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum VerifyError {
     #[error("the token is not a well-formed JWT")]
@@ -137,7 +161,7 @@ pub fn verify(ring: &KeyRing, token: &str, typ: &'static str, now: i64) -> Resul
     }
     let signature = b64url_decode(s).ok_or(VerifyError::Malformed)?;
     let signed = &token[..h.len() + 1 + p.len()];
-    if !check_signature(&key, signed.as_bytes(), &signature).unwrap_or(false) {
+    if !signature_holds(&key, token, signed, &signature) {
         return Err(VerifyError::BadSignature);
     }
     b64url_decode(p).and_then(|b| serde_json::from_slice(&b).ok()).ok_or(VerifyError::Malformed)
@@ -162,7 +186,17 @@ mod tests {
             _ => PKey::generate_ed25519().unwrap(),
         };
         let (kid, jwk) = super::super::keys::public_jwk(&pkey, alg).unwrap();
-        SigningKey { kid, alg: alg.into(), pkey, created_at: 0, retired_at: None, jwk, signers: Default::default(), verifiers: Default::default() }
+        SigningKey {
+            kid,
+            alg: alg.into(),
+            pkey,
+            created_at: 0,
+            retired_at: None,
+            jwk,
+            signers: Default::default(),
+            verifiers: Default::default(),
+            verified: Default::default(),
+        }
     }
 
     #[test]
@@ -190,6 +224,34 @@ mod tests {
             let signature = b64url_decode(signature).unwrap();
             assert!(!check_signature(&key, input.as_bytes(), &signature).unwrap_or(false), "{alg}: another key's signature");
             assert!(!check_signature(&key, input.as_bytes(), &signature[..signature.len() - 1]).unwrap_or(false), "{alg}: a truncated signature");
+        }
+    }
+
+    #[test]
+    fn a_token_verified_once_is_remembered_and_nothing_else_is() {
+        for alg in ["RS256", "ES256", "EdDSA"] {
+            let key = key_for(alg);
+            let holds = |token: &str| {
+                let (signed, signature) = token.rsplit_once('.').unwrap();
+                signature_holds(&key, token, signed, &b64url_decode(signature).unwrap())
+            };
+            let token = sign(&key, TYP_ACCESS, &serde_json::json!({ "sub": "alice" }));
+            assert!(holds(&token) && holds(&token), "{alg}: verified, then remembered");
+            assert_eq!(key.verified.lock().unwrap().len(), 1);
+            // The same payload under another signature, and another payload under the same
+            // signature, are other tokens: checked, refused, and not remembered.
+            let (signed, signature) = token.rsplit_once('.').unwrap();
+            let mut flipped = b64url_decode(signature).unwrap();
+            flipped[10] ^= 1;
+            assert!(!holds(&format!("{signed}.{}", b64url(&flipped))), "{alg}: a changed signature");
+            let (header, _) = signed.split_once('.').unwrap();
+            let bob = b64url(br#"{"sub":"bob"}"#);
+            assert!(!holds(&format!("{header}.{bob}.{signature}")), "{alg}: a changed payload");
+            // A token one key remembers is checked afresh against another key.
+            let other = key_for(alg);
+            let (signed, signature) = token.rsplit_once('.').unwrap();
+            assert!(!signature_holds(&other, &token, signed, &b64url_decode(signature).unwrap()), "{alg}: another key");
+            assert_eq!(key.verified.lock().unwrap().len(), 1, "{alg}: only what verified is remembered");
         }
     }
 }

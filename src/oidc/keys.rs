@@ -29,6 +29,8 @@ pub struct SigningKey {
     /// Signing and verifying contexts set up for this key, reused token after token (`jwt`).
     pub signers: std::sync::Mutex<Vec<openssl::pkey_ctx::PkeyCtx<Private>>>,
     pub verifiers: std::sync::Mutex<Vec<openssl::pkey_ctx::PkeyCtx<Private>>>,
+    /// SHA-256 of the tokens whose signature this key has verified (`jwt::verify`).
+    pub verified: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +141,7 @@ impl KeyRing {
             jwk,
             signers: Default::default(),
             verifiers: Default::default(),
+            verified: Default::default(),
         })
     }
 
