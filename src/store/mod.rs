@@ -149,6 +149,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0017_overview.sql"),
     include_str!("migrations/0018_operations.sql"),
     include_str!("migrations/0019_shared_protection.sql"),
+    include_str!("migrations/0020_failure_index.sql"),
 ];
 
 /// PostgreSQL's migrations: the same numbers, the same changes.
@@ -172,6 +173,7 @@ const PG_MIGRATIONS: &[&str] = &[
     include_str!("migrations/pg/0017_overview.sql"),
     include_str!("migrations/pg/0018_operations.sql"),
     include_str!("migrations/pg/0019_shared_protection.sql"),
+    include_str!("migrations/pg/0020_failure_index.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -584,7 +586,7 @@ mod tests {
         let pool = super::open(dir.path()).unwrap();
         let conn = pool.get().unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 19);
+        assert_eq!(version, 20);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
