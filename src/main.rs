@@ -125,8 +125,13 @@ enum UserCommand {
 struct UserAdd {
     #[arg(long)]
     username: String,
+    /// The password. Other users of the machine can read a command line, and shells keep it in
+    /// their history: prefer --password-stdin.
+    #[arg(long, required_unless_present = "password_stdin", conflicts_with = "password_stdin")]
+    password: Option<String>,
+    /// Read the password from standard input (its first line, without the line break).
     #[arg(long)]
-    password: String,
+    password_stdin: bool,
     #[arg(long)]
     email: Option<String>,
     #[arg(long)]
@@ -196,6 +201,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// The first line of standard input, without its line break (`--password-stdin`).
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| anyhow::anyhow!("cannot read the password from standard input: {e}"))?;
+    let password = line.strip_suffix('\n').map_or(line.as_str(), |l| l.strip_suffix('\r').unwrap_or(l));
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input (--password-stdin reads its first line)");
+    }
+    Ok(password.to_string())
+}
+
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(dir) = &cli.data_dir {
@@ -257,11 +273,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             serve(config, clock, cli.json)
         }
         Command::User { command: UserCommand::Add(a) } => {
+            let password = match a.password {
+                Some(password) => password,
+                None => password_from_stdin()?,
+            };
             let state = AppState::open(config, clock)?;
-            state.protection.check_new(&a.password).map_err(|e| anyhow::anyhow!("the password is not acceptable: {e}"))?;
+            state.protection.check_new(&password).map_err(|e| anyhow::anyhow!("the password is not acceptable: {e}"))?;
             let account = NewAccount {
                 username: &a.username,
-                password: &a.password,
+                password: &password,
                 email: a.email.as_deref(),
                 name: a.name.as_deref(),
                 is_admin: a.admin,

@@ -4,6 +4,44 @@ use crate::common::*;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
+/// A password on the command line is readable by every user of the machine (`ps`) and stays in
+/// shell history; `--password-stdin` takes it from standard input instead.
+#[test]
+fn a_new_users_password_can_come_from_standard_input() {
+    use std::io::Write;
+    let dir = DataDir::new();
+    let d = dir.path();
+    let add = |username: &str, stdin: &[u8], extra: &[&str]| {
+        let mut child = latchkey_command(d)
+            .args(["user", "add", "--username", username, "--password-stdin"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The command may refuse before it reads: a closed pipe is then no error of the test's.
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (ok, err) = add("erin", b"a long password from stdin\r\nsecond line\n", &[]);
+    assert!(ok, "{err}");
+    // The first line, without its line break, is the password.
+    let state = latchkey::AppState::open(test_config(d, "127.0.0.1", 0), latchkey::clock::Clock::system()).unwrap();
+    let erin = latchkey::store::users::by_username(&state.pool.get().unwrap(), "erin").unwrap().unwrap();
+    assert!(state.passwords.verify("a long password from stdin", Some(&erin.password_hash)));
+    assert!(!state.passwords.verify("a long password from stdin\r", Some(&erin.password_hash)));
+    let (ok, err) = add("frank", b"", &[]);
+    assert!(!ok && err.contains("no password on standard input"), "{err}");
+    let (ok, err) = add("frank", b"short\n", &[]);
+    assert!(!ok && err.contains("at least 8"), "{err}");
+    let (ok, err) = add("frank", b"a long password\n", &["--password", "another long password"]);
+    assert!(!ok && err.contains("cannot be used with"), "one password, from one place: {err}");
+    let (ok, _, err) = latchkey_run(d, &["user", "add", "--username", "frank"]);
+    assert!(!ok && err.contains("--password"), "a password is required: {err}");
+}
+
 #[test]
 fn cli_adds_users_and_clients_and_refuses_bad_input_clearly() {
     let dir = DataDir::new();
