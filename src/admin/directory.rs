@@ -147,7 +147,8 @@ fn invite(state: &web::Data<AppState>, conn: &Connection, user: &User, email: &s
 }
 
 fn create_user(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let mut conn = state.pool.get()?;
+    // A lease: the connection goes back to the pool while the hash waits its turn.
+    let mut conn = store::Lease::get(&state.pool)?;
     let p = admin.form.clone();
     let now = state.clock.now();
     let form = NewUserForm {
@@ -184,10 +185,10 @@ fn create_user(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppSta
     if !errors.is_empty() {
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &NewUserPage { nav: admin.nav(), form, errors }));
     }
-    let hash = state.passwords.run({
+    let hash = conn.without(|| {
         let pw = password.clone();
-        move |h, mem| h.hash_with(&pw, mem)
-    });
+        state.passwords.run(move |h, mem| h.hash_with(&pw, mem))
+    })?;
     let hash = hash.map_err(crate::auth::login::internal)?;
     let roles = roles_from(&p);
     let outcome = store::transaction(&mut conn, |tx| -> Result<Result<User, UserError>, store::StoreError> {

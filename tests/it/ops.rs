@@ -272,7 +272,7 @@ async fn more_concurrent_grants_than_connections_while_the_keys_are_due_for_a_re
 /// for their hashes while userinfo, a refresh and a new sign-in page are answered at once
 /// (holding the connection, they would wait for it until `database.timeout_ms` and get 503).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_ins_waiting_for_the_hashing_threads_leave_the_database_connection_to_other_requests() {
+async fn sign_ins_and_console_passwords_waiting_for_the_hashing_threads_leave_the_database_connection_to_other_requests() {
     let server = TestServer::spawn_with(|c| {
         c.database.pool_size = 1;
         c.database.timeout_ms = 1000;
@@ -283,6 +283,9 @@ async fn sign_ins_waiting_for_the_hashing_threads_leave_the_database_connection_
     let (code, verifier) = code_for(&server, &browser(), &id, "alice").await;
     let (status, tokens) = redeem(&server, (&id, &secret), &code, &verifier).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
+    // An administrator, who will set bob's password.
+    let bob = server.add_user("bob");
+    let (admin, csrf) = crate::admin::mfa_browser(&server, "root", &[latchkey::store::directory::Role::GlobalAdmin]).await;
 
     // Every hashing thread kept busy until the test lets go.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -314,11 +317,13 @@ async fn sign_ins_waiting_for_the_hashing_threads_leave_the_database_connection_
     let signing_in = tokio::spawn(b.post(server.url("/login")).form(&form).send());
     let grant_form = [("grant_type", "password"), ("username", "alice"), ("password", PASSWORD), ("scope", "openid")];
     let granting = tokio::spawn(rp_http().post(server.url("/token")).basic_auth(&id, Some(&secret)).form(&grant_form).send());
+    let password_form = [("csrf", csrf), ("new_password", "a brand new secret".into()), ("confirm_password", "a brand new secret".into())];
+    let setting = tokio::spawn(admin.post(server.url(&format!("/admin/users/{bob}/password"))).form(&password_form).send());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while server.passwords.queued() < threads + 2 {
+    while server.passwords.queued() < threads + 3 {
         assert!(
             std::time::Instant::now() < deadline,
-            "the sign-in and the grant never both reached the hashing queue (does one waiting for its hash hold the only connection?)"
+            "the sign-in, the grant and the console's password never all reached the hashing queue (does one waiting for its hash hold the only connection?)"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -332,7 +337,7 @@ async fn sign_ins_waiting_for_the_hashing_threads_leave_the_database_connection_
     let other = browser();
     let res = authorize(&server, &other, &good_auth_url(&server, &id, &pkce().1, &[])).await;
     login_page(&server, &other, &location(&res)).await;
-    assert!(!signing_in.is_finished() && !granting.is_finished(), "the hashes cannot have run yet");
+    assert!(!signing_in.is_finished() && !granting.is_finished() && !setting.is_finished(), "the hashes cannot have run yet");
 
     // Let go: the waiting sign-in and grant complete.
     drop(releases);
@@ -344,6 +349,8 @@ async fn sign_ins_waiting_for_the_hashing_threads_leave_the_database_connection_
     assert!(query_param(&location(&res), "code").is_some(), "{}", location(&res));
     let res = granting.await.unwrap().unwrap();
     assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    let res = setting.await.unwrap().unwrap();
+    assert_eq!((res.status(), location(&res)), (StatusCode::SEE_OTHER, format!("/admin/users/{bob}")));
     assert_eq!(server.passwords.queued(), 0);
 }
 

@@ -313,7 +313,8 @@ fn form(admin: Admin<Global>, _req: &HttpRequest, _state: web::Data<AppState>, _
 /// POST /admin/users/import: the CSV as text (`csv`) or as an uploaded file (multipart `file`,
 /// CSRF in the query). Without `confirm=yes` a dry run; with it, the import.
 fn submit(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let mut conn = state.pool.get()?;
+    // A lease: the connection goes back to the pool while the hash waits its turn.
+    let mut conn = store::Lease::get(&state.pool)?;
     let now = state.clock.now();
     let (text, confirm) = match &admin.upload {
         Some((body, boundary)) => match crate::web::multipart::field(body, boundary, "file") {
@@ -335,10 +336,10 @@ fn submit(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, 
     // Invited users hold a random password nobody knows until they choose theirs; one hash
     // serves the whole import (argon2 per row would take minutes for a large file).
     let unknown = random_token();
-    let hash = state.passwords.run({
+    let hash = conn.without(|| {
         let pw = unknown.clone();
-        move |h, mem| h.hash_with(&pw, mem)
-    });
+        state.passwords.run(move |h, mem| h.hash_with(&pw, mem))
+    })?;
     let hash = hash.map_err(crate::auth::login::internal)?;
     let invites = apply(&mut conn, &plan, &admin.user.id, (&unknown, &hash), now)?;
     for (user_id, email, token) in &invites {

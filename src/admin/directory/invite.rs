@@ -33,7 +33,8 @@ fn invite_gone() -> PageError {
 
 pub fn accept_invite(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let token = crate::web::path_param(req, "token");
-    let mut conn = state.pool.get()?;
+    // A lease: the connection goes back to the pool while the hash waits its turn.
+    let mut conn = store::Lease::get(&state.pool)?;
     let now = state.clock.now();
     let p = Params::form(&body)?;
     let hash = secret_hash(&token);
@@ -47,7 +48,7 @@ pub fn accept_invite(req: &HttpRequest, state: web::Data<AppState>, body: web::B
     if let Some(e) = error {
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &InvitePage { token: &token, username: &user.username, error: Some(&e) }));
     }
-    let phc = state.passwords.run(move |h, mem| h.hash_with(&new, mem)).map_err(crate::auth::login::internal)?;
+    let phc = conn.without(|| state.passwords.run(move |h, mem| h.hash_with(&new, mem)))?.map_err(crate::auth::login::internal)?;
     let accepted = store::transaction(&mut conn, |tx| -> Result<bool, store::StoreError> {
         if !dir::use_invite(tx, &hash, now)? {
             return Ok(false);

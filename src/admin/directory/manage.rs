@@ -1,7 +1,7 @@
 //! Acting on users: delete (after a page naming everything that goes), set a password, and
 //! the bulk actions of the users list (disable, add to a group).
 
-use super::{Errors, load_user, user_page, user_snapshot, users_page};
+use super::{Errors, load_user, not_found, user_page, user_snapshot, users_page};
 use crate::AppState;
 use crate::admin::picker::{self, Kind};
 use crate::admin::{Admin, Global, Nav, actions};
@@ -91,7 +91,8 @@ fn delete(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _
 /// refresh-token family of theirs; "must change" makes them choose their own at next sign-in.
 fn set_password(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let id = crate::web::path_param(req, "id");
-    let mut conn = state.pool.get()?;
+    // A lease: the connection goes back to the pool while the hash waits its turn.
+    let mut conn = store::Lease::get(&state.pool)?;
     let now = state.clock.now();
     let user = load_user(&conn, &id)?;
     let p = admin.form.clone();
@@ -105,18 +106,24 @@ fn set_password(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppSta
     if !errors.is_empty() {
         return user_page(&conn, &admin, user, errors, now, None);
     }
-    let phc = state.passwords.run(move |h, mem| h.hash_with(&new, mem)).map_err(crate::auth::login::internal)?;
+    let phc = conn.without(|| state.passwords.run(move |h, mem| h.hash_with(&new, mem)))?.map_err(crate::auth::login::internal)?;
     let must_change = p.get("must_change").is_some();
-    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
-        let before = user_snapshot(tx, &user)?;
+    let set = store::transaction(&mut conn, |tx| -> Result<bool, store::StoreError> {
+        // Read again: the user may have been deleted while the hash waited its turn.
+        let Some(current) = store::users::by_id(tx, &user.id)? else { return Ok(false) };
+        let before = user_snapshot(tx, &current)?;
         store::users::set_password(tx, &user.id, &phc, now, false)?;
         if must_change {
             dir::require_password_change(tx, &user.id, now)?;
         }
         store::protection::end_everything(tx, &user.id, now)?;
-        let after = user_snapshot(tx, &store::users::by_id(tx, &user.id)?.expect("exists"))?;
-        dir::audit_change(tx, &admin.user.id, "user_password_set", Some(&user.username), Some(&before), Some(&after), now)
+        let after = user_snapshot(tx, &store::users::by_id(tx, &user.id)?.unwrap_or(current))?;
+        dir::audit_change(tx, &admin.user.id, "user_password_set", Some(&user.username), Some(&before), Some(&after), now)?;
+        Ok(true)
     })?;
+    if !set {
+        return Err(not_found("user"));
+    }
     Ok(see_other(&format!("/admin/users/{}", user.id)))
 }
 
