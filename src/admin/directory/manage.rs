@@ -170,7 +170,8 @@ fn bulk(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _b
     let done = store::transaction(&mut conn, |tx| -> Result<usize, store::StoreError> {
         let mut done = 0;
         for u in &users {
-            let user = store::users::by_id(tx, &u.id)?.expect("resolved above");
+            // Deleted since the list was read: nothing left to act on.
+            let Some(user) = store::users::by_id(tx, &u.id)? else { continue };
             match &group {
                 None => {
                     if user.disabled {
@@ -179,7 +180,7 @@ fn bulk(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _b
                     let before = user_snapshot(tx, &user)?;
                     dir::set_disabled(tx, &user.id, true, now)?;
                     store::protection::end_everything(tx, &user.id, now)?;
-                    let after = user_snapshot(tx, &store::users::by_id(tx, &user.id)?.expect("exists"))?;
+                    let after = user_snapshot(tx, &store::users::by_id(tx, &user.id)?.unwrap_or_else(|| user.clone()))?;
                     dir::audit_change(tx, &admin.user.id, "user_disabled", Some(&user.username), Some(&before), Some(&after), now)?;
                 }
                 Some(g) => {
