@@ -185,11 +185,7 @@ fn create_user(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppSta
     if !errors.is_empty() {
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &NewUserPage { nav: admin.nav(), form, errors }));
     }
-    let hash = conn.without(|| {
-        let pw = password.clone();
-        state.passwords.run(move |h, mem| h.hash_with(&pw, mem))
-    })?;
-    let hash = hash.map_err(crate::auth::login::internal)?;
+    let hash = crate::auth::login::hash_new(&state, &mut conn, &password)?;
     let roles = roles_from(&p);
     let outcome = store::transaction(&mut conn, |tx| -> Result<Result<User, UserError>, store::StoreError> {
         let account = NewAccount {

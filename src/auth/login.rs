@@ -24,6 +24,12 @@ pub(crate) fn internal(e: super::password::PoolGone) -> PageError {
     crate::web::InternalError::Other(e.to_string()).into()
 }
 
+/// The hash of a new `password`, made on the hashing threads while `conn` is back in the pool.
+pub(crate) fn hash_new(state: &crate::AppState, conn: &mut crate::store::Lease, password: &str) -> Result<String, PageError> {
+    let password = password.to_string();
+    conn.without(|| state.passwords.run(move |h, mem| h.hash_with(&password, mem)))?.map_err(internal)
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {

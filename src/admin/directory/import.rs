@@ -336,11 +336,7 @@ fn submit(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, 
     // Invited users hold a random password nobody knows until they choose theirs; one hash
     // serves the whole import (argon2 per row would take minutes for a large file).
     let unknown = random_token();
-    let hash = conn.without(|| {
-        let pw = unknown.clone();
-        state.passwords.run(move |h, mem| h.hash_with(&pw, mem))
-    })?;
-    let hash = hash.map_err(crate::auth::login::internal)?;
+    let hash = crate::auth::login::hash_new(&state, &mut conn, &unknown)?;
     let invites = apply(&mut conn, &plan, &admin.user.id, (&unknown, &hash), now)?;
     for (user_id, email, token) in &invites {
         let Some(user) = store::users::by_id(&conn, user_id)? else { continue };

@@ -48,7 +48,7 @@ pub fn accept_invite(req: &HttpRequest, state: web::Data<AppState>, body: web::B
     if let Some(e) = error {
         return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &InvitePage { token: &token, username: &user.username, error: Some(&e) }));
     }
-    let phc = conn.without(|| state.passwords.run(move |h, mem| h.hash_with(&new, mem)))?.map_err(crate::auth::login::internal)?;
+    let phc = crate::auth::login::hash_new(&state, &mut conn, &new)?;
     let accepted = store::transaction(&mut conn, |tx| -> Result<bool, store::StoreError> {
         if !dir::use_invite(tx, &hash, now)? {
             return Ok(false);

@@ -106,7 +106,7 @@ fn set_password(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppSta
     if !errors.is_empty() {
         return user_page(&conn, &admin, user, errors, now, None);
     }
-    let phc = conn.without(|| state.passwords.run(move |h, mem| h.hash_with(&new, mem)))?.map_err(crate::auth::login::internal)?;
+    let phc = crate::auth::login::hash_new(&state, &mut conn, &new)?;
     let must_change = p.get("must_change").is_some();
     let set = store::transaction(&mut conn, |tx| -> Result<bool, store::StoreError> {
         // Read again: the user may have been deleted while the hash waited its turn.
