@@ -143,6 +143,9 @@ impl fmt::Debug for Secret {
 }
 
 /// Keys whose values `check-config` never prints.
+/// Below this, `keys.encryption_secret` is warned about (a 32-character random secret is ~190 bits).
+pub const MIN_ENCRYPTION_SECRET: usize = 32;
+
 const SECRET_KEYS: &[&str] = &["mail.smtp_url", "keys.encryption_secret", "database.url"];
 
 /// One effective configuration value, as `latchkey check-config` prints it.
@@ -335,6 +338,43 @@ impl Config {
         self.server.issuer.starts_with("https://")
     }
 
+    /// Settings that are valid but weaken what latchkey protects: `check-config` prints them and
+    /// `serve` logs them at start. Not refused: an operator may know better (a closed network,
+    /// a secret an existing installation's sealed values depend on).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(secret) = self.keys.encryption_secret.expose()
+            && secret.chars().count() < MIN_ENCRYPTION_SECRET
+        {
+            out.push(format!(
+                "keys.encryption_secret has {} characters: with a copy of the database, a short secret can be guessed offline and the signing keys and \
+                 authenticator secrets read; give a new installation at least {MIN_ENCRYPTION_SECRET} random characters (openssl rand -base64 32)",
+                secret.chars().count()
+            ));
+        }
+        let p = &self.password;
+        // OWASP's least argon2id settings are pairs (47104 KiB × 1 pass … 7168 KiB × 5 passes):
+        // at least 7 MiB, and memory × passes of at least 35840.
+        if p.memory_kib < 7168 || u64::from(p.memory_kib) * u64::from(p.iterations) < 35840 {
+            out.push(format!(
+                "password.memory_kib = {} with password.iterations = {} is below OWASP's least argon2id setting (19456 KiB with 2 iterations, or an \
+                 equivalent pair): stolen password hashes could be guessed faster",
+                p.memory_kib, p.iterations
+            ));
+        }
+        for range in &self.server.trusted_proxies {
+            if let Ok(r) = crate::policy::locations::IpRange::parse(range)
+                && r.prefix() < if r.is_ipv4() { 8 } else { 32 }
+            {
+                out.push(format!(
+                    "server.trusted_proxies includes {range}: any client in it can set X-Forwarded-For and choose the address that named locations, \
+                     risk detection and smart lockout see; list only your proxies' addresses"
+                ));
+            }
+        }
+        out
+    }
+
     /// The longest a token signed by a key can stay valid: how long JWKS keeps a retired key.
     pub fn max_jwt_ttl(&self) -> i64 {
         self.tokens.access_token_ttl_secs.max(self.tokens.id_token_ttl_secs)
@@ -473,6 +513,29 @@ mod tests {
         assert_eq!(c.keys.encryption_secret.expose(), Some("123456789012345678"));
         assert_eq!(c.password.banned_terms, ["contoso", "2024"]);
         assert_eq!(c.server.workers, 3);
+    }
+
+    #[test]
+    fn weak_but_valid_settings_are_warned_about() {
+        let defaults = Config::load_from(None, std::iter::empty()).unwrap();
+        assert_eq!(defaults.warnings(), Vec::<String>::new(), "the defaults are not weak");
+        let env = [
+            ("LATCHKEY_KEYS__ENCRYPTION_SECRET".to_string(), "hunter2hunter2".to_string()),
+            ("LATCHKEY_PASSWORD__MEMORY_KIB".to_string(), "64".to_string()),
+            ("LATCHKEY_PASSWORD__ITERATIONS".to_string(), "1".to_string()),
+            ("LATCHKEY_SERVER__TRUSTED_PROXIES".to_string(), "10.0.0.0/8,0.0.0.0/0,::/0,2001:db8::/48".to_string()),
+        ];
+        let warnings = Config::load_from(None, env).unwrap().warnings();
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
+        assert!(warnings[0].starts_with("keys.encryption_secret has 14 characters"), "{}", warnings[0]);
+        assert!(!warnings[0].contains("hunter2"), "the secret itself is never shown");
+        assert!(warnings[1].starts_with("password.memory_kib = 64 with password.iterations = 1"), "{}", warnings[1]);
+        assert!(warnings[2].contains("includes 0.0.0.0/0") && warnings[3].contains("includes ::/0"), "{warnings:#?}");
+        // OWASP's other pairs are not weak.
+        let env = [("LATCHKEY_PASSWORD__MEMORY_KIB".to_string(), "47104".to_string()), ("LATCHKEY_PASSWORD__ITERATIONS".to_string(), "1".to_string())];
+        assert_eq!(Config::load_from(None, env).unwrap().warnings(), Vec::<String>::new());
+        let env = [("LATCHKEY_KEYS__ENCRYPTION_SECRET".to_string(), "x".repeat(MIN_ENCRYPTION_SECRET))];
+        assert_eq!(Config::load_from(None, env).unwrap().warnings(), Vec::<String>::new());
     }
 
     #[test]

@@ -230,14 +230,16 @@ fn print(json_mode: bool, value: serde_json::Value, human: String) {
 
 /// `latchkey check-config`: defaults, then the file, then the environment, then --data-dir.
 fn check_config(cli: &Cli) -> anyhow::Result<()> {
-    let (_, mut settings) = Config::explain(cli.config.as_deref(), std::env::vars())?;
+    let (config, mut settings) = Config::explain(cli.config.as_deref(), std::env::vars())?;
+    let warnings = config.warnings();
     if let Some(dir) = &cli.data_dir {
         let entry = settings.iter_mut().find(|s| s.name == "server.data_dir").expect("server.data_dir is a setting");
         entry.value = json!(dir).to_string();
         entry.source = "command line --data-dir".into();
     }
     let human = settings.iter().map(|s| format!("{} = {}    # {}", s.name, s.value, s.source)).collect::<Vec<_>>().join("\n");
-    print(cli.json, json!({ "valid": true, "settings": settings }), format!("{human}\nconfiguration is valid"));
+    let warned: String = warnings.iter().map(|w| format!("\nwarning: {w}")).collect();
+    print(cli.json, json!({ "valid": true, "settings": settings, "warnings": warnings }), format!("{human}{warned}\nconfiguration is valid"));
     Ok(())
 }
 
@@ -454,6 +456,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
     // Logs go to stderr: stdout carries only what the command prints (and --json output).
     latchkey::telemetry::init_logging(&config.log).map_err(|e| anyhow::anyhow!(e))?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let metrics = match config.server.metrics_bind.as_str() {
         "" => None,
         bind => {

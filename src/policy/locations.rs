@@ -25,6 +25,14 @@ impl IpRange {
         Ok(Self { base, prefix })
     }
 
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    pub fn is_ipv4(&self) -> bool {
+        self.base.is_ipv4()
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.base, ip) {
             (IpAddr::V4(b), IpAddr::V4(i)) => {

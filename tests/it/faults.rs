@@ -280,6 +280,17 @@ fn check_config_prints_every_value_with_its_source_and_hides_secrets() {
     assert!(setting("server.issuer")["source"].as_str().unwrap().starts_with("file "));
     assert_eq!(setting("tokens.code_ttl_secs")["source"], "default");
     assert_eq!(setting("keys.encryption_secret")["value"], r#""[redacted]""#);
+    // Valid but weak: said, without the secret.
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].as_str().unwrap().starts_with("keys.encryption_secret has 30 characters"), "{warnings:?}");
+
+    // A proxy list that trusts every address is valid, and said to be dangerous.
+    let out = Command::new(env!("CARGO_BIN_EXE_latchkey")).arg("check-config").env("LATCHKEY_SERVER__TRUSTED_PROXIES", "0.0.0.0/0").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("\nwarning: server.trusted_proxies includes 0.0.0.0/0: any client"), "{stdout}");
+    assert!(stdout.ends_with("configuration is valid\n"), "{stdout}");
 
     // An invalid configuration: a clear one-line reason and status 1.
     let out =
