@@ -58,7 +58,13 @@ fn from_trusted_proxy(req: &ServiceRequest) -> Option<String> {
     if !crate::web::trusted_proxy(&state.config, peer) {
         return None;
     }
-    let id = req.headers().get(HEADER)?.to_str().ok()?;
+    // Two ids: a proxy that appends its own passed the client's on, and which is which cannot
+    // be told, so neither is taken.
+    let mut ids = req.headers().get_all(HEADER);
+    let id = ids.next()?.to_str().ok()?;
+    if ids.next().is_some() {
+        return None;
+    }
     acceptable(id).then(|| id.to_string())
 }
 

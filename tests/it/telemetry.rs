@@ -93,6 +93,11 @@ async fn every_answer_carries_a_request_id_and_a_trusted_proxy_can_set_it() {
     assert_eq!(id(&res).as_deref(), Some("lb-7f3a.42"));
     let res = rp_http().get(server.url("/healthz")).header("x-request-id", "a b<script>").send().await.unwrap();
     assert_ne!(id(&res).as_deref(), Some("a b<script>"));
+    // Two ids (a proxy that appends passed the client's on): neither is taken, and one id answers.
+    let res = rp_http().get(server.url("/healthz")).header("x-request-id", "from-the-client").header("x-request-id", "lb-1").send().await.unwrap();
+    let answered: Vec<_> = res.headers().get_all("x-request-id").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    assert!(answered[0] != "from-the-client" && answered[0] != "lb-1" && answered[0].len() == 20, "{answered:?}");
     // Error pages show it as the correlation id.
     let res = rp_http().get(server.url("/authorize?client_id=nope")).send().await.unwrap();
     let rid = id(&res).unwrap();
