@@ -1,11 +1,12 @@
 //! Health for load balancers and orchestrators: `/healthz` (the process answers) and `/readyz`
 //! (it can serve: the database answers and accepts writes, its schema is the latest, signing
 //! keys are loaded). Both are cheap enough to poll every second, carry no secrets, and are not
-//! cached.
+//! cached. Why it is not ready is logged when it changes, and told only to a direct request
+//! from this machine.
 
 use crate::AppState;
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 fn plain(mut res: actix_web::HttpResponseBuilder, body: String) -> HttpResponse {
@@ -20,6 +21,29 @@ async fn healthz() -> HttpResponse {
 #[derive(Debug, Default)]
 pub struct Readiness {
     last_write_ok: AtomicU64,
+    /// The reason last logged (None: ready), so a poll every second logs changes only.
+    logged: std::sync::Mutex<Option<String>>,
+}
+
+impl Readiness {
+    fn report(&self, reason: Option<&str>) {
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.as_deref() == reason {
+            return;
+        }
+        match reason {
+            Some(why) => tracing::warn!(reason = %why, "not ready"),
+            None => tracing::info!("ready again"),
+        }
+        *logged = reason.map(str::to_string);
+    }
+}
+
+/// Whether the reason goes in the answer: to someone on this machine asking directly (an
+/// operator's curl), not through a proxy, so the world is not told what is wrong inside.
+fn tell_why(req: &HttpRequest) -> bool {
+    let direct = !req.headers().contains_key("x-forwarded-for") && !req.headers().contains_key(header::FORWARDED);
+    direct && req.peer_addr().is_some_and(|p| p.ip().is_loopback())
 }
 
 /// A write proven this recently is not tried again: polling `/readyz` (anyone can) must not
@@ -30,7 +54,7 @@ fn millis() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+async fn readyz(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let now = state.clock.now();
     let s = state.clone();
     let last = &state.readiness.last_write_ok;
@@ -47,10 +71,16 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         _ => {}
     }
     let keys = crate::oidc::keys::ALGORITHMS.iter().all(|alg| state.keys.active_for(alg, now).alg == *alg);
-    match (db, keys) {
-        (Ok(()), true) => plain(HttpResponse::Ok(), "ready\n".into()),
-        (Err(why), _) => plain(HttpResponse::ServiceUnavailable(), format!("not ready: {why}\n")),
-        (Ok(()), false) => plain(HttpResponse::ServiceUnavailable(), "not ready: signing keys are not loaded\n".into()),
+    let why = match (db, keys) {
+        (Ok(()), true) => None,
+        (Err(why), _) => Some(why),
+        (Ok(()), false) => Some("signing keys are not loaded".to_string()),
+    };
+    state.readiness.report(why.as_deref());
+    match why {
+        None => plain(HttpResponse::Ok(), "ready\n".into()),
+        Some(why) if tell_why(&req) => plain(HttpResponse::ServiceUnavailable(), format!("not ready: {why}\n")),
+        Some(_) => plain(HttpResponse::ServiceUnavailable(), "not ready (the reason is in the server's log)\n".into()),
     }
 }
 
