@@ -123,6 +123,7 @@ fn describe() {
     describe_gauge!("latchkey_argon2_queue_depth", "Password hashes waiting for or running on the hashing threads");
     describe_counter!("latchkey_housekeeping_deleted_total", "Rows removed by housekeeping, by table");
     describe_counter!("latchkey_log_write_errors_total", "Log lines that could not be written");
+    describe_gauge!("latchkey_tls_certificate_expiry_timestamp_seconds", "When the TLS certificate being served expires (Unix time; with server.tls_cert)");
     // The series without labels exist from the start, at zero: rate() and increase() then see
     // the first timeout or write error, and an alert on an absent series does not fire.
     for name in ["latchkey_http_client_errors_total", "latchkey_db_pool_timeouts_total", "latchkey_db_unavailable_total", "latchkey_log_write_errors_total"] {

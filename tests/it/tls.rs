@@ -12,8 +12,14 @@ use reqwest::StatusCode;
 use std::path::Path;
 use std::time::Duration;
 
-/// A self-signed certificate for `localhost` named `cn`; (certificate PEM, key PEM).
+/// A self-signed certificate for `localhost` named `cn`, valid for two days from now; (certificate PEM, key PEM).
 fn certificate(cn: &str) -> (Vec<u8>, Vec<u8>) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    certificate_between(cn, now, now + 2 * 86_400)
+}
+
+/// The same, valid from `from` to `to` (Unix seconds).
+fn certificate_between(cn: &str, from: i64, to: i64) -> (Vec<u8>, Vec<u8>) {
     let key =
         PKey::from_ec_key(openssl::ec::EcKey::generate(&openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap()).unwrap()).unwrap();
     let mut name = X509NameBuilder::new().unwrap();
@@ -25,8 +31,8 @@ fn certificate(cn: &str) -> (Vec<u8>, Vec<u8>) {
     b.set_issuer_name(&name).unwrap();
     b.set_pubkey(&key).unwrap();
     b.set_serial_number(&openssl::bn::BigNum::from_u32(rand_serial()).unwrap().to_asn1_integer().unwrap()).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+    b.set_not_before(&Asn1Time::from_unix(from).unwrap()).unwrap();
+    b.set_not_after(&Asn1Time::from_unix(to).unwrap()).unwrap();
     let san = SubjectAlternativeName::new().dns("localhost").build(&b.x509v3_context(None, None)).unwrap();
     b.append_extension(san).unwrap();
     b.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
@@ -123,6 +129,12 @@ async fn a_relying_party_signs_in_over_https_and_sighup_serves_a_renewed_certifi
 
     // A broken renewal (a key that does not fit) keeps the working certificate.
     std::fs::write(files.path().join("key.pem"), first.1.clone()).unwrap();
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(presented_cn(server.port), "second");
+    // So does a renewal that copied an expired certificate in (with its own, fitting key).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    write(files.path(), &certificate_between("expired", now - 30 * 86_400, now - 60));
     assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(presented_cn(server.port), "second");
