@@ -456,9 +456,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
     // Logs go to stderr: stdout carries only what the command prints (and --json output).
     latchkey::telemetry::init_logging(&config.log).map_err(|e| anyhow::anyhow!(e))?;
-    for warning in config.warnings() {
-        tracing::warn!("{warning}");
-    }
     let metrics = match config.server.metrics_bind.as_str() {
         "" => None,
         bind => {
@@ -478,6 +475,10 @@ fn serve(config: Config, clock: Clock, json_mode: bool) -> anyhow::Result<()> {
     // a start that goes on serving (a failed start would print it, and the next would not).
     let bind = &state.config.server.bind;
     let listener = std::net::TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    // Said once the start cannot fail for a reason of its own (that one is a single line).
+    for warning in state.config.warnings() {
+        tracing::warn!("{warning}");
+    }
     if let Some(password) = users::bootstrap_admin(&*state.pool.get()?, &state.passwords, state.clock.now())? {
         print(
             json_mode,

@@ -407,6 +407,8 @@ async fn json_logs_carry_request_ids_and_never_a_secret() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.lines().any(|l| l.contains(r#""level":"ERROR""#)), "{text}");
     assert!(text.lines().any(|l| l.contains(r#""level":"DEBUG""#) && l.contains("malformed or aborted request")), "{text}");
+    // The tests' argon2id settings are weak on purpose: said once, at start.
+    assert_eq!(text.lines().filter(|l| l.contains(r#""level":"WARN""#) && l.contains("below OWASP's least argon2id setting")).count(), 1, "{text}");
     let secrets = [
         PASSWORD.to_string(),
         "a-wrong-password-9".into(),
