@@ -43,7 +43,7 @@ impl Readiness {
 /// operator's curl), not through a proxy, so the world is not told what is wrong inside.
 fn tell_why(req: &HttpRequest) -> bool {
     let direct = !req.headers().contains_key("x-forwarded-for") && !req.headers().contains_key(header::FORWARDED);
-    direct && req.peer_addr().is_some_and(|p| p.ip().is_loopback())
+    direct && crate::web::peer_ip(req.peer_addr()).is_some_and(|ip| ip.is_loopback())
 }
 
 /// A write proven this recently is not tried again: polling `/readyz` (anyone can) must not

@@ -274,7 +274,7 @@ fn plain_http_behind_proxy(req: &actix_web::dev::ServiceRequest) -> Option<Strin
     let state = req.app_data::<actix_web::web::Data<crate::AppState>>()?;
     // The cheap tests first (this runs on every request); the issuer is parsed as the
     // configuration was validated, only for a request that came through a trusted proxy.
-    if matches!(req.path(), "/healthz" | "/readyz") || !trusted_proxy(&state.config, req.peer_addr()?.ip()) {
+    if matches!(req.path(), "/healthz" | "/readyz") || !trusted_proxy(&state.config, peer_ip(req.peer_addr())?) {
         return None;
     }
     // Proxies append: the last value is the one our trusted proxy wrote (a client can send
@@ -290,10 +290,17 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).insert_header((header::CACHE_CONTROL, "no-store")).finish()
 }
 
+/// The TCP peer's address as the address it is: an IPv4 client of a server listening on `[::]`
+/// arrives as `::ffff:203.0.113.5`, which is 203.0.113.5 (else every IPv4 client would share
+/// one IPv6 network for risk, lockout and per-address budgets, and match no IPv4 range).
+pub fn peer_ip(peer: Option<std::net::SocketAddr>) -> Option<std::net::IpAddr> {
+    peer.map(|p| p.ip().to_canonical())
+}
+
 /// The client's IP: the TCP peer, unless the peer is a trusted proxy (`server.trusted_proxies`)
 /// — then the right-most X-Forwarded-For address that is not itself a trusted proxy.
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    let peer = req.peer_addr()?.ip();
+    let peer = peer_ip(req.peer_addr())?;
     let Some(state) = req.app_data::<actix_web::web::Data<crate::AppState>>() else { return Some(peer.to_string()) };
     let trusted = |ip: std::net::IpAddr| trusted_proxy(&state.config, ip);
     if !trusted(peer) {
@@ -312,9 +319,9 @@ fn forwarded_client(chain: &[&str], peer: std::net::IpAddr, trusted: impl Fn(std
     let mut nearest = peer;
     for entry in chain.iter().rev().map(|e| e.trim()) {
         let ip = match entry.parse::<std::net::IpAddr>() {
-            Ok(ip) => ip,
+            Ok(ip) => ip.to_canonical(),
             Err(_) => match entry.parse::<std::net::SocketAddr>() {
-                Ok(addr) => addr.ip(),
+                Ok(addr) => addr.ip().to_canonical(),
                 Err(_) => return nearest,
             },
         };
@@ -516,5 +523,16 @@ mod tests {
         assert_eq!(client(&["6.6.6.6", ""]), "10.0.0.1");
         assert_eq!(client(&[]), "10.0.0.1");
         assert_eq!(client(&["10.0.0.2"]), "10.0.0.2");
+        // An IPv4 address written as IPv6 (a proxy listening on [::]) is the IPv4 address.
+        assert_eq!(client(&["::ffff:203.0.113.7"]), "203.0.113.7");
+        assert_eq!(client(&["6.6.6.6", "::ffff:10.0.0.2"]), "6.6.6.6", "the trusted hop, whatever its spelling");
+    }
+
+    #[test]
+    fn an_ipv4_client_of_a_server_on_ipv6_is_its_ipv4_address() {
+        let req = actix_web::test::TestRequest::default().peer_addr("[::ffff:203.0.113.5]:40000".parse().unwrap()).to_http_request();
+        assert_eq!(super::client_ip(&req).as_deref(), Some("203.0.113.5"));
+        let req = actix_web::test::TestRequest::default().peer_addr("[2001:db8::5]:40000".parse().unwrap()).to_http_request();
+        assert_eq!(super::client_ip(&req).as_deref(), Some("2001:db8::5"));
     }
 }

@@ -53,7 +53,7 @@ fn generate() -> String {
 }
 
 fn from_trusted_proxy(req: &ServiceRequest) -> Option<String> {
-    let peer = req.peer_addr()?.ip();
+    let peer = crate::web::peer_ip(req.peer_addr())?;
     let state = req.app_data::<actix_web::web::Data<crate::AppState>>()?;
     if !crate::web::trusted_proxy(&state.config, peer) {
         return None;
