@@ -200,9 +200,10 @@ pub enum Outcome {
 
 /// The decision table. Order matters and is the policy of the product:
 /// disabled → lockout → policy block → assignment (before anything is asked of the person) →
-/// (no person: anything more is a refusal) → sign-in frequency → a forced password change
-/// for a low-risk account → the level needed (app's acr, policy, registered methods, admin)
-/// by step-up or registration → a password change demanded by policy or left over →
+/// (no person: anything more is a refusal) → sign-in frequency → a temporary password of a
+/// low-risk account with no second factor → the level needed (app's acr, policy, registered
+/// methods, admin, MFA for any password change) by step-up or registration → a password change
+/// demanded by policy or an admin →
 /// security defaults' registration → consent for a third-party app → issue.
 pub fn decide(f: &Facts) -> Outcome {
     use Outcome::*;
@@ -246,14 +247,21 @@ pub fn decide(f: &Facts) -> Outcome {
     if p.mfa_required || (p.methods.any() && !f.session_in_use) || f.target == Target::Console {
         required = required.max(Level::Mfa);
     }
+    // A password is changed only with the second factor too (Entra's "require password change"
+    // comes with MFA): else whoever holds a leaked password — the reason an admin demands a
+    // change — would choose the next one.
+    let changing = (p.must_change_password || policy_password) && !f.password_changed;
+    if changing {
+        required = required.max(Level::Mfa);
+    }
     let have = Level::of(&f.amr);
     if reauth {
         return Reauthenticate;
     }
     let low_risk = f.sign_in_risk <= Risk::Low && f.user_risk <= Risk::Low;
-    // A temporary password is replaced first (the first admin's path), unless the account is
-    // at risk: then a second factor comes first, so a stolen password cannot remediate it.
-    if p.must_change_password && !f.password_changed && low_risk {
+    // A temporary password of someone with no second factor yet (a new account, the first
+    // admin) is replaced first, from a low-risk sign-in only: there is nothing else to ask.
+    if p.must_change_password && !f.password_changed && low_risk && !p.methods.any() {
         return ChangePassword;
     }
     if have < required {
@@ -267,7 +275,7 @@ pub fn decide(f: &Facts) -> Outcome {
         }
         return register(f, p, required == Level::PhishingResistant, None);
     }
-    if (p.must_change_password || policy_password) && !f.password_changed {
+    if changing {
         return ChangePassword;
     }
     if !p.methods.any() {

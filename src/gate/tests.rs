@@ -180,6 +180,26 @@ fn a_forced_password_change_comes_first_unless_the_account_is_at_risk() {
 }
 
 #[test]
+fn an_admins_forced_change_of_someone_with_a_second_factor_asks_for_it_first() {
+    // The admin suspects the password leaked: whoever holds it must not choose the next one.
+    let mut f = facts(Way::Interactive, Person { must_change_password: true, methods: TOTP, ..person() });
+    assert_eq!(decide(&f), Outcome::StepUp(Level::Mfa));
+    // Even within a session that did not need the second factor.
+    f.session_in_use = true;
+    assert_eq!(decide(&f), Outcome::StepUp(Level::Mfa));
+    f.amr = amr(&["pwd", "otp", "mfa"]);
+    assert_eq!(decide(&f), Outcome::ChangePassword);
+    f.password_changed = true;
+    assert_eq!(decide(&f), Outcome::Issue);
+    // A policy's password change (high user risk) for someone with nothing registered: no
+    // remediation with the password alone, and nothing to register from a risky sign-in.
+    let mut f = facts(Way::Interactive, person());
+    f.user_risk = Risk::High;
+    f.policy = require(None, true, false);
+    assert_eq!(decide(&f), Outcome::Refuse(Refusal::RegistrationNotAllowed));
+}
+
+#[test]
 fn a_policy_password_change_comes_after_the_second_factor() {
     let mut f = facts(Way::Interactive, Person { methods: TOTP, ..person() });
     f.user_risk = Risk::High;

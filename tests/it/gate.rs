@@ -656,3 +656,48 @@ async fn a_password_spray_reason_stays_on_the_wrong_password_row() {
     assert_eq!(failure.as_deref(), Some("wrong_password"));
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn an_admins_forced_password_change_asks_a_password_only_attacker_for_the_second_factor_first() {
+    let f = Fixture::new().await;
+    let res = portal_sign_in(&f.server, &f.browser, "alice", PASSWORD).await;
+    assert_eq!(location(&res), "/", "signed in to the portal");
+    let secret = register_totp(&f.server, &f.browser).await;
+    // The admin suspects alice's password leaked and demands a new one.
+    let alice = user_id(&f.server, "alice");
+    latchkey::store::directory::require_password_change(&conn(&f.server), &alice, f.server.now()).unwrap();
+
+    // Whoever has the password alone is asked for her authenticator, not for a new password…
+    let attacker = browser();
+    let res = portal_sign_in(&f.server, &attacker, "alice", PASSWORD).await;
+    let to = location(&res);
+    assert!(to.starts_with("/login/mfa?request="), "the second factor before the change: {to}");
+    // …and the password-change form cannot be posted for that sign-in.
+    let request = to.split("request=").nth(1).unwrap().to_string();
+    let csrf = field(&page(&f.server, &attacker, &to).await, "csrf");
+    let form = [
+        ("request", request),
+        ("csrf", csrf),
+        ("current_password", PASSWORD.to_string()),
+        ("new_password", NEW_PASSWORD.to_string()),
+        ("confirm_password", NEW_PASSWORD.to_string()),
+    ];
+    let res = attacker.post(f.server.url("/password/change")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(latchkey::store::users::by_id(&conn(&f.server), &alice).unwrap().unwrap().must_change_password, "the password was not changed");
+
+    // Alice, with her authenticator (its next code: each is used once), then chooses the new password.
+    f.server.advance(30);
+    let victim = browser();
+    let res = portal_sign_in(&f.server, &victim, "alice", PASSWORD).await;
+    let to = location(&res);
+    let page_mfa = page(&f.server, &victim, &to).await;
+    let form =
+        [("request", field(&page_mfa, "request")), ("csrf", field(&page_mfa, "csrf")), ("method", "totp".into()), ("code", totp_code(&f.server, &secret))];
+    let res = victim.post(f.server.url("/login/mfa")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
+    let res = change_password_at(&f.server, &victim, &location(&res), NEW_PASSWORD).await;
+    assert_eq!(location(&res), "/", "{:?}", res.headers());
+    assert!(!latchkey::store::users::by_id(&conn(&f.server), &alice).unwrap().unwrap().must_change_password);
+    f.server.stop().await;
+}
