@@ -1,6 +1,6 @@
 //! Security info: the signed-in person registers and removes their own sign-in methods.
-//! With a method registered, the page needs a session that used a second factor; removing the
-//! last method needs one from the last ten minutes.
+//! With a method registered, every change (a method, recovery codes, the reset address) needs
+//! a second factor used in the last ten minutes: a stolen session cookie alone changes nothing.
 
 use crate::AppState;
 use crate::auth::access::{self, Access};
@@ -17,17 +17,18 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-/// How recent a second factor must be to remove the last method.
+/// How recent a second factor must be to change sign-in methods.
 pub const FRESH_SECS: i64 = 600;
 const PATH: &str = "/security";
 
 /// Whether this session may change sign-in methods (and the reset address): a person with
-/// methods only from a session that used one; a person with none only where the gate's
-/// registration rule allows it (low risk, and their first sign-in or a network they have
-/// used) — so a password alone, from an attacker's network, plants nothing.
+/// methods only from a session that used one in the last `FRESH_SECS` (a cookie copied from
+/// their browser carries an old proof); a person with none only where the gate's registration
+/// rule allows it (low risk, and their first sign-in or a network they have used) — so a
+/// password alone, from an attacker's network, plants nothing.
 pub fn may_change(req: &HttpRequest, conn: &Connection, s: &Session, now: i64) -> Result<bool, store::StoreError> {
     if Methods::load(conn, &s.user_id)?.any() {
-        return Ok(Level::of(&s.amr) >= Level::Mfa);
+        return Ok(fresh_second_factor(s, now));
     }
     let request = crate::policy::Request::of(req);
     let (risk, reasons) = access::session_risk(conn, s)?;
@@ -74,15 +75,22 @@ struct Signed {
     params: Params,
 }
 
-/// The session behind a POST and its form, with the session's CSRF token checked.
-fn signed_form(req: &HttpRequest, conn: &Connection, body: &[u8], now: i64) -> Result<Signed, PageError> {
+/// The session behind a POST and its form, with the session's CSRF token checked and the
+/// change allowed (`may_change`) — or, for someone whose second factor is not fresh, the way
+/// to use it now (`Err`: back here afterwards, to post again).
+fn signed_form(req: &HttpRequest, state: &AppState, conn: &Connection, body: &[u8], now: i64) -> Result<Result<Signed, HttpResponse>, PageError> {
     let params = Params::form(body)?;
     let session = access::form_session(req, conn, Target::Portal, now)?;
     if !constant_time_eq(params.get("csrf").unwrap_or("").as_bytes(), session.csrf_token.as_bytes()) {
         return Err(ErrorPage::bad_request("This form has expired", "Reload the Security info page and try again.").into());
     }
-    require_mfa_to_change(req, conn, &session, now)?;
-    Ok(Signed { session, params })
+    if !may_change(req, conn, &session, now)? {
+        if Methods::load(conn, &session.user_id)?.any() {
+            return Ok(Err(step_up(req, state, conn, &session, now)?));
+        }
+        require_mfa_to_change(req, conn, &session, now)?;
+    }
+    Ok(Ok(Signed { session, params }))
 }
 
 struct KeyRow {
@@ -204,7 +212,10 @@ pub fn show_totp(req: &HttpRequest, state: web::Data<AppState>, _body: web::Byte
 pub fn confirm_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(req, &conn, &body, now)?;
+    let f = match signed_form(req, &state, &conn, &body, now)? {
+        Ok(f) => f,
+        Err(verify_first) => return Ok(verify_first),
+    };
     let user = store::users::by_id(&conn, &f.session.user_id)?.ok_or_else(flow::expired)?;
     let ip = crate::web::client_ip(req);
     if let Some(until) = mfa::enrolment_paused(&conn, ip.as_deref(), now)? {
@@ -228,21 +239,18 @@ pub fn confirm_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::By
     Ok(see_other(PATH))
 }
 
-/// Whether removing one method now would leave none, and the session is not fresh enough.
-fn needs_fresh_factor(conn: &Connection, s: &Session, removing_totp: bool, now: i64) -> Result<bool, store::StoreError> {
-    let m = Methods::load(conn, &s.user_id)?;
-    let left = usize::from(m.totp && !removing_totp) + m.keys.len() - usize::from(!removing_totp);
-    let fresh = Level::of(&s.amr) >= Level::Mfa && now - s.auth_time <= FRESH_SECS;
-    Ok(left == 0 && !fresh)
+/// A second factor proven by this session (at its sign-in or a step-up) in the last `FRESH_SECS`.
+fn fresh_second_factor(s: &Session, now: i64) -> bool {
+    Level::of(&s.amr) >= Level::Mfa && now - s.auth_time <= FRESH_SECS
 }
 
 pub fn remove_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(req, &conn, &body, now)?;
-    if needs_fresh_factor(&conn, &f.session, true, now)? {
-        return step_up(req, &state, &conn, &f.session, now);
-    }
+    let f = match signed_form(req, &state, &conn, &body, now)? {
+        Ok(f) => f,
+        Err(verify_first) => return Ok(verify_first),
+    };
     if store::mfa::delete_totp(&conn, &f.session.user_id)? {
         store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_removed", Some("authenticator app"), now)?;
     }
@@ -253,13 +261,13 @@ pub fn remove_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Byt
 pub fn remove_key(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(req, &conn, &body, now)?;
+    let f = match signed_form(req, &state, &conn, &body, now)? {
+        Ok(f) => f,
+        Err(verify_first) => return Ok(verify_first),
+    };
     let id = f.params.get("id").unwrap_or("");
     if !Methods::load(&conn, &f.session.user_id)?.keys.iter().any(|k| k.id == id) {
         return Err(ErrorPage::bad_request("Unknown key", "That key is not registered to you.").into());
-    }
-    if needs_fresh_factor(&conn, &f.session, false, now)? {
-        return step_up(req, &state, &conn, &f.session, now);
     }
     if let Some(name) = store::mfa::delete_credential(&conn, &f.session.user_id, id)? {
         store::mfa::audit(&conn, Some(&f.session.user_id), Some(&f.session.user_id), "mfa_removed", Some(&name), now)?;
@@ -298,7 +306,10 @@ impl RecoveryPage {
 pub fn new_recovery_codes(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(req, &conn, &body, now)?;
+    let f = match signed_form(req, &state, &conn, &body, now)? {
+        Ok(f) => f,
+        Err(verify_first) => return Ok(verify_first),
+    };
     if !Methods::load(&conn, &f.session.user_id)?.any() {
         return Err(ErrorPage::bad_request(
             "Register a method first",
@@ -319,7 +330,10 @@ const EMAIL_CODE_TRIES: i64 = 5;
 pub fn change_email(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(req, &conn, &body, now)?;
+    let f = match signed_form(req, &state, &conn, &body, now)? {
+        Ok(f) => f,
+        Err(verify_first) => return Ok(verify_first),
+    };
     let email = f.params.get("email").unwrap_or("").trim().to_string();
     if !crate::auth::users::valid_email(&email) {
         return Err(ErrorPage::bad_request("Invalid e-mail address", format!("{email:?} is not an e-mail address.")).into());
@@ -345,7 +359,10 @@ pub fn change_email(req: &HttpRequest, state: web::Data<AppState>, body: web::By
 pub fn confirm_email(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let f = signed_form(req, &conn, &body, now)?;
+    let f = match signed_form(req, &state, &conn, &body, now)? {
+        Ok(f) => f,
+        Err(verify_first) => return Ok(verify_first),
+    };
     let Some(pending) = store::protection::email_confirmation(&conn, &f.session.user_id)? else { return Ok(see_other(PATH)) };
     if pending.expires_at <= now || pending.attempts >= EMAIL_CODE_TRIES {
         store::protection::delete_email_confirmation(&conn, &f.session.user_id)?;

@@ -203,14 +203,18 @@ async fn an_app_asking_for_mfa_steps_a_password_session_up_in_the_same_flow() {
 }
 
 #[tokio::test]
-async fn removing_the_last_method_needs_a_fresh_second_factor() {
+async fn changing_methods_needs_a_fresh_second_factor() {
     let (f, secret) = alice_with_totp().await;
     let (to, _) = password_step(&f, &[]).await;
     let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
     submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
-    f.server.advance(11 * 60);
     let security = f.browser.get(f.server.url("/security")).send().await.unwrap().text().await.unwrap();
     assert!(security.contains(r#"id="totp-status">Registered."#));
+    assert!(!security.contains(r#"id="verify-first""#), "a second factor just now: changes are offered");
+    f.server.advance(11 * 60);
+    let stale = f.browser.get(f.server.url("/security")).send().await.unwrap().text().await.unwrap();
+    assert!(stale.contains(r#"id="verify-first""#) && !stale.contains("/security/totp/remove"), "eleven minutes later: verify first");
+    // The form of the page loaded before: posted now, it sends the person through the factor.
     let res = f.browser.post(f.server.url("/security/totp/remove")).form(&[("csrf", field(&security, "csrf"))]).send().await.unwrap();
     let to = location(&res);
     assert!(to.starts_with("/login/mfa?request="), "asked to verify first: {to}");
@@ -267,4 +271,50 @@ async fn the_security_key_endpoints_take_only_json_bodies() {
     let res = post("/webauthn/authenticate/start", "application/json; charset=utf-8", r#"{"request":"nope","csrf":"nope"}"#).await.unwrap();
     assert!(res.status().is_client_error(), "{}", res.status());
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_copied_session_cookie_changes_no_sign_in_method_once_its_second_factor_is_not_fresh() {
+    let (f, secret) = alice_with_totp().await;
+    let (to, _) = password_step(&f, &[]).await;
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    let res = submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("lk_session="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .expect("a session cookie");
+    let security = f.browser.get(f.server.url("/security")).send().await.unwrap().text().await.unwrap();
+    let csrf = field(&security, "csrf");
+    // Someone copies the cookie (and the page's CSRF token) and uses them later, from elsewhere.
+    f.server.advance(11 * 60);
+    let thief = rp_http();
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        thief.post(f.server.url(path)).header("cookie", &cookie).header("x-forwarded-for", "203.0.113.66").form(&form).send()
+    };
+    let alice = latchkey::store::users::by_username(&*f.server.admin().pool.get().unwrap(), "alice").unwrap().unwrap().id;
+    for (path, form) in [
+        ("/security/email", vec![("csrf", csrf.clone()), ("email", "mallory@evil.example".to_string())]),
+        ("/security/recovery", vec![("csrf", csrf.clone())]),
+        ("/security/totp/remove", vec![("csrf", csrf.clone())]),
+    ] {
+        let res = post(path, form).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+        assert!(location(&res).starts_with("/login/mfa?request="), "{path}: the second factor first, {}", location(&res));
+    }
+    let res = thief
+        .post(f.server.url("/webauthn/register/start"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({ "csrf": csrf, "kind": "passkey", "name": "mine" }))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.status(), StatusCode::OK, "no passkey registration starts: {}", res.text().await.unwrap());
+    let conn = f.server.admin().pool.get().unwrap();
+    assert!(latchkey::store::protection::email_confirmation(&conn, &alice).unwrap().is_none(), "no code went to the thief's address");
+    assert!(latchkey::store::mfa::totp(&conn, &alice).unwrap().is_some_and(|t| t.confirmed), "the authenticator stays");
+    f.server.stop().await;
 }
