@@ -146,6 +146,23 @@ pub fn network_of(ip: &str) -> String {
     }
 }
 
+/// The wider network around an address or a `network_of` network, roughly one provider's:
+/// /16 for IPv4, /32 for IPv6. A sign-in from outside all of a user's is unfamiliar.
+pub fn provider_of(ip_or_network: &str) -> String {
+    let addr = ip_or_network.split('/').next().unwrap_or_default();
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            format!("{}.{}.0.0/16", o[0], o[1])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}::/32", s[0], s[1])
+        }
+        Err(_) => ip_or_network.to_string(),
+    }
+}
+
 /// The client a per-client limit counts: the IPv4 address, or the IPv6 /64 (one subscriber's
 /// allocation: the addresses inside it cost an attacker nothing).
 pub fn client_key(ip: &str) -> String {
@@ -195,8 +212,15 @@ pub fn assess(
     if let Some(user) = user_id {
         let (known_networks, known_platforms) = store::protection::history(conn, user)?;
         a.familiar = network.as_ref().is_some_and(|n| known_networks.contains(n));
-        if !known_networks.is_empty() && !a.familiar && !known_platforms.iter().any(|k| k == platform) {
-            a.raise(Risk::Medium, "unfamiliar sign-in properties: a new network and device platform for this user".into());
+        // The network is the signal: the device platform comes from the User-Agent, which is
+        // the attacker's to choose, so claiming the usual one must not make a far network familiar.
+        let near = ip.map(provider_of).is_some_and(|p| known_networks.iter().any(|n| provider_of(n) == p));
+        if !known_networks.is_empty() && !a.familiar {
+            if !near {
+                a.raise(Risk::Medium, "unfamiliar sign-in properties: a network far from any this user has signed in from".into());
+            } else if !known_platforms.iter().any(|k| k == platform) {
+                a.raise(Risk::Low, "unfamiliar sign-in properties: a new network and device platform for this user".into());
+            }
         }
         let failures = store::protection::recent_failures(conn, user, now - p.config.window_secs)?;
         if failures >= p.config.brute_force_failures {
@@ -291,5 +315,10 @@ mod tests {
         assert_eq!(network_of("2001:db8:aa:1::5"), "2001:db8:aa::/48");
         assert_eq!(client_key("2001:db8:aa:1:ffff::5"), "2001:db8:aa:1::/64");
         assert_eq!(client_key("203.0.113.77"), "203.0.113.77");
+        // A provider's wider network, of an address or of a stored /24 or /48.
+        assert_eq!(provider_of("203.0.113.77"), "203.0.0.0/16");
+        assert_eq!(provider_of("203.0.113.0/24"), "203.0.0.0/16");
+        assert_eq!(provider_of("2001:db8:aa::/48"), "2001:db8::/32");
+        assert_eq!(provider_of("2001:db8:aa:1::5"), "2001:db8::/32");
     }
 }

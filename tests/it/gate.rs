@@ -701,3 +701,28 @@ async fn an_admins_forced_password_change_asks_a_password_only_attacker_for_the_
     assert!(!latchkey::store::users::by_id(&conn(&f.server), &alice).unwrap().unwrap().must_change_password);
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn claiming_the_victims_usual_platform_does_not_make_a_far_network_familiar_to_the_risk_detector() {
+    let f = Fixture::new().await;
+    let (_, res) = attempt_from(&f.server, &f.client_id, "alice", PASSWORD, "198.51.100.7", WINDOWS).await;
+    assert!(query_param(&location(&res), "code").is_some(), "alice signs in from home, on Windows");
+    put_template(&f.server, "risky-signins-mfa", State::On, |_| {});
+    // Her phone, on the same provider's network: a new /24 and platform, but near — low risk, no MFA asked.
+    let (_, res) = attempt_from(&f.server, &f.client_id, "alice", PASSWORD, "198.51.7.7", ANDROID).await;
+    assert!(query_param(&location(&res), "code").is_some(), "{:?}", res.headers());
+    let context = last_log(&f.server).context.unwrap_or_default();
+    assert!(context.contains("new network and device platform"), "{context}");
+
+    // The attacker has her password and guesses her platform, from a network of their own.
+    for ua in [WINDOWS, ANDROID] {
+        let (_, res) = attempt_from(&f.server, &f.client_id, "alice", PASSWORD, "203.0.113.5", ua).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{ua}: {:?}", res.headers());
+        assert!(!sets_session_cookie(&res));
+        let context = last_log(&f.server).context.unwrap_or_default();
+        let context: serde_json::Value = serde_json::from_str(&context).unwrap();
+        assert_eq!(context["sign_in_risk"], "medium", "{context}");
+        assert!(context["risk_reasons"].to_string().contains("a network far from any this user has signed in from"), "{context}");
+    }
+    f.server.stop().await;
+}

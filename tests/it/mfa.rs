@@ -295,7 +295,7 @@ async fn a_copied_session_cookie_changes_no_sign_in_method_once_its_second_facto
     let post = |path: &'static str, form: Vec<(&'static str, String)>| {
         thief.post(f.server.url(path)).header("cookie", &cookie).header("x-forwarded-for", "203.0.113.66").form(&form).send()
     };
-    let alice = latchkey::store::users::by_username(&*f.server.admin().pool.get().unwrap(), "alice").unwrap().unwrap().id;
+    let alice = latchkey::store::users::by_username(&f.server.admin().pool.get().unwrap(), "alice").unwrap().unwrap().id;
     for (path, form) in [
         ("/security/email", vec![("csrf", csrf.clone()), ("email", "mallory@evil.example".to_string())]),
         ("/security/recovery", vec![("csrf", csrf.clone())]),
