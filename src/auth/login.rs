@@ -248,20 +248,27 @@ pub fn change_password(req: &HttpRequest, state: web::Data<AppState>, body: web:
         return retry(&pending, "Choose a password different from your current one.");
     }
     let keep = pending.flow.keep_session.clone();
-    {
+    let kept_token = {
         let tx = crate::store::db::Transaction::new_unchecked(&conn, crate::store::db::TransactionBehavior::Immediate)?;
         store::users::set_password(&tx, &user.id, &hash, now, mfa_in_flow)?;
         // Every other session and every refresh-token family ends with the old password (the
         // session this flow continues ends when it completes, replaced by a new one).
         let spared = keep.as_deref().or(pending.flow.stepping_up.as_deref());
         store::protection::end_everything_except(&tx, &user.id, spared, now)?;
+        // The session kept goes on under a new cookie: a copy of the old one (the reason to
+        // change a password, often) ends here too.
+        let token = keep.as_deref().map(|id| store::sessions::new_token(&tx, id)).transpose()?;
         store::mfa::audit(&tx, Some(&user.id), Some(&user.id), "password_changed", None, now)?;
         tx.commit()?;
-    }
+        token
+    };
     tracing::info!(user = %user.id, "password changed");
-    if keep.is_some() {
+    if let Some(token) = kept_token {
         store::codes::delete_request(&conn, &pending.id)?;
-        return Ok(see_other(pending.flow.return_to.as_deref().unwrap_or("/")));
+        let mut res = see_other(pending.flow.return_to.as_deref().unwrap_or("/"));
+        let cookie = crate::web::cookies::build(crate::web::cookies::SESSION, token, state.config.secure_cookies(), None);
+        res.add_cookie(&cookie).map_err(|e| crate::web::InternalError::Other(e.to_string()))?;
+        return Ok(res);
     }
     pending.flow.password_changed = true;
     pending.flow.password_at = Some(now);

@@ -50,6 +50,17 @@ pub fn create(conn: &Connection, user_id: &str, amr: &[String], origin: Origin<'
     Ok((session, token))
 }
 
+/// Gives a live session a new cookie value and CSRF token, so copies of the old ones stop
+/// working (a password change that keeps the person's own session); returns the cookie value.
+pub fn new_token(conn: &Connection, id: &str) -> Result<String> {
+    let token = crate::crypto::random_token();
+    conn.execute(
+        "UPDATE sessions SET token_hash = ?2, csrf_token = ?3 WHERE id = ?1 AND ended_at IS NULL",
+        params![id, crate::crypto::secret_hash(&token), crate::crypto::random_token()],
+    )?;
+    Ok(token)
+}
+
 /// The live session behind a cookie value: not ended, not expired, and its user not disabled.
 pub fn by_token(conn: &Connection, token: &str, now: i64) -> Result<Option<Session>> {
     let row = conn

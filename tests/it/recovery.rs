@@ -316,3 +316,42 @@ async fn secrets_at_rest_are_encrypted_and_old_plaintext_totp_secrets_still_veri
 fn wal_has_key(dir: &std::path::Path) -> bool {
     std::fs::read(dir.join("latchkey.db-wal")).is_ok_and(|w| String::from_utf8_lossy(&w).contains("BEGIN PRIVATE KEY"))
 }
+
+#[tokio::test]
+async fn a_password_change_ends_a_copy_of_the_changing_browsers_own_session_cookie() {
+    let f = Fixture::new().await;
+    let res = f.browser.get(f.server.url("/login")).send().await.unwrap();
+    let page = login_page(&f.server, &f.browser, &location(&res)).await;
+    let res = submit_login(&f.server, &f.browser, &page, "alice", PASSWORD).await;
+    let copied = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("lk_session="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .expect("a session cookie");
+    let thief = |path: &'static str| rp_http().get(f.server.url(path)).header("cookie", &copied).send();
+    assert!(thief("/").await.unwrap().text().await.unwrap().contains("signed-in-user"), "the copy works, before");
+    // alice, fearing exactly that, changes her password in the same browser.
+    let res = f.browser.get(f.server.url("/password/change")).send().await.unwrap();
+    let page = f.browser.get(f.server.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("request", field(&page, "request")),
+        ("csrf", field(&page, "csrf")),
+        ("current_password", PASSWORD.to_string()),
+        ("new_password", "an entirely new passphrase".to_string()),
+        ("confirm_password", "an entirely new passphrase".to_string()),
+    ];
+    let res = f.browser.post(f.server.url("/password/change")).form(&form).send().await.unwrap();
+    assert_eq!(location(&res), "/");
+    assert!(!res.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with(&format!("{copied};"))), "a new cookie value");
+    // Her browser goes on under the new cookie; the copy of the old one is signed out.
+    let home = f.browser.get(f.server.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("signed-in-user"), "{home}");
+    let page = thief("/").await.unwrap().text().await.unwrap();
+    assert!(!page.contains("signed-in-user"), "the copy is signed out: {page}");
+    let res = thief("/security").await.unwrap();
+    assert!(location(&res).starts_with("/login"), "{}", location(&res));
+    f.server.stop().await;
+}
