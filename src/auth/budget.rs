@@ -68,7 +68,8 @@ impl Subject<'_> {
         match self {
             Subject::User(id) => format!("user:{id}"),
             Subject::Name(n) => format!("name:{}", &crate::crypto::secret_hash(&n.to_lowercase())[..24]),
-            Subject::Ip(ip) => format!("ip:{ip}"),
+            // An IPv6 client counts as its /64: the addresses inside it cost an attacker nothing.
+            Subject::Ip(ip) => format!("ip:{}", crate::auth::protection::client_key(ip)),
         }
     }
 }
@@ -165,5 +166,11 @@ mod tests {
             assert_eq!(spend(&conn, Subject::Ip("192.0.2.1"), Kind::Code, i).unwrap(), None);
         }
         assert!(spend(&conn, Subject::Ip("192.0.2.1"), Kind::Code, 29).unwrap().is_some());
+        // An IPv6 client is its /64, whichever address inside it asks.
+        for i in 0..29 {
+            assert_eq!(spend(&conn, Subject::Ip(&format!("2001:db8:1:2::{i:x}")), Kind::Code, i).unwrap(), None);
+        }
+        assert!(spend(&conn, Subject::Ip("2001:db8:1:2:ffff::1"), Kind::Code, 29).unwrap().is_some());
+        assert_eq!(paused(&conn, Subject::Ip("2001:db8:1:3::1"), Kind::Code, 29).unwrap(), None, "another /64");
     }
 }

@@ -42,7 +42,7 @@ impl Readiness {
 /// Whether the reason goes in the answer: to someone on this machine asking directly (an
 /// operator's curl), not through a proxy, so the world is not told what is wrong inside.
 fn tell_why(req: &HttpRequest) -> bool {
-    let direct = !req.headers().contains_key("x-forwarded-for") && !req.headers().contains_key(header::FORWARDED);
+    let direct = !["x-forwarded-for", "x-real-ip", "forwarded"].iter().any(|h| req.headers().contains_key(*h));
     direct && crate::web::peer_ip(req.peer_addr()).is_some_and(|ip| ip.is_loopback())
 }
 

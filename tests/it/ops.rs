@@ -19,10 +19,12 @@ async fn healthz_answers_and_readyz_checks_the_database_and_keys() {
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(res.text().await.unwrap().contains("schema version 1"), "asked directly from this machine: the reason");
     // Through a proxy (the world asking): not ready, and nothing about what is wrong inside.
-    let res = rp_http().get(server.url("/readyz")).header("x-forwarded-for", "198.51.100.7").send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body = res.text().await.unwrap();
-    assert!(!body.contains("schema") && body.starts_with("not ready"), "{body}");
+    for (proxy_header, value) in [("x-forwarded-for", "198.51.100.7"), ("x-real-ip", "198.51.100.7"), ("forwarded", "for=198.51.100.7")] {
+        let res = rp_http().get(server.url("/readyz")).header(proxy_header, value).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = res.text().await.unwrap();
+        assert!(!body.contains("schema") && body.starts_with("not ready"), "{proxy_header}: {body}");
+    }
     server.stop().await;
 }
 
