@@ -84,6 +84,7 @@ pub fn update_profile(conn: &Connection, id: &str, name: Option<&str>, email: Op
 pub fn set_disabled(conn: &Connection, id: &str, disabled: bool, now: i64) -> Result<()> {
     conn.execute("UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1", params![id, disabled, now])?;
     if disabled {
+        super::users::revoke_invites(conn, id)?;
         super::logout::sessions_ending(conn, id, None, now)?;
         conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL", params![id, now])?;
         conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![id, now])?;
@@ -230,13 +231,13 @@ pub fn create_invite(conn: &Connection, token_hash: &str, user_id: &str, expires
     Ok(())
 }
 
-/// The user an unused, unexpired invitation is for.
+/// The user an unused, unexpired invitation is for, unless that account is disabled.
 pub fn invite(conn: &Connection, token_hash: &str, now: i64) -> Result<Option<User>> {
     let user_id: Option<String> = conn
         .query_row("SELECT user_id FROM invites WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2", params![token_hash, now], |r| r.get(0))
         .optional()?;
     match user_id {
-        Some(id) => super::users::by_id(conn, &id),
+        Some(id) => Ok(super::users::by_id(conn, &id)?.filter(|u| !u.disabled)),
         None => Ok(None),
     }
 }

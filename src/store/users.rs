@@ -112,6 +112,13 @@ pub fn set_password(conn: &Connection, id: &str, password_hash: &str, now: i64, 
              user_risk = CASE WHEN ?4 THEN 'none' ELSE user_risk END, updated_at = ?3 WHERE id = ?1",
         params![id, password_hash, now, remediates],
     )?;
+    revoke_invites(conn, id)
+}
+
+/// An invitation link chooses a password: once the password is set otherwise (or the account
+/// disabled), a link still lying in a mailbox must not choose another.
+pub fn revoke_invites(conn: &Connection, id: &str) -> Result<()> {
+    conn.execute("DELETE FROM invites WHERE user_id = ?1 AND used_at IS NULL", params![id])?;
     Ok(())
 }
 
@@ -122,7 +129,7 @@ pub fn set_one_time_password(conn: &Connection, id: &str, password_hash: &str, e
         "UPDATE users SET password_hash = ?2, must_change_password = 1, password_expires_at = ?3, updated_at = ?4 WHERE id = ?1",
         params![id, password_hash, expires_at, now],
     )?;
-    Ok(())
+    revoke_invites(conn, id)
 }
 
 #[cfg(test)]

@@ -488,3 +488,41 @@ async fn sign_in_logs_filter_by_user_app_result_and_time_and_open_a_detail() {
     assert!(detail.contains("127.0.0.1"));
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn an_invitation_link_ends_the_old_passwords_sessions_and_dies_once_the_password_is_set_otherwise_or_the_account_disabled() {
+    let server = TestServer::spawn();
+    server.add_user("alice");
+    let admin = server.admin();
+    let conn = admin.pool.get().unwrap();
+    let alice = latchkey::store::users::by_username(&conn, "alice").unwrap().unwrap().id;
+    let link = |token: &str| {
+        latchkey::store::directory::create_invite(&conn, &latchkey::crypto::secret_hash(token), &alice, server.now() + 3600).unwrap();
+        format!("/invite/{token}")
+    };
+    // alice is signed in when a link that was lying in her mailbox is used: her session ends.
+    let b = browser();
+    let res = b.get(server.url("/login")).send().await.unwrap();
+    let page = login_page(&server, &b, &location(&res)).await;
+    assert_eq!(location(&submit_login(&server, &b, &page, "alice", PASSWORD).await), "/");
+    let path = link("first-link-token");
+    let res = post(&browser(), &server, &path, &[("new_password", "a fine passphrase"), ("confirm_password", "a fine passphrase")]).await;
+    assert_eq!(location(&res), "/login");
+    let res = b.get(server.url("/security")).send().await.unwrap();
+    assert!(location(&res).starts_with("/login"), "the session of the old password ended: {}", location(&res));
+
+    // A link, then the password set another way (here: by the person): the link is dead.
+    let path = link("second-link-token");
+    let hash = admin.passwords.hash("yet another passphrase");
+    latchkey::store::users::set_password(&conn, &alice, &hash, server.now(), false).unwrap();
+    let (status, _) = get(&browser(), &server, &path).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a link does not outlive a password set otherwise");
+    // A link, then the account disabled: dead, and not usable to set a password.
+    let path = link("third-link-token");
+    latchkey::store::directory::set_disabled(&conn, &alice, true, server.now()).unwrap();
+    let (status, _) = get(&browser(), &server, &path).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let res = post(&browser(), &server, &path, &[("new_password", "an attacker's choice"), ("confirm_password", "an attacker's choice")]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    server.stop().await;
+}

@@ -54,6 +54,8 @@ pub fn accept_invite(req: &HttpRequest, state: web::Data<AppState>, body: web::B
             return Ok(false);
         }
         store::users::set_password(tx, &user.id, &phc, now, false)?;
+        // A new password: whatever was signed in with the old one (if any) ends.
+        store::protection::end_everything_except(tx, &user.id, None, now)?;
         store::mfa::audit(tx, Some(&user.id), Some(&user.id), "invite_accepted", None, now)?;
         Ok(true)
     })?;
