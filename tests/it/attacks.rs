@@ -264,16 +264,7 @@ async fn a_code_minted_before_a_password_change_is_not_redeemed_after_it() {
 
     // alice changes her password: every other session and token family ends.
     f.tokens().await;
-    let res = f.browser.get(f.server.url("/password/change")).send().await.unwrap();
-    let page = text(&f.browser, &f.server, &location(&res)).await;
-    let form = [
-        ("request", field(&page, "request")),
-        ("csrf", field(&page, "csrf")),
-        ("current_password", PASSWORD.to_string()),
-        ("new_password", "an entirely new passphrase".to_string()),
-        ("confirm_password", "an entirely new passphrase".to_string()),
-    ];
-    let res = f.browser.post(f.server.url("/password/change")).form(&form).send().await.unwrap();
+    let res = change_own_password(&f.server, &f.browser, "an entirely new passphrase").await;
     assert_eq!(location(&res), "/");
 
     let (status, body) = redeem(&f.server, f.client(), &stocked, &verifier).await;

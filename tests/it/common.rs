@@ -646,3 +646,35 @@ pub fn put_template(
     latchkey::store::policies::save(&admin.pool.get().unwrap(), &p, admin.clock.now()).unwrap();
     p
 }
+
+/// The `lk_session=…` pair an answer sets, as a browser would send it back (or a thief replay it).
+pub fn session_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("lk_session="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .expect("a session cookie")
+}
+
+/// The signed-in `browser` changes its password from the portal, from `PASSWORD` to `new`;
+/// returns the answer to the form.
+pub async fn change_own_password(server: &TestServer, browser: &reqwest::Client, new: &str) -> reqwest::Response {
+    let res = browser.get(server.url("/password/change")).send().await.unwrap();
+    change_password_at(server, browser, &location(&res), new).await
+}
+
+/// Fills in and posts the password-change page at `to`.
+pub async fn change_password_at(server: &TestServer, b: &reqwest::Client, to: &str, new: &str) -> reqwest::Response {
+    assert!(to.starts_with("/password/change?request="), "expected the password-change page, got {to}");
+    let page = b.get(server.url(to)).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("request", field(&page, "request")),
+        ("csrf", field(&page, "csrf")),
+        ("current_password", PASSWORD.to_string()),
+        ("new_password", new.to_string()),
+        ("confirm_password", new.to_string()),
+    ];
+    b.post(server.url("/password/change")).form(&form).send().await.unwrap()
+}

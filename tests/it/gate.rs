@@ -75,20 +75,6 @@ async fn attempt_from(server: &TestServer, client_id: &str, user: &str, password
     (b, res)
 }
 
-/// Fills in and posts the password-change page at `to`.
-async fn change_password_at(server: &TestServer, b: &reqwest::Client, to: &str, new: &str) -> reqwest::Response {
-    assert!(to.starts_with("/password/change?request="), "expected the password-change page, got {to}");
-    let page = page(server, b, to).await;
-    let form = [
-        ("request", field(&page, "request")),
-        ("csrf", field(&page, "csrf")),
-        ("current_password", PASSWORD.to_string()),
-        ("new_password", new.to_string()),
-        ("confirm_password", new.to_string()),
-    ];
-    b.post(server.url("/password/change")).form(&form).send().await.unwrap()
-}
-
 /// The resource owner password grant for `client`.
 async fn password_grant(server: &TestServer, client: (&str, &str), username: &str, password: &str) -> (StatusCode, serde_json::Value) {
     let form = [("grant_type", "password"), ("username", username), ("password", password), ("scope", "openid offline_access")];

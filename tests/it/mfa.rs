@@ -279,14 +279,7 @@ async fn a_copied_session_cookie_changes_no_sign_in_method_once_its_second_facto
     let (to, _) = password_step(&f, &[]).await;
     let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
     let res = submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("lk_session="))
-        .map(|c| c.split(';').next().unwrap().to_string())
-        .expect("a session cookie");
+    let cookie = session_cookie(&res);
     let security = f.browser.get(f.server.url("/security")).send().await.unwrap().text().await.unwrap();
     let csrf = field(&security, "csrf");
     // Someone copies the cookie (and the page's CSRF token) and uses them later, from elsewhere.

@@ -174,16 +174,7 @@ async fn a_password_change_ends_the_attackers_session_refresh_token_and_access_t
     let attacker = std::mem::replace(&mut f.browser, browser());
     f.tokens().await;
     // alice changes her password from her own session.
-    let res = f.browser.get(f.server.url("/password/change")).send().await.unwrap();
-    let page = f.browser.get(f.server.url(&location(&res))).send().await.unwrap().text().await.unwrap();
-    let form = [
-        ("request", field(&page, "request")),
-        ("csrf", field(&page, "csrf")),
-        ("current_password", PASSWORD.to_string()),
-        ("new_password", "an entirely new passphrase".to_string()),
-        ("confirm_password", "an entirely new passphrase".to_string()),
-    ];
-    let res = f.browser.post(f.server.url("/password/change")).form(&form).send().await.unwrap();
+    let res = change_own_password(&f.server, &f.browser, "an entirely new passphrase").await;
     assert_eq!(location(&res), "/");
     // Her own session goes on.
     let home = f.browser.get(f.server.url("/")).send().await.unwrap().text().await.unwrap();
@@ -323,27 +314,11 @@ async fn a_password_change_ends_a_copy_of_the_changing_browsers_own_session_cook
     let res = f.browser.get(f.server.url("/login")).send().await.unwrap();
     let page = login_page(&f.server, &f.browser, &location(&res)).await;
     let res = submit_login(&f.server, &f.browser, &page, "alice", PASSWORD).await;
-    let copied = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("lk_session="))
-        .map(|c| c.split(';').next().unwrap().to_string())
-        .expect("a session cookie");
+    let copied = session_cookie(&res);
     let thief = |path: &'static str| rp_http().get(f.server.url(path)).header("cookie", &copied).send();
     assert!(thief("/").await.unwrap().text().await.unwrap().contains("signed-in-user"), "the copy works, before");
     // alice, fearing exactly that, changes her password in the same browser.
-    let res = f.browser.get(f.server.url("/password/change")).send().await.unwrap();
-    let page = f.browser.get(f.server.url(&location(&res))).send().await.unwrap().text().await.unwrap();
-    let form = [
-        ("request", field(&page, "request")),
-        ("csrf", field(&page, "csrf")),
-        ("current_password", PASSWORD.to_string()),
-        ("new_password", "an entirely new passphrase".to_string()),
-        ("confirm_password", "an entirely new passphrase".to_string()),
-    ];
-    let res = f.browser.post(f.server.url("/password/change")).form(&form).send().await.unwrap();
+    let res = change_own_password(&f.server, &f.browser, "an entirely new passphrase").await;
     assert_eq!(location(&res), "/");
     assert!(!res.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with(&format!("{copied};"))), "a new cookie value");
     // Her browser goes on under the new cookie; the copy of the old one is signed out.
