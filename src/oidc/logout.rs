@@ -80,7 +80,14 @@ fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params, from_fo
     let Some(current) = current else {
         return Ok(done(&state, redirect, st));
     };
-    let hint_matches = hint.as_ref().is_some_and(|h| h.sid.as_deref() == Some(current.id.as_str()) || h.sub == current.user_id);
+    // Silent only for this session's own ID token, or one of this person's issued to an app
+    // this session signed in to (a session carried on after a new sign-in keeps its apps): an
+    // old ID token of another app, or of another session, gets the confirmation page.
+    let hint_matches = match &hint {
+        Some(h) if h.sid.as_deref() == Some(current.id.as_str()) => true,
+        Some(h) if h.sub == current.user_id => store::logout::used_in(&conn, &current.id, &h.aud)?,
+        _ => false,
+    };
     let form_confirmed = from_form && constant_time_eq(params.get("csrf").unwrap_or("").as_bytes(), current.csrf_token.as_bytes());
     if !hint_matches && !form_confirmed {
         let page = ConfirmPage {

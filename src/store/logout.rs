@@ -10,6 +10,15 @@ pub fn record_app(conn: &Connection, session_id: &str, client_id: &str) -> Resul
     Ok(())
 }
 
+/// Whether `client_id` received tokens in `session_id` (or in a session it carried on from).
+pub fn used_in(conn: &Connection, session_id: &str, client_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM session_apps WHERE session_id = ?1 AND client_id = ?2")?
+        .query_row(params![session_id, client_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Queues a logout token for every app with a back-channel logout URI that received tokens in
 /// the live sessions matched by `filter` (SQL over `s`, the sessions table, with ?1 = now and
 /// the given extra parameters). Called in the same statement batch that ends them.

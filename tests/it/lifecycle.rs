@@ -109,6 +109,26 @@ async fn rp_initiated_logout_with_id_token_hint_ends_the_session_and_returns_to_
 }
 
 #[tokio::test]
+async fn an_id_token_of_another_session_and_app_does_not_sign_out_silently() {
+    let f = Fixture::new().await;
+    let (other_id, other_secret) = f.server.add_client("Other app", &["authorization_code"], false);
+    // alice's ID token from the other app, in another browser (another session).
+    let (elsewhere, _) = rp_sign_in(&f.server, &browser(), &other_id, other_secret.as_deref().unwrap()).await;
+    // Her session here signed in to the first app only.
+    let (here, _) = rp_sign_in(&f.server, &f.browser, &f.client_id, &f.secret).await;
+    let res = f.browser.get(f.server.url(&format!("/logout?id_token_hint={elsewhere}"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "asked, not signed out");
+    assert!(res.text().await.unwrap().contains("Sign out?"));
+    let (_, challenge) = pkce();
+    let res = authorize(&f.server, &f.browser, &good_auth_url(&f.server, &f.client_id, &challenge, &[])).await;
+    assert!(query_param(&location(&res), "code").is_some(), "still signed in: {}", location(&res));
+    // This session's own ID token signs out at once.
+    let res = f.browser.get(f.server.url(&format!("/logout?id_token_hint={here}"))).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("You have signed out"));
+    f.server.stop().await;
+}
+
+#[tokio::test]
 async fn logout_never_redirects_to_an_unregistered_uri_and_asks_to_confirm_without_a_hint() {
     let f = Fixture::new().await;
     let (id_token, _) = rp_sign_in(&f.server, &f.browser, &f.client_id, &f.secret).await;
