@@ -59,13 +59,7 @@ pub fn continue_flow(
     verdict: Verdict,
     now: i64,
 ) -> Result<HttpResponse, PageError> {
-    let flow = Flow {
-        request: shape.request,
-        acr: shape.acr,
-        console: shape.console,
-        return_to: shape.return_to,
-        ..Flow::continuing(session, session_risk(conn, session)?)
-    };
+    let flow = Flow { request: shape.request, acr: shape.acr, console: shape.console, return_to: shape.return_to, ..Flow::continuing(conn, session)? };
     let (mut pending, cookie) = flow::create(req, state, conn, &flow, now)?;
     let mut res = flow::render(req, state, conn, &mut pending, verdict, now)?;
     if let Some(c) = cookie {

@@ -122,6 +122,12 @@ pub struct Flow {
     /// admin), the flow is over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_version: Option<i64>,
+    /// When a factor was last proven: in this flow, or for the session it continues. A flow
+    /// that proves nothing (a consent, a password change from a session) does not make the
+    /// session's sign-in newer: not for sign-in frequency, `max_age`, the ID token's
+    /// `auth_time`, nor Security info's "in the last 10 minutes".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 impl Flow {
@@ -134,18 +140,35 @@ impl Flow {
     }
 
     /// A flow continuing `session` (step-up, registration, password change) towards `target`.
-    pub fn continuing(session: &Session, risk: (Risk, Vec<String>)) -> Self {
-        Flow {
+    /// A flow that continues `session` (a step-up, a registration, consent, a password change):
+    /// with its methods, sign-in time and risk, and over if the password changes meanwhile.
+    pub fn continuing(conn: &Connection, session: &Session) -> Result<Self, StoreError> {
+        let (risk, reasons) = crate::auth::access::session_risk(conn, session)?;
+        Ok(Flow {
             user_id: Some(session.user_id.clone()),
             amr: session.amr.clone(),
             stepping_up: Some(session.id.clone()),
+            auth_time: Some(session.auth_time),
             // Holding a session is not knowing the password: a change from it asks for the
             // current one (a stolen cookie alone cannot set a new password).
             password_at: None,
-            sign_in_risk: Some(risk.0),
-            risk_reasons: risk.1,
+            password_version: Some(store::policies::password_changed_at(conn, &session.user_id)?.unwrap_or(0)),
+            sign_in_risk: Some(risk),
+            risk_reasons: reasons,
             ..Flow::default()
-        }
+        })
+    }
+
+    /// A second factor proven in the last `gate::FRESH_SECS`, in this flow or at the sign-in of
+    /// the session it continues (a method inherited from an older sign-in does not count).
+    pub fn second_factor_fresh(&self, now: i64) -> bool {
+        Level::of(&self.amr) >= Level::Mfa && self.auth_time.is_some_and(|t| now - t <= gate::FRESH_SECS)
+    }
+
+    /// `factors` were proven just now.
+    pub fn proved(&mut self, factors: &[&str], now: i64) {
+        self.amr = merge_amr(&self.amr, factors);
+        self.auth_time = Some(now);
     }
 
     /// Adds what the detectors found; a flow's risk never goes down.
@@ -161,7 +184,7 @@ impl Flow {
     pub fn ask<'a>(&'a self, user_id: &'a str, request: &'a Request, now: i64) -> Ask<'a> {
         Ask {
             acr_asked: self.acr,
-            auth_time: Some(now),
+            auth_time: Some(self.auth_time.unwrap_or(now)),
             sign_in_risk: self.sign_in_risk,
             risk_reasons: &self.risk_reasons,
             password_changed: self.password_changed,
@@ -236,6 +259,13 @@ pub fn load(req: &HttpRequest, conn: &Connection, id: Option<&str>, now: i64) ->
         return Err(expired().into());
     }
     let flow: Flow = serde_json::from_str(&row.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // A password changed since the flow proved (or continued from) the old one ends it, at
+    // every step: a flow parked with a copied cookie dies with the password change.
+    if let (Some(version), Some(user)) = (flow.password_version, &flow.user_id)
+        && version != store::policies::password_changed_at(conn, user)?.unwrap_or(0)
+    {
+        return Err(expired().into());
+    }
     crate::i18n::request::in_sign_in(id, flow.request.as_ref().map_or(&[], |r| &r.ui_locales));
     Ok(Pending { id: id.to_string(), csrf: row.csrf_token, flow })
 }
@@ -406,7 +436,8 @@ fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pe
     let tx = crate::store::db::Transaction::new_unchecked(conn, crate::store::db::TransactionBehavior::Immediate)?;
     let (ip, user_agent) = (crate::web::client_ip(req), crate::web::user_agent(req));
     let origin = store::sessions::Origin { ip: ip.as_deref(), user_agent: user_agent.as_deref() };
-    let (session, token) = store::sessions::create(&tx, user_id, &pending.flow.amr, origin, now, state.config.session.ttl_secs)?;
+    let auth_time = pending.flow.auth_time.unwrap_or(now);
+    let (session, token) = store::sessions::create(&tx, user_id, &pending.flow.amr, origin, auth_time, now, state.config.session.ttl_secs)?;
     // The browser's old session, and the one stepped up, are replaced: the same person's session
     // carries on as the new one (its apps come along, nobody is signed out of anything); another
     // person's is ended, with its apps told.
@@ -424,7 +455,7 @@ fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pe
     }
     // This network may now count as one the person has used (not after a password alone,
     // unless it is their first or already known).
-    gate::remember_network(&tx, user_id, &Request::of(req), &pending.flow.amr, now)?;
+    gate::remember_network(&tx, user_id, &Request::of(req), pending.flow.second_factor_fresh(now), now)?;
     gate::log(&tx, verdict, "success", None, now)?;
     store::codes::delete_request(&tx, &pending.id)?;
     let res = match &pending.flow.request {

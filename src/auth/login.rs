@@ -117,7 +117,8 @@ pub fn submit(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
         return retry(&conn, &pending, "Wrong username or password.");
     };
     pending.flow.user_id = Some(user.id.clone());
-    pending.flow.amr = flow::merge_amr(&[], &["pwd"]);
+    pending.flow.amr.clear();
+    pending.flow.proved(&["pwd"], now);
     pending.flow.password_at = Some(now);
     pending.flow.password_version = Some(store::policies::password_changed_at(&conn, &user.id)?.unwrap_or(0));
     flow::proceed(req, &state, &conn, &mut pending, now)
@@ -168,7 +169,7 @@ pub fn show_change_password(req: &HttpRequest, state: web::Data<AppState>, _body
             Access::Granted { session, user } => (session, user),
             Access::Respond(res) => return Ok(res),
         };
-        let mut flow = Flow::continuing(&session, access::session_risk(&conn, &session)?);
+        let mut flow = Flow::continuing(&conn, &session)?;
         flow.stepping_up = None;
         flow.keep_session = Some(session.id.clone());
         flow.stage = Stage::ChangePassword;
@@ -206,9 +207,10 @@ pub fn change_password(req: &HttpRequest, state: web::Data<AppState>, body: web:
         };
         Ok(html(StatusCode::UNPROCESSABLE_ENTITY, &page))
     };
-    // User risk is remediated only with a second factor in this flow: a password alone (all
-    // an attacker may hold) cannot undo "confirmed compromised".
-    let mfa_in_flow = Level::of(&pending.flow.amr) >= Level::Mfa;
+    // User risk is remediated only with a second factor proven lately (in this flow, or at the
+    // sign-in of the session it continues): a password alone, or with a copied cookie of an
+    // older sign-in, cannot undo "confirmed compromised".
+    let mfa_in_flow = pending.flow.second_factor_fresh(now);
     if !mfa_in_flow && store::policies::user_risk(&conn, &user.id)? >= Risk::Medium {
         if Methods::load(&conn, &user.id)?.any() {
             pending.flow.stage = Stage::SecondFactor;

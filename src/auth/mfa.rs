@@ -283,7 +283,7 @@ pub fn submit_second_factor(req: &HttpRequest, state: web::Data<AppState>, body:
         };
         return second_factor_page(&conn, &pending, Some(message));
     }
-    pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
+    pending.flow.proved(&["otp"], now);
     flow::proceed(req, &state, &conn, &mut pending, now)
 }
 
@@ -352,7 +352,7 @@ pub fn submit_setup(req: &HttpRequest, state: web::Data<AppState>, body: web::By
         return setup_page(req, &state, &conn, &pending, Some("That code is not correct. Check the time on your device and try again."), now);
     }
     store::mfa::audit(&conn, Some(&user.id), Some(&user.id), "mfa_registered", Some("authenticator app"), now)?;
-    pending.flow.amr = flow::merge_amr(&pending.flow.amr, &["otp"]);
+    pending.flow.proved(&["otp"], now);
     offer_recovery(&conn, &mut pending)?;
     flow::proceed(req, &state, &conn, &mut pending, now)
 }

@@ -250,7 +250,7 @@ fn register_finish_json(req: &HttpRequest, state: web::Data<AppState>, body: Reg
             Some(mut p) => {
                 p.expect(Stage::Register)?;
                 // Registering a key during sign-in proves possession of it: it is the second factor.
-                p.flow.amr = flow::merge_amr(&p.flow.amr, &[amr_of(&st.kind)]);
+                p.flow.proved(&[amr_of(&st.kind)], now);
                 super::mfa::offer_recovery(&conn, &mut p)?;
                 Ok(as_json_redirect(flow::proceed(req, &state, &conn, &mut p, now)?))
             }
@@ -369,7 +369,7 @@ fn authenticate_finish_json(req: &HttpRequest, state: web::Data<AppState>, body:
         if result.user_verified() {
             added.push("user");
         }
-        pending.flow.amr = flow::merge_amr(&pending.flow.amr, &added);
+        pending.flow.proved(&added, now);
         Ok(as_json_redirect(flow::proceed(req, &state, &conn, &mut pending, now)?))
     })();
     result.unwrap_or_else(page_error_to_json)

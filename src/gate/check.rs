@@ -170,6 +170,7 @@ pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, Stor
         registration_skipped: ask.registration_skipped,
         password_changed: ask.password_changed,
         session_in_use: ask.session_in_use,
+        factor_fresh: Level::of(ask.amr) >= Level::Mfa && ask.auth_time.is_some_and(|t| now - t <= super::FRESH_SECS),
         consent_needed: match (&ask.consent, ask.user_id, &ask.target) {
             (Some(c), Some(user), Target::App(app)) if ask.way == Way::Interactive => consent_needed(conn, user, app, c)?,
             _ => false,
@@ -258,11 +259,11 @@ pub fn may_register(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<bool, 
 /// After a sign-in: the network it came from becomes one the person "has used" — but only
 /// the first network ever, a network already known, or any network after a second factor, so a
 /// password alone cannot make an attacker's network familiar.
-pub fn remember_network(conn: &Connection, user_id: &str, request: &Request, amr: &[String], now: i64) -> Result<(), StoreError> {
+pub fn remember_network(conn: &Connection, user_id: &str, request: &Request, second_factor_fresh: bool, now: i64) -> Result<(), StoreError> {
     let Some(ip) = &request.ip else { return Ok(()) };
     let network = crate::auth::protection::network_of(ip);
     let (networks, _) = store::protection::history(conn, user_id)?;
-    if Level::of(amr) >= Level::Mfa || networks.is_empty() || networks.contains(&network) {
+    if second_factor_fresh || networks.is_empty() || networks.contains(&network) {
         let platform = request.user_agent.as_deref().map(crate::policy::model::Platform::from_user_agent).unwrap_or(crate::policy::model::Platform::Other);
         store::protection::record_success(conn, user_id, &network, platform.as_str(), now)?;
     }

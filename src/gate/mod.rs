@@ -142,9 +142,16 @@ pub struct Facts {
     /// An existing session is being used (SSO, the portal): the evidence is what it was
     /// signed in with, and a method registered since does not by itself demand a step-up.
     pub session_in_use: bool,
+    /// A second factor proven in the last `FRESH_SECS` (in this flow, or at the sign-in of the
+    /// session it continues): what adding a method needs, not a method inherited from an
+    /// older sign-in, which a copied cookie carries too.
+    pub factor_fresh: bool,
     /// A third-party app asks for data the person has not approved (or `prompt=consent`).
     pub consent_needed: bool,
 }
+
+/// How recent a second factor must be to add or change sign-in methods.
+pub const FRESH_SECS: i64 = 600;
 
 /// Why a request is refused. Shown to people and apps only as a generic sentence with the
 /// correlation id; the sign-in log has the detail.
@@ -269,8 +276,9 @@ pub fn decide(f: &Facts) -> Outcome {
             return StepUp(required);
         }
         // Phishing-resistant asked of someone with only an authenticator app: verify with it
-        // first, then register a key in the same flow.
-        if required == Level::PhishingResistant && p.methods.any() && have < Level::Mfa {
+        // now (a session's older proof is not enough to add a key), then register a key in the
+        // same flow.
+        if required == Level::PhishingResistant && p.methods.any() && !f.factor_fresh {
             return StepUp(Level::Mfa);
         }
         return register(f, p, required == Level::PhishingResistant, None);
@@ -303,7 +311,7 @@ pub fn decide(f: &Facts) -> Outcome {
 /// before — from a network they have used (not merely a platform: the User-Agent that names
 /// it is the attacker's to choose).
 pub(crate) fn register(f: &Facts, p: &Person, keys_only: bool, skippable_days: Option<i64>) -> Outcome {
-    let proven = Level::of(&f.amr) >= Level::Mfa;
+    let proven = f.factor_fresh;
     let low_risk = f.sign_in_risk <= Risk::Low && f.user_risk <= Risk::Low;
     if proven || (low_risk && (p.first_sign_in || p.familiar)) {
         Outcome::Register { keys_only, skippable_days }

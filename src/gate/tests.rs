@@ -26,6 +26,7 @@ fn facts(way: Way, p: Person) -> Facts {
         registration_skipped: false,
         password_changed: false,
         session_in_use: false,
+        factor_fresh: false,
         consent_needed: false,
     }
 }
@@ -112,11 +113,18 @@ fn phishing_resistant_for_an_authenticator_app_user_verifies_the_code_then_regis
     f.acr_asked = Level::PhishingResistant;
     assert_eq!(decide(&f), Outcome::StepUp(Level::Mfa));
     f.amr = amr(&["pwd", "otp", "mfa"]);
+    // A session's code from an older sign-in (a copied cookie carries it too) is not enough
+    // to add a key: the code again, now.
+    assert_eq!(decide(&f), Outcome::StepUp(Level::Mfa));
+    f.factor_fresh = true;
     assert_eq!(decide(&f), Outcome::Register { keys_only: true, skippable_days: None });
     // Even from an unfamiliar network at medium risk: the existing factor was proven.
     f.person.as_mut().unwrap().familiar = false;
     f.sign_in_risk = Risk::Medium;
     assert_eq!(decide(&f), Outcome::Register { keys_only: true, skippable_days: None });
+    // But not with an inherited one.
+    f.factor_fresh = false;
+    assert_eq!(decide(&f), Outcome::StepUp(Level::Mfa));
 }
 
 #[test]

@@ -17,8 +17,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-/// How recent a second factor must be to change sign-in methods.
-pub const FRESH_SECS: i64 = 600;
+use crate::gate::FRESH_SECS;
 const PATH: &str = "/security";
 
 /// Whether this session may change sign-in methods (and the reset address): a person with
@@ -61,12 +60,7 @@ pub fn require_mfa_to_change(req: &HttpRequest, conn: &Connection, s: &Session, 
 /// Sends the person through a second factor and back to Security info.
 fn step_up(req: &HttpRequest, state: &AppState, conn: &Connection, s: &Session, now: i64) -> Result<HttpResponse, PageError> {
     // The step-up keeps the session's risk: stepping up never lowers it.
-    let flow = Flow {
-        required: Level::Mfa,
-        return_to: Some(PATH.into()),
-        stage: Stage::SecondFactor,
-        ..Flow::continuing(s, crate::auth::access::session_risk(conn, s)?)
-    };
+    let flow = Flow { required: Level::Mfa, return_to: Some(PATH.into()), stage: Stage::SecondFactor, ..Flow::continuing(conn, s)? };
     Ok(flow::start(req, state, conn, &flow, "/login/mfa", now)?)
 }
 

@@ -20,31 +20,33 @@ pub struct Origin<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-/// Starts a session and returns it with the cookie value the browser must hold.
+/// Starts a session whose person last proved a factor at `auth_time` and returns it with the
+/// cookie value the browser must hold.
 #[tracing::instrument(skip(conn, amr, origin))]
-pub fn create(conn: &Connection, user_id: &str, amr: &[String], origin: Origin<'_>, now: i64, ttl: i64) -> Result<(Session, String)> {
+pub fn create(conn: &Connection, user_id: &str, amr: &[String], origin: Origin<'_>, auth_time: i64, now: i64, ttl: i64) -> Result<(Session, String)> {
     let token = crate::crypto::random_token();
     let session = Session {
         id: crate::crypto::new_uuid(),
         user_id: user_id.to_string(),
         csrf_token: crate::crypto::random_token(),
-        auth_time: now,
+        auth_time,
         amr: amr.to_vec(),
         last_seen_at: now,
     };
     conn.execute(
         "INSERT INTO sessions (id, token_hash, user_id, csrf_token, auth_time, amr, created_at, expires_at, ip, user_agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?7, ?8, ?9)",
         params![
             session.id,
             crate::crypto::secret_hash(&token),
             session.user_id,
             session.csrf_token,
-            now,
+            auth_time,
             to_json(&session.amr),
             now + ttl,
             origin.ip,
-            origin.user_agent
+            origin.user_agent,
+            now
         ],
     )?;
     Ok((session, token))
@@ -153,9 +155,9 @@ mod tests {
         user(&conn, "alice");
         user(&conn, "mallory");
         let origin = Origin { ip: Some("203.0.113.7"), user_agent: Some("Firefox") };
-        let (a1, _) = create(&conn, "alice", &["pwd".into()], origin, 100, 1000).unwrap();
-        let (a2, _) = create(&conn, "alice", &["pwd".into()], Origin::default(), 200, 1000).unwrap();
-        let (m, _) = create(&conn, "mallory", &["pwd".into()], Origin::default(), 300, 1000).unwrap();
+        let (a1, _) = create(&conn, "alice", &["pwd".into()], origin, 100, 100, 1000).unwrap();
+        let (a2, _) = create(&conn, "alice", &["pwd".into()], Origin::default(), 200, 200, 1000).unwrap();
+        let (m, _) = create(&conn, "mallory", &["pwd".into()], Origin::default(), 300, 300, 1000).unwrap();
         end(&conn, &a2.id, 250).unwrap();
         let live = active_for_user(&conn, "alice", 400).unwrap();
         assert_eq!(live.len(), 1);

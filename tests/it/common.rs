@@ -647,15 +647,20 @@ pub fn put_template(
     p
 }
 
-/// The `lk_session=…` pair an answer sets, as a browser would send it back (or a thief replay it).
-pub fn session_cookie(res: &reqwest::Response) -> String {
+/// The `name=…` pair an answer sets, as a browser would send it back (or a thief replay it).
+pub fn cookie_pair(res: &reqwest::Response, name: &str) -> String {
     res.headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("lk_session="))
+        .find(|c| c.starts_with(&format!("{name}=")))
         .map(|c| c.split(';').next().unwrap().to_string())
-        .expect("a session cookie")
+        .unwrap_or_else(|| panic!("no {name} cookie set"))
+}
+
+/// The `lk_session=…` pair an answer sets.
+pub fn session_cookie(res: &reqwest::Response) -> String {
+    cookie_pair(res, "lk_session")
 }
 
 /// The signed-in `browser` changes its password from the portal, from `PASSWORD` to `new`;

@@ -66,3 +66,26 @@ async fn first_party_apps_and_apps_an_admin_consented_for_need_no_consent() {
     assert!(query_param(&to, "code").is_some(), "an admin consented for everyone: {to}");
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn consenting_later_proves_nothing_the_id_tokens_auth_time_stays_the_sign_ins() {
+    let f = Fixture::new().await;
+    third_party(&f.server, &f.client_id);
+    let signed_in_at = f.server.now();
+    let (to, _) = to_after_password(&f, &f.browser, &[("scope", "openid")]).await;
+    assert!(decide(&f, &f.browser, &to, "approve").await.status().is_redirection());
+    // An hour later, in the same session, the app asks for consent again: no factor is proven.
+    f.server.advance(3600);
+    let (to, verifier) = to_after_password(&f, &f.browser, &[("scope", "openid"), ("prompt", "consent")]).await;
+    assert!(to.starts_with("/consent?request="), "{to}");
+    let res = decide(&f, &f.browser, &to, "approve").await;
+    let code = query_param(&location(&res), "code").expect("a code");
+    let (status, tokens) = redeem(&f.server, f.client(), &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap()).unwrap();
+    let auth_time = claims["auth_time"].as_i64().unwrap();
+    assert!((auth_time - signed_in_at).abs() <= 2, "auth_time {auth_time} is the sign-in's ({signed_in_at}), not the consent's");
+    f.server.stop().await;
+}

@@ -311,3 +311,37 @@ async fn a_copied_session_cookie_changes_no_sign_in_method_once_its_second_facto
     assert!(latchkey::store::mfa::totp(&conn, &alice).unwrap().is_some_and(|t| t.confirmed), "the authenticator stays");
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn an_older_second_factor_carried_by_a_session_cookie_adds_no_key_and_a_parked_flow_dies_with_the_password() {
+    let (f, secret) = alice_with_totp().await;
+    let (to, _) = password_step(&f, &[]).await;
+    let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
+    let res = submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
+    let cookie = session_cookie(&res);
+    let phishing_resistant = [("acr_values", "urn:latchkey:acr:phishing-resistant")];
+    let (_, challenge) = pkce();
+    let url = good_auth_url(&f.server, &f.client_id, &challenge, &phishing_resistant);
+    // Just signed in with her code: an app asking for a key sends her to add one.
+    let res = f.browser.get(&url).send().await.unwrap();
+    assert!(location(&res).starts_with("/mfa/setup?request="), "{}", location(&res));
+
+    // Eleven minutes later, someone with a copy of the cookie asks the same.
+    f.server.advance(11 * 60);
+    let thief = rp_http();
+    let res = thief.get(&url).header("cookie", &cookie).send().await.unwrap();
+    let to = location(&res);
+    assert!(to.starts_with("/login/mfa?request="), "the code again before a key is added, not /mfa/setup: {to}");
+    let browser_cookie = cookie_pair(&res, "lk_browser");
+    let cookies = format!("{cookie}; {browser_cookie}");
+    // The thief parks that flow; alice changes her password; the parked flow is over.
+    let parked = thief.get(f.server.url(&to)).header("cookie", &cookies).send().await.unwrap();
+    assert_eq!(parked.status(), StatusCode::OK);
+    let parked = parked.text().await.unwrap();
+    change_own_password(&f.server, &f.browser, "a brand new passphrase").await;
+    let form = [("request", field(&parked, "request")), ("csrf", field(&parked, "csrf")), ("method", "totp".into()), ("code", "000000".into())];
+    let res = thief.post(f.server.url("/login/mfa")).header("cookie", &cookies).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("expired"), "the flow ended with the old password");
+    f.server.stop().await;
+}
