@@ -81,7 +81,8 @@ fn allowed(uri: &str, private_ok: bool) -> bool {
 /// Runs until the server's state is gone (the server stopped).
 pub async fn run(state: Weak<AppState>) {
     let private_ok = state.upgrade().is_some_and(|s| s.config.server.backchannel_private_addresses);
-    let builder = reqwest::Client::builder().timeout(TIMEOUT).connect_timeout(Duration::from_secs(3)).redirect(reqwest::redirect::Policy::none());
+    // No proxy from the environment: a proxy would resolve the name itself, past `PublicOnly`.
+    let builder = reqwest::Client::builder().timeout(TIMEOUT).connect_timeout(Duration::from_secs(3)).redirect(reqwest::redirect::Policy::none()).no_proxy();
     let builder = if private_ok { builder } else { builder.dns_resolver(std::sync::Arc::new(PublicOnly)) };
     let http = match builder.build() {
         Ok(c) => c,

@@ -139,24 +139,37 @@ pub fn check(s: &mut ClientSettings) -> Result<(), RegistrationError> {
 }
 
 /// Whether an IP address is one latchkey may send requests to: not loopback, private,
-/// link-local (cloud metadata), unique-local, unspecified, broadcast or multicast.
+/// link-local (cloud metadata), unique-local, shared (CGNAT), benchmarking, reserved,
+/// unspecified, broadcast or multicast — nor an IPv6 address that carries such an IPv4
+/// address to a translator (IPv4-mapped, NAT64 64:ff9b::/96, 6to4 2002::/16).
 pub fn public_ip(ip: std::net::IpAddr) -> bool {
     match ip {
         std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_multicast()
-                || v4.octets()[0] == 0
-                || (v4.octets()[0] == 100 && v4.octets()[1] & 0xC0 == 64))
+                || o[0] == 0
+                || (o[0] == 100 && o[1] & 0xC0 == 64)
+                || (o[0] == 198 && o[1] & 0xFE == 18)
+                || o[0] >= 240)
         }
         std::net::IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return public_ip(std::net::IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| std::net::IpAddr::V4(std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8));
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return public_ip(embedded(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return public_ip(embedded(s[1], s[2]));
+            }
+            let first = s[0];
             !(v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80)
         }
     }
@@ -209,6 +222,32 @@ pub fn register(conn: &Connection, r: &Registration<'_>, now: i64) -> Result<Reg
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_public_addresses_are_called_whatever_their_spelling() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        for public in ["93.184.216.34", "2606:2800:220:1::1", "64:ff9b::5db8:d822", "2002:5db8:d822::1"] {
+            assert!(public_ip(ip(public)), "{public}");
+        }
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "100.64.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::a00:1",
+            "2002:a9fe:a9fe::1",
+            "2002:7f00:1::",
+        ] {
+            assert!(!public_ip(ip(internal)), "{internal}");
+        }
+    }
 
     #[test]
     fn redirect_uri_rules() {
