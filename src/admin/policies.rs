@@ -208,10 +208,45 @@ fn new_form(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>,
     form_page(&conn, &admin, form, Errors::new(), None, None)
 }
 
-/// Saves a policy; refuses to switch one on while security defaults are on.
-fn save(conn: &mut Connection, admin: &Admin<impl Need>, p: &Policy, before: Option<&Policy>, now: i64) -> Result<Result<(), Errors>, PageError> {
+const LOCKOUT_EXPLANATION: &str = "Switched on, this policy would block you from the admin console from where you are now. Exclude yourself (or a break-glass account or group you are in) first, or save it as report-only to see whom it would block.";
+
+/// Entra's "don't lock yourself out": whether `p`, switched on, blocks the administrator saving
+/// it from the console on this very request (their roles, groups, network and methods).
+fn locks_out(conn: &Connection, req: &HttpRequest, admin: &Admin<impl Need>, p: &Policy, now: i64) -> Result<bool, store::StoreError> {
+    if p.state != State::On || !p.grant.block {
+        return Ok(false);
+    }
+    let Some(profile) = store::users::profile(conn, &admin.user.id)? else { return Ok(false) };
+    let request = crate::policy::Request::of(req);
+    let console = crate::gate::Target::Console;
+    let ctx = crate::policy::context(
+        conn,
+        Some(&profile),
+        console.app_id(),
+        ClientAppType::Browser,
+        &request,
+        &admin.session.amr,
+        Some(admin.session.auth_time),
+        now,
+    )?;
+    Ok(matches!(evaluate::evaluate(std::slice::from_ref(p), &ctx).decision, evaluate::Decision::Block { .. }))
+}
+
+/// Saves a policy; refuses to switch one on while security defaults are on, or one that would
+/// lock the administrator saving it out of the console.
+fn save(
+    conn: &mut Connection,
+    req: &HttpRequest,
+    admin: &Admin<impl Need>,
+    p: &Policy,
+    before: Option<&Policy>,
+    now: i64,
+) -> Result<Result<(), Errors>, PageError> {
     if p.state == State::On && pol::security_defaults(conn)? {
         return Ok(Err(Errors::from([("state", DEFAULTS_ON_EXPLANATION.to_string())])));
+    }
+    if locks_out(conn, req, admin, p, now)? {
+        return Ok(Err(Errors::from([("state", LOCKOUT_EXPLANATION.to_string())])));
     }
     let outcome = store::transaction(conn, |tx| -> Result<_, store::StoreError> {
         match pol::save(tx, p, now) {
@@ -226,7 +261,7 @@ fn save(conn: &mut Connection, admin: &Admin<impl Need>, p: &Policy, before: Opt
     Ok(outcome)
 }
 
-fn create(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+fn create(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -238,7 +273,7 @@ fn create(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, 
         Ok(p) => p,
         Err(errors) => return form_page(&conn, &admin, form, errors, None, None),
     };
-    match save(&mut conn, &admin, &policy, None, now)? {
+    match save(&mut conn, req, &admin, &policy, None, now)? {
         Ok(()) => Ok(see_other(&format!("/admin/policies/{}", policy.id))),
         Err(errors) => form_page(&conn, &admin, form, errors, None, None),
     }
@@ -281,7 +316,7 @@ fn update(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _
         Ok(p) => p,
         Err(errors) => return form_page(&conn, &admin, form, errors, Some(before.id), None),
     };
-    match save(&mut conn, &admin, &policy, Some(&before), now)? {
+    match save(&mut conn, req, &admin, &policy, Some(&before), now)? {
         Ok(()) => Ok(see_other(&format!("/admin/policies/{}", policy.id))),
         Err(errors) => form_page(&conn, &admin, form, errors, Some(before.id), None),
     }
@@ -298,7 +333,7 @@ fn set_state(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>
     };
     let mut p = before.clone();
     p.state = new_state;
-    match save(&mut conn, &admin, &p, Some(&before), now)? {
+    match save(&mut conn, req, &admin, &p, Some(&before), now)? {
         Ok(()) => Ok(see_other("/admin/policies")),
         Err(errors) => policies_page(&conn, &admin, &Params::default(), errors.into_values().next(), String::new()),
     }
@@ -326,7 +361,7 @@ fn export(_admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>,
 }
 
 /// POST /admin/policies/import: a JSON list of policies, all saved or none.
-fn import(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+fn import(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let params = admin.form.clone();
     let now = state.clock.now();
@@ -343,6 +378,9 @@ fn import(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, 
         }
         if p.state == State::On && defaults_on {
             return fail(&conn, format!("Policy {:?}: {DEFAULTS_ON_EXPLANATION}", p.name));
+        }
+        if locks_out(&conn, req, &admin, p, now)? {
+            return fail(&conn, format!("Policy {:?}: {LOCKOUT_EXPLANATION}", p.name));
         }
         if p.id.is_empty() {
             p.id = new_id();

@@ -526,3 +526,34 @@ async fn an_invitation_link_ends_the_old_passwords_sessions_and_dies_once_the_pa
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_admin_cannot_switch_on_a_block_that_locks_them_out_of_the_console() {
+    let server = TestServer::spawn();
+    let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let root = latchkey::store::users::by_username(&server.admin().pool.get().unwrap(), "root").unwrap().unwrap().id;
+    let block_all = |exclude: Vec<String>| {
+        put_template(&server, "block-legacy", latchkey::policy::model::State::Off, |p| {
+            p.id = "block-all".into();
+            p.name = "Block everyone".into();
+            p.conditions.client_app_types = vec![];
+            p.include_users = latchkey::policy::model::Principals { all: true, ..Default::default() };
+            p.exclude_users.users = exclude;
+        })
+    };
+    block_all(vec![]);
+    let res = post(&b, &server, "/admin/policies/block-all/state", &[("csrf", &csrf), ("state", "on")]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "refused with the reason on the page");
+    assert!(res.text().await.unwrap().contains("would block you from the admin console"));
+    let stored = latchkey::store::policies::by_id(&server.admin().pool.get().unwrap(), "block-all").unwrap().unwrap();
+    assert_eq!(stored.state, latchkey::policy::model::State::Off, "not switched on");
+    // Report-only shows whom it would block; with the admin excluded it can go on.
+    let res = post(&b, &server, "/admin/policies/block-all/state", &[("csrf", &csrf), ("state", "report_only")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    block_all(vec![root]);
+    let res = post(&b, &server, "/admin/policies/block-all/state", &[("csrf", &csrf), ("state", "on")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (status, _) = get(&b, &server, "/admin/policies").await;
+    assert_eq!(status, StatusCode::OK, "the console still opens for the excluded admin");
+    server.stop().await;
+}
