@@ -219,7 +219,7 @@ fn locks_out(conn: &Connection, req: &HttpRequest, admin: &Admin<impl Need>, p: 
     let Some(profile) = store::users::profile(conn, &admin.user.id)? else { return Ok(false) };
     let request = crate::policy::Request::of(req);
     let console = crate::gate::Target::Console;
-    let ctx = crate::policy::context(
+    let mut ctx = crate::policy::context(
         conn,
         Some(&profile),
         console.app_id(),
@@ -229,6 +229,8 @@ fn locks_out(conn: &Connection, req: &HttpRequest, admin: &Admin<impl Need>, p: 
         Some(admin.session.auth_time),
         now,
     )?;
+    let (risk, reasons) = crate::auth::access::session_risk(conn, &admin.session)?;
+    crate::policy::add_detections(&mut ctx, Some(risk), &reasons);
     Ok(matches!(evaluate::evaluate(std::slice::from_ref(p), &ctx).decision, evaluate::Decision::Block { .. }))
 }
 

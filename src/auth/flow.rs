@@ -266,6 +266,11 @@ pub fn load(req: &HttpRequest, conn: &Connection, id: Option<&str>, now: i64) ->
     {
         return Err(expired().into());
     }
+    // Methods without the time they were proven: a flow parked by an earlier version, which
+    // kept neither; it starts again rather than count them as proven just now.
+    if !flow.amr.is_empty() && flow.auth_time.is_none() {
+        return Err(expired().into());
+    }
     crate::i18n::request::in_sign_in(id, flow.request.as_ref().map_or(&[], |r| &r.ui_locales));
     Ok(Pending { id: id.to_string(), csrf: row.csrf_token, flow })
 }

@@ -247,6 +247,8 @@ pub enum PolicyError {
     BlockAndControls,
     #[error("sign-in frequency must be between 1 and 8760 hours")]
     Frequency,
+    #[error("a password change can be required only of users at risk: add a user-risk condition (the change clears the risk, and with it the demand)")]
+    PasswordChangeWithoutUserRisk,
 }
 
 impl Policy {
@@ -273,6 +275,10 @@ impl Policy {
         }
         if !self.grant.block && self.grant.controls.is_empty() && self.session.sign_in_frequency_hours.is_none() {
             return Err(PolicyError::NoEffect);
+        }
+        // As Entra: without user risk, a change would be demanded again after every change.
+        if self.grant.controls.contains(&Control::PasswordChange) && self.conditions.user_risk.is_empty() {
+            return Err(PolicyError::PasswordChangeWithoutUserRisk);
         }
         self.grant.controls.sort();
         self.grant.controls.dedup();

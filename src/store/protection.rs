@@ -150,8 +150,9 @@ pub fn end_everything_except(conn: &Connection, user_id: &str, keep: Option<&str
     super::logout::sessions_ending(conn, user_id, keep, now)?;
     conn.execute("UPDATE sessions SET ended_at = ?2 WHERE user_id = ?1 AND ended_at IS NULL AND id IS DISTINCT FROM ?3", params![user_id, now, keep])?;
     conn.execute("UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", params![user_id, now])?;
-    // Codes not yet redeemed were issued to sessions that just ended: they go too.
-    conn.execute("DELETE FROM authorization_codes WHERE user_id = ?1 AND grant_id IS NULL AND session_id IS DISTINCT FROM ?2", params![user_id, keep])?;
+    // Codes not yet redeemed go too, the kept session's included: one minted with a copy of its
+    // cookie just before the change must not start a token family after it.
+    conn.execute("DELETE FROM authorization_codes WHERE user_id = ?1 AND grant_id IS NULL", params![user_id])?;
     Ok(())
 }
 

@@ -34,8 +34,8 @@ pub fn create(conn: &Connection, user_id: &str, amr: &[String], origin: Origin<'
         last_seen_at: now,
     };
     conn.execute(
-        "INSERT INTO sessions (id, token_hash, user_id, csrf_token, auth_time, amr, created_at, expires_at, ip, user_agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?7, ?8, ?9)",
+        "INSERT INTO sessions (id, token_hash, user_id, csrf_token, auth_time, amr, created_at, expires_at, ip, user_agent, last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?7, ?8, ?9, ?10)",
         params![
             session.id,
             crate::crypto::secret_hash(&token),
@@ -166,5 +166,10 @@ mod tests {
         assert!(!is_live_session_of(&conn, &a2.id, "alice", 400).unwrap(), "ended");
         assert!(!is_live_session_of(&conn, &m.id, "alice", 400).unwrap(), "someone else's");
         assert!(!is_live_session_of(&conn, &a1.id, "alice", 1100).unwrap(), "expired");
+        // A session carried on from an older sign-in keeps its sign-in time, and was seen now.
+        let (carried, token) = create(&conn, "alice", &["pwd".into()], Origin::default(), 100, 900, 1000).unwrap();
+        assert_eq!((carried.auth_time, carried.last_seen_at), (100, 900));
+        let read = by_token(&conn, &token, 950).unwrap().unwrap();
+        assert_eq!((read.auth_time, read.last_seen_at), (100, 900), "seen when it started, not at the old sign-in");
     }
 }

@@ -555,5 +555,36 @@ async fn an_admin_cannot_switch_on_a_block_that_locks_them_out_of_the_console() 
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let (status, _) = get(&b, &server, "/admin/policies").await;
     assert_eq!(status, StatusCode::OK, "the console still opens for the excluded admin");
+
+    // Nor are two other ways to lock everyone out taken: a location a policy names is not
+    // deleted from under it…
+    let office = latchkey::store::policies::NamedLocation {
+        id: "office".into(),
+        name: "Office".into(),
+        ranges: vec!["127.0.0.0/8".into()],
+        trusted: true,
+        risk: latchkey::policy::model::Risk::None,
+    };
+    latchkey::store::policies::add_location(&server.admin().pool.get().unwrap(), &office, 0).unwrap();
+    put_template(&server, "block-legacy", latchkey::policy::model::State::On, |p| {
+        p.id = "outside-office".into();
+        p.name = "Block outside the office".into();
+        p.conditions.client_app_types = vec![];
+        p.include_users = latchkey::policy::model::Principals { all: true, ..Default::default() };
+        p.conditions.locations = Some(latchkey::policy::model::LocationCondition {
+            include: latchkey::policy::model::Locations { all: true, ..Default::default() },
+            exclude: latchkey::policy::model::Locations { locations: vec!["office".into()], ..Default::default() },
+        });
+    });
+    let res = post(&b, &server, "/admin/locations/office/delete", &[("csrf", &csrf)]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("Block outside the office"), "the page names the policy");
+    assert_eq!(get(&b, &server, "/admin/policies").await.0, StatusCode::OK, "still in");
+    // …and a password change is demanded only of users at risk (else after every change, again).
+    let json =
+        r#"[{"name":"Everyone changes","state":"on","include_users":{"all":true},"include_apps":{"all":true},"grant":{"controls":["password_change"]}}]"#;
+    let res = post(&b, &server, "/admin/policies/import", &[("csrf", &csrf), ("json", json)]).await;
+    assert!(res.text().await.unwrap().contains("only of users at risk"));
+    assert!(latchkey::store::policies::all(&server.admin().pool.get().unwrap()).unwrap().iter().all(|p| p.name != "Everyone changes"));
     server.stop().await;
 }

@@ -317,6 +317,10 @@ async fn a_password_change_ends_a_copy_of_the_changing_browsers_own_session_cook
     let copied = session_cookie(&res);
     let thief = |path: &'static str| rp_http().get(f.server.url(path)).header("cookie", &copied).send();
     assert!(thief("/").await.unwrap().text().await.unwrap().contains("signed-in-user"), "the copy works, before");
+    // The thief mints a code by single sign-on just before the change…
+    let (verifier, challenge) = pkce();
+    let res = rp_http().get(good_auth_url(&f.server, &f.client_id, &challenge, &[])).header("cookie", &copied).send().await.unwrap();
+    let stocked = query_param(&location(&res), "code").unwrap_or_else(|| panic!("a code by SSO: {}", location(&res)));
     // alice, fearing exactly that, changes her password in the same browser.
     let res = change_own_password(&f.server, &f.browser, "an entirely new passphrase").await;
     assert_eq!(location(&res), "/");
@@ -326,6 +330,9 @@ async fn a_password_change_ends_a_copy_of_the_changing_browsers_own_session_cook
     assert!(home.contains("signed-in-user"), "{home}");
     let page = thief("/").await.unwrap().text().await.unwrap();
     assert!(!page.contains("signed-in-user"), "the copy is signed out: {page}");
+    // …and it died with the old password.
+    let (status, body) = redeem(&f.server, f.client(), &stocked, &verifier).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
     let res = thief("/security").await.unwrap();
     assert!(location(&res).starts_with("/login"), "{}", location(&res));
     f.server.stop().await;

@@ -209,7 +209,7 @@ impl PolicyForm {
                 PolicyError::NoUsers => "users",
                 PolicyError::NoApps => "apps",
                 PolicyError::Frequency => "frequency",
-                PolicyError::NoEffect | PolicyError::BlockAndControls => "grant",
+                PolicyError::NoEffect | PolicyError::BlockAndControls | PolicyError::PasswordChangeWithoutUserRisk => "grant",
             };
             errors.entry(field).or_insert_with(|| capitalise(&e.to_string()));
         }

@@ -99,6 +99,16 @@ pub fn add_location(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<A
 pub fn delete_location(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let id = crate::web::path_param(req, "id");
     let conn = state.pool.get()?;
+    // As Entra: a location a policy names is not deleted from under it (a policy excluding the
+    // office would start blocking the office, the administrator's own console included).
+    let users: Vec<String> = pol::all(&conn)?
+        .into_iter()
+        .filter(|p| p.conditions.locations.as_ref().is_some_and(|l| l.include.locations.contains(&id) || l.exclude.locations.contains(&id)))
+        .map(|p| p.name)
+        .collect();
+    if !users.is_empty() {
+        return Err(crate::web::ErrorPage::bad_request("This location is in use", format!("Remove it from these policies first: {}.", users.join(", "))).into());
+    }
     let before = pol::locations(&conn)?.into_iter().find(|l| l.id == *id);
     if pol::delete_location(&conn, &id)? {
         let name = before.as_ref().map(|l| l.name.clone()).unwrap_or_else(|| id.to_string());
