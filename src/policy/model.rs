@@ -247,7 +247,9 @@ pub enum PolicyError {
     BlockAndControls,
     #[error("sign-in frequency must be between 1 and 8760 hours")]
     Frequency,
-    #[error("a password change can be required only of users at risk: add a user-risk condition (the change clears the risk, and with it the demand)")]
+    #[error(
+        "a password change can be required only of users at risk: add a user-risk condition without \"none\" (the change clears the risk, and with it the demand)"
+    )]
     PasswordChangeWithoutUserRisk,
 }
 
@@ -276,8 +278,10 @@ impl Policy {
         if !self.grant.block && self.grant.controls.is_empty() && self.session.sign_in_frequency_hours.is_none() {
             return Err(PolicyError::NoEffect);
         }
-        // As Entra: without user risk, a change would be demanded again after every change.
-        if self.grant.controls.contains(&Control::PasswordChange) && self.conditions.user_risk.is_empty() {
+        // As Entra: without user risk, a change would be demanded again after every change (a
+        // change sets the risk to none, so a condition that includes none does not end either).
+        let r = &self.conditions.user_risk;
+        if self.grant.controls.contains(&Control::PasswordChange) && (r.is_empty() || r.contains(&Risk::None)) {
             return Err(PolicyError::PasswordChangeWithoutUserRisk);
         }
         self.grant.controls.sort();

@@ -199,6 +199,10 @@ pub fn show_totp(req: &HttpRequest, state: web::Data<AppState>, _body: web::Byte
         Access::Granted { session, .. } => session,
         Access::Respond(res) => return Ok(res),
     };
+    // Someone with a method whose second factor is not fresh uses it now, then comes back.
+    if !may_change(req, &conn, &s, now)? && Methods::load(&conn, &s.user_id)?.any() {
+        return step_up(req, &state, &conn, &s, now);
+    }
     require_mfa_to_change(req, &conn, &s, now)?;
     totp_page(&state, &conn, &s, None, now)
 }

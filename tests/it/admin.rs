@@ -585,6 +585,9 @@ async fn an_admin_cannot_switch_on_a_block_that_locks_them_out_of_the_console() 
         r#"[{"name":"Everyone changes","state":"on","include_users":{"all":true},"include_apps":{"all":true},"grant":{"controls":["password_change"]}}]"#;
     let res = post(&b, &server, "/admin/policies/import", &[("csrf", &csrf), ("json", json)]).await;
     assert!(res.text().await.unwrap().contains("only of users at risk"));
+    let json = r#"[{"name":"Everyone changes","state":"on","include_users":{"all":true},"include_apps":{"all":true},"conditions":{"user_risk":["none","high"]},"grant":{"controls":["password_change"]}}]"#;
+    let res = post(&b, &server, "/admin/policies/import", &[("csrf", &csrf), ("json", json)]).await;
+    assert!(res.text().await.unwrap().contains("only of users at risk"), "a change leaves the risk at none: a condition on none would demand it again");
     assert!(latchkey::store::policies::all(&server.admin().pool.get().unwrap()).unwrap().iter().all(|p| p.name != "Everyone changes"));
     server.stop().await;
 }

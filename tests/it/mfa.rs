@@ -214,6 +214,9 @@ async fn changing_methods_needs_a_fresh_second_factor() {
     f.server.advance(11 * 60);
     let stale = f.browser.get(f.server.url("/security")).send().await.unwrap().text().await.unwrap();
     assert!(stale.contains(r#"id="verify-first""#) && !stale.contains("/security/totp/remove"), "eleven minutes later: verify first");
+    // A bookmarked page to add a method is not a dead end: it goes through the factor.
+    let res = f.browser.get(f.server.url("/security/totp")).send().await.unwrap();
+    assert!(location(&res).starts_with("/login/mfa?request="), "{:?}", res.headers());
     // The form of the page loaded before: posted now, it sends the person through the factor.
     let res = f.browser.post(f.server.url("/security/totp/remove")).form(&[("csrf", field(&security, "csrf"))]).send().await.unwrap();
     let to = location(&res);
