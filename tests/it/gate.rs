@@ -62,6 +62,13 @@ async fn portal_sign_in(server: &TestServer, b: &reqwest::Client, username: &str
     submit_login(server, b, &page, username, password).await
 }
 
+/// alice signs in from home (198.51.100.7, on Windows); then the policy `template` goes on.
+async fn home_sign_in_then(f: &Fixture, template: &str) {
+    let (_, res) = attempt_from(&f.server, &f.client_id, "alice", PASSWORD, "198.51.100.7", WINDOWS).await;
+    assert!(query_param(&location(&res), "code").is_some(), "alice signs in from home, on Windows");
+    put_template(&f.server, template, State::On, |_| {});
+}
+
 /// An app sign-in for `user` in a fresh browser from `ip` (through the trusted loopback
 /// proxy) with `user_agent`; returns the browser and the answer to the password.
 async fn attempt_from(server: &TestServer, client_id: &str, user: &str, password: &str, ip: &str, user_agent: &str) -> (reqwest::Client, reqwest::Response) {
@@ -464,9 +471,7 @@ async fn stepping_up_never_lowers_a_sessions_sign_in_risk() {
 #[tokio::test]
 async fn a_password_only_attacker_cannot_register_their_own_factor_from_an_unfamiliar_network() {
     let f = Fixture::new().await;
-    let (_, res) = attempt_from(&f.server, &f.client_id, "alice", PASSWORD, "198.51.100.7", WINDOWS).await;
-    assert!(query_param(&location(&res), "code").is_some(), "alice signs in from home, on Windows");
-    put_template(&f.server, "all-mfa", State::On, |_| {});
+    home_sign_in_then(&f, "all-mfa").await;
 
     // The attacker has her password, and nothing else of hers.
     let (b, res) = attempt_from(&f.server, &f.client_id, "alice", PASSWORD, "203.0.113.50", ANDROID).await;
@@ -691,9 +696,7 @@ async fn an_admins_forced_password_change_asks_a_password_only_attacker_for_the_
 #[tokio::test]
 async fn claiming_the_victims_usual_platform_does_not_make_a_far_network_familiar_to_the_risk_detector() {
     let f = Fixture::new().await;
-    let (_, res) = attempt_from(&f.server, &f.client_id, "alice", PASSWORD, "198.51.100.7", WINDOWS).await;
-    assert!(query_param(&location(&res), "code").is_some(), "alice signs in from home, on Windows");
-    put_template(&f.server, "risky-signins-mfa", State::On, |_| {});
+    home_sign_in_then(&f, "risky-signins-mfa").await;
     // Her phone, on the same provider's network: a new /24 and platform, but near — low risk, no MFA asked.
     let (_, res) = attempt_from(&f.server, &f.client_id, "alice", PASSWORD, "198.51.7.7", ANDROID).await;
     assert!(query_param(&location(&res), "code").is_some(), "{:?}", res.headers());
