@@ -285,9 +285,11 @@ fn authenticate_start_json(req: &HttpRequest, state: web::Data<AppState>, body: 
         let pending = flow::load(req, &conn, Some(&body.request), now)?;
         flow::check_csrf(&pending, Some(&body.csrf))?;
         // A key is the second factor on the second-factor page, or a passkey alone on the
-        // sign-in page; nowhere else.
-        pending.expect(if pending.flow.user_id.is_some() { Stage::SecondFactor } else { Stage::Password })?;
-        let (options, st) = match &pending.flow.user_id {
+        // sign-in page (also after a mistyped password there, which names a user but proves
+        // nothing); nowhere else.
+        let second_factor = pending.flow.stage == Stage::SecondFactor;
+        pending.expect(if second_factor { Stage::SecondFactor } else { Stage::Password })?;
+        let (options, st) = match pending.flow.user_id.as_ref().filter(|_| second_factor) {
             Some(user) => {
                 let keys: Vec<Passkey> = store::mfa::credentials(&conn, user)?.iter().filter_map(passkey).collect();
                 if keys.is_empty() {
@@ -330,7 +332,12 @@ fn authenticate_finish_json(req: &HttpRequest, state: web::Data<AppState>, body:
         };
         let (st, request_id): (AuthState, String) = serde_json::from_str(&raw).map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
         let mut pending = flow::load(req, &conn, Some(&request_id), now)?;
-        pending.expect(if pending.flow.user_id.is_some() { Stage::SecondFactor } else { Stage::Password })?;
+        let second_factor = matches!(st, AuthState::SecondFactor(_));
+        pending.expect(if second_factor { Stage::SecondFactor } else { Stage::Password })?;
+        if !second_factor {
+            // A passkey alone says who: not a name typed with a wrong password before it.
+            pending.flow.user_id = None;
+        }
         let credential_id = b64url(body.credential.get_credential_id());
         let found = store::mfa::credential_by_credential_id(&conn, &credential_id)?;
         let fail = |pending: &Pending, why: &str| -> Result<HttpResponse, PageError> {

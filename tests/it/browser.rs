@@ -127,6 +127,21 @@ async fn a_passkey_registered_on_security_info_signs_in_alone_and_completes_an_a
     assert_eq!(claims["acr"], "urn:latchkey:acr:phishing-resistant");
     let log = latchkey::store::signins::recent(&server.admin().pool.get().unwrap(), 1).unwrap();
     assert_eq!(log[0].methods.as_deref(), Some(r#"["swk","user","mfa"]"#));
+
+    // A mistyped password first, then the passkey on the same page: signed in, not "expired".
+    b.goto(&server.url("/"));
+    b.click("sign-out");
+    b.wait_for("document.body.innerText.includes('You have signed out')");
+    let claims = app_sign_in(&app, &mut b, None, |b| {
+        b.wait_for("document.getElementById('username')");
+        b.fill("username", "alice");
+        b.fill("password", "not her password at all");
+        b.submit("password");
+        b.wait_for("document.getElementById('login-error')");
+        b.click("passkey-login");
+    })
+    .await;
+    assert_eq!(claims["amr"], serde_json::json!(["swk", "user", "mfa"]));
     server.stop().await;
 }
 
