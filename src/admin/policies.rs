@@ -216,22 +216,10 @@ fn locks_out(conn: &Connection, req: &HttpRequest, admin: &Admin<impl Need>, p: 
     if p.state != State::On || !p.grant.block {
         return Ok(false);
     }
-    let Some(profile) = store::users::profile(conn, &admin.user.id)? else { return Ok(false) };
     let request = crate::policy::Request::of(req);
-    let console = crate::gate::Target::Console;
-    let mut ctx = crate::policy::context(
-        conn,
-        Some(&profile),
-        console.app_id(),
-        ClientAppType::Browser,
-        &request,
-        &admin.session.amr,
-        Some(admin.session.auth_time),
-        now,
-    )?;
-    let (risk, reasons) = crate::auth::access::session_risk(conn, &admin.session)?;
-    crate::policy::add_detections(&mut ctx, Some(risk), &reasons);
-    Ok(matches!(evaluate::evaluate(std::slice::from_ref(p), &ctx).decision, evaluate::Decision::Block { .. }))
+    let risk = crate::auth::access::session_risk(conn, &admin.session)?;
+    let ask = crate::auth::access::session_ask(&admin.session, crate::gate::Target::Console, &request, &risk);
+    Ok(matches!(crate::gate::evaluate(conn, &ask, std::slice::from_ref(p), now)?.decision, evaluate::Decision::Block { .. }))
 }
 
 /// Saves a policy; refuses to switch one on while security defaults are on, or one that would

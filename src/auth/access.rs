@@ -35,17 +35,20 @@ pub fn check_for(
     request: &Request,
     now: i64,
 ) -> Result<Verdict, StoreError> {
-    let (risk, reasons) = session_risk(conn, session)?;
-    let ask = Ask {
-        consent,
+    let risk = session_risk(conn, session)?;
+    let ask = Ask { consent, acr_asked: acr, ..session_ask(session, target, request, &risk) };
+    gate::check(conn, &ask, now)
+}
+
+/// The gate's question about using `session` for `target`: its methods, sign-in time and risk.
+pub fn session_ask<'a>(session: &'a Session, target: Target, request: &'a Request, risk: &'a (Risk, Vec<String>)) -> Ask<'a> {
+    Ask {
         auth_time: Some(session.auth_time),
-        acr_asked: acr,
-        sign_in_risk: Some(risk),
-        risk_reasons: &reasons,
+        sign_in_risk: Some(risk.0),
+        risk_reasons: &risk.1,
         session_in_use: true,
         ..Ask::interactive(target, &session.user_id, request, &session.amr)
-    };
-    gate::check(conn, &ask, now)
+    }
 }
 
 /// Continues from `session` in a sign-in flow shaped by `shape` (its request, acr, console flag

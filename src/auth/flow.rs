@@ -139,7 +139,6 @@ impl Flow {
         }
     }
 
-    /// A flow continuing `session` (step-up, registration, password change) towards `target`.
     /// A flow that continues `session` (a step-up, a registration, consent, a password change):
     /// with its methods, sign-in time and risk, and over if the password changes meanwhile.
     pub fn continuing(conn: &Connection, session: &Session) -> Result<Self, StoreError> {
@@ -162,7 +161,7 @@ impl Flow {
     /// A second factor proven in the last `gate::FRESH_SECS`, in this flow or at the sign-in of
     /// the session it continues (a method inherited from an older sign-in does not count).
     pub fn second_factor_fresh(&self, now: i64) -> bool {
-        Level::of(&self.amr) >= Level::Mfa && self.auth_time.is_some_and(|t| now - t <= gate::FRESH_SECS)
+        gate::second_factor_fresh(&self.amr, self.auth_time, now)
     }
 
     /// `factors` were proven just now.

@@ -129,6 +129,24 @@ impl Verdict {
     }
 }
 
+/// What conditional access sees of `ask` (about `profile`'s person, if any).
+fn context(conn: &Connection, ask: &Ask<'_>, profile: Option<&store::users::Profile>, now: i64) -> Result<Context, StoreError> {
+    let mut ctx = policy::context(conn, profile, ask.target.app_id(), ask.client_app_type, ask.request, ask.amr, ask.auth_time, now)?;
+    ctx.password_changed = ask.password_changed;
+    policy::add_detections(&mut ctx, ask.sign_in_risk, ask.risk_reasons);
+    Ok(ctx)
+}
+
+/// What `policies` — not the ones in force: a policy about to be saved, say — would decide
+/// for `ask`, seen exactly as `check` sees it.
+pub fn evaluate(conn: &Connection, ask: &Ask<'_>, policies: &[crate::policy::model::Policy], now: i64) -> Result<Evaluation, StoreError> {
+    let profile = match ask.user_id {
+        Some(id) => store::users::profile(conn, id)?,
+        None => None,
+    };
+    Ok(policy::evaluate::evaluate(policies, &context(conn, ask, profile.as_ref(), now)?))
+}
+
 /// Answers `ask` at `now`.
 pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, StoreError> {
     let loaded;
@@ -140,9 +158,7 @@ pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, Stor
         }
         (None, _) => None,
     };
-    let mut ctx = policy::context(conn, profile, ask.target.app_id(), ask.client_app_type, ask.request, ask.amr, ask.auth_time, now)?;
-    ctx.password_changed = ask.password_changed;
-    policy::add_detections(&mut ctx, ask.sign_in_risk, ask.risk_reasons);
+    let ctx = context(conn, ask, profile, now)?;
     let policies = policy::in_force(conn)?;
     let eval = policy::evaluate::evaluate(&policies, &ctx);
     let person = match profile {
@@ -170,7 +186,7 @@ pub fn check(conn: &Connection, ask: &Ask<'_>, now: i64) -> Result<Verdict, Stor
         registration_skipped: ask.registration_skipped,
         password_changed: ask.password_changed,
         session_in_use: ask.session_in_use,
-        factor_fresh: Level::of(ask.amr) >= Level::Mfa && ask.auth_time.is_some_and(|t| now - t <= super::FRESH_SECS),
+        factor_fresh: super::second_factor_fresh(ask.amr, ask.auth_time, now),
         consent_needed: match (&ask.consent, ask.user_id, &ask.target) {
             (Some(c), Some(user), Target::App(app)) if ask.way == Way::Interactive => consent_needed(conn, user, app, c)?,
             _ => false,

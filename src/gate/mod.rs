@@ -18,7 +18,7 @@
 mod check;
 pub mod level;
 
-pub use check::{Ask, ConsentAsk, Issued, REGISTRATION_GRACE_SECS, Verdict, check, log, log_plain, may_register, remember_network};
+pub use check::{Ask, ConsentAsk, Issued, REGISTRATION_GRACE_SECS, Verdict, check, evaluate, log, log_plain, may_register, remember_network};
 
 use crate::policy::evaluate::Decision;
 use crate::policy::model::Risk;
@@ -152,6 +152,11 @@ pub struct Facts {
 
 /// How recent a second factor must be to add or change sign-in methods.
 pub const FRESH_SECS: i64 = 600;
+
+/// Whether `amr` includes a second factor proven at `auth_time`, within `FRESH_SECS` of `now`.
+pub fn second_factor_fresh(amr: &[String], auth_time: Option<i64>, now: i64) -> bool {
+    Level::of(amr) >= Level::Mfa && auth_time.is_some_and(|t| now - t <= FRESH_SECS)
+}
 
 /// Why a request is refused. Shown to people and apps only as a generic sentence with the
 /// correlation id; the sign-in log has the detail.

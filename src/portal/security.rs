@@ -16,8 +16,6 @@ use crate::web::{ErrorPage, PageError, html, see_other};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-
-use crate::gate::FRESH_SECS;
 const PATH: &str = "/security";
 
 /// Whether this session may change sign-in methods (and the reset address): a person with
@@ -27,18 +25,11 @@ const PATH: &str = "/security";
 /// password alone, from an attacker's network, plants nothing.
 pub fn may_change(req: &HttpRequest, conn: &Connection, s: &Session, now: i64) -> Result<bool, store::StoreError> {
     if Methods::load(conn, &s.user_id)?.any() {
-        return Ok(fresh_second_factor(s, now));
+        return Ok(crate::gate::second_factor_fresh(&s.amr, Some(s.auth_time), now));
     }
     let request = crate::policy::Request::of(req);
-    let (risk, reasons) = access::session_risk(conn, s)?;
-    let ask = crate::gate::Ask {
-        sign_in_risk: Some(risk),
-        risk_reasons: &reasons,
-        auth_time: Some(s.auth_time),
-        session_in_use: true,
-        ..crate::gate::Ask::interactive(Target::Portal, &s.user_id, &request, &s.amr)
-    };
-    crate::gate::may_register(conn, &ask, now)
+    let risk = access::session_risk(conn, s)?;
+    crate::gate::may_register(conn, &access::session_ask(s, Target::Portal, &request, &risk), now)
 }
 
 /// `may_change`, or a page saying why not.
@@ -46,7 +37,13 @@ pub fn require_mfa_to_change(req: &HttpRequest, conn: &Connection, s: &Session, 
     if may_change(req, conn, s, now)? {
         return Ok(());
     }
-    let (title, message) = if Methods::load(conn, &s.user_id)?.any() {
+    Err(cannot_change(Methods::load(conn, &s.user_id)?.any()))
+}
+
+/// Why a session may not change methods: its person's second factor is needed, or — someone
+/// with none, outside the registration rule — only their administrator can help.
+fn cannot_change(has_methods: bool) -> PageError {
+    let (title, message) = if has_methods {
         ("Confirm it's you", "Sign in with your second factor before changing your sign-in methods.")
     } else {
         (
@@ -54,7 +51,20 @@ pub fn require_mfa_to_change(req: &HttpRequest, conn: &Connection, s: &Session, 
             "A sign-in method can't be set up from here. Contact your administrator: they can send you a one-time registration link.",
         )
     };
-    Err(ErrorPage { status: StatusCode::FORBIDDEN, title: title.into(), message: message.into() }.into())
+    ErrorPage { status: StatusCode::FORBIDDEN, title: title.into(), message: message.into() }.into()
+}
+
+/// What changing a method from `s` needs first: nothing (`None`), the person's second factor
+/// again (its page, when theirs is not fresh), or, for someone with no method whom the
+/// registration rule refuses, a page saying why not.
+fn verify_first(req: &HttpRequest, state: &AppState, conn: &Connection, s: &Session, now: i64) -> Result<Option<HttpResponse>, PageError> {
+    if may_change(req, conn, s, now)? {
+        return Ok(None);
+    }
+    if Methods::load(conn, &s.user_id)?.any() {
+        return Ok(Some(step_up(req, state, conn, s, now)?));
+    }
+    Err(cannot_change(false))
 }
 
 /// Sends the person through a second factor and back to Security info.
@@ -78,11 +88,8 @@ fn signed_form(req: &HttpRequest, state: &AppState, conn: &Connection, body: &[u
     if !constant_time_eq(params.get("csrf").unwrap_or("").as_bytes(), session.csrf_token.as_bytes()) {
         return Err(ErrorPage::bad_request("This form has expired", "Reload the Security info page and try again.").into());
     }
-    if !may_change(req, conn, &session, now)? {
-        if Methods::load(conn, &session.user_id)?.any() {
-            return Ok(Err(step_up(req, state, conn, &session, now)?));
-        }
-        require_mfa_to_change(req, conn, &session, now)?;
+    if let Some(verify_first) = verify_first(req, state, conn, &session, now)? {
+        return Ok(Err(verify_first));
     }
     Ok(Ok(Signed { session, params }))
 }
@@ -199,11 +206,9 @@ pub fn show_totp(req: &HttpRequest, state: web::Data<AppState>, _body: web::Byte
         Access::Granted { session, .. } => session,
         Access::Respond(res) => return Ok(res),
     };
-    // Someone with a method whose second factor is not fresh uses it now, then comes back.
-    if !may_change(req, &conn, &s, now)? && Methods::load(&conn, &s.user_id)?.any() {
-        return step_up(req, &state, &conn, &s, now);
+    if let Some(verify_first) = verify_first(req, &state, &conn, &s, now)? {
+        return Ok(verify_first);
     }
-    require_mfa_to_change(req, &conn, &s, now)?;
     totp_page(&state, &conn, &s, None, now)
 }
 
@@ -235,11 +240,6 @@ pub fn confirm_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::By
         return Ok(html(StatusCode::OK, &RecoveryPage::new(codes, None)));
     }
     Ok(see_other(PATH))
-}
-
-/// A second factor proven by this session (at its sign-in or a step-up) in the last `FRESH_SECS`.
-fn fresh_second_factor(s: &Session, now: i64) -> bool {
-    Level::of(&s.amr) >= Level::Mfa && now - s.auth_time <= FRESH_SECS
 }
 
 pub fn remove_totp(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
