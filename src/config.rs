@@ -152,8 +152,8 @@ const SECRET_KEYS: &[&str] = &["mail.smtp_url", "keys.encryption_secret", "datab
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Setting {
     pub name: String,
-    /// The value as TOML (secrets redacted).
-    pub value: String,
+    /// The value (secrets redacted); printed as JSON text for people, kept as JSON by `--json`.
+    pub value: serde_json::Value,
     /// "default", "file PATH" or "environment NAME".
     pub source: String,
 }
@@ -222,9 +222,9 @@ impl Config {
             for (key, value) in keys.as_table().into_iter().flatten() {
                 let name = format!("{section}.{key}");
                 let shown = if SECRET_KEYS.contains(&name.as_str()) && value.as_str().is_some_and(|v| !v.is_empty()) {
-                    "\"[redacted]\"".to_string()
+                    serde_json::Value::from("[redacted]")
                 } else {
-                    serde_json::to_string(value).unwrap_or_default()
+                    serde_json::to_value(value).unwrap_or_default()
                 };
                 let source = sources.remove(&name).unwrap_or_else(|| "default".into());
                 settings.push(Setting { name, value: shown, source });
@@ -495,10 +495,10 @@ mod tests {
         assert_eq!(c.log.format, LogFormat::Json);
         let find = |n: &str| settings.iter().find(|s| s.name == n).unwrap().clone();
         assert!(find("server.bind").source.starts_with("file "), "{:?}", find("server.bind"));
-        assert_eq!(find("server.bind").value, "\"0.0.0.0:9000\"");
+        assert_eq!(find("server.bind").value, "0.0.0.0:9000");
         assert_eq!(find("log.format").source, "environment LATCHKEY_LOG__FORMAT");
         assert_eq!(find("tokens.code_ttl_secs").source, "default");
-        assert_eq!(find("keys.encryption_secret").value, "\"[redacted]\"");
+        assert_eq!(find("keys.encryption_secret").value, "[redacted]");
         assert!(!format!("{settings:?}").contains("hunter2"));
     }
 

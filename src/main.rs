@@ -234,7 +234,7 @@ fn check_config(cli: &Cli) -> anyhow::Result<()> {
     let warnings = config.warnings();
     if let Some(dir) = &cli.data_dir {
         let entry = settings.iter_mut().find(|s| s.name == "server.data_dir").expect("server.data_dir is a setting");
-        entry.value = json!(dir).to_string();
+        entry.value = json!(dir);
         entry.source = "command line --data-dir".into();
     }
     let human = settings.iter().map(|s| format!("{} = {}    # {}", s.name, s.value, s.source)).collect::<Vec<_>>().join("\n");

@@ -275,11 +275,13 @@ fn check_config_prints_every_value_with_its_source_and_hides_secrets() {
     assert!(!stdout.contains("correct-horse"), "a secret was printed: {stdout}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let setting = |name: &str| v["settings"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
-    assert_eq!(setting("server.trusted_proxies")["value"], r#"["10.0.0.1","10.2.0.0/16"]"#);
+    // Values are JSON values, not JSON text inside strings.
+    assert_eq!(setting("server.trusted_proxies")["value"], serde_json::json!(["10.0.0.1", "10.2.0.0/16"]));
+    assert_eq!(setting("tokens.code_ttl_secs")["value"], serde_json::json!(60));
     assert_eq!(setting("server.trusted_proxies")["source"], "environment LATCHKEY_SERVER__TRUSTED_PROXIES");
     assert!(setting("server.issuer")["source"].as_str().unwrap().starts_with("file "));
     assert_eq!(setting("tokens.code_ttl_secs")["source"], "default");
-    assert_eq!(setting("keys.encryption_secret")["value"], r#""[redacted]""#);
+    assert_eq!(setting("keys.encryption_secret")["value"], "[redacted]");
     // Valid but weak: said, without the secret.
     let warnings = v["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
