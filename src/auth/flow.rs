@@ -128,6 +128,10 @@ pub struct Flow {
     /// `auth_time`, nor Security info's "in the last 10 minutes".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The lifetime of the session this flow continues, kept by the session it completes into
+    /// unless a factor is proven meanwhile (then the session starts afresh).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carried: Option<store::sessions::Lifetime>,
 }
 
 impl Flow {
@@ -154,6 +158,7 @@ impl Flow {
             password_version: Some(store::policies::password_changed_at(conn, &session.user_id)?.unwrap_or(0)),
             sign_in_risk: Some(risk),
             risk_reasons: reasons,
+            carried: Some(store::sessions::Lifetime::of(session)),
             ..Flow::default()
         })
     }
@@ -168,6 +173,7 @@ impl Flow {
     pub fn proved(&mut self, factors: &[&str], now: i64) {
         self.amr = merge_amr(&self.amr, factors);
         self.auth_time = Some(now);
+        self.carried = None;
     }
 
     /// Adds what the detectors found; a flow's risk never goes down.
@@ -441,7 +447,8 @@ fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pe
     let (ip, user_agent) = (crate::web::client_ip(req), crate::web::user_agent(req));
     let origin = store::sessions::Origin { ip: ip.as_deref(), user_agent: user_agent.as_deref() };
     let auth_time = pending.flow.auth_time.unwrap_or(now);
-    let (session, token) = store::sessions::create(&tx, user_id, &pending.flow.amr, origin, auth_time, now, state.config.session.ttl_secs)?;
+    let life = pending.flow.carried.unwrap_or_else(|| store::sessions::Lifetime::fresh(now, state.config.session.ttl_secs));
+    let (session, token) = store::sessions::create(&tx, user_id, &pending.flow.amr, origin, auth_time, now, life)?;
     // The browser's old session, and the one stepped up, are replaced: the same person's session
     // carries on as the new one (its apps come along, nobody is signed out of anything); another
     // person's is ended, with its apps told.

@@ -34,6 +34,9 @@ pub struct AuthRequest {
     /// OIDC Core §3.1.2.1: the languages the app would like its sign-in in, most preferred first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ui_locales: Vec<String>,
+    /// The person an `id_token_hint` names (OIDC Core §3.1.2.1): only they get a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hinted_sub: Option<String>,
 }
 
 impl AuthRequest {
@@ -163,6 +166,7 @@ pub fn validate(params: &Params, conn: &Connection) -> Result<(AuthRequest, Clie
         login_hint: params.get("login_hint").map(str::to_string),
         acr,
         ui_locales: params.get("ui_locales").unwrap_or("").split(' ').filter(|s| !s.is_empty()).take(10).map(String::from).collect(),
+        hinted_sub: None,
     };
     Ok((request, client))
 }
@@ -197,6 +201,11 @@ pub fn error_redirect(iss: &str, redirect_uri: &str, state: Option<&str>, error:
 /// `Issued` proof) allows it, so no path — password change, registration, reset, step-up —
 /// can complete a flow below what the app and policy asked for.
 pub fn mint_code(state: &AppState, conn: &Connection, request: &AuthRequest, session: &Session, _issued: Issued, now: i64) -> Result<HttpResponse, StoreError> {
+    // OIDC Core §3.1.2.1: someone other than the person the app's id_token_hint names signed in.
+    if request.hinted_sub.as_ref().is_some_and(|sub| *sub != session.user_id) {
+        let error = OAuthError::new(ErrorCode::LoginRequired, "the signed-in user is not the one the id_token_hint names");
+        return Ok(error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error));
+    }
     let code = crate::crypto::random_token();
     let row = store::codes::Code {
         client_id: request.client_id.clone(),
@@ -222,7 +231,7 @@ fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params) -> Resu
     crate::i18n::request::prefer(&[params.get("ui_locales").unwrap_or("").to_string()]);
     let now = state.clock.now();
     let conn = state.pool.get()?;
-    let (request, _client) = match validate(&params, &conn) {
+    let (mut request, _client) = match validate(&params, &conn) {
         Ok(v) => v,
         Err(Rejection::Page(p)) => return Err(p.into()),
         Err(Rejection::Redirect { redirect_uri, state: st, error }) => {
@@ -231,7 +240,21 @@ fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params) -> Resu
     };
     let redirect = |code: ErrorCode, d: &str| error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &OAuthError::new(code, d));
     let prompt_none = request.prompt.iter().any(|p| p == "none");
-    let Some(s) = session::current(req, &conn, now)?.filter(|s| !request.needs_fresh_login(s, now)) else {
+    // OIDC Core §3.1.2.1: an id_token_hint names the person the app expects. Another person's
+    // session is not used for it; the sign-in page starts with the hinted person's name.
+    if let Some(token) = params.get("id_token_hint") {
+        let Some(hint) = crate::oidc::logout::read_hint(&state, token, now) else {
+            return Ok(redirect(ErrorCode::InvalidRequest, "id_token_hint is not an ID token issued by this provider"));
+        };
+        if request.login_hint.is_none() {
+            request.login_hint = store::users::by_id(&conn, &hint.sub)?.map(|u| u.username);
+        }
+        request.hinted_sub = Some(hint.sub);
+    }
+    let hinted = request.hinted_sub.clone();
+    let Some(s) =
+        session::current(req, &conn, now)?.filter(|s| !request.needs_fresh_login(s, now)).filter(|s| hinted.as_ref().is_none_or(|sub| *sub == s.user_id))
+    else {
         if prompt_none {
             return Ok(redirect(ErrorCode::LoginRequired, "the user is not signed in"));
         }

@@ -33,13 +33,14 @@ struct SignedOutPage {
     next: Option<String>,
 }
 
-struct Hint {
-    aud: String,
-    sub: String,
-    sid: Option<String>,
+pub(crate) struct Hint {
+    pub aud: String,
+    pub sub: String,
+    pub sid: Option<String>,
 }
 
-fn read_hint(state: &AppState, token: &str, now: i64) -> Option<Hint> {
+/// An ID token this provider issued (expired or not), as a hint of who the app expects.
+pub(crate) fn read_hint(state: &AppState, token: &str, now: i64) -> Option<Hint> {
     // An expired ID token is still a fine hint (RP-Initiated Logout §2); its signature is not.
     let claims = jwt::verify(&state.keys, token, TYP_ID, now).ok()?;
     if claims["iss"] != state.config.issuer() {
@@ -63,7 +64,7 @@ fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params, from_fo
         None => None,
         Some(uri) => {
             let registered = match &client_id {
-                Some(id) => store::clients::by_id(&conn, id)?.is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri)),
+                Some(id) => store::clients::by_id(&conn, id)?.is_some_and(|c| c.enabled && c.post_logout_redirect_uris.iter().any(|r| r == uri)),
                 None => false,
             };
             if !registered {

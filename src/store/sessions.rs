@@ -11,6 +11,29 @@ pub struct Session {
     pub amr: Vec<String>,
     /// When the session was last used for something that tracks activity (the admin console).
     pub last_seen_at: i64,
+    /// When it ends, whatever happens in it.
+    pub expires_at: i64,
+}
+
+/// How long a new session lives, and when it was last active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Lifetime {
+    pub expires_at: i64,
+    pub last_seen_at: i64,
+}
+
+impl Lifetime {
+    /// A session started by a sign-in now.
+    pub fn fresh(now: i64, ttl: i64) -> Self {
+        Lifetime { expires_at: now + ttl, last_seen_at: now }
+    }
+
+    /// What a session that carries on `old` keeps of it when nothing was proven meanwhile (a
+    /// consent, a password change): its end and its last activity. A copy of the cookie cannot
+    /// renew itself, nor wake a console session gone idle, by passing through such a flow.
+    pub fn of(old: &Session) -> Self {
+        Lifetime { expires_at: old.expires_at, last_seen_at: old.last_seen_at }
+    }
 }
 
 /// Where a session was started: shown to the person on My sessions.
@@ -23,7 +46,7 @@ pub struct Origin<'a> {
 /// Starts a session whose person last proved a factor at `auth_time` and returns it with the
 /// cookie value the browser must hold.
 #[tracing::instrument(skip(conn, amr, origin))]
-pub fn create(conn: &Connection, user_id: &str, amr: &[String], origin: Origin<'_>, auth_time: i64, now: i64, ttl: i64) -> Result<(Session, String)> {
+pub fn create(conn: &Connection, user_id: &str, amr: &[String], origin: Origin<'_>, auth_time: i64, now: i64, life: Lifetime) -> Result<(Session, String)> {
     let token = crate::crypto::random_token();
     let session = Session {
         id: crate::crypto::new_uuid(),
@@ -31,11 +54,12 @@ pub fn create(conn: &Connection, user_id: &str, amr: &[String], origin: Origin<'
         csrf_token: crate::crypto::random_token(),
         auth_time,
         amr: amr.to_vec(),
-        last_seen_at: now,
+        last_seen_at: life.last_seen_at,
+        expires_at: life.expires_at,
     };
     conn.execute(
         "INSERT INTO sessions (id, token_hash, user_id, csrf_token, auth_time, amr, created_at, expires_at, ip, user_agent, last_seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?10, ?7, ?8, ?9, ?11)",
         params![
             session.id,
             crate::crypto::secret_hash(&token),
@@ -43,10 +67,11 @@ pub fn create(conn: &Connection, user_id: &str, amr: &[String], origin: Origin<'
             session.csrf_token,
             auth_time,
             to_json(&session.amr),
-            now + ttl,
+            life.expires_at,
             origin.ip,
             origin.user_agent,
-            now
+            now,
+            life.last_seen_at
         ],
     )?;
     Ok((session, token))
@@ -67,14 +92,16 @@ pub fn new_token(conn: &Connection, id: &str) -> Result<String> {
 pub fn by_token(conn: &Connection, token: &str, now: i64) -> Result<Option<Session>> {
     let row = conn
         .prepare_cached(
-            "SELECT s.id, s.user_id, s.csrf_token, s.auth_time, s.amr, coalesce(s.last_seen_at, s.auth_time)
+            "SELECT s.id, s.user_id, s.csrf_token, s.auth_time, s.amr, coalesce(s.last_seen_at, s.auth_time), s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2 AND u.disabled = 0",
         )?
-        .query_row(params![crate::crypto::secret_hash(token), now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get(5)?)))
+        .query_row(params![crate::crypto::secret_hash(token), now], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get(5)?, r.get(6)?))
+        })
         .optional()?;
-    let Some((id, user_id, csrf_token, auth_time, amr, last_seen_at)) = row else { return Ok(None) };
-    Ok(Some(Session { id, user_id, csrf_token, auth_time, amr: json_list(&amr)?, last_seen_at }))
+    let Some((id, user_id, csrf_token, auth_time, amr, last_seen_at, expires_at)) = row else { return Ok(None) };
+    Ok(Some(Session { id, user_id, csrf_token, auth_time, amr: json_list(&amr)?, last_seen_at, expires_at }))
 }
 
 /// Ends session `old` because `new` (the same person's, stronger or fresher) takes its place:
@@ -155,9 +182,9 @@ mod tests {
         user(&conn, "alice");
         user(&conn, "mallory");
         let origin = Origin { ip: Some("203.0.113.7"), user_agent: Some("Firefox") };
-        let (a1, _) = create(&conn, "alice", &["pwd".into()], origin, 100, 100, 1000).unwrap();
-        let (a2, _) = create(&conn, "alice", &["pwd".into()], Origin::default(), 200, 200, 1000).unwrap();
-        let (m, _) = create(&conn, "mallory", &["pwd".into()], Origin::default(), 300, 300, 1000).unwrap();
+        let (a1, _) = create(&conn, "alice", &["pwd".into()], origin, 100, 100, Lifetime::fresh(100, 1000)).unwrap();
+        let (a2, _) = create(&conn, "alice", &["pwd".into()], Origin::default(), 200, 200, Lifetime::fresh(200, 1000)).unwrap();
+        let (m, _) = create(&conn, "mallory", &["pwd".into()], Origin::default(), 300, 300, Lifetime::fresh(300, 1000)).unwrap();
         end(&conn, &a2.id, 250).unwrap();
         let live = active_for_user(&conn, "alice", 400).unwrap();
         assert_eq!(live.len(), 1);
@@ -166,10 +193,13 @@ mod tests {
         assert!(!is_live_session_of(&conn, &a2.id, "alice", 400).unwrap(), "ended");
         assert!(!is_live_session_of(&conn, &m.id, "alice", 400).unwrap(), "someone else's");
         assert!(!is_live_session_of(&conn, &a1.id, "alice", 1100).unwrap(), "expired");
-        // A session carried on from an older sign-in keeps its sign-in time, and was seen now.
-        let (carried, token) = create(&conn, "alice", &["pwd".into()], Origin::default(), 100, 900, 1000).unwrap();
-        assert_eq!((carried.auth_time, carried.last_seen_at), (100, 900));
+        // A session carried on from an older one, nothing proven since, keeps its sign-in time,
+        // its end and its last activity.
+        let a1_read = Session { last_seen_at: 300, ..a1.clone() };
+        let (carried, token) = create(&conn, "alice", &["pwd".into()], Origin::default(), 100, 900, Lifetime::of(&a1_read)).unwrap();
+        assert_eq!((carried.auth_time, carried.last_seen_at, carried.expires_at), (100, 300, 1100));
         let read = by_token(&conn, &token, 950).unwrap().unwrap();
-        assert_eq!((read.auth_time, read.last_seen_at), (100, 900), "seen when it started, not at the old sign-in");
+        assert_eq!((read.auth_time, read.last_seen_at, read.expires_at), (100, 300, 1100), "not renewed by being carried on");
+        assert!(by_token(&conn, &token, 1100).unwrap().is_none(), "ends when the session it carries on would have");
     }
 }

@@ -20,10 +20,10 @@ async fn to_after_password(f: &Fixture, b: &reqwest::Client, extra: &[(&str, &st
     (location(&submit_login(&f.server, b, &page, "alice", PASSWORD).await), verifier)
 }
 
-async fn decide(f: &Fixture, b: &reqwest::Client, to: &str, decision: &str) -> reqwest::Response {
-    let page = b.get(f.server.url(to)).send().await.unwrap().text().await.unwrap();
+async fn decide(server: &TestServer, b: &reqwest::Client, to: &str, decision: &str) -> reqwest::Response {
+    let page = b.get(server.url(to)).send().await.unwrap().text().await.unwrap();
     let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("decision", decision.to_string())];
-    b.post(f.server.url("/consent")).form(&form).send().await.unwrap()
+    b.post(server.url("/consent")).form(&form).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -35,13 +35,13 @@ async fn a_third_party_app_asks_once_and_declining_returns_access_denied() {
     let page = f.browser.get(f.server.url(&to)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Your e-mail address") && page.contains(r#"id="consent-app""#), "{page}");
     // Declining: back to the app with access_denied, and no session was made for it.
-    let res = decide(&f, &f.browser, &to, "decline").await;
+    let res = decide(&f.server, &f.browser, &to, "decline").await;
     assert_eq!(query_param(&location(&res), "error").as_deref(), Some("access_denied"));
     assert_eq!(query_param(&location(&res), "state").as_deref(), Some("st4te"));
     // Approving: a code; next time no question, until prompt=consent or a wider scope.
     let b = browser();
     let (to, verifier) = to_after_password(&f, &b, &[("scope", "openid email")]).await;
-    let res = decide(&f, &b, &to, "approve").await;
+    let res = decide(&f.server, &b, &to, "approve").await;
     let code = query_param(&location(&res), "code").expect("approved: a code");
     assert_eq!(redeem(&f.server, f.client(), &code, &verifier).await.0, StatusCode::OK);
     let (to, _) = to_after_password(&f, &b, &[("scope", "openid email")]).await;
@@ -73,12 +73,12 @@ async fn consenting_later_proves_nothing_the_id_tokens_auth_time_stays_the_sign_
     third_party(&f.server, &f.client_id);
     let signed_in_at = f.server.now();
     let (to, _) = to_after_password(&f, &f.browser, &[("scope", "openid")]).await;
-    assert!(decide(&f, &f.browser, &to, "approve").await.status().is_redirection());
+    assert!(decide(&f.server, &f.browser, &to, "approve").await.status().is_redirection());
     // An hour later, in the same session, the app asks for consent again: no factor is proven.
     f.server.advance(3600);
     let (to, verifier) = to_after_password(&f, &f.browser, &[("scope", "openid"), ("prompt", "consent")]).await;
     assert!(to.starts_with("/consent?request="), "{to}");
-    let res = decide(&f, &f.browser, &to, "approve").await;
+    let res = decide(&f.server, &f.browser, &to, "approve").await;
     let code = query_param(&location(&res), "code").expect("a code");
     let (status, tokens) = redeem(&f.server, f.client(), &code, &verifier).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
@@ -88,4 +88,46 @@ async fn consenting_later_proves_nothing_the_id_tokens_auth_time_stays_the_sign_
     let auth_time = claims["auth_time"].as_i64().unwrap();
     assert!((auth_time - signed_in_at).abs() <= 2, "auth_time {auth_time} is the sign-in's ({signed_in_at}), not the consent's");
     f.server.stop().await;
+}
+
+/// A consent proves no factor, so the session it leaves is the old one carried on: a copy of a
+/// session cookie passing through consents again and again cannot outlive the session it was
+/// copied from, nor wake a console session that has gone idle.
+#[tokio::test]
+async fn a_consent_renews_nothing_the_session_ends_when_it_would_have() {
+    let f = Fixture::new().await;
+    third_party(&f.server, &f.client_id);
+    let (to, _) = to_after_password(&f, &f.browser, &[("scope", "openid")]).await;
+    assert!(decide(&f.server, &f.browser, &to, "approve").await.status().is_redirection());
+    let ttl = f.server.admin().config.session.ttl_secs;
+    f.server.advance(ttl - 600);
+    let (to, _) = to_after_password(&f, &f.browser, &[("scope", "openid"), ("prompt", "consent")]).await;
+    assert!(to.starts_with("/consent?request="), "{to}");
+    let res = decide(&f.server, &f.browser, &to, "approve").await;
+    assert!(query_param(&location(&res), "code").is_some(), "{}", location(&res));
+    f.server.advance(601);
+    let (_, challenge) = pkce();
+    let res = authorize(&f.server, &f.browser, &good_auth_url(&f.server, &f.client_id, &challenge, &[("prompt", "none")])).await;
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("login_required"), "{}", location(&res));
+    f.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_consent_does_not_wake_an_idle_console_session() {
+    let server = TestServer::spawn();
+    let (b, _) = crate::admin::mfa_browser(&server, "root", &[latchkey::store::directory::Role::GlobalAdmin]).await;
+    let (app, _) = server.add_client("Partner", &["authorization_code", "refresh_token"], false);
+    third_party(&server, &app);
+    assert_eq!(b.get(server.url("/admin")).send().await.unwrap().status(), StatusCode::OK);
+    server.advance(901);
+    let (_, challenge) = pkce();
+    let res = authorize(&server, &b, &good_auth_url(&server, &app, &challenge, &[("scope", "openid")])).await;
+    let to = location(&res);
+    assert!(to.starts_with("/consent?request="), "{to}");
+    let res = decide(&server, &b, &to, "approve").await;
+    assert!(query_param(&location(&res), "code").is_some(), "{}", location(&res));
+    let res = b.get(server.url("/admin")).send().await.unwrap();
+    assert!(res.status().is_redirection(), "the idle console was let in: {}", res.status());
+    assert!(location(&res).starts_with("/login?request="), "the console asks for a sign-in again: {}", location(&res));
+    server.stop().await;
 }

@@ -130,3 +130,40 @@ async fn eight_concurrent_sign_in_loops_with_refreshes_alongside_get_no_server_e
     assert!(successes >= 49, "every sign-in logged: {successes}");
     f.server.stop().await;
 }
+
+/// OIDC Core §3.1.2.1: an id_token_hint names the person the app expects. Another person's
+/// session gives no code for it, and whoever signs in instead is not that person's stand-in.
+#[tokio::test]
+async fn an_id_token_hint_for_another_person_gets_no_code_from_this_session() {
+    let f = Fixture::new().await;
+    f.server.add_user("bob");
+    let bobs = browser();
+    let (code, verifier) = code_for(&f.server, &bobs, &f.client_id, "bob").await;
+    let (_, tokens) = redeem(&f.server, f.client(), &code, &verifier).await;
+    let bobs_hint = tokens["id_token"].as_str().unwrap().to_string();
+    let alices_hint = f.tokens().await["id_token"].as_str().unwrap().to_string();
+    let (_, challenge) = pkce();
+    let url = |extra: &[(&str, &str)]| good_auth_url(&f.server, &f.client_id, &challenge, extra);
+
+    // Alice's browser, bob's hint: silently, an error; interactively, a sign-in as bob.
+    let res = authorize(&f.server, &f.browser, &url(&[("prompt", "none"), ("id_token_hint", &bobs_hint)])).await;
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("login_required"), "{}", location(&res));
+    let res = authorize(&f.server, &f.browser, &url(&[("id_token_hint", &bobs_hint)])).await;
+    let to = location(&res);
+    assert!(to.starts_with("/login?request="), "{to}");
+    let page = login_page(&f.server, &f.browser, &to).await;
+    assert!(page.contains(r#"value="bob""#), "the sign-in starts with the hinted name");
+    // Alice signs in there instead: still no code, as the hint named bob.
+    let res = submit_login(&f.server, &f.browser, &page, "alice", PASSWORD).await;
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("login_required"), "{}", location(&res));
+
+    // Her own hint: single sign-on as usual. A hint this provider did not sign: refused.
+    let res = authorize(&f.server, &f.browser, &url(&[("prompt", "none"), ("id_token_hint", &alices_hint)])).await;
+    assert!(query_param(&location(&res), "code").is_some(), "{}", location(&res));
+    let mut forged = alices_hint.clone();
+    forged.truncate(forged.len() - 4);
+    forged.push_str("AAAA");
+    let res = authorize(&f.server, &f.browser, &url(&[("prompt", "none"), ("id_token_hint", &forged)])).await;
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("invalid_request"), "{}", location(&res));
+    f.server.stop().await;
+}

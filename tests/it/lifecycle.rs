@@ -192,3 +192,14 @@ async fn the_first_admin_must_change_the_one_time_password_before_reaching_an_ap
     assert!(query_param(&location(&res), "code").is_some(), "back to the app with a code");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_disabled_app_is_not_returned_to_after_sign_out() {
+    let f = Fixture::new().await;
+    f.server.admin().pool.get().unwrap().execute("UPDATE clients SET enabled = 0 WHERE id = ?1", [&f.client_id]).unwrap();
+    let mut url = url::Url::parse(&f.server.url("/logout")).unwrap();
+    url.query_pairs_mut().append_pair("client_id", &f.client_id).append_pair("post_logout_redirect_uri", POST_LOGOUT);
+    let res = f.browser.get(url.as_str()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "no redirect to a disabled app: {:?}", res.headers().get("location"));
+    f.server.stop().await;
+}
