@@ -467,7 +467,11 @@ fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pe
     // This network may now count as one the person has used (not after a password alone,
     // unless it is their first or already known).
     gate::remember_network(&tx, user_id, &Request::of(req), pending.flow.second_factor_fresh(now), now)?;
-    gate::log(&tx, verdict, "success", None, now)?;
+    let refused = pending.flow.request.as_ref().and_then(|r| r.hint_refuses(user_id));
+    match &refused {
+        Some(e) => gate::log(&tx, verdict, "failure", Some(&e.description), now)?,
+        None => gate::log(&tx, verdict, "success", None, now)?,
+    };
     store::codes::delete_request(&tx, &pending.id)?;
     let res = match &pending.flow.request {
         Some(r) => authorize::mint_code(state, &tx, r, &session, issued, now)?,

@@ -44,6 +44,13 @@ impl AuthRequest {
         self.prompt.iter().any(|x| x == p)
     }
 
+    /// OIDC Core §3.1.2.1: the answer for an app whose id_token_hint names someone other than
+    /// `user_id`, who signed in instead.
+    pub fn hint_refuses(&self, user_id: &str) -> Option<OAuthError> {
+        let other = self.hinted_sub.as_ref().is_some_and(|sub| sub != user_id);
+        other.then(|| OAuthError::new(ErrorCode::LoginRequired, "the signed-in user is not the one the id_token_hint names"))
+    }
+
     /// Whether an existing session is good enough, or the person must sign in again.
     /// OIDC Core §3.1.2.1: max_age=0 is the same as prompt=login.
     pub fn needs_fresh_login(&self, session: &Session, now: i64) -> bool {
@@ -201,9 +208,7 @@ pub fn error_redirect(iss: &str, redirect_uri: &str, state: Option<&str>, error:
 /// `Issued` proof) allows it, so no path — password change, registration, reset, step-up —
 /// can complete a flow below what the app and policy asked for.
 pub fn mint_code(state: &AppState, conn: &Connection, request: &AuthRequest, session: &Session, _issued: Issued, now: i64) -> Result<HttpResponse, StoreError> {
-    // OIDC Core §3.1.2.1: someone other than the person the app's id_token_hint names signed in.
-    if request.hinted_sub.as_ref().is_some_and(|sub| *sub != session.user_id) {
-        let error = OAuthError::new(ErrorCode::LoginRequired, "the signed-in user is not the one the id_token_hint names");
+    if let Some(error) = request.hint_refuses(&session.user_id) {
         return Ok(error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &error));
     }
     let code = crate::crypto::random_token();

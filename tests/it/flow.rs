@@ -156,6 +156,15 @@ async fn an_id_token_hint_for_another_person_gets_no_code_from_this_session() {
     // Alice signs in there instead: still no code, as the hint named bob.
     let res = submit_login(&f.server, &f.browser, &page, "alice", PASSWORD).await;
     assert_eq!(query_param(&location(&res), "error").as_deref(), Some("login_required"), "{}", location(&res));
+    let (result, reason): (String, String) = f
+        .server
+        .admin()
+        .pool
+        .get()
+        .unwrap()
+        .query_row("SELECT result, reason FROM signin_log ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(result, "failure", "the sign-in log says the app got no code: {reason}");
 
     // Her own hint: single sign-on as usual. A hint this provider did not sign: refused.
     let res = authorize(&f.server, &f.browser, &url(&[("prompt", "none"), ("id_token_hint", &alices_hint)])).await;
