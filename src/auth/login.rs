@@ -111,8 +111,7 @@ pub fn submit(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
         // One message for every failure, so the page does not reveal which usernames exist; a
         // lock (of an account, or of a made-up name's own counter) says how long to wait.
         if let Some(until) = step.locked_until {
-            let minutes = crate::auth::budget::minutes_until(until, now);
-            return retry(&conn, &pending, &format!("Too many attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" }));
+            return retry(&conn, &pending, &password_step::locked_message(until, now));
         }
         return retry(&conn, &pending, "Wrong username or password.");
     };
@@ -170,6 +169,11 @@ pub fn show_change_password(req: &HttpRequest, state: web::Data<AppState>, _body
             Access::Respond(res) => return Ok(res),
         };
         let mut flow = Flow::continuing(&conn, &session)?;
+        // As any Security info change: with a second factor registered, it is used first
+        // (unless it was lately), so a copied cookie alone never chooses the next password.
+        if !flow.second_factor_fresh(now) && Methods::load(&conn, &session.user_id)?.any() {
+            return crate::portal::security::step_up(req, &state, &conn, &session, "/password/change", now);
+        }
         flow.stepping_up = None;
         flow.keep_session = Some(session.id.clone());
         flow.stage = Stage::ChangePassword;
@@ -211,6 +215,12 @@ pub fn change_password(req: &HttpRequest, state: web::Data<AppState>, body: web:
     // sign-in of the session it continues): a password alone, or with a copied cookie of an
     // older sign-in, cannot undo "confirmed compromised".
     let mfa_in_flow = pending.flow.second_factor_fresh(now);
+    // A change the person chose, from a form left open past the second factor's freshness:
+    // through it again (the page comes back afterwards).
+    if pending.flow.keep_session.is_some() && !mfa_in_flow && Methods::load(&conn, &user.id)?.any() {
+        store::codes::delete_request(&conn, &pending.id)?;
+        return Ok(see_other("/password/change"));
+    }
     if !mfa_in_flow && store::policies::user_risk(&conn, &user.id)? >= Risk::Medium {
         if Methods::load(&conn, &user.id)?.any() {
             pending.flow.stage = Stage::SecondFactor;
@@ -231,21 +241,26 @@ pub fn change_password(req: &HttpRequest, state: web::Data<AppState>, body: web:
     if params.get("confirm_password") != Some(new.as_str()) {
         return retry(&pending, "The two new passwords do not match.");
     }
-    let (stored, old) = (user.password_hash.clone(), params.get("current_password").unwrap_or("").to_string());
-    let new_for_hash = new.clone();
-    // Three hashes: the connection goes back to the pool meanwhile.
-    let (current_ok, same_as_old, hash) = conn
-        .without(|| {
-            state.passwords.run(move |h, mem| {
-                let current_ok = !ask_current || h.verify_with(&old, Some(&stored), mem);
-                let same = h.verify_with(&new_for_hash, Some(&stored), mem);
-                (current_ok, same, h.hash_with(&new_for_hash, mem))
-            })
-        })?
-        .map_err(internal)?;
-    if !current_ok {
-        return retry(&pending, "Your current password is not correct.");
+    if ask_current {
+        // The current password is a password attempt like any other: smart lockout, the risk
+        // detectors, failure counting and the sign-in log (a copied cookie is no way to guess it).
+        let current = params.get("current_password").unwrap_or("");
+        let step = password_step::check(&state, &mut conn, &user.username, current, &Request::of(req), now).map_err(step_error)?;
+        pending.flow.raise_risk(step.risk, &step.reasons);
+        if let Some(failure) = step.failure {
+            flow::log(req, &conn, &pending, Some(&user.username), failure.reason(), failure.word(), now)?;
+            if let Some(until) = step.locked_until {
+                return retry(&pending, &password_step::locked_message(until, now));
+            }
+            return retry(&pending, "Your current password is not correct.");
+        }
     }
+    let stored = user.password_hash.clone();
+    let new_for_hash = new.clone();
+    // Two hashes: the connection goes back to the pool meanwhile.
+    let (same_as_old, hash) = conn
+        .without(|| state.passwords.run(move |h, mem| (h.verify_with(&new_for_hash, Some(&stored), mem), h.hash_with(&new_for_hash, mem))))?
+        .map_err(internal)?;
     if same_as_old {
         return retry(&pending, "Choose a password different from your current one.");
     }

@@ -47,6 +47,12 @@ impl Failure {
     }
 }
 
+/// What a person is told while smart lockout holds their account (or the name they typed).
+pub fn locked_message(until: i64, now: i64) -> String {
+    let minutes = super::budget::minutes_until(until, now);
+    format!("Too many attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" })
+}
+
 pub struct PasswordStep {
     /// The user, when the password was right and the account usable.
     pub user: Option<User>,

@@ -161,7 +161,20 @@ fn local(path: &str) -> bool {
 
 /// POST /lang: the switch on every page. Remembered in this browser, saved on the account when
 /// signed in; in a sign-in, the person's choice replaces what the app's `ui_locales` asked.
+/// The switch carries no CSRF token (it is on every page, signed in or not): instead a browser's
+/// own word that the form came from another site refuses it — `Sec-Fetch-Site`, or an `Origin`
+/// other than latchkey's — so no other site changes a person's language (nor their account's).
+fn from_another_site(req: &HttpRequest, issuer: &str) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let cross = header("sec-fetch-site").is_some_and(|v| !matches!(v, "same-origin" | "none"));
+    let own = url::Url::parse(issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    cross || header("origin").is_some_and(|o| o != own)
+}
+
 fn switch(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    if from_another_site(req, state.config.issuer()) {
+        return Err(ErrorPage::bad_request("This form has expired", "Choose the language on the page itself.").into());
+    }
     let params = Params::form(&body)?;
     let lang = params.get("lang").and_then(Lang::parse).ok_or_else(|| ErrorPage::bad_request("Unknown language", "Choose English or 日本語."))?;
     let to = params.get("return_to").filter(|p| local(p)).unwrap_or("/");

@@ -62,15 +62,16 @@ fn verify_first(req: &HttpRequest, state: &AppState, conn: &Connection, s: &Sess
         return Ok(None);
     }
     if Methods::load(conn, &s.user_id)?.any() {
-        return Ok(Some(step_up(req, state, conn, s, now)?));
+        return Ok(Some(step_up(req, state, conn, s, PATH, now)?));
     }
     Err(cannot_change(false))
 }
 
-/// Sends the person through a second factor and back to Security info.
-fn step_up(req: &HttpRequest, state: &AppState, conn: &Connection, s: &Session, now: i64) -> Result<HttpResponse, PageError> {
+/// Sends the person through a second factor and back to `back` (Security info, or the
+/// password change).
+pub(crate) fn step_up(req: &HttpRequest, state: &AppState, conn: &Connection, s: &Session, back: &str, now: i64) -> Result<HttpResponse, PageError> {
     // The step-up keeps the session's risk: stepping up never lowers it.
-    let flow = Flow { required: Level::Mfa, return_to: Some(PATH.into()), stage: Stage::SecondFactor, ..Flow::continuing(conn, s)? };
+    let flow = Flow { required: Level::Mfa, return_to: Some(back.into()), stage: Stage::SecondFactor, ..Flow::continuing(conn, s)? };
     Ok(flow::start(req, state, conn, &flow, "/login/mfa", now)?)
 }
 
@@ -175,7 +176,7 @@ pub fn verify(req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) 
         Access::Granted { session, .. } => session,
         Access::Respond(res) => return Ok(res),
     };
-    step_up(req, &state, &conn, &s, now)
+    step_up(req, &state, &conn, &s, PATH, now)
 }
 
 #[derive(Template)]

@@ -579,14 +579,11 @@ async fn an_admin_cannot_switch_on_a_block_that_locks_them_out_of_the_console() 
     let res = post(&b, &server, "/admin/locations/office/delete", &[("csrf", &csrf)]).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("Block outside the office"), "the page names the policy");
-    let res = b
-        .post(server.url("/admin/locations/office/delete"))
-        .header("accept-language", "ja")
-        .form(&[("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap();
-    assert!(res.text().await.unwrap().contains("先に次のポリシーからこの場所を外してください: Block outside the office。"), "in Japanese too, the name as it is");
+    let res = b.post(server.url("/admin/locations/office/delete")).header("accept-language", "ja").form(&[("csrf", &csrf)]).send().await.unwrap();
+    assert!(
+        res.text().await.unwrap().contains("先に次のポリシーからこの場所を外してください: Block outside the office。"),
+        "in Japanese too, the name as it is"
+    );
     assert_eq!(get(&b, &server, "/admin/policies").await.0, StatusCode::OK, "still in");
     // …and a password change is demanded only of users at risk (else after every change, again).
     let json =

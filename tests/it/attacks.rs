@@ -429,6 +429,79 @@ async fn a_stolen_session_cookie_cannot_change_the_password_without_the_current_
     f.server.stop().await;
 }
 
+/// The change form's "current password" is a password attempt like the sign-in page's: a copied
+/// cookie of someone with no second factor buys no unlimited guesses, and every one is logged.
+#[tokio::test]
+async fn a_stolen_session_cookie_guessing_the_current_password_is_locked_out_and_logged() {
+    let f = Fixture::new().await;
+    f.tokens().await;
+    let thief = &f.browser;
+    let res = thief.get(f.server.url("/password/change")).send().await.unwrap();
+    let page = text(thief, &f.server, &location(&res)).await;
+    let attempt = |current: &str| {
+        [
+            ("request", field(&page, "request")),
+            ("csrf", field(&page, "csrf")),
+            ("current_password", current.to_string()),
+            ("new_password", "the thief's own passphrase".to_string()),
+            ("confirm_password", "the thief's own passphrase".to_string()),
+        ]
+    };
+    for i in 0..10 {
+        let res = thief.post(f.server.url("/password/change")).form(&attempt(&format!("guess {i}"))).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // The right password now meets the lock, like the sign-in page's.
+    let res = thief.post(f.server.url("/password/change")).form(&attempt(PASSWORD)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("Too many attempts"), "no lock after ten wrong guesses");
+    let wrong: i64 = f
+        .server
+        .admin()
+        .pool
+        .get()
+        .unwrap()
+        .query_row("SELECT count(*) FROM signin_log WHERE username = 'alice' AND failure = 'wrong_password'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(wrong, 10, "every guess is in the sign-in log");
+    f.server.stop().await;
+}
+
+/// A password change the person chooses asks for their second factor first, as any Security
+/// info change does, unless it was used in the last 10 minutes: with a copied cookie and the
+/// password alone, nobody sets the next one (and signs the owner out everywhere).
+#[tokio::test]
+async fn a_stolen_session_cookie_with_the_password_cannot_change_it_without_the_second_factor() {
+    let server = TestServer::spawn();
+    let (thief, _) = crate::admin::mfa_browser(&server, "alice", &[]).await;
+    // Fresh from the code: the form, which then sits open past the ten minutes.
+    let res = thief.get(server.url("/password/change")).send().await.unwrap();
+    let to = location(&res);
+    assert!(to.starts_with("/password/change?request="), "{to}");
+    let page = text(&thief, &server, &to).await;
+    server.advance(601);
+    let form = [
+        ("request", field(&page, "request")),
+        ("csrf", field(&page, "csrf")),
+        ("current_password", PASSWORD.to_string()),
+        ("new_password", "the thief's own passphrase".to_string()),
+        ("confirm_password", "the thief's own passphrase".to_string()),
+    ];
+    let res = thief.post(server.url("/password/change")).form(&form).send().await.unwrap();
+    assert_eq!(location(&res), "/password/change", "the change was made without a fresh second factor");
+    let res = thief.get(server.url("/password/change")).send().await.unwrap();
+    assert!(location(&res).starts_with("/login/mfa?request="), "{}", location(&res));
+    // The password is unchanged: the old one still signs in.
+    let (_, challenge) = pkce();
+    let (app, _) = server.add_client("App", &["authorization_code"], false);
+    let b = browser();
+    let res = authorize(&server, &b, &good_auth_url(&server, &app, &challenge, &[])).await;
+    let page = login_page(&server, &b, &location(&res)).await;
+    let res = submit_login(&server, &b, &page, "alice", PASSWORD).await;
+    assert!(location(&res).starts_with("/login/mfa?request="), "{}", location(&res));
+    server.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 12. Lockout reveals accounts: a real account's failures never expire (and its lockouts keep
 //     doubling), a made-up name's budget forgets them after a day.

@@ -175,6 +175,14 @@ async fn the_language_switch_sets_a_cookie_and_the_next_page_is_in_the_chosen_la
     assert_eq!(location(&res), "/");
     let res = b.post(server.url("/lang")).form(&[("lang", "xx"), ("return_to", "/")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // The form has no CSRF token: another site's form, as the browser says, changes nothing.
+    let same_site = b.post(server.url("/lang")).header("origin", server.url("").trim_end_matches('/')).header("sec-fetch-site", "same-origin");
+    assert_eq!(same_site.form(&[("lang", "ja"), ("return_to", "/")]).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+    for (name, value) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site"), ("origin", "null")] {
+        let res = b.post(server.url("/lang")).header(name, value).form(&[("lang", "en"), ("return_to", "/")]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{name}: {value}");
+        assert!(res.headers().get(SET_COOKIE).is_none());
+    }
     server.stop().await;
 }
 

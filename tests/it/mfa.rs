@@ -341,7 +341,15 @@ async fn an_older_second_factor_carried_by_a_session_cookie_adds_no_key_and_a_pa
     let parked = thief.get(f.server.url(&to)).header("cookie", &cookies).send().await.unwrap();
     assert_eq!(parked.status(), StatusCode::OK);
     let parked = parked.text().await.unwrap();
-    change_own_password(&f.server, &f.browser, "a brand new passphrase").await;
+    // (Her own change asks for her code first: hers, too, is eleven minutes old.)
+    let res = f.browser.get(f.server.url("/password/change")).send().await.unwrap();
+    assert!(location(&res).starts_with("/login/mfa?request="), "{}", location(&res));
+    let page = f.browser.get(f.server.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    let res = submit_code(&f, &page, "totp", &totp_code(&f.server, &secret)).await;
+    assert_eq!(location(&res), "/password/change");
+    let res = f.browser.get(f.server.url("/password/change")).send().await.unwrap();
+    let res = change_password_at(&f.server, &f.browser, &location(&res), "a brand new passphrase").await;
+    assert_eq!(location(&res), "/");
     let form = [("request", field(&parked, "request")), ("csrf", field(&parked, "csrf")), ("method", "totp".into()), ("code", "000000".into())];
     let res = thief.post(f.server.url("/login/mfa")).header("cookie", &cookies).form(&form).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
