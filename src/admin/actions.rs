@@ -219,22 +219,25 @@ pub fn policies_naming_group(conn: &Connection, group_id: &str) -> std::result::
 /// the group was, with its members and apps. The console's delete and `latchkey group delete`
 /// both delete through here.
 pub fn delete_group(conn: &mut Connection, actor: &str, group: &dir::Group, now: i64) -> Result<()> {
-    store::transaction(conn, |tx| -> Result<()> {
-        let members: Vec<String> = dir::members(tx, &group.id)?.into_iter().map(|m| m.username).collect();
-        let apps = dir::assigned_apps(tx, "group", &group.id)?;
-        for mut p in policies_naming_group(tx, &group.id)? {
-            let was = serde_json::to_string(&p).expect("policy serialises");
-            p.include_users.groups.retain(|g| g != &group.id);
-            p.exclude_users.groups.retain(|g| g != &group.id);
-            store::policies::save(tx, &p, now)?;
-            let is = serde_json::to_string(&p).expect("policy serialises");
-            dir::audit_change(tx, actor, "policy_updated", Some(&p.name), Some(&was), Some(&is), now)?;
-        }
-        let before = serde_json::json!({ "name": group.name, "description": group.description, "members": members, "apps": apps }).to_string();
-        dir::delete_group(tx, &group.id)?;
-        dir::audit_change(tx, actor, "group_deleted", Some(&group.name), Some(&before), None, now)?;
-        Ok(())
-    })
+    store::transaction(conn, |tx| delete_group_in(tx, actor, group, now))
+}
+
+/// [`delete_group`] inside the caller's transaction.
+pub fn delete_group_in(tx: &Connection, actor: &str, group: &dir::Group, now: i64) -> Result<()> {
+    let members: Vec<String> = dir::members(tx, &group.id)?.into_iter().map(|m| m.username).collect();
+    let apps = dir::assigned_apps(tx, "group", &group.id)?;
+    for mut p in policies_naming_group(tx, &group.id)? {
+        let was = serde_json::to_string(&p).expect("policy serialises");
+        p.include_users.groups.retain(|g| g != &group.id);
+        p.exclude_users.groups.retain(|g| g != &group.id);
+        store::policies::save(tx, &p, now)?;
+        let is = serde_json::to_string(&p).expect("policy serialises");
+        dir::audit_change(tx, actor, "policy_updated", Some(&p.name), Some(&was), Some(&is), now)?;
+    }
+    let before = serde_json::json!({ "name": group.name, "description": group.description, "members": members, "apps": apps }).to_string();
+    dir::delete_group(tx, &group.id)?;
+    dir::audit_change(tx, actor, "group_deleted", Some(&group.name), Some(&before), None, now)?;
+    Ok(())
 }
 
 /// Adds (or removes) a member; false if they already were (or were not) one.

@@ -127,6 +127,36 @@ pub fn page<N: Need>(
 }
 
 /// What the console's guard decided.
+/// Entra's "don't lock yourself out": whether `policies` block `admin` from the console on this
+/// very request (their roles, groups, network and methods), as `conn` sees them — a
+/// transaction's own uncommitted changes included.
+pub(crate) fn blocked_from_console(
+    conn: &crate::store::db::Connection,
+    req: &HttpRequest,
+    admin: &Admin<impl Need>,
+    policies: &[crate::policy::model::Policy],
+    now: i64,
+) -> Result<bool, store::StoreError> {
+    let request = crate::policy::Request::of(req);
+    let risk = access::session_risk(conn, &admin.session)?;
+    let ask = access::session_ask(&admin.session, Target::Console, &request, &risk);
+    Ok(matches!(crate::gate::evaluate(conn, &ask, policies, now)?.decision, crate::policy::evaluate::Decision::Block { .. }))
+}
+
+/// For a change written in `tx` and not yet committed (a group membership, a group deleted, a
+/// named location added): a refusal, which rolls it back, when with it the policies in force
+/// would block the admin making it from the console.
+pub(crate) fn refuse_lockout(tx: &crate::store::db::Connection, req: &HttpRequest, admin: &Admin<impl Need>, now: i64) -> Result<(), PageError> {
+    if blocked_from_console(tx, req, admin, &crate::policy::in_force(tx)?, now)? {
+        return Err(ErrorPage::bad_request(
+            "This change would lock you out",
+            "With it, a policy that is on would block you from the admin console from where you are now. Change that policy first (exclude yourself, or a break-glass account or group you are in).",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 enum Admission<N: Need> {
     Admitted(Box<Admin<N>>),
     /// Somewhere else first: to sign in, to a second factor or registration, to change a

@@ -216,10 +216,7 @@ fn locks_out(conn: &Connection, req: &HttpRequest, admin: &Admin<impl Need>, p: 
     if p.state != State::On || !p.grant.block {
         return Ok(false);
     }
-    let request = crate::policy::Request::of(req);
-    let risk = crate::auth::access::session_risk(conn, &admin.session)?;
-    let ask = crate::auth::access::session_ask(&admin.session, crate::gate::Target::Console, &request, &risk);
-    Ok(matches!(crate::gate::evaluate(conn, &ask, std::slice::from_ref(p), now)?.decision, evaluate::Decision::Block { .. }))
+    crate::admin::blocked_from_console(conn, req, admin, std::slice::from_ref(p), now)
 }
 
 /// Saves a policy; refuses to switch one on while security defaults are on, or one that would

@@ -68,6 +68,11 @@ fn with<T: Clone>(
     let Some(path) = conn.identity() else {
         return load(conn);
     };
+    // A transaction that changed apps, policies or locations reads them as it left them (a
+    // console's check before its change commits: on PostgreSQL the copy would not show it).
+    if conn.wrote_config_in_transaction() {
+        return load(conn);
+    }
     let remote = conn.engine() == crate::store::db::Engine::Postgres;
     // Local changes since: a read that began before one must not mark its copy fresh.
     let generation = GENERATION.load(std::sync::atomic::Ordering::SeqCst);

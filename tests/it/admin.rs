@@ -596,3 +596,64 @@ async fn an_admin_cannot_switch_on_a_block_that_locks_them_out_of_the_console() 
     assert!(latchkey::store::policies::all(&server.admin().pool.get().unwrap()).unwrap().iter().all(|p| p.name != "Everyone changes"));
     server.stop().await;
 }
+
+/// Entra's "don't lock yourself out", for the changes around a blocking policy too: leaving (or
+/// deleting) the group it excludes, joining the group it includes, and naming one's own network
+/// risky, are each refused with the change rolled back.
+#[tokio::test]
+async fn an_admin_cannot_lock_themselves_out_through_groups_or_locations() {
+    use latchkey::policy::model::{Principals, Risk, State};
+    let server = TestServer::spawn();
+    let (b, csrf) = mfa_browser(&server, "root", &[Role::GlobalAdmin]).await;
+    let group_url = |name: &'static str| {
+        let (b, server, csrf) = (&b, &server, &csrf);
+        async move { location(&post(b, server, "/admin/groups", &[("csrf", csrf), ("name", name)]).await) }
+    };
+    let break_glass = group_url("Break glass").await;
+    let contractors = group_url("Contractors").await;
+    post(&b, &server, &format!("{break_glass}/members"), &[("csrf", &csrf), ("username", "root")]).await;
+    let id_of = |url: &str| url.trim_start_matches("/admin/groups/").to_string();
+    let root_id = latchkey::store::users::by_username(&server.admin().pool.get().unwrap(), "root").unwrap().unwrap().id;
+    // Everyone but the break-glass group is blocked; and so is the Contractors group; and so is
+    // a sign-in of high risk.
+    for (id, include, exclude, risky) in [
+        ("all-but-break-glass", Principals { all: true, ..Default::default() }, vec![id_of(&break_glass)], false),
+        ("contractors", Principals { groups: vec![id_of(&contractors)], ..Default::default() }, vec![], false),
+        ("high-risk", Principals { all: true, ..Default::default() }, vec![id_of(&break_glass)], true),
+    ] {
+        put_template(&server, "block-legacy", State::On, |p| {
+            p.id = id.into();
+            p.name = id.into();
+            p.conditions.client_app_types = vec![];
+            p.include_users = include;
+            p.exclude_users.groups = exclude;
+            if risky {
+                p.conditions.sign_in_risk = vec![Risk::High];
+                p.exclude_users.groups = vec![];
+            }
+        });
+    }
+    // Written beside the server: on PostgreSQL its copies see them within PG_CHECK_MS.
+    tokio::time::sleep(std::time::Duration::from_millis(latchkey::store::cache::PG_CHECK_MS + 100)).await;
+    assert_eq!(get(&b, &server, "/admin").await.0, StatusCode::OK);
+    let refused = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(res.text().await.unwrap().contains("This change would lock you out"));
+    };
+    refused(post(&b, &server, &format!("{break_glass}/members/remove"), &[("csrf", &csrf), ("user_id", &root_id)]).await).await;
+    refused(post(&b, &server, &format!("{break_glass}/delete"), &[("csrf", &csrf), ("confirm", "yes")]).await).await;
+    refused(post(&b, &server, &format!("{contractors}/members"), &[("csrf", &csrf), ("username", "root")]).await).await;
+    let office = [("csrf", csrf.as_str()), ("name", "Office"), ("ranges", "127.0.0.0/8"), ("risk", "high")];
+    refused(post(&b, &server, "/admin/locations", &office).await).await;
+    // Nothing changed, and the console is still open.
+    let conn = server.admin().pool.get().unwrap();
+    let groups = latchkey::store::directory::group_names_of(&conn, &root_id).unwrap();
+    assert_eq!(groups.len(), 1, "still only in the break-glass group: {groups:?}");
+    assert!(latchkey::store::policies::locations(&conn).unwrap().is_empty());
+    assert_eq!(get(&b, &server, "/admin").await.0, StatusCode::OK);
+    // Someone else's membership is theirs to change.
+    server.add_user("carol");
+    let res = post(&b, &server, &format!("{contractors}/members"), &[("csrf", &csrf), ("username", "carol")]).await;
+    assert!(res.status().is_redirection(), "{}", res.status());
+    server.stop().await;
+}

@@ -180,30 +180,35 @@ fn add_member(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState
     if !errors.is_empty() {
         return group_page(&conn, &admin, &id, &Params::default(), errors, &ticked, &q);
     }
-    store::transaction(&mut conn, |tx| -> Result<_, store::StoreError> {
+    store::transaction(&mut conn, |tx| -> Result<_, PageError> {
         for u in &chosen {
             if dir::add_member(tx, &group.id, &u.id)? {
                 let after = serde_json::json!({ "group": group.name, "user": u.label }).to_string();
                 dir::audit_change(tx, &admin.user.id, "group_member_added", Some(&format!("{}: {}", group.name, u.label)), None, Some(&after), now)?;
             }
         }
-        Ok(())
+        // A group a blocking policy includes: not the admin adding themselves to it.
+        crate::admin::refuse_lockout(tx, req, &admin, now)
     })?;
     Ok(see_other(&format!("/admin/groups/{}", group.id)))
 }
 
 fn remove_member(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let id = crate::web::path_param(req, "id");
-    let conn = state.pool.get()?;
+    let mut conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
     let group = dir::group(&conn, &id)?.ok_or_else(|| not_found("group"))?;
     let user_id = p.get("user_id").unwrap_or("");
     let username = store::users::by_id(&conn, user_id)?.map(|u| u.username).unwrap_or_else(|| user_id.to_string());
-    if dir::remove_member(&conn, &group.id, user_id)? {
-        let before = serde_json::json!({ "group": group.name, "user": username }).to_string();
-        dir::audit_change(&conn, &admin.user.id, "group_member_removed", Some(&format!("{}: {username}", group.name)), Some(&before), None, now)?;
-    }
+    store::transaction(&mut conn, |tx| -> Result<_, PageError> {
+        if dir::remove_member(tx, &group.id, user_id)? {
+            let before = serde_json::json!({ "group": group.name, "user": username }).to_string();
+            dir::audit_change(tx, &admin.user.id, "group_member_removed", Some(&format!("{}: {username}", group.name)), Some(&before), None, now)?;
+        }
+        // A group a blocking policy excludes (the break-glass group): not the admin leaving it.
+        crate::admin::refuse_lockout(tx, req, &admin, now)
+    })?;
     // Back to the page of members the admin was on (only ever this group's page).
     let here = format!("/admin/groups/{}", group.id);
     let back = p.get("back").filter(|b| b.strip_prefix(here.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('?')));
@@ -251,7 +256,10 @@ fn delete_group(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppSta
     if admin.form.get("confirm") != Some("yes") {
         return Ok(see_other(&format!("/admin/groups/{}/delete", group.id)));
     }
-    actions::delete_group(&mut conn, &admin.user.id, &group, now)?;
+    store::transaction(&mut conn, |tx| -> Result<_, PageError> {
+        actions::delete_group_in(tx, &admin.user.id, &group, now)?;
+        crate::admin::refuse_lockout(tx, req, &admin, now)
+    })?;
     Ok(see_other("/admin/groups"))
 }
 

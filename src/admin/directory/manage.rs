@@ -129,7 +129,7 @@ fn set_password(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppSta
 
 /// POST /admin/users/bulk: `action` (disable, add_to_group with `group`) for every user ticked
 /// on the list (`user_{id}`), in one transaction, each audited.
-fn bulk(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+fn bulk(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
     let mut conn = state.pool.get()?;
     let now = state.clock.now();
     let p = admin.form.clone();
@@ -167,7 +167,7 @@ fn bulk(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _b
     if !errors.is_empty() {
         return users_page(&conn, &admin, &Params::default(), errors);
     }
-    let done = store::transaction(&mut conn, |tx| -> Result<usize, store::StoreError> {
+    let done = store::transaction(&mut conn, |tx| -> Result<usize, PageError> {
         let mut done = 0;
         for u in &users {
             // Deleted since the list was read: nothing left to act on.
@@ -192,6 +192,9 @@ fn bulk(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _b
                 }
             }
             done += 1;
+        }
+        if group.is_some() {
+            crate::admin::refuse_lockout(tx, req, &admin, now)?;
         }
         Ok(done)
     })?;

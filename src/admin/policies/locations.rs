@@ -55,8 +55,8 @@ pub fn locations(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppSt
 }
 
 /// POST /admin/locations: every field's mistake at once, what was typed kept.
-pub fn add_location(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let conn = state.pool.get()?;
+pub fn add_location(admin: Admin<Global>, req: &HttpRequest, state: web::Data<AppState>, _body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let mut conn = state.pool.get()?;
     let p = admin.form.clone();
     let now = state.clock.now();
     let form = LocationForm {
@@ -81,16 +81,24 @@ pub fn add_location(admin: Admin<Global>, _req: &HttpRequest, state: web::Data<A
     });
     if errors.is_empty() {
         let loc = pol::NamedLocation { id: new_id(), name: form.name.clone(), ranges, trusted: form.trusted, risk };
-        match pol::add_location(&conn, &loc, now) {
-            Ok(()) => {
-                let after = serde_json::to_string(&loc).expect("serialises");
-                dir::audit_change(&conn, &admin.user.id, "location_created", Some(&loc.name), None, Some(&after), now)?;
-                return Ok(see_other("/admin/locations"));
+        let added = store::transaction(&mut conn, |tx| -> Result<_, PageError> {
+            match pol::add_location(tx, &loc, now) {
+                Ok(()) => {
+                    let after = serde_json::to_string(&loc).expect("serialises");
+                    dir::audit_change(tx, &admin.user.id, "location_created", Some(&loc.name), None, Some(&after), now)?;
+                    // A risk level given to the admin's own network can meet a blocking policy.
+                    crate::admin::refuse_lockout(tx, req, &admin, now)?;
+                    Ok(None)
+                }
+                Err(store::StoreError::Conflict(m)) => Ok(Some(capitalise(&m))),
+                Err(e) => Err(e.into()),
             }
-            Err(store::StoreError::Conflict(m)) => {
-                errors.insert("name", capitalise(&m));
+        })?;
+        match added {
+            None => return Ok(see_other("/admin/locations")),
+            Some(conflict) => {
+                errors.insert("name", conflict);
             }
-            Err(e) => return Err(e.into()),
         }
     }
     page(&conn, &admin, &Params::default(), form, errors)

@@ -333,6 +333,12 @@ impl Connection {
         }
     }
 
+    /// Whether this connection's open transaction has written to what the in-memory copies hold:
+    /// reads in it must see its own writes, not the copies (`store::cache`).
+    pub(crate) fn wrote_config_in_transaction(&self) -> bool {
+        self.config_written.get() && !self.is_autocommit()
+    }
+
     /// Whether no transaction is open.
     pub fn is_autocommit(&self) -> bool {
         match &self.inner {
