@@ -169,6 +169,12 @@ impl Flow {
         gate::second_factor_fresh(&self.amr, self.auth_time, now)
     }
 
+    /// A second factor proven in this flow, lately: not one the session it continues carried
+    /// (a copied cookie passing through a consent proves nothing about its network).
+    pub fn proved_here(&self, now: i64) -> bool {
+        self.carried.is_none() && self.second_factor_fresh(now)
+    }
+
     /// `factors` were proven just now.
     pub fn proved(&mut self, factors: &[&str], now: i64) {
         self.amr = merge_amr(&self.amr, factors);
@@ -465,8 +471,8 @@ fn complete(req: &HttpRequest, state: &AppState, conn: &Connection, pending: &Pe
         store::protection::set_session_risk(&tx, &session.id, risk.as_str(), &pending.flow.risk_reasons)?;
     }
     // This network may now count as one the person has used (not after a password alone,
-    // unless it is their first or already known).
-    gate::remember_network(&tx, user_id, &Request::of(req), pending.flow.second_factor_fresh(now), now)?;
+    // nor a factor the continued session carried, unless it is their first or already known).
+    gate::remember_network(&tx, user_id, &Request::of(req), pending.flow.proved_here(now), now)?;
     let refused = pending.flow.request.as_ref().and_then(|r| r.hint_refuses(user_id));
     match &refused {
         Some(e) => gate::log(&tx, verdict, "failure", Some(&e.description), now)?,

@@ -110,14 +110,15 @@ impl Protection {
     /// Remembers a failed password for the spray detector, in the database (so every instance
     /// counts it), as keyed hashes; housekeeping drops it after the detection window.
     pub fn record_failure(&self, conn: &Connection, username: &str, ip: Option<&str>, password: &str, now: i64) -> Result<(), StoreError> {
-        let (account, ip, password) = (self.mac(b'u', &username.to_lowercase()), self.mac(b'i', ip.unwrap_or("")), self.mac(b'p', password));
+        // An IPv6 client is its /64, as for every per-client count: the addresses in it are free.
+        let (account, ip, password) = (self.mac(b'u', &username.to_lowercase()), self.mac(b'i', &client_key(ip.unwrap_or(""))), self.mac(b'p', password));
         store::protection::record_password_failure(conn, now, &account, &ip, &password[..PASSWORD_TAG])
     }
 
     /// Password spray: many different accounts failing recently from this IP, or with this
     /// very password.
     fn spray(&self, conn: &Connection, ip: Option<&str>, password: &str, now: i64) -> Result<Option<String>, StoreError> {
-        let (ip, password) = (ip.map(|ip| self.mac(b'i', ip)), self.mac(b'p', password));
+        let (ip, password) = (ip.map(|ip| self.mac(b'i', &client_key(ip))), self.mac(b'p', password));
         let (by_ip, by_password) =
             store::protection::spray_counts(conn, now - self.config.window_secs, ip.as_ref().map(|m| &m[..]), &password[..PASSWORD_TAG])?;
         let limit = self.config.spray_accounts;
@@ -222,7 +223,11 @@ pub fn assess(
                 a.raise(Risk::Low, "unfamiliar sign-in properties: a new network and device platform for this user".into());
             }
         }
-        let failures = store::protection::recent_failures(conn, user, now - p.config.window_secs)?;
+        // Wrong passwords elsewhere do not make a sign-in from a network the person has used
+        // risky (else anyone, anywhere, could keep them out at home with a few guesses, as smart
+        // lockout's separate counts prevent); from any other network, all of them count.
+        let failed_from = store::protection::recent_failures(conn, user, now - p.config.window_secs)?;
+        let failures = failed_from.iter().filter(|ip| !a.familiar || ip.as_deref().map(network_of) == network).count() as i64;
         if failures >= p.config.brute_force_failures {
             a.raise(Risk::Medium, format!("brute force: {failures} failed passwords for this account recently"));
         }
@@ -281,6 +286,12 @@ mod tests {
             p.record_failure(&conn, user, Some(&format!("203.0.113.{i}")), "Winter2026!", 800).unwrap();
         }
         assert!(p.spray(&conn, Some("192.0.2.1"), "Winter2026!", 800).unwrap().unwrap().contains("this password"));
+        // An IPv6 client is its /64: rotating addresses inside it is one IP spraying.
+        for (i, user) in ["g", "h", "i"].iter().enumerate() {
+            p.record_failure(&conn, user, Some(&format!("2001:db8:1:2::{}", i + 1)), &format!("v6 pw{i}"), 900).unwrap();
+        }
+        assert!(p.spray(&conn, Some("2001:db8:1:2::99"), "x", 900).unwrap().unwrap().contains("from this IP"));
+        assert!(p.spray(&conn, Some("2001:db8:1:3::1"), "x", 900).unwrap().is_none(), "another /64");
     }
 
     #[test]

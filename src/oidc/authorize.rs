@@ -246,14 +246,12 @@ fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params) -> Resu
     let redirect = |code: ErrorCode, d: &str| error_redirect(state.config.issuer(), &request.redirect_uri, request.state.as_deref(), &OAuthError::new(code, d));
     let prompt_none = request.prompt.iter().any(|p| p == "none");
     // OIDC Core §3.1.2.1: an id_token_hint names the person the app expects. Another person's
-    // session is not used for it; the sign-in page starts with the hinted person's name.
+    // session is not used for it. (The sign-in page is not filled in from it: whoever holds an
+    // ID token, expired or another app's, would read the person's username there.)
     if let Some(token) = params.get("id_token_hint") {
         let Some(hint) = crate::oidc::logout::read_hint(&state, token, now) else {
             return Ok(redirect(ErrorCode::InvalidRequest, "id_token_hint is not an ID token issued by this provider"));
         };
-        if request.login_hint.is_none() {
-            request.login_hint = store::users::by_id(&conn, &hint.sub)?.map(|u| u.username);
-        }
         request.hinted_sub = Some(hint.sub);
     }
     let hinted = request.hinted_sub.clone();

@@ -44,10 +44,11 @@ pub fn record_success(conn: &Connection, user_id: &str, network: &str, platform:
 }
 
 /// Wrong passwords for a user since `since`, from the sign-in log.
-pub fn recent_failures(conn: &Connection, user_id: &str, since: i64) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT count(*) FROM signin_log WHERE user_id = ?1 AND at >= ?2 AND failure = 'wrong_password'")?
-        .query_row(params![user_id, since], |r| r.get(0))?)
+/// The addresses of the account's wrong passwords since `since` (at most 1000: smart lockout
+/// stops far fewer).
+pub fn recent_failures(conn: &Connection, user_id: &str, since: i64) -> Result<Vec<Option<String>>> {
+    let mut stmt = conn.prepare_cached("SELECT ip FROM signin_log WHERE user_id = ?1 AND at >= ?2 AND failure = 'wrong_password' LIMIT 1000")?;
+    Ok(stmt.query_map(params![user_id, since], |r| r.get(0))?.collect::<crate::store::db::Result<_>>()?)
 }
 
 pub fn set_session_risk(conn: &Connection, session_id: &str, risk: &str, reasons: &[String]) -> Result<()> {

@@ -595,3 +595,49 @@ async fn skipping_registration_in_the_grace_period_lets_the_person_use_the_porta
     assert_eq!(res.status(), StatusCode::OK, "sent to {:?} again", res.headers().get("location"));
     f.server.stop().await;
 }
+
+/// A copied cookie whose second factor is minutes old, passing through a consent from the
+/// thief's own network, proves nothing there: the network is not remembered as the person's
+/// (it would share their home's lockout count and carry no unfamiliar-network risk).
+#[tokio::test]
+async fn a_consent_from_a_copied_cookie_does_not_make_the_thiefs_network_familiar() {
+    let server = TestServer::spawn();
+    let (b, _) = crate::admin::mfa_browser(&server, "alice", &[]).await;
+    let (app, _) = server.add_client("Partner", &["authorization_code"], false);
+    conn(&server).execute("UPDATE clients SET third_party = 1 WHERE id = ?1", [&app]).unwrap();
+    let (_, challenge) = pkce();
+    let res = b.get(good_auth_url(&server, &app, &challenge, &[])).header("x-forwarded-for", ATTACKER).send().await.unwrap();
+    let to = location(&res);
+    assert!(to.starts_with("/consent?request="), "{to}");
+    let page = b.get(server.url(&to)).header("x-forwarded-for", ATTACKER).send().await.unwrap().text().await.unwrap();
+    let form = [("request", field(&page, "request")), ("csrf", field(&page, "csrf")), ("decision", "approve".into())];
+    let res = b.post(server.url("/consent")).header("x-forwarded-for", ATTACKER).form(&form).send().await.unwrap();
+    assert!(query_param(&location(&res), "code").is_some(), "{}", location(&res));
+    let (networks, _) = latchkey::store::protection::history(&conn(&server), &user_id(&server, "alice")).unwrap();
+    assert!(!networks.iter().any(|n| n.starts_with("203.0.113.")), "the thief's network was remembered: {networks:?}");
+    server.stop().await;
+}
+
+/// Wrong passwords from elsewhere do not make the person's sign-in from home risky: five
+/// guesses from anywhere must not keep someone without a second factor out (with "MFA for
+/// risky sign-ins" on, a risky sign-in of theirs is refused).
+#[tokio::test]
+async fn guesses_from_elsewhere_do_not_make_a_sign_in_from_home_risky() {
+    let f = Fixture::new().await;
+    let res = app_password(&f.server, &browser_at(HOME), &f.client_id, "alice").await;
+    assert!(code_in(&res).is_some(), "alice has signed in before, from home");
+    put_template(&f.server, "risky-signins-mfa", State::On, |_| {});
+    for i in 1..=5 {
+        let b = browser_at(&format!("203.0.113.{i}"));
+        let (_, challenge) = pkce();
+        let res = b.get(good_auth_url(&f.server, &f.client_id, &challenge, &[])).send().await.unwrap();
+        let page = login_page(&f.server, &b, &location(&res)).await;
+        submit_login(&f.server, &b, &page, "alice", "a wrong guess").await;
+    }
+    let res = app_password(&f.server, &browser_at(HOME), &f.client_id, "alice").await;
+    assert!(code_in(&res).is_some(), "alice was kept out at home: {} {:?}", res.status(), res.headers().get("location"));
+    // From a network of the guesses, the same password is a risky sign-in.
+    let res = app_password(&f.server, &browser_at("203.0.113.9"), &f.client_id, "alice").await;
+    assert!(code_in(&res).is_none(), "a sign-in amid the guesses passed as safe");
+    f.server.stop().await;
+}
