@@ -76,14 +76,9 @@ pub fn delete_user(conn: &mut Connection, actor: &str, user: &User, now: i64) ->
         let mut before: serde_json::Value = serde_json::from_str(&user_snapshot(tx, user)?).expect("a snapshot is JSON");
         before["groups"] = serde_json::json!(dir::group_names_of(tx, &user.id)?);
         store::protection::end_everything(tx, &user.id, now)?;
-        for mut p in store::policies::all(tx)? {
+        for p in store::policies::all(tx)? {
             if p.include_users.users.contains(&user.id) || p.exclude_users.users.contains(&user.id) {
-                let was = serde_json::to_string(&p).expect("policy serialises");
-                p.include_users.users.retain(|u| u != &user.id);
-                p.exclude_users.users.retain(|u| u != &user.id);
-                store::policies::save(tx, &p, now)?;
-                let is = serde_json::to_string(&p).expect("policy serialises");
-                dir::audit_change(tx, actor, "policy_updated", Some(&p.name), Some(&was), Some(&is), now)?;
+                name_no_more(tx, actor, p, |ps| &mut ps.users, &user.id, now)?;
             }
         }
         dir::delete_user(tx, &user.id)?;
@@ -209,6 +204,24 @@ pub fn create_group(conn: &mut Connection, actor: &str, name: &str, description:
     Ok(dir::group(conn, &id)?.expect("just created"))
 }
 
+/// Saves `p` without `id` in its included and excluded users (or groups: `list`), its before
+/// and after in the audit log: the user or group is going.
+fn name_no_more(
+    tx: &Connection,
+    actor: &str,
+    mut p: Policy,
+    list: fn(&mut crate::policy::model::Principals) -> &mut Vec<String>,
+    id: &str,
+    now: i64,
+) -> std::result::Result<(), StoreError> {
+    let was = serde_json::to_string(&p).expect("policy serialises");
+    list(&mut p.include_users).retain(|x| x != id);
+    list(&mut p.exclude_users).retain(|x| x != id);
+    store::policies::save(tx, &p, now)?;
+    let is = serde_json::to_string(&p).expect("policy serialises");
+    dir::audit_change(tx, actor, "policy_updated", Some(&p.name), Some(&was), Some(&is), now)
+}
+
 /// The conditional-access policies that name a group (to include or to exclude).
 pub fn policies_naming_group(conn: &Connection, group_id: &str) -> std::result::Result<Vec<Policy>, StoreError> {
     Ok(store::policies::all(conn)?.into_iter().filter(|p| p.include_users.groups.iter().chain(&p.exclude_users.groups).any(|g| g == group_id)).collect())
@@ -226,13 +239,8 @@ pub fn delete_group(conn: &mut Connection, actor: &str, group: &dir::Group, now:
 pub fn delete_group_in(tx: &Connection, actor: &str, group: &dir::Group, now: i64) -> Result<()> {
     let members: Vec<String> = dir::members(tx, &group.id)?.into_iter().map(|m| m.username).collect();
     let apps = dir::assigned_apps(tx, "group", &group.id)?;
-    for mut p in policies_naming_group(tx, &group.id)? {
-        let was = serde_json::to_string(&p).expect("policy serialises");
-        p.include_users.groups.retain(|g| g != &group.id);
-        p.exclude_users.groups.retain(|g| g != &group.id);
-        store::policies::save(tx, &p, now)?;
-        let is = serde_json::to_string(&p).expect("policy serialises");
-        dir::audit_change(tx, actor, "policy_updated", Some(&p.name), Some(&was), Some(&is), now)?;
+    for p in policies_naming_group(tx, &group.id)? {
+        name_no_more(tx, actor, p, |ps| &mut ps.groups, &group.id, now)?;
     }
     let before = serde_json::json!({ "name": group.name, "description": group.description, "members": members, "apps": apps }).to_string();
     dir::delete_group(tx, &group.id)?;
