@@ -126,7 +126,6 @@ pub fn page<N: Need>(
     })
 }
 
-/// What the console's guard decided.
 /// Entra's "don't lock yourself out": whether `policies` block `admin` from the console on this
 /// very request (their roles, groups, network and methods), as `conn` sees them — a
 /// transaction's own uncommitted changes included.
@@ -157,6 +156,7 @@ pub(crate) fn refuse_lockout(tx: &crate::store::db::Connection, req: &HttpReques
     Ok(())
 }
 
+/// What the console's guard decided.
 enum Admission<N: Need> {
     Admitted(Box<Admin<N>>),
     /// Somewhere else first: to sign in, to a second factor or registration, to change a

@@ -215,14 +215,16 @@ pub fn change_password(req: &HttpRequest, state: web::Data<AppState>, body: web:
     // sign-in of the session it continues): a password alone, or with a copied cookie of an
     // older sign-in, cannot undo "confirmed compromised".
     let mfa_in_flow = pending.flow.second_factor_fresh(now);
+    // Whether the person has a second factor to use first (asked only when it is not fresh).
+    let stale_factor = !mfa_in_flow && Methods::load(&conn, &user.id)?.any();
     // A change the person chose, from a form left open past the second factor's freshness:
     // through it again (the page comes back afterwards).
-    if pending.flow.keep_session.is_some() && !mfa_in_flow && Methods::load(&conn, &user.id)?.any() {
+    if pending.flow.keep_session.is_some() && stale_factor {
         store::codes::delete_request(&conn, &pending.id)?;
         return Ok(see_other("/password/change"));
     }
     if !mfa_in_flow && store::policies::user_risk(&conn, &user.id)? >= Risk::Medium {
-        if Methods::load(&conn, &user.id)?.any() {
+        if stale_factor {
             pending.flow.stage = Stage::SecondFactor;
             pending.flow.required = Level::Mfa;
             pending.flow.stepping_up = pending.flow.keep_session.take();

@@ -159,11 +159,10 @@ fn local(path: &str) -> bool {
     path.starts_with('/') && !path.starts_with("//") && !path.chars().any(|c| c == '\\' || c.is_control()) && !path[1..].starts_with(['/', '\\'])
 }
 
-/// POST /lang: the switch on every page. Remembered in this browser, saved on the account when
-/// signed in; in a sign-in, the person's choice replaces what the app's `ui_locales` asked.
-/// The switch carries no CSRF token (it is on every page, signed in or not): instead a browser's
-/// own word that the form came from another site refuses it — `Sec-Fetch-Site`, or an `Origin`
-/// other than latchkey's — so no other site changes a person's language (nor their account's).
+/// The language switch carries no CSRF token (it is on every page, signed in or not): instead
+/// a browser's own word that the form came from another site refuses it — `Sec-Fetch-Site`, or
+/// an `Origin` other than latchkey's — so no other site changes a person's language (nor their
+/// account's).
 fn from_another_site(req: &HttpRequest, issuer: &str) -> bool {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let cross = header("sec-fetch-site").is_some_and(|v| !matches!(v, "same-origin" | "none"));
@@ -171,6 +170,8 @@ fn from_another_site(req: &HttpRequest, issuer: &str) -> bool {
     cross || header("origin").is_some_and(|o| o != own)
 }
 
+/// POST /lang: the switch on every page. Remembered in this browser, saved on the account when
+/// signed in; in a sign-in, the person's choice replaces what the app's `ui_locales` asked.
 fn switch(req: &HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, PageError> {
     if from_another_site(req, state.config.issuer()) {
         return Err(ErrorPage::bad_request("This form has expired", "Choose the language on the page itself.").into());

@@ -254,10 +254,7 @@ fn handle(req: &HttpRequest, state: web::Data<AppState>, params: Params) -> Resu
         };
         request.hinted_sub = Some(hint.sub);
     }
-    let hinted = request.hinted_sub.clone();
-    let Some(s) =
-        session::current(req, &conn, now)?.filter(|s| !request.needs_fresh_login(s, now)).filter(|s| hinted.as_ref().is_none_or(|sub| *sub == s.user_id))
-    else {
+    let Some(s) = session::current(req, &conn, now)?.filter(|s| !request.needs_fresh_login(s, now) && request.hint_refuses(&s.user_id).is_none()) else {
         if prompt_none {
             return Ok(redirect(ErrorCode::LoginRequired, "the user is not signed in"));
         }

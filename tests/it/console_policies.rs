@@ -105,6 +105,13 @@ async fn the_named_location_form_reports_every_bad_field_at_once_and_keeps_input
     }
     assert!(page.contains(">10.0.0.0/33</textarea>") && page.contains("name=\"trusted\" checked"), "typed input kept");
     assert_eq!(latchkey::store::policies::locations(&server.admin().pool.get().unwrap()).unwrap().len(), 0);
+    // A name already taken is the name field's mistake, not a failure, on either engine.
+    let office = [("csrf", csrf.as_str()), ("name", "Office"), ("ranges", "10.1.0.0/16"), ("risk", "none")];
+    assert!(post(&b, &server, "/admin/locations", &office).await.status().is_redirection());
+    let res = post(&b, &server, "/admin/locations", &office).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("already exists"));
+    assert_eq!(latchkey::store::policies::locations(&server.admin().pool.get().unwrap()).unwrap().len(), 1);
     server.stop().await;
 }
 
